@@ -1,0 +1,171 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { currentActivity } from '../activity-context';
+import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
+import type { RunSpec } from '../../schemas/run-spec';
+import { exists, readJsonl, refOfFile } from '../artifacts/store';
+import { layout } from '../artifacts/layout';
+import { createTeacherClient, type TeacherAnswer } from './teacher-client';
+import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
+import { mapWithConcurrency } from './concurrency';
+
+export interface GenerateShardInput {
+  runDir: string;
+  shardIndex: number;
+  teacher: RunSpec['teacher'];
+  sampling: RunSpec['sampling'];
+}
+
+export interface ShardTally {
+  prompts: number;
+  samples: number;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Samples found already written by an earlier attempt (work not redone). */
+  resumedSamples: number;
+}
+
+export interface GenerateShardResult extends ShardTally {
+  shardIndex: number;
+  samplesRef: ArtifactRef;
+}
+
+/** Asking again for choices the endpoint did not return (some servers cap n) before giving up on the attempt. */
+const MAX_TOP_UPS = 3;
+
+/**
+ * Generates the teacher's samples for one shard of prompts, exactly once per sample id.
+ *
+ * Samples are appended to `<shard>.partial` as each prompt completes; a retried attempt (after a crash, a lost
+ * worker or a timeout) drops a torn last line, skips every sample id already there and asks only for what is
+ * missing. The complete shard is renamed into place, so a finished shard is never rewritten.
+ */
+export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
+  const final = layout.shardSamples(input.runDir, input.shardIndex);
+  if (await exists(final)) {
+    const tally = await tallyOf(final);
+    return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, requests: 0 };
+  }
+  const partial = `${final}.partial`;
+  await fs.mkdir(path.dirname(final), { recursive: true });
+  const configHash = generationConfigHash(input);
+  const { written, tally } = await recoverPartial(partial);
+  tally.resumedSamples = written.size;
+
+  const prompts: PromptRow[] = [];
+  for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
+  tally.prompts = prompts.length;
+
+  const teacher = createTeacherClient(input.teacher, input.sampling);
+  const n = input.sampling.n;
+  const ctx = currentActivity();
+  const out = await fs.open(partial, 'a');
+  try {
+    await mapWithConcurrency(prompts, input.teacher.concurrency, async (p) => {
+      const missing = new Set<number>();
+      for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
+      if (!missing.size) return;
+      const rows: SampleRow[] = [];
+      // The first request asks for all n with the prompt's fixed seed, so a redone prompt gets the same samples
+      // a fault-free run would; only the missing indices are written.
+      for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
+        const want = attempt === 0 ? n : missing.size;
+        const answer = await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, attempt) }, ctx?.cancellationSignal);
+        tally.requests += 1;
+        tally.promptTokens += answer.usage.promptTokens;
+        tally.completionTokens += answer.usage.completionTokens;
+        const order = attempt === 0 ? answer.choices.map((c) => c.index) : [...missing];
+        answer.choices.forEach((choice, k) => {
+          const index = attempt === 0 ? choice.index : order[k];
+          if (index === undefined || !missing.has(index)) return;
+          missing.delete(index);
+          rows.push(toSampleRow(p, index, configHash, choice, answer, input.sampling));
+        });
+      }
+      if (missing.size) {
+        throw new Error(`teacher returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+      }
+      rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
+      // One write per prompt: a kill leaves at most one torn line, which recovery drops.
+      await out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      for (const r of rows) written.add(r.id);
+      tally.samples = written.size;
+      ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
+    });
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  await fs.rename(partial, final);
+  tally.samples = written.size;
+  return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
+}
+
+function toSampleRow(
+  p: PromptRow,
+  index: number,
+  configHash: string,
+  choice: TeacherAnswer['choices'][number],
+  answer: TeacherAnswer,
+  sampling: RunSpec['sampling'],
+): SampleRow {
+  return {
+    id: sampleId(p.id, index, configHash),
+    promptId: p.id,
+    sampleIndex: index,
+    configHash,
+    prompt: p.prompt,
+    answer: p.answer,
+    content: choice.content,
+    ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
+    finishReason: choice.finishReason,
+    // Usage is per request; it is shared out evenly so that summing samples gives the request's total.
+    usage: {
+      promptTokens: Math.round(answer.usage.promptTokens / Math.max(1, answer.choices.length)),
+      completionTokens: Math.round(answer.usage.completionTokens / Math.max(1, answer.choices.length)),
+    },
+    teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
+    sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
+    latencyMs: answer.latencyMs,
+  };
+}
+
+function emptyTally(): ShardTally {
+  return { prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0 };
+}
+
+/** Reads what an earlier attempt wrote, cutting a torn last line (a kill mid-write) so appends start clean. */
+async function recoverPartial(partial: string): Promise<{ written: Set<string>; tally: ShardTally }> {
+  const written = new Set<string>();
+  const tally = emptyTally();
+  if (!(await exists(partial))) return { written, tally };
+  const text = await fs.readFile(partial, 'utf8');
+  const lastNewline = text.lastIndexOf('\n');
+  const complete = lastNewline < 0 ? '' : text.slice(0, lastNewline + 1);
+  if (Buffer.byteLength(complete) !== Buffer.byteLength(text)) await fs.truncate(partial, Buffer.byteLength(complete));
+  for (const line of complete.split('\n')) {
+    if (!line) continue;
+    const row = JSON.parse(line) as SampleRow;
+    written.add(row.id);
+    tally.promptTokens += row.usage.promptTokens;
+    tally.completionTokens += row.usage.completionTokens;
+  }
+  tally.samples = written.size;
+  return { written, tally };
+}
+
+async function tallyOf(file: string): Promise<ShardTally> {
+  const tally = emptyTally();
+  const prompts = new Set<string>();
+  for await (const row of readJsonl<SampleRow>(file)) {
+    tally.samples += 1;
+    prompts.add(row.promptId);
+    tally.promptTokens += row.usage.promptTokens;
+    tally.completionTokens += row.usage.completionTokens;
+  }
+  tally.prompts = prompts.size;
+  return tally;
+}
+
+

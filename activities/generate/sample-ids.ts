@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+import type { RunSpec } from '../../schemas/run-spec';
+
+/** A short hash of everything that changes what the teacher would say: a new config means new sample ids. */
+export function generationConfigHash(spec: Pick<RunSpec, 'teacher' | 'sampling'>): string {
+  const { model, systemPrompt } = spec.teacher;
+  const { temperature, top_p, max_tokens, seed, stop } = spec.sampling;
+  const key = JSON.stringify({ model, systemPrompt: systemPrompt ?? null, temperature, top_p, max_tokens, seed, stop: stop ?? null });
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+export function sampleId(promptId: string, sampleIndex: number, configHash: string): string {
+  return `${promptId}#${sampleIndex}@${configHash}`;
+}
+
+/** The seed sent for one prompt: fixed by the run seed and the prompt id, so a retried request asks for the same samples. */
+export function promptSeed(runSeed: number, promptId: string, offset = 0): number {
+  const h = createHash('sha256').update(`${runSeed}:${promptId}:${offset}`).digest();
+  return h.readUInt32BE(0) & 0x7fffffff;
+}

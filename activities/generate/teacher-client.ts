@@ -1,0 +1,108 @@
+import OpenAI from 'openai';
+import { ApplicationFailure } from '@temporalio/common';
+import type { RunSpec } from '../../schemas/run-spec';
+
+export interface TeacherChoice {
+  index: number;
+  content: string;
+  reasoning?: string;
+  finishReason: string | null;
+}
+
+export interface TeacherAnswer {
+  choices: TeacherChoice[];
+  usage: { promptTokens: number; completionTokens: number };
+  model: string;
+  systemFingerprint?: string | null;
+  latencyMs: number;
+}
+
+export interface TeacherRequest {
+  prompt: string;
+  n: number;
+  seed: number;
+}
+
+/**
+ * A thin client for any OpenAI-compatible chat endpoint. Transient failures (429, 5xx, timeouts, resets) are retried
+ * by the openai package with backoff (it honours Retry-After) and then by Temporal; requests that cannot succeed
+ * (400/401/403/404) become non-retryable failures that say what to fix.
+ */
+export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSpec['sampling'], env: NodeJS.ProcessEnv = process.env) {
+  let apiKey = 'not-needed';
+  if (teacher.apiKeyEnv) {
+    const value = env[teacher.apiKeyEnv];
+    if (!value) {
+      throw ApplicationFailure.nonRetryable(
+        `teacher.apiKeyEnv names ${teacher.apiKeyEnv}, but that environment variable is not set on the worker`,
+        'TeacherAuthMissing',
+      );
+    }
+    apiKey = value;
+  }
+  const client = new OpenAI({
+    baseURL: teacher.baseURL,
+    apiKey,
+    maxRetries: teacher.maxRetries,
+    timeout: teacher.requestTimeoutSeconds * 1000,
+  });
+
+  async function complete(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
+    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
+    if (teacher.systemPrompt) messages.push({ role: 'system', content: teacher.systemPrompt });
+    messages.push({ role: 'user', content: req.prompt });
+    const started = Date.now();
+    try {
+      const res = await client.chat.completions.create(
+        {
+          model: teacher.model,
+          messages,
+          n: req.n,
+          temperature: sampling.temperature,
+          top_p: sampling.top_p,
+          max_tokens: sampling.max_tokens,
+          seed: req.seed,
+          ...(sampling.stop ? { stop: sampling.stop } : {}),
+        },
+        { signal },
+      );
+      if (!res || !Array.isArray(res.choices)) {
+        throw new Error(`teacher at ${teacher.baseURL} answered without a choices array`);
+      }
+      return {
+        choices: res.choices.map((c, i) => ({
+          index: typeof c.index === 'number' ? c.index : i,
+          content: c.message?.content ?? '',
+          reasoning: (c.message as { reasoning_content?: string } | undefined)?.reasoning_content ?? undefined,
+          finishReason: c.finish_reason ?? null,
+        })),
+        usage: { promptTokens: res.usage?.prompt_tokens ?? 0, completionTokens: res.usage?.completion_tokens ?? 0 },
+        model: res.model ?? teacher.model,
+        systemFingerprint: res.system_fingerprint ?? null,
+        latencyMs: Date.now() - started,
+      };
+    } catch (err) {
+      throw classifyTeacherError(err, teacher);
+    }
+  }
+
+  return { complete };
+}
+
+const fixHints: Record<number, string> = {
+  400: 'the request was refused as malformed: check teacher.model and the sampling parameters (n, max_tokens, stop) against what the endpoint supports',
+  401: 'the endpoint refused the API key: check the environment variable named by teacher.apiKeyEnv',
+  403: 'the API key has no access to this model or endpoint',
+  404: 'no such model or path: check teacher.baseURL (it usually ends in /v1) and teacher.model',
+  422: 'the endpoint could not process the request parameters',
+};
+
+export function classifyTeacherError(err: unknown, teacher: RunSpec['teacher']): unknown {
+  if (err instanceof OpenAI.APIError && typeof err.status === 'number' && fixHints[err.status]) {
+    return ApplicationFailure.nonRetryable(
+      `Teacher ${teacher.model} at ${teacher.baseURL} answered HTTP ${err.status}: ${fixHints[err.status]}. Server said: ${err.message}`,
+      `TeacherHttp${err.status}`,
+    );
+  }
+  return err;
+}

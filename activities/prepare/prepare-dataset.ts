@@ -1,0 +1,141 @@
+import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ArtifactRef, PromptRow, RejectRow } from '../../schemas/artifact';
+import type { RunSpec } from '../../schemas/run-spec';
+import { layout } from '../artifacts/layout';
+import { AtomicJsonlWriter, exists, readJsonlLines, runDirFor } from '../artifacts/store';
+import { generateArithmeticProblems } from '../dataset/arithmetic-task';
+
+export interface PrepareDatasetInput {
+  artifactRoot: string;
+  runId: string;
+  dataset: RunSpec['dataset'];
+  shardSize: number;
+}
+
+export interface PrepareDatasetResult {
+  /** The run's directory, resolved on the worker: every later stage writes under it. */
+  runDir: string;
+  rowsIn: number;
+  kept: number;
+  quarantined: number;
+  prompts: ArtifactRef;
+  quarantine: ArtifactRef;
+  shardCount: number;
+}
+
+/**
+ * Reads the dataset source, maps its fields to prompts, quarantines rows that cannot be used (with the reason), and
+ * cuts the prompts into shard files that generation fans out over. Accounting: rowsIn = kept + quarantined.
+ */
+export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
+  const runDir = runDirFor(input.artifactRoot, input.runId);
+  const dir = path.join(runDir, 'prepare');
+  const promptsOut = new AtomicJsonlWriter(path.join(dir, 'prompts.jsonl'));
+  const quarantineOut = new AtomicJsonlWriter(path.join(dir, 'quarantine.jsonl'));
+  let shardCount = 0;
+  let shard: AtomicJsonlWriter | undefined;
+  let rowsIn = 0;
+  const seen = new Set<string>();
+
+  const keep = async (row: PromptRow) => {
+    await promptsOut.write(row);
+    if (!shard || shard.count >= input.shardSize) {
+      if (shard) await shard.finish();
+      shard = new AtomicJsonlWriter(layout.shardPrompts(runDir, shardCount++));
+    }
+    await shard.write(row);
+  };
+  const quarantine = (r: RejectRow) => quarantineOut.write(r);
+
+  for await (const candidate of sourceRows(input.dataset)) {
+    rowsIn += 1;
+    if (input.dataset.limit !== undefined && promptsOut.count >= input.dataset.limit) {
+      await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
+      continue;
+    }
+    if ('problem' in candidate) {
+      await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+      continue;
+    }
+    if (seen.has(candidate.row.id)) {
+      await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `line ${candidate.line} repeats an earlier id`, row: candidate.row });
+      continue;
+    }
+    seen.add(candidate.row.id);
+    await keep(candidate.row);
+  }
+  if (shard) await shard.finish();
+  const prompts = await promptsOut.finish();
+  const quarantineRef = await quarantineOut.finish();
+  if (prompts.count === 0) {
+    throw ApplicationFailure.nonRetryable(
+      rowsIn === 0
+        ? 'The dataset is empty: no rows to distil. Check dataset.source.'
+        : `No usable rows: all ${rowsIn} rows were quarantined (see ${quarantineRef.uri}). Check dataset.source.fields.`,
+      'EmptyDataset',
+    );
+  }
+  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount };
+}
+
+type Candidate =
+  | { line: number; id?: string; row: PromptRow }
+  | { line: number; id?: string; problem: string; detail: string; raw?: unknown };
+
+const MAX_PROMPT_CHARS = 200_000;
+
+async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidate> {
+  const source = dataset.source;
+  if (source.type === 'builtin') {
+    const problems = generateArithmeticProblems({ seed: source.seed, count: source.count, split: 'train', digits: source.digits, ops: source.ops });
+    let line = 0;
+    for (const p of problems) {
+      line += 1;
+      yield { line, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } } };
+    }
+    return;
+  }
+  const { fields } = source;
+  if (!(await exists(source.path))) {
+    throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`, 'DatasetNotFound');
+  }
+  for await (const { line, text } of readJsonlLines(source.path)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      yield { line, problem: 'malformed_json', detail: `line ${line}: ${(err as Error).message}`, raw: text.slice(0, 500) };
+      continue;
+    }
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+      yield { line, problem: 'not_an_object', detail: `line ${line} is not a JSON object`, raw };
+      continue;
+    }
+    const obj = raw as Record<string, unknown>;
+    const idValue = obj[fields.id];
+    const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : `line-${line}`;
+    const prompt = obj[fields.prompt];
+    const answer = obj[fields.answer];
+    if (typeof prompt !== 'string' || !prompt.trim()) {
+      yield { line, id, problem: 'bad_prompt', detail: `field "${fields.prompt}" must be a non-empty string, got ${describe(prompt)}`, raw };
+      continue;
+    }
+    if (prompt.length > MAX_PROMPT_CHARS) {
+      yield { line, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
+      continue;
+    }
+    if (typeof answer !== 'string' && typeof answer !== 'number') {
+      yield { line, id, problem: 'bad_answer', detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`, raw };
+      continue;
+    }
+    yield { line, id, row: { id, prompt, answer: String(answer) } };
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing (missing)';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v;
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { checkRunSpec, describeSpecIssues, runSpecJsonSchema, type RunSpec } from '../schemas/run-spec';
+import { progressQuery, type RunProgress } from '../workflows/messages';
+import type { RunSummary } from '../workflows/distillation';
+import { startStack } from '../infra/stack';
+import { projectRoot } from '../infra/paths';
+import { readSpecFile } from './spec-file';
+import { progressLine } from './progress-line';
+
+const program = new Command('distill').description('Distil a teacher model’s verified reasoning into a small student, durably, on Temporal.');
+const defaultAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const stateDir = path.join(projectRoot, '.distillery');
+
+async function connectClient(address: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+}
+
+function loadSpec(file: string, overrides: { teacherUrl?: string }): RunSpec {
+  const raw = readSpecFile(file) as Record<string, unknown>;
+  if (overrides.teacherUrl && raw.teacher && typeof raw.teacher === 'object') (raw.teacher as Record<string, unknown>).baseURL = overrides.teacherUrl;
+  const checked = checkRunSpec(raw);
+  if (!checked.ok) {
+    console.error(describeSpecIssues(checked.issues));
+    process.exit(2);
+  }
+  return checked.spec;
+}
+
+/** Starts a run and follows it: a live status line on stderr, the summary as JSON on stdout. */
+async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): Promise<RunSummary> {
+  const handle = await client.workflow.start('distillationWorkflow', { taskQueue: spec.taskQueues.workflow, workflowId, args: [spec] });
+  console.error(`started ${workflowId} on task queue ${spec.taskQueues.workflow}`);
+  const tty = process.stderr.isTTY;
+  let last = '';
+  let lastPrinted = 0;
+  const timer = setInterval(async () => {
+    try {
+      const line = progressLine(await handle.query(progressQuery));
+      if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
+      else if (line !== last && Date.now() - lastPrinted > 5000) {
+        console.error(line);
+        lastPrinted = Date.now();
+      }
+      last = line;
+    } catch {
+      /* the workflow may not have started its first task yet */
+    }
+  }, 1000);
+  try {
+    return (await handle.result()) as RunSummary;
+  } finally {
+    clearInterval(timer);
+    if (tty) process.stderr.write('\n');
+  }
+}
+
+function printScores(summary: RunSummary): void {
+  const e = summary.evaluation;
+  console.error(`\n${e.benchmark}: ${e.items} held-out items × k=${e.k}`);
+  for (const s of e.scores) console.error(`  ${s.name.padEnd(9)} pass@1 = ${(s.pass1 * 100).toFixed(1)}% ± ${(s.stderr * 100).toFixed(1)} (s.e.)`);
+  console.error(`artifacts: ${summary.runDir}`);
+}
+
+function explainFailure(err: unknown): never {
+  if (err instanceof WorkflowFailedError) {
+    const cause = err.cause as { message?: string } | undefined;
+    console.error(`run failed: ${cause?.message ?? err.message}`);
+  } else console.error(err);
+  process.exit(1);
+}
+
+program
+  .command('run <spec>')
+  .description('start a distillation from a YAML/JSON run spec and follow its progress')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .option('--id <workflowId>', 'workflow id (default: <name>-<timestamp>)')
+  .option('--teacher-url <url>', 'override teacher.baseURL')
+  .action(async (file: string, opts: { address: string; id?: string; teacherUrl?: string }) => {
+    const spec = loadSpec(file, opts);
+    const client = await connectClient(opts.address);
+    try {
+      const summary = await runAndFollow(client, spec, opts.id ?? `${spec.name}-${Date.now()}`);
+      console.log(JSON.stringify(summary, null, 2));
+      printScores(summary);
+    } catch (err) {
+      explainFailure(err);
+    }
+    await client.connection.close();
+  });
+
+program
+  .command('status <workflowId>')
+  .description('show the live progress of a run')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .action(async (workflowId: string, opts: { address: string }) => {
+    const client = await connectClient(opts.address);
+    const handle = client.workflow.getHandle(workflowId);
+    const desc = await handle.describe();
+    let progress: RunProgress | null = null;
+    try {
+      progress = await handle.query(progressQuery);
+    } catch (err) {
+      progress = null;
+      console.error(`(progress query unavailable: ${(err as Error).message})`);
+    }
+    console.log(JSON.stringify({ workflowId, status: desc.status.name, startTime: desc.startTime, closeTime: desc.closeTime ?? null, progress }, null, 2));
+    if (progress) console.error(progressLine(progress));
+    await client.connection.close();
+  });
+
+program
+  .command('up')
+  .description('start the embedded stack: Temporal dev server + Web UI, local teacher, CPU and GPU workers')
+  .option('--port <n>', 'Temporal frontend port', '7233')
+  .option('--ui-port <n>', 'Web UI port', '8233')
+  .option('--teacher-port <n>', 'local teacher port', '8400')
+  .option('--gpu-slots <slots>', 'GPU slots, e.g. "0,1" or "cpu"', process.env.DISTILLERY_GPU_SLOTS ?? 'cpu')
+  .action(async (opts: { port: string; uiPort: string; teacherPort: string; gpuSlots: string }) => {
+    const stack = await startStack({ stateDir, port: Number(opts.port), uiPort: Number(opts.uiPort), teacherPort: Number(opts.teacherPort), gpuSlots: opts.gpuSlots });
+    console.log(JSON.stringify({ event: 'up', temporal: stack.server.address, ui: stack.server.uiUrl, teacher: stack.teacherUrl, logs: path.join(stateDir, 'logs') }));
+    console.error(`Temporal ${stack.server.address}  Web UI ${stack.server.uiUrl}  teacher ${stack.teacherUrl}\nCtrl-C stops everything.`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await stack.stop();
+  });
+
+program
+  .command('demo')
+  .description('run a full distillation of the embedded default on this machine, end to end')
+  .option('--spec <file>', 'run spec', path.join(projectRoot, 'specs', 'embedded-default.yaml'))
+  .action(async (opts: { spec: string }) => {
+    const started = Date.now();
+    const stack = await startStack({ stateDir, headless: false });
+    console.error(`Temporal ${stack.server.address}  Web UI ${stack.server.uiUrl}  teacher ${stack.teacherUrl}`);
+    const spec = loadSpec(opts.spec, { teacherUrl: stack.teacherUrl ?? undefined });
+    const client = await connectClient(stack.server.address);
+    try {
+      const summary = await runAndFollow(client, spec, `${spec.name}-${Date.now()}`);
+      printScores(summary);
+      console.error(`summary: ${summary.artifacts.evalSummary?.uri}`);
+      console.error(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    } catch (err) {
+      await stack.stop();
+      explainFailure(err);
+    }
+    await client.connection.close();
+    await stack.stop();
+  });
+
+program
+  .command('schema')
+  .description('print the run spec’s JSON Schema')
+  .action(() => console.log(JSON.stringify(runSpecJsonSchema(), null, 2)));
+
+program.parseAsync(process.argv).catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

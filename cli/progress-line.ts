@@ -1,0 +1,27 @@
+import type { RunProgress } from '../workflows/messages';
+
+const STAGES = ['prepare', 'generate', 'verify', 'filter', 'finetune', 'evaluate', 'done'] as const;
+
+function bar(fraction: number, width = 24): string {
+  const filled = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return '█'.repeat(filled) + '░'.repeat(width - filled);
+}
+
+function compact(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+}
+
+/** One status line for a terminal: the stage, a bar over the whole pipeline (generation by shard), and the counts. */
+export function progressLine(p: RunProgress): string {
+  const stageIndex = Math.max(0, STAGES.indexOf(p.stage as (typeof STAGES)[number]));
+  let within = 0;
+  if (p.stage === 'generate' && p.generation && p.generation.shardCount) within = p.generation.shardsDone / p.generation.shardCount;
+  const overall = (stageIndex + within) / (STAGES.length - 1);
+  const parts = [`[${p.stage}]`, bar(overall)];
+  if (p.generation) parts.push(`shards ${p.generation.shardsDone}/${p.generation.shardCount}`, `samples ${compact(p.generation.samples)}`);
+  parts.push(`tokens ${compact(p.tokens.prompt + p.tokens.completion)}`);
+  if (p.acceptanceRate !== null) parts.push(`accepted ${(p.acceptanceRate * 100).toFixed(1)}%`);
+  if (p.counts.filter) parts.push(`sft ${p.counts.filter.kept}`);
+  if (p.counts.finetune) parts.push(`steps ${p.counts.finetune.steps}`);
+  return parts.join('  ');
+}

@@ -1,0 +1,44 @@
+/**
+ * What travels through workflow history instead of data: a reference to an artifact on disk.
+ * `count` is the number of JSONL rows (or 1 for a single JSON document / directory).
+ */
+export interface ArtifactRef {
+  uri: string;
+  sha256: string;
+  count: number;
+}
+
+/** One prompt after preparation: the unit generation is sharded over. */
+export interface PromptRow {
+  id: string;
+  prompt: string;
+  answer: string;
+  /** Pass-through fields of the source row that are not mapped (kept small). */
+  meta?: Record<string, unknown>;
+}
+
+/** One teacher sample with its provenance. `id` is deterministic: `${promptId}#${sampleIndex}@${configHash}`. */
+export interface SampleRow {
+  id: string;
+  promptId: string;
+  sampleIndex: number;
+  configHash: string;
+  prompt: string;
+  answer: string;
+  content: string;
+  reasoning?: string;
+  finishReason: string | null;
+  usage: { promptTokens: number; completionTokens: number };
+  teacher: { model: string; systemFingerprint?: string | null };
+  sampling: { temperature: number; top_p: number; max_tokens: number; seed: number };
+  latencyMs: number;
+}
+
+/** A row dropped by a stage, with the reason: every stage accounts for its rows (in = kept + rejected + quarantined). */
+export interface RejectRow {
+  id: string;
+  stage: string;
+  reason: string;
+  detail?: string;
+  row?: unknown;
+}

@@ -1,0 +1,189 @@
+import { z } from 'zod';
+
+/**
+ * The one input of a distillation run. It is stored in workflow history (it is the workflow's argument), so it
+ * must never hold a secret: the teacher's API key is named by the environment variable that holds it.
+ */
+
+const envVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key');
+
+const builtinArithmetic = z
+  .object({
+    type: z.literal('builtin'),
+    task: z.literal('arithmetic'),
+    count: z.number().int().positive().max(1_000_000).default(500),
+    seed: z.number().int().default(0),
+    digits: z.number().int().min(1).max(6).default(2),
+    ops: z.array(z.enum(['+', '-'])).nonempty().default(['+']),
+  })
+  .strict();
+
+const fieldMapping = z
+  .object({
+    id: z.string().min(1).default('id'),
+    prompt: z.string().min(1).default('prompt'),
+    answer: z.string().min(1).default('answer'),
+  })
+  .strict();
+
+const jsonlSource = z
+  .object({
+    type: z.literal('jsonl'),
+    path: z.string().min(1),
+    fields: fieldMapping.default({ id: 'id', prompt: 'prompt', answer: 'answer' }),
+  })
+  .strict();
+
+export const DatasetSchema = z
+  .object({
+    source: z.discriminatedUnion('type', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), jsonlSource]),
+    limit: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const TeacherSchema = z
+  .object({
+    baseURL: z.url({ message: 'must be an http(s) URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8400/v1' }),
+    model: z.string().min(1),
+    apiKeyEnv: envVarName.optional(),
+    systemPrompt: z.string().optional(),
+    /** Requests in flight per generation shard. */
+    concurrency: z.number().int().min(1).max(512).default(4),
+    requestTimeoutSeconds: z.number().positive().default(600),
+    maxRetries: z.number().int().min(0).max(20).default(4),
+  })
+  .strict();
+
+/** Keys are OpenAI's request parameter names: they go to the teacher as they are. Defaults are R1's. */
+export const SamplingSchema = z
+  .object({
+    n: z.number().int().min(1).max(128).default(4),
+    temperature: z.number().min(0).max(2).default(0.6),
+    top_p: z.number().gt(0).max(1).default(0.95),
+    max_tokens: z.number().int().positive().default(4096),
+    seed: z.number().int().default(0),
+    stop: z.array(z.string()).max(4).optional(),
+  })
+  .strict();
+
+export const VerifierSchema = z
+  .object({
+    type: z.enum(['math', 'exact']).default('math'),
+    /** Accepted samples kept per prompt (rejection sampling's k). */
+    keepPerPrompt: z.number().int().positive().default(4),
+    prefer: z.enum(['shorter', 'first']).default('shorter'),
+  })
+  .strict();
+
+export const FiltersSchema = z
+  .object({
+    requireThink: z.boolean().default(true),
+    dropTruncated: z.boolean().default(true),
+    maxChars: z.number().int().positive().default(32_000),
+    dedupExact: z.boolean().default(true),
+  })
+  .strict();
+
+export const FineTuneSchema = z
+  .object({
+    backend: z.literal('tiny').default('tiny'),
+    epochs: z.number().positive().max(100).default(3),
+    batchSize: z.number().int().positive().default(16),
+    lr: z.number().positive().max(1).default(2e-3),
+    checkpointEvery: z.number().int().positive().default(50),
+    maxSteps: z.number().int().positive().optional(),
+    seed: z.number().int().default(0),
+    model: z
+      .object({
+        dModel: z.number().int().positive().default(128),
+        nLayer: z.number().int().positive().default(4),
+        nHead: z.number().int().positive().default(4),
+        maxLen: z.number().int().positive().default(256),
+      })
+      .strict()
+      .default({ dModel: 128, nLayer: 4, nHead: 4, maxLen: 256 }),
+  })
+  .strict();
+
+export const EvaluationSchema = z
+  .object({
+    benchmark: builtinArithmetic.extend({ split: z.literal('heldout').default('heldout'), count: z.number().int().positive().max(100_000).default(100) }),
+    /** Samples per item; pass@1 is averaged over them (R1's protocol). */
+    k: z.number().int().positive().max(64).default(1),
+    temperature: z.number().min(0).max(2).default(0.6),
+    top_p: z.number().gt(0).max(1).default(0.95),
+    maxNewTokens: z.number().int().positive().default(160),
+    seed: z.number().int().default(0),
+    baseline: z.boolean().default(true),
+  })
+  .strict();
+
+export const TaskQueuesSchema = z
+  .object({
+    workflow: z.string().min(1).default('distillery'),
+    cpu: z.string().min(1).default('distillery-cpu'),
+    gpu: z.string().min(1).default('distillery-gpu'),
+  })
+  .strict();
+
+export const GenerationSchema = z
+  .object({
+    shardSize: z.number().int().positive().max(10_000).default(100),
+    maxShardsInFlight: z.number().int().positive().max(500).default(4),
+  })
+  .strict();
+
+export const TimeoutsSchema = z
+  .object({
+    heartbeatSeconds: z.number().positive().default(60),
+    stageHours: z.number().positive().default(24),
+  })
+  .strict();
+
+export const RunSpecSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64), starting with a letter or digit'),
+    dataset: DatasetSchema,
+    teacher: TeacherSchema,
+    sampling: SamplingSchema.default(SamplingSchema.parse({})),
+    verifier: VerifierSchema.default(VerifierSchema.parse({})),
+    filters: FiltersSchema.default(FiltersSchema.parse({})),
+    fineTune: FineTuneSchema.default(FineTuneSchema.parse({})),
+    evaluation: EvaluationSchema.default(EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic' } })),
+    taskQueues: TaskQueuesSchema.default(TaskQueuesSchema.parse({})),
+    generation: GenerationSchema.default(GenerationSchema.parse({})),
+    timeouts: TimeoutsSchema.default(TimeoutsSchema.parse({})),
+    /** Absolute, or relative to the workers' working directory. Every worker must see the same path. */
+    artifactRoot: z.string().min(1).default('artifacts'),
+  })
+  .strict();
+
+export type RunSpec = z.output<typeof RunSpecSchema>;
+export type RunSpecInput = z.input<typeof RunSpecSchema>;
+
+export interface SpecIssue {
+  path: string;
+  message: string;
+}
+
+export type SpecCheck = { ok: true; spec: RunSpec } | { ok: false; issues: SpecIssue[] };
+
+/** Validates without throwing, and reports every bad field with its path (not only the first). */
+export function checkRunSpec(input: unknown): SpecCheck {
+  const result = RunSpecSchema.safeParse(input);
+  if (result.success) return { ok: true, spec: result.data };
+  return {
+    ok: false,
+    issues: result.error.issues.map((i) => ({ path: i.path.length ? i.path.join('.') : '(root)', message: i.message })),
+  };
+}
+
+export function describeSpecIssues(issues: SpecIssue[]): string {
+  return `Invalid run spec (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` + issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
+}
+
+export function runSpecJsonSchema(): unknown {
+  return z.toJSONSchema(RunSpecSchema, { io: 'input' });
+}

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { startTeacherServer } from '../../infra/teacher/server';
+import { pathOf, readJsonl } from '../../activities/artifacts/store';
+import type { SampleRow } from '../../schemas/artifact';
+import type { RunSummary } from '../../workflows/distillation';
+import { progressQuery, type RunProgress } from '../../workflows/messages';
+import { workflowBundlePath } from '../../workers/build-bundle';
+import { startTestTemporal, type TestTemporal } from '../helpers/stack';
+
+/**
+ * End to end on a real Temporal dev server with real worker processes (dist/workers/*.js), a real
+ * OpenAI-compatible teacher over HTTP, a real trainer subprocess and the ONNX student in onnxruntime-node.
+ */
+
+let t: TestTemporal;
+let teacher: Awaited<ReturnType<typeof startTeacherServer>>;
+
+beforeAll(async () => {
+  t = await startTestTemporal('pipeline');
+  teacher = await startTeacherServer({ port: 0 });
+  await t.startCpuWorker();
+  await t.startGpuWorker();
+});
+
+afterAll(async () => {
+  await teacher?.close();
+  await t?.close();
+});
+
+function spec(name: string, overrides: Record<string, unknown> = {}) {
+  return {
+    name,
+    dataset: { source: { type: 'builtin', task: 'arithmetic', count: 60, seed: 1 } },
+    teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 4 },
+    sampling: { n: 2, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
+    verifier: { type: 'math', keepPerPrompt: 2 },
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 12, checkpointEvery: 5, model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 128 } },
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 16, seed: 2 }, k: 2, maxNewTokens: 80 },
+    generation: { shardSize: 20, maxShardsInFlight: 2 },
+    timeouts: { heartbeatSeconds: 5 },
+    artifactRoot: path.join(t.tmp, 'artifacts'),
+    ...overrides,
+  };
+}
+
+async function sampleIds(summary: RunSummary): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const row of readJsonl<SampleRow>(summary.artifacts.samples!)) ids.push(row.id);
+  return ids;
+}
+
+test('a run started the way the Web UI starts it (one raw JSON payload) goes from spec to evaluation summary', async () => {
+  const workflowId = `ui-start-${randomUUID()}`;
+  const raw = spec('ui-started');
+  // Exactly what the UI's "Start Workflow" form sends: workflow type, task queue, one json/plain payload.
+  await t.client.connection.workflowService.startWorkflowExecution({
+    namespace: 'default',
+    workflowId,
+    requestId: randomUUID(),
+    identity: 'temporal-web-ui (test)',
+    workflowType: { name: 'distillationWorkflow' },
+    taskQueue: { name: 'distillery' },
+    input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(raw)) }] },
+  });
+  const handle = t.client.workflow.getHandle(workflowId);
+  const summary = (await handle.result()) as RunSummary;
+
+  const c = summary.counts;
+  expect(c.prepare).toMatchObject({ in: 60, kept: 60, quarantined: 0, shards: 3 });
+  expect(c.generate).toMatchObject({ prompts: 60, samples: 120 });
+  // Every stage accounts for its rows.
+  expect(c.verify!.in).toBe(120);
+  expect(c.verify!.accepted! + c.verify!.rejected!).toBe(120);
+  expect(c.verify!.accepted).toBeGreaterThan(60); // temperature 1 makes some mistakes, most answers are right
+  expect(c.verify!.rejected).toBeGreaterThan(0); // … and the verifier really rejects the wrong ones
+  expect(c.filter!.in).toBe(c.verify!.accepted);
+  expect(c.filter!.kept! + c.filter!.rejected!).toBe(c.filter!.in);
+  expect(summary.tokens.completion).toBeGreaterThan(0);
+
+  const ids = await sampleIds(summary);
+  expect(new Set(ids).size).toBe(120);
+
+  // The trainer really trained: 12 steps, a loss, a model and its ONNX export.
+  expect(summary.fineTune.steps).toBe(12);
+  expect(summary.fineTune.finalLoss).toEqual(expect.any(Number));
+  expect(existsSync(path.join(summary.fineTune.modelDir, 'model.onnx'))).toBe(true);
+  const report = JSON.parse(readFileSync(pathOf(summary.artifacts.trainReport!), 'utf8'));
+  expect(JSON.stringify(report)).toContain('loss');
+
+  // The student was scored by the verifier on held-out items, baseline and after.
+  expect(summary.evaluation.items).toBe(16);
+  expect(summary.evaluation.scores.map((s) => s.name)).toEqual(['baseline', 'student']);
+  for (const s of summary.evaluation.scores) {
+    expect(s.pass1).toBeGreaterThanOrEqual(0);
+    expect(s.pass1).toBeLessThanOrEqual(1);
+  }
+  const evalRows: unknown[] = [];
+  for await (const r of readJsonl(summary.artifacts.evalResults!)) evalRows.push(r);
+  expect(evalRows).toHaveLength(2 * 16 * 2);
+
+  const progress = await handle.query<RunProgress>(progressQuery);
+  expect(progress.stage).toBe('done');
+  expect(progress.acceptanceRate).toBeCloseTo(summary.acceptanceRate);
+
+  // The run's history replays against the current workflow code (determinism guard on a fresh run).
+  const history = await handle.fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId);
+  if (process.env.DISTILLERY_RECORD_HISTORY) {
+    await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), historyToJSON(history));
+  }
+});
+
+test('an invalid spec fails at once, non-retryably, naming every bad field', async () => {
+  const bad = {
+    ...spec('bad spec!'),
+    teacher: { baseURL: 'not a url', model: '', apiKeyEnv: 'sk-live 123' },
+    sampling: { n: 0, temperature: 7 },
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic' }, k: 0 },
+  };
+  const workflowId = `invalid-${randomUUID()}`;
+  const err = await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [bad] }).catch((e) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  expect(cause.type).toBe('InvalidRunSpec');
+  expect(cause.nonRetryable).toBe(true);
+  for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'teacher.apiKeyEnv', 'sampling.n', 'sampling.temperature', 'evaluation.k']) {
+    expect(cause.message).toContain(`- ${field}:`);
+  }
+  // It failed before any work was scheduled.
+  const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
+  expect(history.events!.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+});
+
+test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run with every sample exactly once', async () => {
+  const slow = await startTeacherServer({ port: 0, latencyMs: 120, maxInFlight: 4 });
+  try {
+    const workflowId = `resume-${randomUUID()}`;
+    const raw = spec('resume', {
+      dataset: { source: { type: 'builtin', task: 'arithmetic', count: 120, seed: 5 } },
+      teacher: { baseURL: slow.url, model: 'procedural-arithmetic-teacher', concurrency: 2 },
+      fineTune: { epochs: 1, batchSize: 8, maxSteps: 3, checkpointEvery: 3, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+      evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 40, baseline: false },
+    });
+    const handle = await t.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [raw] });
+    const cpu = t.workers.find((w) => w.name === 'cpu-worker')!;
+
+    // Wait until generation is under way: a shard finished and another one half written.
+    const deadline = Date.now() + 60_000;
+    let partialRows = 0;
+    for (;;) {
+      if (Date.now() > deadline) throw new Error('generation never got under way');
+      const p = await handle.query<RunProgress>(progressQuery).catch(() => null);
+      const dir = path.join(t.tmp, 'artifacts', workflowId, 'generate');
+      const partials = existsSync(dir) ? (await fs.readdir(dir)).filter((f) => f.endsWith('.partial')) : [];
+      partialRows = 0;
+      for (const f of partials) partialRows += (await fs.readFile(path.join(dir, f), 'utf8')).split('\n').filter(Boolean).length;
+      if (p?.generation && p.generation.shardsDone >= 1 && partialRows > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    cpu.kill('SIGKILL');
+    await cpu.exited;
+    t.workers.splice(t.workers.indexOf(cpu), 1);
+    await t.startCpuWorker();
+
+    const summary = (await handle.result()) as RunSummary;
+    const ids = await sampleIds(summary);
+    expect(ids).toHaveLength(240);
+    expect(new Set(ids).size).toBe(240);
+    const perPrompt = new Map<string, number>();
+    for (const id of ids) perPrompt.set(id.split('#')[0]!, (perPrompt.get(id.split('#')[0]!) ?? 0) + 1);
+    expect(perPrompt.size).toBe(120);
+    expect([...perPrompt.values()].every((n) => n === 2)).toBe(true);
+    // The retried shard picked up what the killed attempt had written instead of redoing it.
+    expect(summary.counts.generate!.resumedSamples).toBeGreaterThan(0);
+    expect(summary.evaluation.scores).toHaveLength(1);
+  } finally {
+    await slow.close();
+  }
+});

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { workflowBundlePath } from './build-bundle';
+
+export interface WorkerEnv {
+  address: string;
+  namespace: string;
+}
+
+export function workerEnv(): WorkerEnv {
+  return { address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' };
+}
+
+let runtimeInstalled = false;
+export function installRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger((process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN') });
+  runtimeInstalled = true;
+}
+
+export async function connect(env: WorkerEnv): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: env.address });
+}
+
+export function workflowBundle(): { codePath: string } {
+  if (!existsSync(workflowBundlePath)) throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\``);
+  return { codePath: workflowBundlePath };
+}
+
+/**
+ * Runs workers until SIGTERM/SIGINT, then shuts them down gracefully: in-flight activities get the grace time to
+ * heartbeat or checkpoint (the trainer writes a checkpoint on SIGTERM) before they are cancelled.
+ */
+export async function runUntilSignalled(workers: Worker[], connection: NativeConnection, ready: Record<string, unknown>): Promise<void> {
+  const stop = () => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown());
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const running = Promise.all(workers.map((w) => w.run()));
+  console.log(JSON.stringify({ event: 'ready', pid: process.pid, ...ready }));
+  try {
+    await running;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** `--name value` from argv, else the environment variable, else the default. */
+export function option(name: string, envName: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1]) return process.argv[i + 1]!;
+  return process.env[envName] ?? fallback;
+}

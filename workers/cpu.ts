@@ -1,0 +1,25 @@
+import { Worker } from '@temporalio/worker';
+import { createCpuActivities } from '../activities';
+import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
+
+/**
+ * The CPU worker: runs the workflows (orchestration queue) and the CPU stages (prepare, generate, verify, filter).
+ * Queue names must match the run spec's `taskQueues`.
+ */
+async function main(): Promise<void> {
+  installRuntime();
+  const env = workerEnv();
+  const workflowQueue = option('workflow-queue', 'DISTILLERY_WORKFLOW_QUEUE', 'distillery');
+  const cpuQueue = option('cpu-queue', 'DISTILLERY_CPU_QUEUE', 'distillery-cpu');
+  const concurrency = Number(option('max-activities', 'DISTILLERY_CPU_MAX_ACTIVITIES', '16'));
+  const connection = await connect(env);
+  const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds' } as const;
+  const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle() });
+  const activities = await Worker.create({ ...common, taskQueue: cpuQueue, activities: createCpuActivities(), maxConcurrentActivityTaskExecutions: concurrency });
+  await runUntilSignalled([workflows, activities], connection, { worker: 'cpu', workflowQueue, cpuQueue });
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,149 @@
+import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import type { CpuActivities, GpuActivities } from '../activities';
+import type { ArtifactRef } from '../schemas/artifact';
+import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
+import { generationWorkflow } from './generation';
+import { generationProgressSignal, progressQuery, type GenerationTally, type RunProgress, type Stage } from './messages';
+
+export interface RunSummary {
+  runId: string;
+  name: string;
+  runDir: string;
+  counts: RunProgress['counts'];
+  acceptanceRate: number;
+  tokens: RunProgress['tokens'];
+  fineTune: { steps: number; finalLoss: number | null; resumedFromStep: number; modelDir: string };
+  evaluation: { benchmark: string; items: number; k: number; scores: { name: string; pass1: number; stderr: number }[] };
+  artifacts: Record<string, ArtifactRef>;
+}
+
+/** Continue-as-new point for the generation child; small enough to stay far below the 51,200-event limit. */
+const GENERATION_HISTORY_EVENTS = 8000;
+
+/**
+ * A distillation run: prepare → generate → reject-sample → format/filter → fine-tune → evaluate.
+ * Takes ONE JSON object (the run spec) so it can be started from the Temporal Web UI; it is validated here first,
+ * and a bad spec fails at once, non-retryably, naming every bad field.
+ */
+export async function distillationWorkflow(input: unknown): Promise<RunSummary> {
+  const info = workflowInfo();
+  const progress: RunProgress = {
+    runId: info.workflowId,
+    name: null,
+    stage: 'validate',
+    stageStartedAt: new Date().toISOString(),
+    counts: {},
+    generation: null,
+    acceptanceRate: null,
+    tokens: { prompt: 0, completion: 0 },
+  };
+  setHandler(progressQuery, () => progress);
+  setHandler(generationProgressSignal, (tally: GenerationTally) => {
+    progress.generation = tally;
+    progress.tokens = { prompt: tally.promptTokens, completion: tally.completionTokens };
+  });
+  const enter = (stage: Stage) => {
+    progress.stage = stage;
+    progress.stageStartedAt = new Date().toISOString();
+  };
+
+  const checked = checkRunSpec(input);
+  if (!checked.ok) throw ApplicationFailure.nonRetryable(describeSpecIssues(checked.issues), 'InvalidRunSpec', { issues: checked.issues });
+  const spec: RunSpec = checked.spec;
+  progress.name = spec.name;
+
+  const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 };
+  const timeouts = { startToCloseTimeout: spec.timeouts.stageHours * 3_600_000, heartbeatTimeout: spec.timeouts.heartbeatSeconds * 1000 };
+  const cpu = proxyActivities<CpuActivities>({ taskQueue: spec.taskQueues.cpu, ...timeouts, retry });
+  const gpu = proxyActivities<GpuActivities>({ taskQueue: spec.taskQueues.gpu, ...timeouts, retry });
+
+  enter('prepare');
+  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId: info.workflowId, dataset: spec.dataset, shardSize: spec.generation.shardSize });
+  const { runDir } = prepared;
+  progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount };
+
+  enter('generate');
+  const emptyTally: GenerationTally = { shardCount: prepared.shardCount, shardsDone: 0, prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0 };
+  progress.generation = emptyTally;
+  const tally = await executeChild(generationWorkflow, {
+    workflowId: `${info.workflowId}-generate`,
+    args: [
+      {
+        runDir,
+        parentWorkflowId: info.workflowId,
+        shardCount: prepared.shardCount,
+        teacher: spec.teacher,
+        sampling: spec.sampling,
+        maxShardsInFlight: spec.generation.maxShardsInFlight,
+        cpuQueue: spec.taskQueues.cpu,
+        heartbeatSeconds: spec.timeouts.heartbeatSeconds,
+        stageHours: spec.timeouts.stageHours,
+        nextShard: 0,
+        tally: emptyTally,
+        maxHistoryEvents: GENERATION_HISTORY_EVENTS,
+      },
+    ],
+  });
+  progress.generation = tally;
+  const merged = await cpu.mergeShards({ runDir, shardCount: prepared.shardCount });
+  progress.tokens = { prompt: merged.promptTokens, completion: merged.completionTokens };
+  progress.counts.generate = { prompts: merged.prompts, samples: merged.samples.count, requests: tally.requests, resumedSamples: tally.resumedSamples };
+
+  enter('verify');
+  const verified = await cpu.rejectSample({ runDir, samples: merged.samples, verifier: spec.verifier });
+  progress.acceptanceRate = verified.acceptanceRate;
+  progress.counts.verify = { in: verified.samplesIn, accepted: verified.accepted, rejected: verified.rejected, prompts: verified.prompts, promptsSolved: verified.promptsSolved, ...prefixed('rejected.', verified.reasons) };
+
+  enter('filter');
+  const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters });
+  progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
+  if (filtered.kept === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `No sample survived verification and filtering (${verified.accepted} verified, 0 kept): nothing to fine-tune on. See ${filtered.rejectsRef.uri}`,
+      'NoTrainingData',
+    );
+  }
+
+  enter('finetune');
+  const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune: spec.fineTune });
+  progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
+
+  enter('evaluate');
+  const models = [...(spec.evaluation.baseline ? [{ name: 'baseline', dir: trained.baselineModelDir }] : []), { name: 'student', dir: trained.modelDir }];
+  const evaluated = await gpu.evaluate({ runDir, evaluation: spec.evaluation, models, maxLen: spec.fineTune.model.maxLen });
+  for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
+  enter('done');
+
+  return {
+    runId: info.workflowId,
+    name: spec.name,
+    runDir,
+    counts: progress.counts,
+    acceptanceRate: verified.acceptanceRate,
+    tokens: progress.tokens,
+    fineTune: { steps: trained.steps, finalLoss: trained.finalLoss, resumedFromStep: trained.resumedFromStep, modelDir: trained.modelDir },
+    evaluation: {
+      benchmark: evaluated.benchmark,
+      items: evaluated.items,
+      k: evaluated.k,
+      scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })),
+    },
+    artifacts: {
+      prompts: prepared.prompts,
+      quarantine: prepared.quarantine,
+      samples: merged.samples,
+      accepted: verified.acceptedRef,
+      verifyRejects: verified.rejectsRef,
+      passRates: verified.passRatesRef,
+      sft: filtered.sftRef,
+      filterRejects: filtered.rejectsRef,
+      trainReport: trained.report,
+      evalResults: evaluated.results,
+      evalSummary: evaluated.summary,
+    },
+  };
+}
+
+function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [prefix + k, v]));
+}

@@ -1,0 +1,67 @@
+import { continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { CpuActivities } from '../activities';
+import type { RunSpec } from '../schemas/run-spec';
+import { generationProgressSignal, generationTallyQuery, type GenerationTally } from './messages';
+
+export interface GenerationInput {
+  runDir: string;
+  parentWorkflowId: string;
+  shardCount: number;
+  teacher: RunSpec['teacher'];
+  sampling: RunSpec['sampling'];
+  maxShardsInFlight: number;
+  cpuQueue: string;
+  heartbeatSeconds: number;
+  stageHours: number;
+  /** Shards below this index are finished (carried over by continue-as-new). */
+  nextShard: number;
+  tally: GenerationTally;
+  /** Continue-as-new once history holds this many events (or when the server suggests it). */
+  maxHistoryEvents: number;
+}
+
+/**
+ * Fans generation out over prompt shards with a sliding window of at most `maxShardsInFlight` activities.
+ * History grows with every shard, so the workflow drains its window and continues as new before it gets large:
+ * a run of 100,000 prompts never comes near Temporal's history limits.
+ */
+export async function generationWorkflow(input: GenerationInput): Promise<GenerationTally> {
+  const { generateShard } = proxyActivities<CpuActivities>({
+    taskQueue: input.cpuQueue,
+    startToCloseTimeout: input.stageHours * 3_600_000,
+    heartbeatTimeout: input.heartbeatSeconds * 1000,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+  });
+  const tally = { ...input.tally };
+  setHandler(generationTallyQuery, () => tally);
+  const parent = getExternalWorkflowHandle(input.parentWorkflowId);
+  const pending = new Map<number, Promise<void>>();
+  let next = input.nextShard;
+  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
+
+  while (next < input.shardCount || pending.size) {
+    while (pending.size < input.maxShardsInFlight && next < input.shardCount && !historyFull()) {
+      const shardIndex = next++;
+      pending.set(
+        shardIndex,
+        generateShard({ runDir: input.runDir, shardIndex, teacher: input.teacher, sampling: input.sampling }).then(async (r) => {
+          pending.delete(shardIndex);
+          tally.shardsDone += 1;
+          tally.prompts += r.prompts;
+          tally.samples += r.samples;
+          tally.requests += r.requests;
+          tally.promptTokens += r.promptTokens;
+          tally.completionTokens += r.completionTokens;
+          tally.resumedSamples += r.resumedSamples;
+          await parent.signal(generationProgressSignal, { ...tally });
+        }),
+      );
+    }
+    if (!pending.size) break;
+    await Promise.race(pending.values());
+    if (!pending.size && next < input.shardCount && historyFull()) {
+      await continueAsNew<typeof generationWorkflow>({ ...input, nextShard: next, tally });
+    }
+  }
+  return tally;
+}

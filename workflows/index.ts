@@ -1,0 +1,2 @@
+export { distillationWorkflow } from './distillation';
+export { generationWorkflow } from './generation';

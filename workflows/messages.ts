@@ -1,0 +1,32 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/** Shared by the workflows and their clients (CLI, tests, UI users): names here are the public API of a run. */
+
+export type Stage = 'validate' | 'prepare' | 'generate' | 'verify' | 'filter' | 'finetune' | 'evaluate' | 'done';
+
+export interface GenerationTally {
+  shardCount: number;
+  shardsDone: number;
+  prompts: number;
+  samples: number;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  resumedSamples: number;
+}
+
+export interface RunProgress {
+  runId: string;
+  name: string | null;
+  stage: Stage;
+  stageStartedAt: string;
+  counts: Record<string, Record<string, number>>;
+  generation: GenerationTally | null;
+  acceptanceRate: number | null;
+  tokens: { prompt: number; completion: number };
+}
+
+export const progressQuery = defineQuery<RunProgress>('progress');
+export const generationTallyQuery = defineQuery<GenerationTally>('generationTally');
+/** Sent by the generation child after each finished shard, so the parent's progress query stays live. */
+export const generationProgressSignal = defineSignal<[GenerationTally]>('generationProgress');
