@@ -1,9 +1,10 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { projectRoot } from '../infra/paths';
 
 /** Bundles the workflow code once at build time, so workers start in a second instead of running webpack each time. */
-export const workflowBundlePath = path.resolve(__dirname, '..', 'workflow-bundle.js');
+export const workflowBundlePath = path.join(projectRoot, 'dist', 'workflow-bundle.js');
 
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} } });

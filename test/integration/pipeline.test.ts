@@ -1,11 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { startTeacherServer } from '../../infra/teacher/server';
+import { findTemporalCli } from '../../infra/temporal';
 import { pathOf, readJsonl } from '../../activities/artifacts/store';
 import type { SampleRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
@@ -112,7 +113,9 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   const history = await handle.fetchHistory();
   await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId);
   if (process.env.DISTILLERY_RECORD_HISTORY) {
-    await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), historyToJSON(history));
+    // The CLI writes the same JSON the Web UI downloads (protobufjs's toJSON does not work under jest's registry).
+    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--address', t.server.address, '--output', 'json']);
+    await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), json);
   }
 });
 
