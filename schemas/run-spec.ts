@@ -132,6 +132,8 @@ export const GenerationSchema = z
   .object({
     shardSize: z.number().int().positive().max(10_000).default(100),
     maxShardsInFlight: z.number().int().positive().max(500).default(4),
+    /** The generation child continues as new at this many history events (Temporal's hard limit is 51,200). */
+    maxHistoryEvents: z.number().int().min(20).max(40_000).default(8000),
   })
   .strict();
 

@@ -17,9 +17,6 @@ export interface RunSummary {
   artifacts: Record<string, ArtifactRef>;
 }
 
-/** Continue-as-new point for the generation child; small enough to stay far below the 51,200-event limit. */
-const GENERATION_HISTORY_EVENTS = 8000;
-
 /**
  * A distillation run: prepare → generate → reject-sample → format/filter → fine-tune → evaluate.
  * Takes ONE JSON object (the run spec) so it can be started from the Temporal Web UI; it is validated here first,
@@ -80,7 +77,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
         stageHours: spec.timeouts.stageHours,
         nextShard: 0,
         tally: emptyTally,
-        maxHistoryEvents: GENERATION_HISTORY_EVENTS,
+        maxHistoryEvents: spec.generation.maxHistoryEvents,
       },
     ],
   });

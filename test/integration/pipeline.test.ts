@@ -43,7 +43,8 @@ function spec(name: string, overrides: Record<string, unknown> = {}) {
     verifier: { type: 'math', keepPerPrompt: 2 },
     fineTune: { epochs: 1, batchSize: 8, maxSteps: 12, checkpointEvery: 5, model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 128 } },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 16, seed: 2 }, k: 2, maxNewTokens: 80 },
-    generation: { shardSize: 20, maxShardsInFlight: 2 },
+    // A tiny history budget, so that the generation child really continues as new during the test.
+    generation: { shardSize: 10, maxShardsInFlight: 2, maxHistoryEvents: 20 },
     timeouts: { heartbeatSeconds: 5 },
     artifactRoot: path.join(t.tmp, 'artifacts'),
     ...overrides,
@@ -73,7 +74,7 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   const summary = (await handle.result()) as RunSummary;
 
   const c = summary.counts;
-  expect(c.prepare).toMatchObject({ in: 60, kept: 60, quarantined: 0, shards: 3 });
+  expect(c.prepare).toMatchObject({ in: 60, kept: 60, quarantined: 0, shards: 6 });
   expect(c.generate).toMatchObject({ prompts: 60, samples: 120 });
   // Every stage accounts for its rows.
   expect(c.verify!.in).toBe(120);
@@ -104,6 +105,14 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   const evalRows: unknown[] = [];
   for await (const r of readJsonl(summary.artifacts.evalResults!)) evalRows.push(r);
   expect(evalRows).toHaveLength(2 * 16 * 2);
+
+  // The generation child continued as new (its first run is closed as such) and lost no shard on the way.
+  const firstGenerationRun = await t.client.workflow.getHandle(`${workflowId}-generate`).describe();
+  expect(firstGenerationRun.status.name).toBe('COMPLETED');
+  const runs = await t.client.workflow.list({ query: `WorkflowId = "${workflowId}-generate"` });
+  const statuses: string[] = [];
+  for await (const r of runs) statuses.push(r.status.name);
+  expect(statuses).toContain('CONTINUED_AS_NEW');
 
   const progress = await handle.query<RunProgress>(progressQuery);
   expect(progress.stage).toBe('done');
