@@ -196,3 +196,12 @@ test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run 
     await slow.close();
   }
 });
+
+test('workers shut down gracefully on SIGTERM', async () => {
+  const extra = await t.startGpuWorker();
+  const cpuExtra = await t.startCpuWorker();
+  extra.kill('SIGTERM');
+  cpuExtra.kill('SIGTERM');
+  expect(await extra.exited).toBe(0);
+  expect(await cpuExtra.exited).toBe(0);
+});
