@@ -80,7 +80,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
           const index = attempt === 0 ? choice.index : order[k];
           if (index === undefined || !missing.has(index)) return;
           missing.delete(index);
-          rows.push(toSampleRow(p, index, configHash, choice, answer, input.sampling));
+          rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
         });
       }
       if (missing.size) {
@@ -102,9 +102,15 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
 }
 
+function shareOf(total: number, parts: number, position: number): number {
+  const n = Math.max(1, parts);
+  return Math.floor(total / n) + (position < total % n ? 1 : 0);
+}
+
 function toSampleRow(
   p: PromptRow,
   index: number,
+  position: number,
   configHash: string,
   choice: TeacherAnswer['choices'][number],
   answer: TeacherAnswer,
@@ -120,10 +126,10 @@ function toSampleRow(
     content: choice.content,
     ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
     finishReason: choice.finishReason,
-    // Usage is per request; it is shared out evenly so that summing samples gives the request's total.
+    // Usage is per request; it is shared out so that summing a request's samples gives its exact total.
     usage: {
-      promptTokens: Math.round(answer.usage.promptTokens / Math.max(1, answer.choices.length)),
-      completionTokens: Math.round(answer.usage.completionTokens / Math.max(1, answer.choices.length)),
+      promptTokens: shareOf(answer.usage.promptTokens, answer.choices.length, position),
+      completionTokens: shareOf(answer.usage.completionTokens, answer.choices.length, position),
     },
     teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
     sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },

@@ -4,7 +4,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { startTeacherServer } from '../../infra/teacher/server';
 import { findTemporalCli } from '../../infra/temporal';
 import { pathOf, readJsonl } from '../../activities/artifacts/store';
@@ -23,6 +23,7 @@ let t: TestTemporal;
 let teacher: Awaited<ReturnType<typeof startTeacherServer>>;
 
 beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   t = await startTestTemporal('pipeline');
   teacher = await startTeacherServer({ port: 0 });
   await t.startCpuWorker();

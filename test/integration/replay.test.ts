@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { workflowBundlePath } from '../../workers/build-bundle';
 
 /**
@@ -12,6 +12,8 @@ import { workflowBundlePath } from '../../workers/build-bundle';
 interface HistoryJson {
   events: { eventType: string; startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId: string } }[];
 }
+
+beforeAll(() => Runtime.install({ logger: new DefaultLogger('WARN') }));
 
 test('a recorded distillation history replays without nondeterminism', async () => {
   const history = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), 'utf8')) as HistoryJson;
