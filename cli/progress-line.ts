@@ -20,6 +20,7 @@ export function progressLine(p: RunProgress): string {
   const parts = [`[${p.stage}]`, bar(overall)];
   if (p.generation) parts.push(`shards ${p.generation.shardsDone}/${p.generation.shardCount}`, `samples ${compact(p.generation.samples)}`);
   parts.push(`tokens ${compact(p.tokens.prompt + p.tokens.completion)}`);
+  if (p.generation?.costUSD) parts.push(`$${p.generation.costUSD.toFixed(2)} (projected $${p.generation.projectedCostUSD.toFixed(2)})${p.generation.stoppedByBudget ? ' budget spent' : ''}`);
   if (p.acceptanceRate !== null) parts.push(`accepted ${(p.acceptanceRate * 100).toFixed(1)}%`);
   if (p.counts.filter) parts.push(`sft ${p.counts.filter.kept}`);
   if (p.counts.finetune) parts.push(`steps ${p.counts.finetune.steps}`);

@@ -51,6 +51,14 @@ export const TeacherSchema = z
     systemPrompt: z.string().optional(),
     /** Requests in flight per generation shard. */
     concurrency: z.number().int().min(1).max(512).default(4),
+    /** Requests in flight to this endpoint from one worker, across all its shards. */
+    maxInFlight: z.number().int().min(1).max(4096).default(64),
+    requestsPerMinute: z.number().positive().optional(),
+    tokensPerMinute: z.number().positive().optional(),
+    /** USD per 1M tokens, for live cost accounting and the budget. */
+    pricing: z.object({ inputPerMTokens: z.number().min(0), outputPerMTokens: z.number().min(0) }).strict().optional(),
+    /** Generation stops cleanly (no new shards) once this much is spent; the finished shards go on through the pipeline. */
+    budgetUSD: z.number().positive().optional(),
     requestTimeoutSeconds: z.number().positive().default(600),
     maxRetries: z.number().int().min(0).max(20).default(4),
   })

@@ -60,7 +60,19 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
   progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount };
 
   enter('generate');
-  const emptyTally: GenerationTally = { shardCount: prepared.shardCount, shardsDone: 0, prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0 };
+  const emptyTally: GenerationTally = {
+    shardCount: prepared.shardCount,
+    shardsDone: 0,
+    prompts: 0,
+    samples: 0,
+    requests: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    resumedSamples: 0,
+    costUSD: 0,
+    projectedCostUSD: 0,
+    stoppedByBudget: false,
+  };
   progress.generation = emptyTally;
   const tally = await executeChild(generationWorkflow, {
     workflowId: `${info.workflowId}-generate`,
@@ -82,9 +94,19 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     ],
   });
   progress.generation = tally;
-  const merged = await cpu.mergeShards({ runDir, shardCount: prepared.shardCount });
+  // After a budget stop only the first shardsDone shards exist (all started shards are drained first).
+  const merged = await cpu.mergeShards({ runDir, shardCount: tally.stoppedByBudget ? tally.shardsDone : prepared.shardCount });
   progress.tokens = { prompt: merged.promptTokens, completion: merged.completionTokens };
-  progress.counts.generate = { prompts: merged.prompts, samples: merged.samples.count, requests: tally.requests, resumedSamples: tally.resumedSamples };
+  progress.counts.generate = {
+    prompts: merged.prompts,
+    samples: merged.samples.count,
+    requests: tally.requests,
+    resumedSamples: tally.resumedSamples,
+    shardsDone: tally.shardsDone,
+    shardCount: prepared.shardCount,
+    costUSD: tally.costUSD,
+    stoppedByBudget: tally.stoppedByBudget ? 1 : 0,
+  };
 
   enter('verify');
   const verified = await cpu.rejectSample({ runDir, samples: merged.samples, verifier: spec.verifier });

@@ -1,6 +1,7 @@
 import { continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
+import { costUSD } from './cost';
 import { generationProgressSignal, generationTallyQuery, type GenerationTally } from './messages';
 
 export interface GenerationInput {
@@ -23,7 +24,9 @@ export interface GenerationInput {
 /**
  * Fans generation out over prompt shards with a sliding window of at most `maxShardsInFlight` activities.
  * History grows with every shard, so the workflow drains its window and continues as new before it gets large:
- * a run of 100,000 prompts never comes near Temporal's history limits.
+ * a run of 100,000 prompts never comes near Temporal's history limits. With a budget, no new shard starts once it is
+ * spent; the shards in flight finish (so the overshoot is at most one window of shards) and shards [0, shardsDone)
+ * are the usable result.
  */
 export async function generationWorkflow(input: GenerationInput): Promise<GenerationTally> {
   const { generateShard } = proxyActivities<CpuActivities>({
@@ -38,9 +41,12 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
   const pending = new Map<number, Promise<void>>();
   let next = input.nextShard;
   const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
+  const budget = input.teacher.budgetUSD;
+  const overBudget = () => budget !== undefined && tally.costUSD >= budget;
 
-  while (next < input.shardCount || pending.size) {
-    while (pending.size < input.maxShardsInFlight && next < input.shardCount && !historyFull()) {
+  while ((next < input.shardCount && !tally.stoppedByBudget) || pending.size) {
+    if (overBudget()) tally.stoppedByBudget = true;
+    while (pending.size < input.maxShardsInFlight && next < input.shardCount && !historyFull() && !tally.stoppedByBudget) {
       const shardIndex = next++;
       pending.set(
         shardIndex,
@@ -53,13 +59,16 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
           tally.promptTokens += r.promptTokens;
           tally.completionTokens += r.completionTokens;
           tally.resumedSamples += r.resumedSamples;
+          tally.costUSD = costUSD(tally, input.teacher.pricing);
+          tally.projectedCostUSD = (tally.costUSD / tally.shardsDone) * input.shardCount;
+          if (overBudget()) tally.stoppedByBudget = true;
           await parent.signal(generationProgressSignal, { ...tally });
         }),
       );
     }
     if (!pending.size) break;
     await Promise.race(pending.values());
-    if (!pending.size && next < input.shardCount && historyFull()) {
+    if (!pending.size && next < input.shardCount && !tally.stoppedByBudget && historyFull()) {
       await continueAsNew<typeof generationWorkflow>({ ...input, nextShard: next, tally });
     }
   }

@@ -13,6 +13,11 @@ export interface GenerationTally {
   promptTokens: number;
   completionTokens: number;
   resumedSamples: number;
+  /** Teacher spend so far (USD, from spec.teacher.pricing), and the whole run's projection from the shards done. */
+  costUSD: number;
+  projectedCostUSD: number;
+  /** Generation stopped starting shards because spec.teacher.budgetUSD was spent; finished shards go on. */
+  stoppedByBudget: boolean;
 }
 
 export interface RunProgress {

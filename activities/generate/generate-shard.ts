@@ -32,7 +32,7 @@ export interface GenerateShardResult extends ShardTally {
 }
 
 /** Asking again for choices the endpoint did not return (some servers cap n) before giving up on the attempt. */
-const MAX_TOP_UPS = 3;
+const MAX_TOP_UPS = 4;
 
 /**
  * Generates the teacher's samples for one shard of prompts, exactly once per sample id.
@@ -67,17 +67,19 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
       for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
       if (!missing.size) return;
       const rows: SampleRow[] = [];
-      // The first request asks for all n with the prompt's fixed seed, so a redone prompt gets the same samples
-      // a fault-free run would; only the missing indices are written.
+      // The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or one whose reply
+      // came back short once) gets the same samples a fault-free run would; only the missing indices are written.
+      // After that the endpoint evidently caps n, and the missing samples are asked for with fresh seeds.
       for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
-        const want = attempt === 0 ? n : missing.size;
-        const answer = await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, attempt) }, ctx?.cancellationSignal);
+        const full = attempt < 2;
+        const want = full ? n : missing.size;
+        const answer = await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
         tally.requests += 1;
         tally.promptTokens += answer.usage.promptTokens;
         tally.completionTokens += answer.usage.completionTokens;
-        const order = attempt === 0 ? answer.choices.map((c) => c.index) : [...missing];
+        const order = [...missing];
         answer.choices.forEach((choice, k) => {
-          const index = attempt === 0 ? choice.index : order[k];
+          const index = full ? choice.index : order[k];
           if (index === undefined || !missing.has(index)) return;
           missing.delete(index);
           rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RunSpec } from '../../schemas/run-spec';
+import { limiterFor } from './endpoint-limiter';
 
 export interface TeacherChoice {
   index: number;
@@ -47,7 +48,28 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
     timeout: teacher.requestTimeoutSeconds * 1000,
   });
 
+  const limiter = limiterFor(`${teacher.baseURL}|${teacher.model}`, {
+    maxInFlight: teacher.maxInFlight,
+    requestsPerMinute: teacher.requestsPerMinute,
+    tokensPerMinute: teacher.tokensPerMinute,
+  });
+
+  /**
+   * HTTP-level faults (429 with Retry-After, 5xx, timeouts, resets) are retried inside the openai client. A reply
+   * that arrives but cannot be used (truncated JSON, no choices) is retried here, with the same backoff shape.
+   */
   async function complete(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await limiter.run(() => completeOnce(req, signal), (a) => a.usage.promptTokens + a.usage.completionTokens);
+      } catch (err) {
+        if (!isMalformedReply(err) || attempt >= teacher.maxRetries || signal?.aborted) throw err;
+        await sleep(backoffMs(attempt), signal);
+      }
+    }
+  }
+
+  async function completeOnce(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
     if (teacher.systemPrompt) messages.push({ role: 'system', content: teacher.systemPrompt });
     messages.push({ role: 'user', content: req.prompt });
@@ -67,7 +89,7 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
         { signal },
       );
       if (!res || !Array.isArray(res.choices)) {
-        throw new Error(`teacher at ${teacher.baseURL} answered without a choices array`);
+        throw new MalformedReplyError(`teacher at ${teacher.baseURL} answered without a choices array`);
       }
       return {
         choices: res.choices.map((c, i) => ({
@@ -86,7 +108,32 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
     }
   }
 
-  return { complete };
+  return { complete, limiter };
+}
+
+export class MalformedReplyError extends Error {
+  override name = 'MalformedReplyError';
+}
+
+function isMalformedReply(err: unknown): boolean {
+  // A 200 whose body is not JSON surfaces from the openai client as a SyntaxError (by name: it may come from
+  // another realm, e.g. undici's JSON parsing, where instanceof fails).
+  return err instanceof MalformedReplyError || (err as { name?: unknown } | null)?.name === 'SyntaxError';
+}
+
+/** Exponential backoff with full jitter: 0.5 s, 1 s, 2 s … capped at 30 s, each scaled by a random factor. */
+export function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(30_000, 500 * 2 ** attempt);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }
 
 const fixHints: Record<number, string> = {

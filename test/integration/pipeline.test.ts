@@ -206,3 +206,23 @@ test('workers shut down gracefully on SIGTERM', async () => {
   expect(await extra.exited).toBe(0);
   expect(await cpuExtra.exited).toBe(0);
 });
+
+test('a budget stops generation cleanly; the finished shards go on through the pipeline', async () => {
+  const workflowId = `budget-${randomUUID()}`;
+  const raw = spec('budget', {
+    dataset: { source: { type: 'builtin', task: 'arithmetic', count: 80, seed: 6 } },
+    // About 100 tokens per request: 10 prompts a shard cost ~1000 tokens ≈ $1 at $1,000 per 1M tokens.
+    teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 2, pricing: { inputPerMTokens: 1000, outputPerMTokens: 1000 }, budgetUSD: 1.5 },
+    generation: { shardSize: 10, maxShardsInFlight: 1 },
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 2, checkpointEvery: 2, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 }, k: 1, maxNewTokens: 20, baseline: false },
+  });
+  const summary = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [raw] })) as RunSummary;
+  const g = summary.counts.generate!;
+  expect(g.stoppedByBudget).toBe(1);
+  expect(g.shardsDone).toBeGreaterThanOrEqual(1);
+  expect(g.shardsDone).toBeLessThan(8);
+  expect(g.costUSD).toBeGreaterThanOrEqual(1.5);
+  expect(g.samples).toBe(g.shardsDone! * 10 * 2);
+  expect(summary.evaluation.scores).toHaveLength(1);
+});
