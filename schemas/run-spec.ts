@@ -49,8 +49,11 @@ export const TeacherSchema = z
     model: z.string().min(1),
     apiKeyEnv: envVarName.optional(),
     systemPrompt: z.string().optional(),
-    /** Requests in flight per generation shard. */
-    concurrency: z.number().int().min(1).max(512).default(4),
+    /**
+     * Request lanes per generation shard. The endpoint limiter (maxInFlight) is the real cap; lanes above
+     * maxInFlight / maxShardsInFlight let other shards fill in while one drains its tail, so the endpoint stays busy.
+     */
+    concurrency: z.number().int().min(1).max(512).default(32),
     /** Requests in flight to this endpoint from one worker, across all its shards. */
     maxInFlight: z.number().int().min(1).max(4096).default(64),
     requestsPerMinute: z.number().positive().optional(),

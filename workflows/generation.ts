@@ -37,7 +37,8 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
   });
   const tally = { ...input.tally };
   setHandler(generationTallyQuery, () => tally);
-  const parent = getExternalWorkflowHandle(input.parentWorkflowId);
+  // Without a parent (generation started on its own, e.g. by bench/generate) progress is only queryable here.
+  const parent = input.parentWorkflowId ? getExternalWorkflowHandle(input.parentWorkflowId) : null;
   const pending = new Map<number, Promise<void>>();
   let next = input.nextShard;
   const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
@@ -62,7 +63,7 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
           tally.costUSD = costUSD(tally, input.teacher.pricing);
           tally.projectedCostUSD = (tally.costUSD / tally.shardsDone) * input.shardCount;
           if (overBudget()) tally.stoppedByBudget = true;
-          await parent.signal(generationProgressSignal, { ...tally });
+          await parent?.signal(generationProgressSignal, { ...tally });
         }),
       );
     }
