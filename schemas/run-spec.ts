@@ -58,6 +58,12 @@ export const TeacherSchema = z
     maxInFlight: z.number().int().min(1).max(4096).default(64),
     requestsPerMinute: z.number().positive().optional(),
     tokensPerMinute: z.number().positive().optional(),
+    /**
+     * online: one request per prompt. batch: each shard is submitted to the provider's Batch API (OpenAI's is about
+     * half the price) and polled durably; a retried shard resumes the same batch, never submits twice.
+     */
+    mode: z.enum(['online', 'batch']).default('online'),
+    batchPollSeconds: z.number().positive().default(30),
     /** USD per 1M tokens, for live cost accounting and the budget. */
     pricing: z.object({ inputPerMTokens: z.number().min(0), outputPerMTokens: z.number().min(0) }).strict().optional(),
     /** Generation stops cleanly (no new shards) once this much is spent; the finished shards go on through the pipeline. */

@@ -6,6 +6,7 @@ import type { RunSpec } from '../../schemas/run-spec';
 import { exists, readJsonl, refOfFile } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
 import { createTeacherClient, type TeacherAnswer } from './teacher-client';
+import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
 
@@ -24,6 +25,8 @@ export interface ShardTally {
   completionTokens: number;
   /** Samples found already written by an earlier attempt (work not redone). */
   resumedSamples: number;
+  /** Prompts answered through the provider's Batch API (teacher.mode = batch). */
+  batchRequests?: number;
 }
 
 export interface GenerateShardResult extends ShardTally {
@@ -61,40 +64,55 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   const n = input.sampling.n;
   const ctx = currentActivity();
   const out = await fs.open(partial, 'a');
+  /**
+   * Writes the prompt's missing samples. `prefetched` is an answer already in hand (from a batch) that stands for
+   * the first request. The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or
+   * one whose reply came back short once) gets the same samples a fault-free run would; only the missing indices
+   * are written. After that the endpoint evidently caps n, and the missing samples are asked for with fresh seeds.
+   */
+  const fillPrompt = async (p: PromptRow, prefetched?: TeacherAnswer) => {
+    const missing = new Set<number>();
+    for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
+    if (!missing.size) return;
+    const rows: SampleRow[] = [];
+    for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
+      const full = attempt < 2;
+      const want = full ? n : missing.size;
+      const answer =
+        attempt === 0 && prefetched
+          ? prefetched
+          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
+      if (!(attempt === 0 && prefetched)) tally.requests += 1;
+      tally.promptTokens += answer.usage.promptTokens;
+      tally.completionTokens += answer.usage.completionTokens;
+      const order = [...missing];
+      answer.choices.forEach((choice, k) => {
+        const index = full ? choice.index : order[k];
+        if (index === undefined || !missing.has(index)) return;
+        missing.delete(index);
+        rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
+      });
+    }
+    if (missing.size) {
+      throw new Error(`teacher returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+    }
+    rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
+    // One write per prompt: a kill leaves at most one torn line, which recovery drops.
+    await out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    for (const r of rows) written.add(r.id);
+    tally.samples = written.size;
+    ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
+  };
   try {
-    await mapWithConcurrency(prompts, input.teacher.concurrency, async (p) => {
-      const missing = new Set<number>();
-      for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
-      if (!missing.size) return;
-      const rows: SampleRow[] = [];
-      // The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or one whose reply
-      // came back short once) gets the same samples a fault-free run would; only the missing indices are written.
-      // After that the endpoint evidently caps n, and the missing samples are asked for with fresh seeds.
-      for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
-        const full = attempt < 2;
-        const want = full ? n : missing.size;
-        const answer = await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
-        tally.requests += 1;
-        tally.promptTokens += answer.usage.promptTokens;
-        tally.completionTokens += answer.usage.completionTokens;
-        const order = [...missing];
-        answer.choices.forEach((choice, k) => {
-          const index = full ? choice.index : order[k];
-          if (index === undefined || !missing.has(index)) return;
-          missing.delete(index);
-          rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
-        });
-      }
-      if (missing.size) {
-        throw new Error(`teacher returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
-      }
-      rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
-      // One write per prompt: a kill leaves at most one torn line, which recovery drops.
-      await out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      for (const r of rows) written.add(r.id);
-      tally.samples = written.size;
-      ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
-    });
+    const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
+    if (input.teacher.mode === 'batch' && pending.length) {
+      const answers = await runShardBatch({ ...input, configHash, prompts: pending, client: teacher.openai, signal: ctx?.cancellationSignal, heartbeat: (d) => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size, ...d }) });
+      tally.batchRequests = answers.size;
+      // Prompts the batch did not answer (failed lines) go online, like top-ups.
+      await mapWithConcurrency(pending, input.teacher.concurrency, (p) => fillPrompt(p, answers.get(p.id)));
+    } else {
+      await mapWithConcurrency(pending, input.teacher.concurrency, (p) => fillPrompt(p));
+    }
     await out.sync();
   } finally {
     await out.close();

@@ -70,45 +70,55 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
   }
 
   async function completeOnce(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
-    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
-    if (teacher.systemPrompt) messages.push({ role: 'system', content: teacher.systemPrompt });
-    messages.push({ role: 'user', content: req.prompt });
     const started = Date.now();
     try {
       const res = await client.chat.completions.create(
-        {
-          model: teacher.model,
-          messages,
-          n: req.n,
-          temperature: sampling.temperature,
-          top_p: sampling.top_p,
-          max_tokens: sampling.max_tokens,
-          seed: req.seed,
-          ...(sampling.stop ? { stop: sampling.stop } : {}),
-        },
+        chatRequestBody(teacher, sampling, req),
         { signal },
       );
       if (!res || !Array.isArray(res.choices)) {
         throw new MalformedReplyError(`teacher at ${teacher.baseURL} answered without a choices array`);
       }
-      return {
-        choices: res.choices.map((c, i) => ({
-          index: typeof c.index === 'number' ? c.index : i,
-          content: c.message?.content ?? '',
-          reasoning: (c.message as { reasoning_content?: string } | undefined)?.reasoning_content ?? undefined,
-          finishReason: c.finish_reason ?? null,
-        })),
-        usage: { promptTokens: res.usage?.prompt_tokens ?? 0, completionTokens: res.usage?.completion_tokens ?? 0 },
-        model: res.model ?? teacher.model,
-        systemFingerprint: res.system_fingerprint ?? null,
-        latencyMs: Date.now() - started,
-      };
+      return toTeacherAnswer(res, teacher.model, Date.now() - started);
     } catch (err) {
       throw classifyTeacherError(err, teacher);
     }
   }
 
-  return { complete, limiter };
+  return { complete, limiter, openai: client };
+}
+
+/** The parts of a chat.completion a sample keeps, from an online reply or a Batch API output line. */
+export function toTeacherAnswer(res: OpenAI.Chat.ChatCompletion, model: string, latencyMs: number): TeacherAnswer {
+  return {
+    choices: res.choices.map((c, i) => ({
+      index: typeof c.index === 'number' ? c.index : i,
+      content: c.message?.content ?? '',
+      reasoning: (c.message as { reasoning_content?: string } | undefined)?.reasoning_content ?? undefined,
+      finishReason: c.finish_reason ?? null,
+    })),
+    usage: { promptTokens: res.usage?.prompt_tokens ?? 0, completionTokens: res.usage?.completion_tokens ?? 0 },
+    model: res.model ?? model,
+    systemFingerprint: res.system_fingerprint ?? null,
+    latencyMs,
+  };
+}
+
+/** The request body for one prompt: the same online and in a batch. */
+export function chatRequestBody(teacher: RunSpec['teacher'], sampling: RunSpec['sampling'], req: TeacherRequest): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
+  const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
+  if (teacher.systemPrompt) messages.push({ role: 'system', content: teacher.systemPrompt });
+  messages.push({ role: 'user', content: req.prompt });
+  return {
+    model: teacher.model,
+    messages,
+    n: req.n,
+    temperature: sampling.temperature,
+    top_p: sampling.top_p,
+    max_tokens: sampling.max_tokens,
+    seed: req.seed,
+    ...(sampling.stop ? { stop: sampling.stop } : {}),
+  };
 }
 
 export class MalformedReplyError extends Error {

@@ -18,6 +18,7 @@ import http from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } from './procedural-teacher';
+import { createBatchApi } from './batch-api';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
 export const CHARS_PER_TOKEN = 4;
@@ -25,6 +26,8 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_N = 128;
 
 export interface TeacherServerOptions {
+  /** Batch API: how long a submitted batch waits before it is processed (a real provider takes hours). */
+  batchDelayMs?: number;
   /** 0 (default) = ephemeral port. */
   port?: number;
   /** Default '127.0.0.1'. */
@@ -54,6 +57,8 @@ export interface TeacherServerStats {
   inFlightPeak: number;
   /** Peak number of chat completions waiting for a slot. */
   queuedPeak: number;
+  /** Batches submitted through the Batch API. */
+  batchesCreated: number;
 }
 
 export interface TeacherServer {
@@ -328,6 +333,11 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
         'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
       );
     }
+    await answerChat(body, res);
+  }
+
+  /** One chat completion: to `res` as JSON or SSE, or (res = null, for the Batch API) returned as the JSON body. */
+  async function answerChat(body: unknown, res: http.ServerResponse | null): Promise<Record<string, unknown> | undefined> {
     const parsed = parseChatRequest(body, model);
     await sem.acquire();
     let choices: GeneratedChoice[];
@@ -351,11 +361,8 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     };
     const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': model };
 
-    if (!parsed.stream) {
-      sendJson(
-        res,
-        200,
-        {
+    if (!parsed.stream || !res) {
+      const payload = {
           id,
           object: 'chat.completion',
           created: createdAt,
@@ -373,9 +380,9 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
             finish_reason: c.finishReason,
           })),
           usage,
-        },
-        headers,
-      );
+        };
+      if (!res) return payload;
+      sendJson(res, 200, payload, headers);
       return;
     }
 
@@ -395,7 +402,10 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     }
     if (parsed.includeUsage) send([], { usage });
     res.end('data: [DONE]\n\n');
+    return undefined;
   }
+
+  const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200 });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     counters.requests++;
@@ -424,6 +434,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       await handleChat(req, res);
       return;
     }
+    if (await batches.handle(method, path, req, res)) return;
     if (path === '/v1/models') {
       if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
       sendJson(res, 200, { object: 'list', data: [modelObject] });
@@ -477,7 +488,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       return closing;
     },
     stats() {
-      return { ...counters, inFlightPeak: sem.peakActive, queuedPeak: sem.peakWaiting };
+      return { ...counters, inFlightPeak: sem.peakActive, queuedPeak: sem.peakWaiting, batchesCreated: batches.created() };
     },
   };
 }
