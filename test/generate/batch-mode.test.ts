@@ -39,7 +39,7 @@ test('a retry after the worker was lost mid-batch resumes the same batch, never 
 
   // Attempt 2 finds the batch id beside the shard and polls it to the end.
   const second = new MockActivityEnvironment({ attempt: 2 });
-  const r = await second.run(generateShard, batchInput(dir));
+  const r = (await second.run(generateShard, batchInput(dir))) as Awaited<ReturnType<typeof generateShard>>;
   expect(r.samples).toBe(18);
   expect(teacher.stats().batchesCreated - before).toBe(1);
 });
@@ -53,7 +53,7 @@ test('a batch created just before a crash (its id never written down) is found a
   first.cancel();
   await attempt1;
   await fs.rm(`${layout.shardSamples(dir, 0)}.batch.json`);
-  const r = await new MockActivityEnvironment({ attempt: 2 }).run(generateShard, batchInput(dir));
+  const r = (await new MockActivityEnvironment({ attempt: 2 }).run(generateShard, batchInput(dir))) as Awaited<ReturnType<typeof generateShard>>;
   expect(r.samples).toBe(12);
   expect(teacher.stats().batchesCreated - before).toBe(1);
 });

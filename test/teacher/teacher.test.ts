@@ -317,23 +317,11 @@ describe('teacher CLI args', () => {
 
 describe('teacher CLI process', () => {
   it('prints one "listening" JSON line, serves, and exits 0 on SIGTERM', async () => {
-    // Transpile the CLI and its (dependency-free) modules into a temp dir, keeping the relative layout.
-    const ts = await import('typescript');
-    const fs = await import('node:fs');
-    const os = await import('node:os');
+    // The compiled CLI (npm test builds dist/ first).
     const path = await import('node:path');
     const { spawn } = await import('node:child_process');
-    const root = path.resolve(__dirname, '../..');
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'teacher-cli-'));
-    for (const rel of ['activities/dataset/arithmetic-task', 'infra/teacher/procedural-teacher', 'infra/teacher/server', 'infra/teacher/main']) {
-      const src = fs.readFileSync(path.join(root, `${rel}.ts`), 'utf8');
-      const js = ts.transpileModule(src, {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-      }).outputText;
-      fs.mkdirSync(path.dirname(path.join(out, rel)), { recursive: true });
-      fs.writeFileSync(path.join(out, `${rel}.js`), js);
-    }
-    const child = spawn(process.execPath, [path.join(out, 'infra/teacher/main.js'), '--port', '0', '--latency-ms', '0', '--api-key-env', 'TEACHER_TEST_KEY'], {
+    const main = path.resolve(__dirname, '../../dist/infra/teacher/main.js');
+    const child = spawn(process.execPath, [main, '--port', '0', '--latency-ms', '0', '--api-key-env', 'TEACHER_TEST_KEY'], {
       env: { ...process.env, TEACHER_TEST_KEY: 'k' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -358,7 +346,6 @@ describe('teacher CLI process', () => {
       expect(stdout.trim().split('\n')).toHaveLength(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
-      fs.rmSync(out, { recursive: true, force: true });
     }
   });
 });
