@@ -1,9 +1,11 @@
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import { Client, Connection } from '@temporalio/client';
 import { startDevServer } from '../../infra/temporal';
+import { cacheDir, projectRoot } from '../../infra/paths';
 import { startCpuWorker, startLocalTeacher } from '../../infra/processes';
 import { prepareDataset } from '../../activities/prepare/prepare-dataset';
 import { mapWithConcurrency } from '../../activities/generate/concurrency';
@@ -34,6 +36,26 @@ async function plainLoop(url: string, prompts: { prompt: string }[]): Promise<nu
     if (res.choices.length !== N) throw new Error('short reply');
   });
   return (Date.now() - started) / 1000;
+}
+
+/** distilabel on the same prompts and endpoint, if bench/generate/setup.sh could install it (else null, said why). */
+function distilabelRate(prompts: { prompt: string }[], url: string): { seconds: number; version: string } | null {
+  const setup = spawnSync('bash', [path.join(projectRoot, 'bench', 'generate', 'setup.sh')], { stdio: 'inherit' });
+  const python = path.join(cacheDir(), 'bench-venv-distilabel', 'bin', 'python');
+  if (setup.status !== 0 || !existsSync(python)) {
+    console.log('(c) distilabel: not installed (bench/generate/setup.sh failed); skipped');
+    return null;
+  }
+  const file = path.join(os.tmpdir(), `bench-generate-prompts-${process.pid}.jsonl`);
+  writeFileSync(file, prompts.map((p) => JSON.stringify(p)).join('\n') + '\n');
+  const run = spawnSync(python, [path.join(projectRoot, 'bench', 'generate', 'distilabel_run.py'), file, url, String(CONCURRENCY), String(N)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const last = run.stdout.trim().split('\n').pop() ?? '';
+  if (run.status !== 0 || !last.startsWith('{')) {
+    console.log(`(c) distilabel: run failed (${run.status}): ${run.stderr.slice(-500)}`);
+    return null;
+  }
+  const version = spawnSync(python, ['-c', 'import distilabel; print(distilabel.__version__)'], { encoding: 'utf8' }).stdout.trim();
+  return { seconds: (JSON.parse(last) as { seconds: number }).seconds, version };
 }
 
 async function main(): Promise<void> {
@@ -76,10 +98,12 @@ async function main(): Promise<void> {
 
     const a = PROMPTS / pipelineSeconds;
     const b = PROMPTS / plainSeconds;
+    const c = distilabelRate(prompts, url);
     console.log(`prompts=${PROMPTS} n=${N} concurrency=${CONCURRENCY} latency_ms=${LATENCY_MS} shard_size=${SHARD_SIZE} shards_in_flight=${SHARDS_IN_FLIGHT}`);
     console.log(`ideal requests/s (concurrency / latency) = ${((CONCURRENCY * 1000) / LATENCY_MS).toFixed(1)}`);
     console.log(`(a) pipeline generate stage on Temporal: ${pipelineSeconds.toFixed(2)} s, ${a.toFixed(1)} requests/s, ${tally.samples} samples written`);
     console.log(`(b) plain concurrent openai loop:        ${plainSeconds.toFixed(2)} s, ${b.toFixed(1)} requests/s`);
+    if (c) console.log(`(c) distilabel ${c.version} pipeline:          ${c.seconds.toFixed(2)} s, ${(PROMPTS / c.seconds).toFixed(1)} requests/s; distilabel_ratio (pipeline / distilabel) = ${(a / (PROMPTS / c.seconds)).toFixed(2)}`);
     console.log(`ratio=${(a / b).toFixed(3)}`);
   } finally {
     await worker.stop();
