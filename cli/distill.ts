@@ -9,6 +9,7 @@ import { startStack } from '../infra/stack';
 import { projectRoot } from '../infra/paths';
 import { readSpecFile } from './spec-file';
 import { progressLine } from './progress-line';
+import { registerVerifyCommand } from './verify-command';
 
 const program = new Command('distill').description('Distil a teacher model’s verified reasoning into a small student, durably, on Temporal.');
 const defaultAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -157,6 +158,8 @@ program
   .command('schema')
   .description('print the run spec’s JSON Schema')
   .action(() => console.log(JSON.stringify(runSpecJsonSchema(), null, 2)));
+
+registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((err) => {
   console.error(err instanceof Error ? err.message : err);

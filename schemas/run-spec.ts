@@ -85,14 +85,45 @@ export const SamplingSchema = z
   })
   .strict();
 
-export const VerifierSchema = z
+const JudgeSchema = z
   .object({
-    type: z.enum(['math', 'exact']).default('math'),
-    /** Accepted samples kept per prompt (rejection sampling's k). */
-    keepPerPrompt: z.number().int().positive().default(4),
-    prefer: z.enum(['shorter', 'first']).default('shorter'),
+    baseURL: z.url(),
+    model: z.string().min(1),
+    apiKeyEnv: envVarName.optional(),
+    rubric: z.string().optional(),
+    temperature: z.number().min(0).max(2).default(0),
+    maxTokens: z.number().int().positive().default(512),
+    timeoutSeconds: z.number().positive().default(60),
+    maxRetries: z.number().int().min(0).max(10).default(2),
+    includeReasoning: z.boolean().default(false),
+    maxResponseChars: z.number().int().positive().default(8000),
   })
   .strict();
+
+const CodeVerifierSchema = z
+  .object({
+    language: z.enum(['python', 'javascript']).optional(),
+    timeoutSeconds: z.number().positive().max(600).default(10),
+    cpuSeconds: z.number().positive().optional(),
+    memoryMb: z.number().int().min(64).max(65536).default(512),
+    maxProcesses: z.number().int().min(1).max(1024).default(32),
+  })
+  .strict();
+
+export const VerifierSchema = z
+  .object({
+    type: z.enum(['math', 'choice', 'exact', 'regex', 'code', 'judge']).default('math'),
+    /** Accepted samples kept per prompt (rejection sampling's k). */
+    keepPerPrompt: z.number().int().positive().default(4),
+    prefer: z.enum(['shorter', 'first', 'fewer_tokens']).default('shorter'),
+    ignoreCase: z.boolean().default(false),
+    /** An OpenAI-compatible judge model: for type judge, and for math golds that cannot be parsed (fail closed). */
+    judge: JudgeSchema.optional(),
+    code: CodeVerifierSchema.optional(),
+    concurrency: z.number().int().min(1).max(256).optional(),
+  })
+  .strict()
+  .refine((v) => v.type !== 'judge' || !!v.judge, { message: 'verifier.type "judge" needs verifier.judge', path: ['judge'] });
 
 export const FiltersSchema = z
   .object({

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Builds test/verify/math-corpus.jsonl: a labelled corpus for the math verifier (see README.md in this folder).
+// Builds the labelled corpus of the math verifier (see README.md in this folder):
 //
-//   node test/verify/make-corpus.mjs [path/to/shared/data/benchmarks]
+//   node test/verify/make-corpus.mjs [path/to/shared/data/benchmarks] [--out corpus.jsonl]     (default: stdout)
 //
+// The tests and the benchmark build it into a temp dir at run time; it is not committed. Only the benchmarks' gold
+// ANSWERS are read — never their problems or reference solutions: every response's reasoning is synthetic filler.
 // Deterministic (seeded). Labels never come from the verifier under test: every label is fixed by how the row
 // was made (an equivalent rewrite of the gold → true, a perturbation or a known-wrong approximation → false), and
 // the hand-written rows were labelled by hand.
@@ -11,8 +13,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const benchDir = process.argv[2] ?? path.resolve(here, '../../../shared/data/benchmarks');
-const outPath = path.join(here, 'math-corpus.jsonl');
+const argv = process.argv.slice(2);
+const outFlag = argv.indexOf('--out');
+const outPath = outFlag >= 0 ? argv[outFlag + 1] : null;
+const positional = argv.filter((a, k) => a !== '--out' && (outFlag < 0 || k !== outFlag + 1));
+const benchDir = positional[0] ?? path.resolve(here, '../../../shared/data/benchmarks');
+if (!fs.existsSync(path.join(benchDir, 'math500.jsonl'))) {
+  console.error(`make-corpus: no math500.jsonl in ${benchDir} (pass the benchmarks folder as the first argument)`);
+  process.exit(2);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
@@ -45,15 +54,48 @@ function matchBrace(s, j) {
   return -1;
 }
 
-/** Replace \boxed{X} by X so that a reference solution can serve as realistic reasoning text. */
-function unbox(s) {
-  for (;;) {
-    const i = s.indexOf('\\boxed{');
-    if (i < 0) return s;
-    const e = matchBrace(s, i + 6);
-    if (e < 0) return s.slice(0, i) + s.slice(i + 6);
-    s = s.slice(0, i) + s.slice(i + 7, e) + s.slice(e + 1);
+// Synthetic reasoning: sentences drawn (seeded) from a pool of generic solution steps with small random numbers.
+// It mentions the gold value and the perturbed one in passing, as real reasoning does, so that an extractor that
+// grabs a value from the reasoning instead of the final answer is caught. Never any benchmark text.
+const OPENERS = [
+  'Let me set up the problem carefully before computing anything.',
+  'We start by writing down what is given and what is asked.',
+  'First, I will restate the conditions in symbols.',
+  'Let us name the unknown quantity and translate the statement.',
+  'Okay, so I need to be careful with the definitions here.',
+];
+const STEPS = [
+  () => `Let $x$ denote the unknown, so the first condition reads $${1 + Math.floor(rng() * 9)}x + ${Math.floor(rng() * 20)} = ${20 + Math.floor(rng() * 80)}$.`,
+  () => `Subtracting the two equations eliminates $y$ and leaves a single linear relation.`,
+  () => `Multiplying both sides by $${2 + Math.floor(rng() * 8)}$ clears the denominators.`,
+  () => `By symmetry it is enough to consider the case $a \\ge b$.`,
+  () => `The discriminant is $${Math.floor(rng() * 50)}^2 - 4 \\cdot ${1 + Math.floor(rng() * 9)} \\cdot ${1 + Math.floor(rng() * 9)}$, which we simplify next.`,
+  () => `Expanding the product and collecting like terms gives a quadratic in $t$.`,
+  () => `Applying the Pythagorean theorem to the right triangle with legs $${3 + Math.floor(rng() * 9)}$ and $${3 + Math.floor(rng() * 9)}$ gives the hypotenuse.`,
+  () => `Now I substitute back into the original expression to check consistency.`,
+  () => `There are $${2 + Math.floor(rng() * 10)}$ cases to count, and they do not overlap.`,
+  () => `Using the identity $\\sin^2\\theta + \\cos^2\\theta = 1$ simplifies the numerator.`,
+  () => `Hmm, wait, I should double-check the sign of the middle term.`,
+  () => `The sum telescopes, leaving only the first and the last terms.`,
+  () => `Reducing modulo $${2 + Math.floor(rng() * 11)}$ shows that only one residue class works.`,
+  () => `Dividing through by the common factor keeps the equation equivalent.`,
+];
+const MENTIONS = [
+  (g) => `At this point one candidate value is $${g}$, but that still needs checking.`,
+  (g) => `Plugging in, the intermediate quantity comes out as $${g}$.`,
+  (g) => `A quick estimate suggests something like $${g}$.`,
+];
+
+function filler(mentions = []) {
+  const out = [pick(OPENERS)];
+  const n = 3 + Math.floor(rng() * 6);
+  const at = new Set(mentions.map(() => 1 + Math.floor(rng() * n)));
+  for (let k = 0; k < n; k++) {
+    out.push(pick(STEPS)());
+    if (at.has(k) && mentions.length) out.push(pick(MENTIONS)(mentions.shift()));
   }
+  for (const g of mentions) out.push(pick(MENTIONS)(g));
+  return out.join(' ');
 }
 
 /** Numeric value of a simple radical/π expression (generator only; the strings are our own benchmark golds). */
@@ -376,10 +418,11 @@ for (const item of math500) {
   const v = variants(item.answer);
   if (!v) continue;
   if (v.cat === 'integer' && intBudget-- <= 0) continue;
-  const reasoning = unbox(item.solution).slice(0, 1800);
   const src = `math500:${item.unique_id}`;
   const posA = pick(v.pos);
   const negA = pick(v.neg);
+  // the gold (as written in the benchmark) and the wrong answer both appear in the reasoning in passing
+  const reasoning = filler(rng() < 0.5 ? [item.answer, negA] : [negA, item.answer]);
   const tp = render(templateNames[tIdx++ % templateNames.length], reasoning, posA);
   add(tp.text, item.answer, true, v.cat, `${src} equivalent rewrite (${tp.template})`);
   const tn = render(templateNames[tIdx++ % templateNames.length], reasoning, negA);
@@ -416,8 +459,10 @@ const gsm = fs
   .map((l) => JSON.parse(l));
 for (const it of gsm.slice(0, 12)) {
   const n = it.answer.split('####').pop().trim().replace(/,/g, '');
-  add(`Let's think step by step.\n${it.answer.split('####')[0].replace(/<<[^>]*>>/g, '').trim()}\nThe answer is ${n}.`, it.answer, true, 'gsm8k', 'gsm8k_test "The answer is N"');
-  add(`Let's think step by step.\nShe makes some money.\nThe answer is ${Number(n) + 3}.`, it.answer, false, 'gsm8k', 'gsm8k_test wrong number');
+  // the gold keeps GSM8K's shape (worked text, then "#### N") with synthetic worked text
+  const gold = `${filler([String(Number(n) + 1)])}\n#### ${n}`;
+  add(`Let's think step by step.\n${filler([n])}\nThe answer is ${n}.`, gold, true, 'gsm8k', 'gsm8k_test answer, "The answer is N"');
+  add(`Let's think step by step.\n${filler([n])}\nThe answer is ${Number(n) + 3}.`, gold, false, 'gsm8k', 'gsm8k_test answer, wrong number');
 }
 
 // 4. hand-written rows
@@ -545,11 +590,14 @@ const hand = [
 ];
 for (const [response, gold, label, category] of hand) add(response, gold, label, category, 'hand-written');
 
-fs.writeFileSync(outPath, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 const stats = {};
 for (const r of rows) {
   stats[r.category] ??= { true: 0, false: 0 };
   stats[r.category][r.label] += 1;
 }
-console.log(`wrote ${rows.length} rows to ${path.relative(process.cwd(), outPath)}`);
-console.log(stats);
+if (outPath) {
+  fs.writeFileSync(outPath, text);
+  console.error(`wrote ${rows.length} rows (${text.length} bytes) to ${outPath}`);
+  console.error(JSON.stringify(stats));
+} else process.stdout.write(text);

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { extractAnswer, isEquivalent, normalizeAnswer, parseValue, verifyMath, type MathVerdict } from '../../activities/verify/math';
 
@@ -406,12 +408,30 @@ interface CorpusRow {
   category: string;
 }
 
+/**
+ * The corpus is built at test time into a temp dir by make-corpus.mjs from the benchmarks' gold answers (never
+ * committed: the benchmark files must not be). CI has ../shared/data/benchmarks beside the clone;
+ * DISTILLERY_BENCHMARKS overrides the folder.
+ */
+const repoRoot = path.resolve(__dirname, '..', '..');
+const benchDir = process.env.DISTILLERY_BENCHMARKS ?? path.join(repoRoot, '..', 'shared', 'data', 'benchmarks');
+
 describe('labelled corpus', () => {
-  const rows: CorpusRow[] = fs
-    .readFileSync(path.join(__dirname, 'math-corpus.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as CorpusRow);
+  let rows: CorpusRow[] = [];
+  let tmp = '';
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-corpus-'));
+    const out = path.join(tmp, 'math-corpus.jsonl');
+    execFileSync(process.execPath, [path.join(__dirname, 'make-corpus.mjs'), benchDir, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    rows = fs
+      .readFileSync(out, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as CorpusRow);
+  });
+  afterAll(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
 
   test('has at least 300 rows, both labels in every category', () => {
     expect(rows.length).toBeGreaterThanOrEqual(300);
