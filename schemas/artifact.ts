@@ -13,6 +13,9 @@ export interface PromptRow {
   id: string;
   prompt: string;
   answer: string;
+  /** Per-row task type and code tests, when the dataset maps them (see verifier.type). */
+  task?: string;
+  tests?: unknown;
   /** Pass-through fields of the source row that are not mapped (kept small). */
   meta?: Record<string, unknown>;
 }
@@ -25,6 +28,8 @@ export interface SampleRow {
   configHash: string;
   prompt: string;
   answer: string;
+  task?: string;
+  tests?: unknown;
   content: string;
   reasoning?: string;
   finishReason: string | null;

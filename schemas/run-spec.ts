@@ -25,6 +25,10 @@ const fieldMapping = z
     id: z.string().min(1).default('id'),
     prompt: z.string().min(1).default('prompt'),
     answer: z.string().min(1).default('answer'),
+    /** Optional per-row task type (math, choice, exact, regex, code, judge): overrides verifier.type for that row. */
+    task: z.string().min(1).optional(),
+    /** Optional per-row tests for code tasks (a string or any JSON value). */
+    tests: z.string().min(1).optional(),
   })
   .strict();
 

@@ -143,6 +143,8 @@ function toSampleRow(
     configHash,
     prompt: p.prompt,
     answer: p.answer,
+    ...(p.task ? { task: p.task } : {}),
+    ...(p.tests !== undefined ? { tests: p.tests } : {}),
     content: choice.content,
     ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
     finishReason: choice.finishReason,

@@ -84,6 +84,7 @@ type Candidate =
   | { line: number; id?: string; problem: string; detail: string; raw?: unknown };
 
 const MAX_PROMPT_CHARS = 200_000;
+const TASK_TYPES = new Set(['math', 'choice', 'exact', 'regex', 'code', 'judge']);
 
 async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidate> {
   const source = dataset.source;
@@ -125,11 +126,23 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
       yield { line, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
       continue;
     }
-    if (typeof answer !== 'string' && typeof answer !== 'number') {
+    const task = fields.task ? obj[fields.task] : undefined;
+    const tests = fields.tests ? obj[fields.tests] : undefined;
+    // Code tasks may carry their tests as the answer (an object): it is kept as JSON text.
+    const codeAnswer = task === 'code' && answer !== null && typeof answer === 'object';
+    if (typeof answer !== 'string' && typeof answer !== 'number' && !codeAnswer) {
       yield { line, id, problem: 'bad_answer', detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`, raw };
       continue;
     }
-    yield { line, id, row: { id, prompt, answer: String(answer) } };
+    if (task !== undefined && (typeof task !== 'string' || !TASK_TYPES.has(task))) {
+      yield { line, id, problem: 'bad_task', detail: `field "${fields.task}" must be one of ${[...TASK_TYPES].join(', ')}, got ${JSON.stringify(task)}`, raw };
+      continue;
+    }
+    yield {
+      line,
+      id,
+      row: { id, prompt, answer: codeAnswer ? JSON.stringify(answer) : String(answer), ...(task ? { task: task as string } : {}), ...(tests !== undefined ? { tests } : {}) },
+    };
   }
 }
 
