@@ -5,15 +5,32 @@ import { rejectSample } from './verify/reject-sample';
 import { formatFilter } from './filter/format-filter';
 import { createFineTune, type DeviceSlot } from './finetune/fine-tune';
 import { createEvaluate } from './evaluate/evaluate';
+import { currentActivity } from './activity-context';
+import { recordVerdicts, timedStage } from './metrics';
+
+/** Each stage's wall time goes to the distillery_stage_duration_seconds histogram. */
+function timed<I, O>(stage: string, fn: (input: I) => Promise<O>): (input: I) => Promise<O> {
+  return (input) => timedStage(currentActivity(), stage, () => fn(input));
+}
 
 /** Activities of the CPU queue: data preparation, teacher generation, verification and filtering. */
 export function createCpuActivities() {
-  return { prepareDataset, generateShard, mergeShards, rejectSample, formatFilter };
+  return {
+    prepareDataset: timed('prepare', prepareDataset),
+    generateShard: timed('generate_shard', generateShard),
+    mergeShards: timed('merge', mergeShards),
+    rejectSample: timed('verify', async (input: Parameters<typeof rejectSample>[0]) => {
+      const r = await rejectSample(input);
+      recordVerdicts(currentActivity(), r.accepted, r.rejected);
+      return r;
+    }),
+    formatFilter: timed('filter', formatFilter),
+  };
 }
 
 /** Activities of the GPU queue, bound to one device slot: fine-tuning and evaluation of the student. */
 export function createGpuActivities(slot: DeviceSlot) {
-  return { fineTune: createFineTune(slot), evaluate: createEvaluate({ threads: slot.threads }) };
+  return { fineTune: timed('finetune', createFineTune(slot)), evaluate: timed('evaluate', createEvaluate({ threads: slot.threads })) };
 }
 
 export type CpuActivities = ReturnType<typeof createCpuActivities>;

@@ -14,7 +14,12 @@ export function workerEnv(): WorkerEnv {
 let runtimeInstalled = false;
 export function installRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger((process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN') });
+  const metricsAddress = process.env.DISTILLERY_METRICS_ADDRESS;
+  Runtime.install({
+    logger: new DefaultLogger((process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN'),
+    // Prometheus /metrics: the SDK runtime's temporal_* metrics and the project's distillery_* ones.
+    ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
+  });
   runtimeInstalled = true;
 }
 

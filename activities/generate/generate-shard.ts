@@ -1,6 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { currentActivity } from '../activity-context';
+import { recordCost, recordSamples } from '../metrics';
+import { costUSD } from '../../workflows/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { exists, readJsonl, refOfFile } from '../artifacts/store';
@@ -100,6 +102,9 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     // One write per prompt: a kill leaves at most one torn line, which recovery drops.
     await out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     for (const r of rows) written.add(r.id);
+    const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
+    recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
+    recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
     tally.samples = written.size;
     ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
   };

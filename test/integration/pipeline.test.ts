@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { startTeacherServer } from '../../infra/teacher/server';
-import { findTemporalCli } from '../../infra/temporal';
+import { findTemporalCli, freePort } from '../../infra/temporal';
 import { pathOf, readJsonl } from '../../activities/artifacts/store';
 import type { SampleRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
@@ -21,12 +21,15 @@ import { startTestTemporal, type TestTemporal } from '../helpers/stack';
 
 let t: TestTemporal;
 let teacher: Awaited<ReturnType<typeof startTeacherServer>>;
+let metricsUrl: string;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   t = await startTestTemporal('pipeline');
   teacher = await startTeacherServer({ port: 0 });
-  await t.startCpuWorker();
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  metricsUrl = `http://${metricsAddress}/metrics`;
+  await t.startCpuWorker({ DISTILLERY_METRICS_ADDRESS: metricsAddress });
   await t.startGpuWorker();
 });
 
@@ -72,7 +75,20 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
     input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(raw)) }] },
   });
   const handle = t.client.workflow.getHandle(workflowId);
+  // Scrape the CPU worker's Prometheus endpoint while the run is going: the project's metrics are there.
+  let scraped = '';
+  let scrapedWhileRunning = false;
+  for (let i = 0; i < 300 && !scraped.includes('distillery_samples_generated'); i++) {
+    scraped = await fetch(metricsUrl).then((r) => r.text()).catch(() => '');
+    scrapedWhileRunning = (await handle.describe()).status.name === 'RUNNING';
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(scrapedWhileRunning).toBe(true);
+  expect(scraped).toMatch(/distillery_samples_generated/);
+  expect(scraped).toMatch(/temporal_/); // the SDK runtime's own metrics, from the same endpoint
   const summary = (await handle.result()) as RunSummary;
+  const after = await fetch(metricsUrl).then((r) => r.text());
+  for (const name of ['distillery_teacher_tokens', 'distillery_verified_samples', 'distillery_acceptance_rate', 'distillery_stage_duration_seconds']) expect(after).toContain(name);
 
   const c = summary.counts;
   expect(c.prepare).toMatchObject({ in: 60, kept: 60, quarantined: 0, shards: 6 });
