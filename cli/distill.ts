@@ -8,6 +8,8 @@ import type { RunSummary } from '../workflows/distillation';
 import { startStack } from '../infra/stack';
 import { projectRoot } from '../infra/paths';
 import { readSpecFile } from './spec-file';
+import { codecFromEnv, dataConverterFromEnv, newKeyEntry } from '../infra/codec/aes-gcm-codec';
+import { startCodecServer } from '../infra/codec/codec-server';
 import { progressLine } from './progress-line';
 import { registerVerifyCommand } from './verify-command';
 
@@ -17,7 +19,7 @@ const stateDir = path.join(projectRoot, '.distillery');
 
 async function connectClient(address: string): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  return new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default', dataConverter: dataConverterFromEnv() });
 }
 
 function loadSpec(file: string, overrides: { teacherUrl?: string }): RunSpec {
@@ -152,6 +154,26 @@ program
     }
     await client.connection.close();
     await stack.stop();
+  });
+
+program
+  .command('codec-key')
+  .description('print a new random AES-256 key entry for DISTILLERY_CODEC_KEYS (id:base64)')
+  .action(() => console.log(newKeyEntry()));
+
+program
+  .command('codec-server')
+  .description('serve /encode and /decode for the Temporal Web UI with the keys in DISTILLERY_CODEC_KEYS')
+  .option('--port <n>', 'port', '8888')
+  .option('--allow-origin <origin>', 'the Web UI origin allowed by CORS', '*')
+  .action(async (opts: { port: string; allowOrigin: string }) => {
+    const codec = codecFromEnv();
+    if (!codec) {
+      console.error('DISTILLERY_CODEC_KEYS (or DISTILLERY_CODEC_KEY_FILE) is not set: nothing to decrypt with');
+      process.exit(2);
+    }
+    const server = await startCodecServer({ codec, port: Number(opts.port), allowOrigin: opts.allowOrigin });
+    console.log(JSON.stringify({ event: 'listening', url: server.url }));
   });
 
 program

@@ -1,5 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { createCpuActivities } from '../activities';
+import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
 import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
 
 /**
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   const cpuQueue = option('cpu-queue', 'DISTILLERY_CPU_QUEUE', 'distillery-cpu');
   const concurrency = Number(option('max-activities', 'DISTILLERY_CPU_MAX_ACTIVITIES', '16'));
   const connection = await connect(env);
-  const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds' } as const;
+  const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds', dataConverter: dataConverterFromEnv() } as const;
   const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle() });
   const activities = await Worker.create({ ...common, taskQueue: cpuQueue, activities: createCpuActivities(), maxConcurrentActivityTaskExecutions: concurrency });
   await runUntilSignalled([workflows, activities], connection, { worker: 'cpu', workflowQueue, cpuQueue });

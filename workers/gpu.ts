@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { Worker } from '@temporalio/worker';
 import { createGpuActivities, type DeviceSlot } from '../activities';
+import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
 import { connect, installRuntime, option, runUntilSignalled, workerEnv } from './bootstrap';
 
 /**
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
       Worker.create({
         connection,
         namespace: env.namespace,
+        dataConverter: dataConverterFromEnv(),
         taskQueue: gpuQueue,
         activities: createGpuActivities(slot),
         maxConcurrentActivityTaskExecutions: 1,
