@@ -1,6 +1,7 @@
 import { generateShard } from './generate/generate-shard';
 import { mergeShards } from './generate/merge-shards';
 import { prepareDataset } from './prepare/prepare-dataset';
+import { listArtifacts } from './artifacts/list-artifacts';
 import { rejectSample } from './verify/reject-sample';
 import { formatFilter } from './filter/format-filter';
 import { createFineTune, type DeviceSlot } from './finetune/fine-tune';
@@ -25,6 +26,7 @@ export function createCpuActivities() {
       return r;
     }),
     formatFilter: timed('filter', formatFilter),
+    listArtifacts,
   };
 }
 

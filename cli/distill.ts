@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { checkRunSpec, describeSpecIssues, runSpecJsonSchema, type RunSpec } from '../schemas/run-spec';
-import { progressQuery, type RunProgress } from '../workflows/messages';
+import { pauseSignal, progressQuery, resumeSignal, setTeacherLimitsUpdate, type RunProgress, type TeacherLimits } from '../workflows/messages';
 import type { RunSummary } from '../workflows/distillation';
 import { startStack } from '../infra/stack';
 import { projectRoot } from '../infra/paths';
@@ -112,6 +112,57 @@ program
     }
     console.log(JSON.stringify({ workflowId, status: desc.status.name, startTime: desc.startTime, closeTime: desc.closeTime ?? null, progress }, null, 2));
     if (progress) console.error(progressLine(progress));
+    await client.connection.close();
+  });
+
+program
+  .command('pause <workflowId>')
+  .description('pause a run: no new stage or generation shard starts; work in flight finishes')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .action(async (workflowId: string, opts: { address: string }) => {
+    const client = await connectClient(opts.address);
+    await client.workflow.getHandle(workflowId).signal(pauseSignal);
+    console.error(`paused ${workflowId}`);
+    await client.connection.close();
+  });
+
+program
+  .command('resume <workflowId>')
+  .description('resume a paused run')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .action(async (workflowId: string, opts: { address: string }) => {
+    const client = await connectClient(opts.address);
+    await client.workflow.getHandle(workflowId).signal(resumeSignal);
+    console.error(`resumed ${workflowId}`);
+    await client.connection.close();
+  });
+
+program
+  .command('limits <workflowId>')
+  .description('change the teacher concurrency of a running generation')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .option('--max-in-flight <n>', 'requests in flight to the endpoint per worker')
+  .option('--concurrency <n>', 'request lanes per shard')
+  .option('--shards <n>', 'shards in flight')
+  .action(async (workflowId: string, opts: { address: string; maxInFlight?: string; concurrency?: string; shards?: string }) => {
+    const limits: TeacherLimits = {
+      ...(opts.maxInFlight ? { maxInFlight: Number(opts.maxInFlight) } : {}),
+      ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+      ...(opts.shards ? { maxShardsInFlight: Number(opts.shards) } : {}),
+    };
+    const client = await connectClient(opts.address);
+    console.log(JSON.stringify(await client.workflow.getHandle(workflowId).executeUpdate(setTeacherLimitsUpdate, { args: [limits] })));
+    await client.connection.close();
+  });
+
+program
+  .command('cancel <workflowId>')
+  .description('cancel a run: activities stop, artifacts so far are kept (listed by `distill status`)')
+  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+  .action(async (workflowId: string, opts: { address: string }) => {
+    const client = await connectClient(opts.address);
+    await client.workflow.getHandle(workflowId).cancel();
+    console.error(`cancellation requested for ${workflowId}`);
     await client.connection.close();
   });
 

@@ -1,9 +1,31 @@
-import { ApplicationFailure, executeChild, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities';
 import type { ArtifactRef } from '../schemas/artifact';
 import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
 import { generationWorkflow } from './generation';
-import { generationProgressSignal, progressQuery, type GenerationTally, type RunProgress, type Stage } from './messages';
+import {
+  generationProgressSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setTeacherLimitsUpdate,
+  teacherLimitsSignal,
+  type GenerationTally,
+  type RunProgress,
+  type Stage,
+  type TeacherLimits,
+} from './messages';
 
 export interface RunSummary {
   runId: string;
@@ -33,13 +55,46 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     generation: null,
     acceptanceRate: null,
     tokens: { prompt: 0, completion: 0 },
+    paused: false,
+    teacherLimits: null,
   };
   setHandler(progressQuery, () => progress);
+  const generationId = `${info.workflowId}-generate`;
+  const toGeneration = async (send: (child: ReturnType<typeof getExternalWorkflowHandle>) => Promise<void>) => {
+    if (progress.stage === 'generate') await send(getExternalWorkflowHandle(generationId)).catch(() => undefined);
+  };
+  setHandler(pauseSignal, async () => {
+    progress.paused = true;
+    await toGeneration((child) => child.signal(pauseSignal));
+  });
+  setHandler(resumeSignal, async () => {
+    progress.paused = false;
+    await toGeneration((child) => child.signal(resumeSignal));
+  });
+  setHandler(
+    setTeacherLimitsUpdate,
+    async (limits: TeacherLimits) => {
+      progress.teacherLimits = { ...progress.teacherLimits, ...limits };
+      await toGeneration((child) => child.signal(teacherLimitsSignal, limits));
+      return progress.teacherLimits;
+    },
+    {
+      validator: (limits: TeacherLimits) => {
+        for (const [k, v] of Object.entries(limits)) {
+          if (!['maxInFlight', 'concurrency', 'maxShardsInFlight'].includes(k)) throw new Error(`unknown limit ${k}`);
+          if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer`);
+        }
+        if (['verify', 'filter', 'finetune', 'evaluate', 'done'].includes(progress.stage)) throw new Error(`generation is over (stage ${progress.stage})`);
+      },
+    },
+  );
   setHandler(generationProgressSignal, (tally: GenerationTally) => {
     progress.generation = tally;
     progress.tokens = { prompt: tally.promptTokens, completion: tally.completionTokens };
   });
-  const enter = (stage: Stage) => {
+  // A paused run starts no new stage until it is resumed.
+  const enter = async (stage: Stage) => {
+    await condition(() => !progress.paused);
     progress.stage = stage;
     progress.stageStartedAt = new Date().toISOString();
   };
@@ -54,113 +109,131 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
   const cpu = proxyActivities<CpuActivities>({ taskQueue: spec.taskQueues.cpu, ...timeouts, retry });
   const gpu = proxyActivities<GpuActivities>({ taskQueue: spec.taskQueues.gpu, ...timeouts, retry });
 
-  enter('prepare');
+  await enter('prepare');
   const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId: info.workflowId, dataset: spec.dataset, shardSize: spec.generation.shardSize });
   const { runDir } = prepared;
   progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount };
 
-  enter('generate');
-  const emptyTally: GenerationTally = {
-    shardCount: prepared.shardCount,
-    shardsDone: 0,
-    prompts: 0,
-    samples: 0,
-    requests: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    resumedSamples: 0,
-    costUSD: 0,
-    projectedCostUSD: 0,
-    stoppedByBudget: false,
-  };
-  progress.generation = emptyTally;
-  const tally = await executeChild(generationWorkflow, {
-    workflowId: `${info.workflowId}-generate`,
-    args: [
-      {
-        runDir,
-        parentWorkflowId: info.workflowId,
-        shardCount: prepared.shardCount,
-        teacher: spec.teacher,
-        sampling: spec.sampling,
-        maxShardsInFlight: spec.generation.maxShardsInFlight,
-        cpuQueue: spec.taskQueues.cpu,
-        heartbeatSeconds: spec.timeouts.heartbeatSeconds,
-        stageHours: spec.timeouts.stageHours,
-        nextShard: 0,
-        tally: emptyTally,
-        maxHistoryEvents: spec.generation.maxHistoryEvents,
+  try {
+    await enter('generate');
+    const emptyTally: GenerationTally = {
+      shardCount: prepared.shardCount,
+      shardsDone: 0,
+      prompts: 0,
+      samples: 0,
+      requests: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      resumedSamples: 0,
+      costUSD: 0,
+      projectedCostUSD: 0,
+      stoppedByBudget: false,
+    };
+    progress.generation = emptyTally;
+    const limits = progress.teacherLimits ?? {};
+    const pausedAtStart = progress.paused;
+    const child = await startChild(generationWorkflow, {
+      workflowId: generationId,
+      args: [
+        {
+          runDir,
+          parentWorkflowId: info.workflowId,
+          shardCount: prepared.shardCount,
+          teacher: { ...spec.teacher, ...(limits.maxInFlight ? { maxInFlight: limits.maxInFlight } : {}), ...(limits.concurrency ? { concurrency: limits.concurrency } : {}) },
+          sampling: spec.sampling,
+          maxShardsInFlight: limits.maxShardsInFlight ?? spec.generation.maxShardsInFlight,
+          cpuQueue: spec.taskQueues.cpu,
+          heartbeatSeconds: spec.timeouts.heartbeatSeconds,
+          stageHours: spec.timeouts.stageHours,
+          nextShard: 0,
+          tally: emptyTally,
+          maxHistoryEvents: spec.generation.maxHistoryEvents,
+          paused: pausedAtStart,
+        },
+      ],
+    });
+    // A pause or a limit change that arrived while the child was being started reaches it now.
+    if (progress.paused !== pausedAtStart) await child.signal(progress.paused ? pauseSignal : resumeSignal);
+    if (progress.teacherLimits && progress.teacherLimits !== limits) await child.signal(teacherLimitsSignal, progress.teacherLimits);
+    const tally = await child.result();
+    progress.generation = tally;
+    // After a budget stop only the first shardsDone shards exist (all started shards are drained first).
+    const merged = await cpu.mergeShards({ runDir, shardCount: tally.stoppedByBudget ? tally.shardsDone : prepared.shardCount });
+    progress.tokens = { prompt: merged.promptTokens, completion: merged.completionTokens };
+    progress.counts.generate = {
+      prompts: merged.prompts,
+      samples: merged.samples.count,
+      requests: tally.requests,
+      resumedSamples: tally.resumedSamples,
+      shardsDone: tally.shardsDone,
+      shardCount: prepared.shardCount,
+      costUSD: tally.costUSD,
+      stoppedByBudget: tally.stoppedByBudget ? 1 : 0,
+    };
+
+    await enter('verify');
+    const verified = await cpu.rejectSample({ runDir, samples: merged.samples, verifier: spec.verifier });
+    progress.acceptanceRate = verified.acceptanceRate;
+    progress.counts.verify = { in: verified.samplesIn, accepted: verified.accepted, rejected: verified.rejected, prompts: verified.prompts, promptsSolved: verified.promptsSolved, ...prefixed('rejected.', verified.reasons) };
+
+    await enter('filter');
+    const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters });
+    progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
+    if (filtered.kept === 0) {
+      throw ApplicationFailure.nonRetryable(
+        `No sample survived verification and filtering (${verified.accepted} verified, 0 kept): nothing to fine-tune on. See ${filtered.rejectsRef.uri}`,
+        'NoTrainingData',
+      );
+    }
+
+    await enter('finetune');
+    const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune: spec.fineTune });
+    progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
+
+    await enter('evaluate');
+    const models = [...(spec.evaluation.baseline ? [{ name: 'baseline', dir: trained.baselineModelDir }] : []), { name: 'student', dir: trained.modelDir }];
+    const evaluated = await gpu.evaluate({ runDir, evaluation: spec.evaluation, models, maxLen: spec.fineTune.model.maxLen });
+    for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
+    await enter('done');
+
+    return {
+      runId: info.workflowId,
+      name: spec.name,
+      runDir,
+      counts: progress.counts,
+      acceptanceRate: verified.acceptanceRate,
+      tokens: progress.tokens,
+      fineTune: { steps: trained.steps, finalLoss: trained.finalLoss, resumedFromStep: trained.resumedFromStep, modelDir: trained.modelDir },
+      evaluation: {
+        benchmark: evaluated.benchmark,
+        items: evaluated.items,
+        k: evaluated.k,
+        scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })),
       },
-    ],
-  });
-  progress.generation = tally;
-  // After a budget stop only the first shardsDone shards exist (all started shards are drained first).
-  const merged = await cpu.mergeShards({ runDir, shardCount: tally.stoppedByBudget ? tally.shardsDone : prepared.shardCount });
-  progress.tokens = { prompt: merged.promptTokens, completion: merged.completionTokens };
-  progress.counts.generate = {
-    prompts: merged.prompts,
-    samples: merged.samples.count,
-    requests: tally.requests,
-    resumedSamples: tally.resumedSamples,
-    shardsDone: tally.shardsDone,
-    shardCount: prepared.shardCount,
-    costUSD: tally.costUSD,
-    stoppedByBudget: tally.stoppedByBudget ? 1 : 0,
-  };
-
-  enter('verify');
-  const verified = await cpu.rejectSample({ runDir, samples: merged.samples, verifier: spec.verifier });
-  progress.acceptanceRate = verified.acceptanceRate;
-  progress.counts.verify = { in: verified.samplesIn, accepted: verified.accepted, rejected: verified.rejected, prompts: verified.prompts, promptsSolved: verified.promptsSolved, ...prefixed('rejected.', verified.reasons) };
-
-  enter('filter');
-  const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters });
-  progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
-  if (filtered.kept === 0) {
-    throw ApplicationFailure.nonRetryable(
-      `No sample survived verification and filtering (${verified.accepted} verified, 0 kept): nothing to fine-tune on. See ${filtered.rejectsRef.uri}`,
-      'NoTrainingData',
-    );
+      artifacts: {
+        prompts: prepared.prompts,
+        quarantine: prepared.quarantine,
+        samples: merged.samples,
+        accepted: verified.acceptedRef,
+        verifyRejects: verified.rejectsRef,
+        passRates: verified.passRatesRef,
+        sft: filtered.sftRef,
+        filterRejects: filtered.rejectsRef,
+        trainReport: trained.report,
+        evalResults: evaluated.results,
+        evalSummary: evaluated.summary,
+      },
+    };
+  } catch (err) {
+    // A cancelled run stops its activities (cancellation reaches them through heartbeats) and keeps every
+    // artifact written so far; they are listed in the progress query for whoever picks the run up.
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        progress.cancelled = await cpu.listArtifacts({ runDir });
+      });
+    }
+    throw err;
   }
-
-  enter('finetune');
-  const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune: spec.fineTune });
-  progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
-
-  enter('evaluate');
-  const models = [...(spec.evaluation.baseline ? [{ name: 'baseline', dir: trained.baselineModelDir }] : []), { name: 'student', dir: trained.modelDir }];
-  const evaluated = await gpu.evaluate({ runDir, evaluation: spec.evaluation, models, maxLen: spec.fineTune.model.maxLen });
-  for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
-  enter('done');
-
-  return {
-    runId: info.workflowId,
-    name: spec.name,
-    runDir,
-    counts: progress.counts,
-    acceptanceRate: verified.acceptanceRate,
-    tokens: progress.tokens,
-    fineTune: { steps: trained.steps, finalLoss: trained.finalLoss, resumedFromStep: trained.resumedFromStep, modelDir: trained.modelDir },
-    evaluation: {
-      benchmark: evaluated.benchmark,
-      items: evaluated.items,
-      k: evaluated.k,
-      scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })),
-    },
-    artifacts: {
-      prompts: prepared.prompts,
-      quarantine: prepared.quarantine,
-      samples: merged.samples,
-      accepted: verified.acceptedRef,
-      verifyRejects: verified.rejectsRef,
-      passRates: verified.passRatesRef,
-      sft: filtered.sftRef,
-      filterRejects: filtered.rejectsRef,
-      trainReport: trained.report,
-      evalResults: evaluated.results,
-      evalSummary: evaluated.summary,
-    },
-  };
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {

@@ -1,8 +1,8 @@
-import { continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
 import { costUSD } from './cost';
-import { generationProgressSignal, generationTallyQuery, type GenerationTally } from './messages';
+import { generationProgressSignal, generationTallyQuery, pauseSignal, resumeSignal, teacherLimitsSignal, type GenerationTally } from './messages';
 
 export interface GenerationInput {
   runDir: string;
@@ -19,6 +19,8 @@ export interface GenerationInput {
   tally: GenerationTally;
   /** Continue-as-new once history holds this many events (or when the server suggests it). */
   maxHistoryEvents: number;
+  /** Carried over by continue-as-new when the run was paused at that point. */
+  paused?: boolean;
 }
 
 /**
@@ -37,6 +39,17 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
   });
   const tally = { ...input.tally };
   setHandler(generationTallyQuery, () => tally);
+  let paused = input.paused ?? false;
+  setHandler(pauseSignal, () => void (paused = true));
+  setHandler(resumeSignal, () => void (paused = false));
+  // Limits changed while running apply to the shards started afterwards (and travel through continue-as-new).
+  const teacher = { ...input.teacher };
+  let maxShardsInFlight = input.maxShardsInFlight;
+  setHandler(teacherLimitsSignal, (limits) => {
+    if (limits.maxInFlight) teacher.maxInFlight = limits.maxInFlight;
+    if (limits.concurrency) teacher.concurrency = limits.concurrency;
+    if (limits.maxShardsInFlight) maxShardsInFlight = limits.maxShardsInFlight;
+  });
   // Without a parent (generation started on its own, e.g. by bench/generate) progress is only queryable here.
   const parent = input.parentWorkflowId ? getExternalWorkflowHandle(input.parentWorkflowId) : null;
   const pending = new Map<number, Promise<void>>();
@@ -47,11 +60,12 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
 
   while ((next < input.shardCount && !tally.stoppedByBudget) || pending.size) {
     if (overBudget()) tally.stoppedByBudget = true;
-    while (pending.size < input.maxShardsInFlight && next < input.shardCount && !historyFull() && !tally.stoppedByBudget) {
+    if (paused && !pending.size) await condition(() => !paused);
+    while (!paused && pending.size < maxShardsInFlight && next < input.shardCount && !historyFull() && !tally.stoppedByBudget) {
       const shardIndex = next++;
       pending.set(
         shardIndex,
-        generateShard({ runDir: input.runDir, shardIndex, teacher: input.teacher, sampling: input.sampling }).then(async (r) => {
+        generateShard({ runDir: input.runDir, shardIndex, teacher: { ...teacher }, sampling: input.sampling }).then(async (r) => {
           pending.delete(shardIndex);
           tally.shardsDone += 1;
           tally.prompts += r.prompts;
@@ -70,7 +84,7 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
     if (!pending.size) break;
     await Promise.race(pending.values());
     if (!pending.size && next < input.shardCount && !tally.stoppedByBudget && historyFull()) {
-      await continueAsNew<typeof generationWorkflow>({ ...input, nextShard: next, tally });
+      await continueAsNew<typeof generationWorkflow>({ ...input, teacher, maxShardsInFlight, paused, nextShard: next, tally });
     }
   }
   return tally;

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** Shared by the workflows and their clients (CLI, tests, UI users): names here are the public API of a run. */
 
@@ -29,9 +29,32 @@ export interface RunProgress {
   generation: GenerationTally | null;
   acceptanceRate: number | null;
   tokens: { prompt: number; completion: number };
+  /** Paused by the `pause` signal: no new work starts until `resume`. */
+  paused: boolean;
+  /** The teacher limits in force (changed while running by the `setTeacherLimits` update). */
+  teacherLimits: TeacherLimits | null;
+  /** Set when the run was cancelled: what it left on disk (partial shards included). */
+  cancelled?: { files: { path: string; bytes: number; partial: boolean }[]; truncated: boolean };
+}
+
+export interface TeacherLimits {
+  /** Requests in flight to the endpoint per worker. */
+  maxInFlight?: number;
+  /** Request lanes per shard. */
+  concurrency?: number;
+  /** Shards in flight at once. */
+  maxShardsInFlight?: number;
 }
 
 export const progressQuery = defineQuery<RunProgress>('progress');
 export const generationTallyQuery = defineQuery<GenerationTally>('generationTally');
 /** Sent by the generation child after each finished shard, so the parent's progress query stays live. */
 export const generationProgressSignal = defineSignal<[GenerationTally]>('generationProgress');
+
+/** Pause: no new stage or generation shard starts; work in flight finishes. Resume: carry on. */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+/** Change the teacher's concurrency while the run goes on (applies to shards started from then on). */
+export const setTeacherLimitsUpdate = defineUpdate<TeacherLimits, [TeacherLimits]>('setTeacherLimits');
+/** Parent → generation child: the same, forwarded. */
+export const teacherLimitsSignal = defineSignal<[TeacherLimits]>('teacherLimits');
