@@ -115,27 +115,23 @@ program
     await client.connection.close();
   });
 
-program
-  .command('pause <workflowId>')
-  .description('pause a run: no new stage or generation shard starts; work in flight finishes')
-  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
-  .action(async (workflowId: string, opts: { address: string }) => {
-    const client = await connectClient(opts.address);
-    await client.workflow.getHandle(workflowId).signal(pauseSignal);
-    console.error(`paused ${workflowId}`);
-    await client.connection.close();
-  });
+/** A command that sends one message to a run and says so: pause, resume, cancel. */
+function runMessageCommand(name: string, description: string, send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>, done: string): void {
+  program
+    .command(`${name} <workflowId>`)
+    .description(description)
+    .option('--address <host:port>', 'Temporal frontend', defaultAddress)
+    .action(async (workflowId: string, opts: { address: string }) => {
+      const client = await connectClient(opts.address);
+      await send(client.workflow.getHandle(workflowId));
+      console.error(`${done} ${workflowId}`);
+      await client.connection.close();
+    });
+}
 
-program
-  .command('resume <workflowId>')
-  .description('resume a paused run')
-  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
-  .action(async (workflowId: string, opts: { address: string }) => {
-    const client = await connectClient(opts.address);
-    await client.workflow.getHandle(workflowId).signal(resumeSignal);
-    console.error(`resumed ${workflowId}`);
-    await client.connection.close();
-  });
+runMessageCommand('pause', 'pause a run: no new stage or generation shard starts; work in flight finishes', (h) => h.signal(pauseSignal), 'paused');
+runMessageCommand('resume', 'resume a paused run', (h) => h.signal(resumeSignal), 'resumed');
+runMessageCommand('cancel', 'cancel a run: activities stop, artifacts so far are kept (listed by `distill status`)', async (h) => void (await h.cancel()), 'cancellation requested for');
 
 program
   .command('limits <workflowId>')
@@ -152,17 +148,6 @@ program
     };
     const client = await connectClient(opts.address);
     console.log(JSON.stringify(await client.workflow.getHandle(workflowId).executeUpdate(setTeacherLimitsUpdate, { args: [limits] })));
-    await client.connection.close();
-  });
-
-program
-  .command('cancel <workflowId>')
-  .description('cancel a run: activities stop, artifacts so far are kept (listed by `distill status`)')
-  .option('--address <host:port>', 'Temporal frontend', defaultAddress)
-  .action(async (workflowId: string, opts: { address: string }) => {
-    const client = await connectClient(opts.address);
-    await client.workflow.getHandle(workflowId).cancel();
-    console.error(`cancellation requested for ${workflowId}`);
     await client.connection.close();
   });
 
