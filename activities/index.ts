@@ -2,6 +2,8 @@ import { generateShard } from './generate/generate-shard';
 import { mergeShards } from './generate/merge-shards';
 import { prepareDataset } from './prepare/prepare-dataset';
 import { listArtifacts } from './artifacts/list-artifacts';
+import { writeReport } from './report/report';
+import { getPromoted, promote } from './evaluate/promoted';
 import { rejectSample } from './verify/reject-sample';
 import { formatFilter } from './filter/format-filter';
 import { createFineTune, type DeviceSlot } from './finetune/fine-tune';
@@ -27,6 +29,9 @@ export function createCpuActivities() {
     }),
     formatFilter: timed('filter', formatFilter),
     listArtifacts,
+    promote: timed('promote', promote),
+    getPromoted,
+    writeReport: timed('report', writeReport),
   };
 }
 

@@ -65,7 +65,9 @@ function printScores(summary: RunSummary): void {
   const e = summary.evaluation;
   console.error(`\n${e.benchmark}: ${e.items} held-out items × k=${e.k}`);
   for (const s of e.scores) console.error(`  ${s.name.padEnd(9)} pass@1 = ${(s.pass1 * 100).toFixed(1)}% ± ${(s.stderr * 100).toFixed(1)} (s.e.)`);
+  if (summary.gate) console.error(`gate: ${summary.gate.promote ? 'PROMOTED' : 'not promoted'} (${summary.gate.reasons.join('; ')})`);
   console.error(`artifacts: ${summary.runDir}`);
+  if (summary.artifacts.reportHtml) console.error(`report: ${summary.artifacts.reportHtml.uri}`);
 }
 
 function explainFailure(err: unknown): never {

@@ -169,6 +169,36 @@ export const EvaluationSchema = z
     maxNewTokens: z.number().int().positive().default(160),
     seed: z.number().int().default(0),
     baseline: z.boolean().default(true),
+    /** Extra benchmarks from local files (MATH-500, AIME, GSM8K, GPQA-style, HumanEval-style). */
+    benchmarks: z
+      .array(
+        z
+          .object({
+            type: z.enum(['math500', 'aime', 'gsm8k', 'gpqa', 'humaneval']),
+            path: z.string().min(1),
+            name: z.string().min(1).optional(),
+            limit: z.number().int().positive().optional(),
+            instruction: z.string().optional(),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([]),
+    /** Unbiased pass@k for these k (each ≤ evaluation.k). */
+    passKs: z.array(z.number().int().positive()).optional(),
+    /** Promotion gate: promote the student when it beats the baseline by minImprovement and regresses nothing by more than maxRegression. */
+    gate: z
+      .object({
+        primary: z.string().min(1).optional(),
+        minImprovement: z.number().min(0).max(1).default(0.02),
+        z: z.number().min(0).optional(),
+        maxRegression: z.number().min(0).max(1).default(0.01),
+        name: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** report.json, report.md and a self-contained report.html under <run>/report/. */
+    report: z.boolean().default(true),
   })
   .strict();
 

@@ -4,6 +4,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -13,6 +14,7 @@ import {
 import type { CpuActivities, GpuActivities } from '../activities';
 import type { ArtifactRef } from '../schemas/artifact';
 import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
+import { scoresByBenchmark, type GateDecision } from '../activities/evaluate/gate';
 import { generationWorkflow } from './generation';
 import {
   generationProgressSignal,
@@ -37,6 +39,8 @@ export interface RunSummary {
   fineTune: { steps: number; finalLoss: number | null; resumedFromStep: number; modelDir: string };
   evaluation: { benchmark: string; items: number; k: number; scores: { name: string; pass1: number; stderr: number }[] };
   artifacts: Record<string, ArtifactRef>;
+  /** The promotion gate's decision, when evaluation.gate is set. */
+  gate?: GateDecision & { pointer: ArtifactRef | null };
 }
 
 /**
@@ -192,11 +196,18 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
 
     await enter('evaluate');
     const models = [...(spec.evaluation.baseline ? [{ name: 'baseline', dir: trained.baselineModelDir }] : []), { name: 'student', dir: trained.modelDir }];
-    const evaluated = await gpu.evaluate({ runDir, evaluation: spec.evaluation, models, maxLen: spec.fineTune.model.maxLen });
+    const evaluated = await gpu.evaluate({
+      runDir,
+      evaluation: spec.evaluation,
+      models,
+      maxLen: spec.fineTune.model.maxLen,
+      benchmarks: spec.evaluation.benchmarks,
+      passKs: spec.evaluation.passKs,
+      code: spec.verifier.code,
+    });
     for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
-    await enter('done');
 
-    return {
+    const summary: RunSummary = {
       runId: info.workflowId,
       name: spec.name,
       runDir,
@@ -224,6 +235,32 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
         evalSummary: evaluated.summary,
       },
     };
+    // Runs started before the gate and the report existed end without them (replay-safe).
+    if (patched('gate-and-report')) {
+      const g = spec.evaluation.gate;
+      if (g) {
+        const decision = await cpu.promote({
+          artifactRoot: spec.artifactRoot,
+          name: g.name ?? spec.name,
+          runId: info.workflowId,
+          modelDir: trained.modelDir,
+          policy: { primary: g.primary ?? evaluated.benchmark, minImprovement: g.minImprovement, z: g.z, maxRegression: g.maxRegression },
+          baseline: scoresByBenchmark(evaluated, 'baseline'),
+          candidate: scoresByBenchmark(evaluated, 'student'),
+          evaluation: { ...spec.evaluation.benchmark, k: spec.evaluation.k, seed: spec.evaluation.seed },
+        });
+        summary.gate = decision;
+      }
+      if (spec.evaluation.report) {
+        await enter('report');
+        const r = await cpu.writeReport({ runDir, summary, generatedAt: new Date().toISOString() });
+        summary.artifacts.reportJson = r.json;
+        summary.artifacts.reportMd = r.md;
+        summary.artifacts.reportHtml = r.html;
+      }
+    }
+    await enter('done');
+    return summary;
   } catch (err) {
     // A cancelled run stops its activities (cancellation reaches them through heartbeats) and keeps every
     // artifact written so far; they are listed in the progress query for whoever picks the run up.

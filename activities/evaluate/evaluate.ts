@@ -3,12 +3,14 @@ import type { ArtifactRef } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, writeJsonAtomic } from '../artifacts/store';
-import { generateArithmeticProblems, rngFrom } from '../dataset/arithmetic-task';
-import { verifyMath } from '../verify/math';
+import { rngFrom } from '../dataset/arithmetic-task';
+import type { CodeOptions } from '../verify/code';
+import { isEquivalent } from '../verify/math';
+import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
+import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
 import { decode, encodePrompt } from './byte-tokenizer';
-import { meanWithStderr, passAt1, type Estimate } from './metrics';
+import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples } from './metrics';
 import { OnnxStudent } from './onnx-student';
-
 
 export interface EvaluateInput {
   runDir: string;
@@ -16,6 +18,15 @@ export interface EvaluateInput {
   /** Models to score on the same items, e.g. the baseline (before fine-tuning) and the student. */
   models: { name: string; dir: string }[];
   maxLen: number;
+  /**
+   * Further benchmarks, scored after the spec's builtin one (which stays the primary: `benchmark`, `items` and
+   * `scores` below are its). Local JSONL files (see benchmarks.ts).
+   */
+  benchmarks?: FileBenchmarkSource[];
+  /** The pass@k values to report (default 1, 2, 4, …, k; values above k are dropped). */
+  passKs?: number[];
+  /** Sandbox limits for code benchmarks. */
+  code?: CodeOptions;
 }
 
 export interface ModelScore {
@@ -25,6 +36,17 @@ export interface ModelScore {
   correct: number;
   truncated: number;
   answerChars: Estimate;
+  /** pass@k, cons@k, length percentiles, by difficulty. */
+  metrics?: BenchmarkMetrics;
+  /** Samples by verdict (correct, incorrect, no_answer, unparseable_gold, prompt_too_long…). */
+  verdicts?: Record<string, number>;
+}
+
+export interface BenchmarkResult {
+  name: string;
+  task: Benchmark['task'];
+  items: number;
+  scores: ModelScore[];
 }
 
 export interface EvaluateResult {
@@ -33,59 +55,154 @@ export interface EvaluateResult {
   k: number;
   seed: number;
   scores: ModelScore[];
+  /** Every benchmark scored, the primary first. */
+  benchmarks?: BenchmarkResult[];
   results: ArtifactRef;
   summary: ArtifactRef;
 }
 
 const BATCH = 32;
 
-/** Scores each model on the held-out benchmark with the rejection-sampling verifier: pass@1 over k samples per item. */
+/** A sample's answer as a vote key: equivalent math answers (1/2, 0.5, \frac12) share the first one's key. */
+function voteKeys(task: Benchmark['task'], extracted: (string | null)[]): (string | null)[] {
+  if (task !== 'math') return extracted.map((e) => (e === null ? null : task === 'code' ? e.replace(/\s+/g, ' ').trim() : e.trim()));
+  const reps: string[] = [];
+  return extracted.map((e) => {
+    if (e === null) return null;
+    const t = e.trim();
+    for (const r of reps) {
+      if (r === t) return r;
+      let same = false;
+      try {
+        same = isEquivalent(t, r).equal;
+      } catch {
+        same = false;
+      }
+      if (same) return r;
+    }
+    reps.push(t);
+    return t;
+  });
+}
+
+async function verify(item: BenchmarkItem, response: string, code?: CodeOptions): Promise<SampleVerdict> {
+  const sample = { content: response, answer: item.answer, prompt: item.prompt, task: item.task, tests: item.tests };
+  return item.task === 'code' ? verifySampleAsync(sample, { type: 'code', code }) : verifySample(sample, item.task);
+}
+
+/**
+ * Scores each model on the held-out benchmark (and any further ones) with the rejection-sampling verifiers:
+ * k samples per item; pass@1 averaged over them, unbiased pass@k, cons@k, answer lengths, by difficulty.
+ */
 export function createEvaluate(opts: { threads?: number } = {}) {
   return async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
     const ev = input.evaluation;
     const b = ev.benchmark;
-    const items = generateArithmeticProblems({ seed: b.seed, count: b.count, split: 'heldout', digits: b.digits, ops: b.ops });
+    const benchmarks: Benchmark[] = [loadArithmetic({ seed: b.seed, count: b.count, digits: b.digits, ops: b.ops })];
+    for (const src of input.benchmarks ?? []) benchmarks.push(await loadBenchmark(src));
+    const names = new Set<string>();
+    for (const bm of benchmarks) {
+      if (names.has(bm.name)) throw new Error(`two benchmarks are named ${bm.name}: give one a name`);
+      names.add(bm.name);
+    }
     const dir = path.join(input.runDir, 'evaluate');
     const resultsOut = new AtomicJsonlWriter(path.join(dir, 'results.jsonl'));
     const ctx = currentActivity();
-    const scores: ModelScore[] = [];
-    for (const model of input.models) {
-      const student = await OnnxStudent.load(path.join(model.dir, 'model.onnx'), input.maxLen, opts.threads);
-      const correct: boolean[][] = items.map(() => []);
-      const lengths: number[] = [];
-      let truncated = 0;
-      try {
-        for (let j = 0; j < ev.k; j++) {
-          // One stream per sample index, the same for every model: both are asked with the same randomness.
-          const rng = rngFrom('evaluate', ev.seed, j);
-          for (let start = 0; start < items.length; start += BATCH) {
-            const batch = items.slice(start, start + BATCH);
-            const outs = await student.generate(
-              batch.map((it) => encodePrompt(it.prompt)),
-              { temperature: ev.temperature, topP: ev.top_p, maxNewTokens: ev.maxNewTokens, rng },
-            );
-            for (let i = 0; i < batch.length; i++) {
-              const item = batch[i]!;
-              const response = decode(outs[i]!.ids);
-              const v = verifyMath(response, item.answer);
-              const ok = v.verdict === 'correct';
-              correct[start + i]!.push(ok);
-              lengths.push(response.length);
-              if (outs[i]!.truncated) truncated += 1;
-              await resultsOut.write({ model: model.name, itemId: item.id, sampleIndex: j, seed: ev.seed, prompt: item.prompt, gold: item.answer, response, extracted: v.extracted, verdict: v.verdict, correct: ok, truncated: outs[i]!.truncated });
+    const results: BenchmarkResult[] = benchmarks.map((bm) => ({ name: bm.name, task: bm.task, items: bm.items.length, scores: [] }));
+    try {
+      for (const model of input.models) {
+        const student = await OnnxStudent.load(path.join(model.dir, 'model.onnx'), input.maxLen, opts.threads);
+        try {
+          for (const [bi, bm] of benchmarks.entries()) {
+            const items = bm.items;
+            const encoded = items.map((it) => encodePrompt(it.prompt));
+            const collected: ItemSamples[] = items.map((it) => ({ id: it.id, difficulty: it.difficulty, samples: [] }));
+            const extracted: (string | null)[][] = items.map(() => []);
+            const verdicts: Record<string, number> = {};
+            const lengths: number[] = [];
+            for (let j = 0; j < ev.k; j++) {
+              // One stream per sample index, the same for every model: all are asked with the same randomness. The
+              // primary benchmark keeps the stream it always had, so its scores are comparable with earlier runs.
+              const rng = bi === 0 ? rngFrom('evaluate', ev.seed, j) : rngFrom('evaluate', ev.seed, j, bm.name);
+              for (let start = 0; start < items.length; start += BATCH) {
+                const idx = [...Array(Math.min(BATCH, items.length - start)).keys()].map((i) => start + i);
+                // A prompt the student cannot even read (longer than its context) gets no answer, not a crash.
+                const fits = idx.filter((i) => encoded[i]!.length < input.maxLen);
+                const outs = fits.length
+                  ? await student.generate(
+                      fits.map((i) => encoded[i]!),
+                      { temperature: ev.temperature, topP: ev.top_p, maxNewTokens: ev.maxNewTokens, rng },
+                    )
+                  : [];
+                const byIndex = new Map(fits.map((i, n) => [i, outs[n]!]));
+                for (const i of idx) {
+                  const item = items[i]!;
+                  const out = byIndex.get(i);
+                  const response = out ? decode(out.ids) : '';
+                  const truncated = out ? out.truncated : true;
+                  const v: SampleVerdict = out ? await verify(item, response, input.code) : { correct: false, verdict: 'prompt_too_long', extracted: null, reason: `prompt is ${encoded[i]!.length} tokens, the model reads ${input.maxLen}` };
+                  if (item.task === 'code') ctx?.heartbeat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
+                  verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
+                  collected[i]!.samples.push({ correct: v.correct, answer: null, chars: response.length, truncated });
+                  extracted[i]!.push(v.extracted);
+                  lengths.push(response.length);
+                  await resultsOut.write({
+                    model: model.name,
+                    benchmark: bm.name,
+                    itemId: item.id,
+                    ...(item.difficulty !== undefined ? { difficulty: item.difficulty } : {}),
+                    sampleIndex: j,
+                    seed: ev.seed,
+                    prompt: item.prompt,
+                    gold: item.answer,
+                    response,
+                    extracted: v.extracted,
+                    verdict: v.verdict,
+                    correct: v.correct,
+                    truncated,
+                  });
+                }
+                ctx?.heartbeat({ model: model.name, benchmark: bm.name, sample: j, done: start + idx.length });
+              }
             }
-            ctx?.heartbeat({ model: model.name, sample: j, done: start + batch.length });
+            collected.forEach((it, i) => {
+              const keys = voteKeys(bm.task, extracted[i]!);
+              it.samples.forEach((s, n) => (s.answer = keys[n]!));
+            });
+            const metrics = benchmarkMetrics(collected, { ks: input.passKs });
+            const flat = collected.flatMap((it) => it.samples);
+            results[bi]!.scores.push({
+              name: model.name,
+              pass1: metrics.pass1,
+              samples: flat.length,
+              correct: flat.filter((s) => s.correct).length,
+              truncated: metrics.truncated,
+              answerChars: meanWithStderr(lengths),
+              metrics,
+              verdicts,
+            });
           }
+        } finally {
+          await student.release();
         }
-      } finally {
-        await student.release();
       }
-      const flat = correct.flat();
-      scores.push({ name: model.name, pass1: passAt1(correct), samples: flat.length, correct: flat.filter(Boolean).length, truncated, answerChars: meanWithStderr(lengths) });
+    } catch (err) {
+      await resultsOut.abort();
+      throw err;
     }
-    const results = await resultsOut.finish();
-    const summaryBody = { benchmark: `arithmetic-${b.digits}digit-heldout`, items: items.length, k: ev.k, seed: ev.seed, temperature: ev.temperature, top_p: ev.top_p, scores };
+    const resultsRef = await resultsOut.finish();
+    const primary = results[0]!;
+    const summaryBody = {
+      benchmark: primary.name,
+      items: primary.items,
+      k: ev.k,
+      seed: ev.seed,
+      temperature: ev.temperature,
+      top_p: ev.top_p,
+      scores: primary.scores,
+      benchmarks: results,
+    };
     const summary = await writeJsonAtomic(path.join(dir, 'summary.json'), summaryBody);
-    return { benchmark: summaryBody.benchmark, items: items.length, k: ev.k, seed: ev.seed, scores, results, summary };
+    return { benchmark: primary.name, items: primary.items, k: ev.k, seed: ev.seed, scores: primary.scores, benchmarks: results, results: resultsRef, summary };
   };
 }
