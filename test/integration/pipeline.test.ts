@@ -63,7 +63,7 @@ async function sampleIds(summary: RunSummary): Promise<string[]> {
 
 test('a run started the way the Web UI starts it (one raw JSON payload) goes from spec to evaluation summary', async () => {
   const workflowId = `ui-start-${randomUUID()}`;
-  const raw = spec('ui-started');
+  const raw = { ...spec('ui-started'), evaluation: { ...spec('x').evaluation, gate: { minImprovement: 0, maxRegression: 1 } } };
   // Exactly what the UI's "Start Workflow" form sends: workflow type, task queue, one json/plain payload.
   await t.client.connection.workflowService.startWorkflowExecution({
     namespace: 'default',
@@ -130,6 +130,11 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   const statuses: string[] = [];
   for await (const r of runs) statuses.push(r.status.name);
   expect(statuses).toContain('CONTINUED_AS_NEW');
+
+  // The gate decided (its reasons are recorded) and the report was written.
+  expect(summary.gate!.reasons.length).toBeGreaterThan(0);
+  expect(existsSync(pathOf(summary.artifacts.reportHtml!))).toBe(true);
+  expect(readFileSync(pathOf(summary.artifacts.reportHtml!), 'utf8')).toContain('<svg');
 
   const progress = await handle.query<RunProgress>(progressQuery);
   expect(progress.stage).toBe('done');
