@@ -1,14 +1,37 @@
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactRef, RejectRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
-import { AtomicJsonlWriter, readJsonl, verifyRef } from '../artifacts/store';
+import { AtomicJsonlWriter, pathOf, verifyRef, writeJsonAtomic, writeTextAtomic } from '../artifacts/store';
+import { CardBuilder, renderCardMarkdown, type StepStats } from './card';
+import { checkCompletion } from './completion';
+import { resolveFilters, type FilterOptions, type FilterOptionsInput } from './config';
+import { buildDecontaminator, type Decontaminator } from './decontaminate';
+import { Deduper } from './dedup';
+import { DifficultyFilter, loadPassRates } from './difficulty';
+import { formatAssistant, FormatStep } from './format';
+import { LanguageFilter } from './language';
+import { readJsonlLocated } from './jsonl';
+import { LengthFilter, loadTokenCounter } from './length';
+import { LimitsFilter } from './limits';
+import { toMessages, toShareGpt, type SftRow } from './output';
+import { RepetitionFilter } from './repetition';
+import { splitThink } from './text';
+import type { Candidate, Verdict } from './types';
+
+export { formatAssistant } from './format';
+export type { SftRow } from './output';
 
 export interface FormatFilterInput {
   runDir: string;
   accepted: ArtifactRef;
-  filters: RunSpec['filters'];
+  /** `RunSpec['filters']` as it is today, or the extended sections of activities/filter/config.ts. */
+  filters: RunSpec['filters'] | FilterOptionsInput;
+  /** verify/pass-rates.jsonl (rejectSample's passRatesRef): needed by the difficulty filter. */
+  passRates?: ArtifactRef;
+  /** The run spec: copied into the dataset card; its evaluation benchmark is decontaminated against. */
+  spec?: RunSpec;
 }
 
 export interface FormatFilterResult {
@@ -18,95 +41,197 @@ export interface FormatFilterResult {
   reasons: Record<string, number>;
   sftRef: ArtifactRef;
   rejectsRef: ArtifactRef;
+  /** filter/dataset-card.json and .md. */
+  cardRef: ArtifactRef;
+  cardMarkdownRef: ArtifactRef;
+  /** filter/sft.sharegpt.jsonl, when filters.output.sharegpt. */
+  sharegptRef?: ArtifactRef;
 }
 
-/** One SFT example in OpenAI chat-messages format, ready for TRL / LLaMA-Factory / axolotl. */
-export interface SftRow {
-  id: string;
-  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+interface Step {
+  stats: StepStats;
+  /** `at`: where the sample's row is in the accepted file (dedup reads kept rows back from there). */
+  check: (c: Candidate, at: { offset: number; length: number }) => Verdict;
 }
 
-type Formatted = { ok: true; text: string } | { ok: false; reason: string; detail: string };
-
-/** Puts a sample into one template: reasoning inside <think>…</think>, then the answer summary. */
-export function formatAssistant(sample: Pick<SampleRow, 'content' | 'reasoning'>, requireThink: boolean): Formatted {
-  const content = sample.content.trim();
-  const reasoning = sample.reasoning?.trim();
-  const opens = (content.match(/<think>/g) ?? []).length;
-  const closes = (content.match(/<\/think>/g) ?? []).length;
-  if (reasoning && opens === 0 && closes === 0) {
-    // DeepSeek-style APIs return the chain of thought apart from the answer: repair into the inline template.
-    return content ? { ok: true, text: `<think>\n${reasoning}\n</think>\n${content}` } : { ok: false, reason: 'empty_answer', detail: 'reasoning without a final answer' };
-  }
-  if (opens === 0 && closes === 1) {
-    // Some chat templates put the opening tag in the prompt, so the completion starts inside the reasoning.
-    return formatAssistant({ content: `<think>${content}` }, requireThink);
-  }
-  if (opens > 1 || closes > 1 || opens !== closes) return { ok: false, reason: 'malformed_think', detail: `${opens} <think> and ${closes} </think> tags` };
-  if (opens === 0) {
-    if (requireThink) return { ok: false, reason: 'no_think', detail: 'no <think> reasoning block' };
-    return content ? { ok: true, text: content } : { ok: false, reason: 'empty', detail: 'empty content' };
-  }
-  const m = /^([\s\S]*?)<think>([\s\S]*?)<\/think>([\s\S]*)$/.exec(content)!;
-  const [, before, inner, after] = m as unknown as [string, string, string, string];
-  if (before.trim()) return { ok: false, reason: 'malformed_think', detail: 'text before <think>' };
-  if (!inner.trim()) return { ok: false, reason: 'empty_reasoning', detail: 'empty <think> block' };
-  if (!after.trim()) return { ok: false, reason: 'empty_answer', detail: 'nothing after </think>' };
-  return { ok: true, text: `<think>\n${inner.trim()}\n</think>\n${after.trim()}` };
+/** What near-dedup compares for a sample: the reasoning and the summary, without the template's tags. */
+function nearAnswer(reasoning: string, summary: string): string {
+  return `${reasoning}\n${summary}`;
 }
 
-function normalisedKey(prompt: string, text: string): string {
-  const norm = (s: string) => s.toLowerCase().replace(/\s+/g, ' ').trim();
-  return createHash('sha256').update(norm(prompt)).update('\u0000').update(norm(text)).digest('hex');
+async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder) {
+  const passRates = input.passRates ? await loadPassRates(input.passRates) : undefined;
+  const difficulty = new DifficultyFilter(passRates, f.difficulty);
+  const bench = input.spec?.evaluation?.benchmark;
+  let decontaminator: Decontaminator | undefined;
+  if (f.decontaminate.enabled) {
+    decontaminator = await buildDecontaminator({
+      ngram: f.decontaminate.ngram,
+      minItemTokens: f.decontaminate.minItemTokens,
+      benchmarks: f.decontaminate.benchmarks,
+      arithmetic: f.decontaminate.evaluationBenchmark && bench ? { count: bench.count, seed: bench.seed, digits: bench.digits, ops: bench.ops } : undefined,
+    });
+  }
+  const language = new LanguageFilter(f.language);
+  const repetition = new RepetitionFilter(f.repetition);
+  const limits = new LimitsFilter(f.limits);
+  const counter = await loadTokenCounter(f.length.tokenizer);
+  const length = new LengthFilter(counter, f.length);
+  const deduper = new Deduper({ exact: f.dedupExact, near: f.nearDedup });
+  const ctx = currentActivity();
+  for (const file of f.earlierDatasets) await deduper.addEarlier(file, (rows) => ctx?.heartbeat({ loadingEarlier: file, rows }));
+  // Kept samples are read back from the accepted file by offset when a later one is a near-duplicate candidate.
+  const source = deduper.addSource(pathOf(input.accepted), (row) => {
+    const s = row as unknown as SampleRow;
+    const fr = formatAssistant(s, f.requireThink);
+    if (!fr.ok) return null;
+    const { reasoning, summary } = splitThink(fr.text);
+    return { prompt: s.prompt, answer: nearAnswer(reasoning, summary) };
+  });
+  const dedupOn = f.dedupExact || f.nearDedup.enabled;
+  const decon = decontaminator;
+
+  const steps: Step[] = [
+    {
+      stats: card.step('max_chars', true),
+      check: (c) => (c.text.length > f.maxChars ? { reason: 'too_long', detail: `${c.text.length} chars > ${f.maxChars}` } : null),
+    },
+    { stats: card.step('difficulty', difficulty.enabled), check: (c) => difficulty.check(c) },
+    {
+      stats: card.step('decontaminate', !!decon && decon.size > 0),
+      check: (c) => (decon ? (decon.check(c.sample.prompt) ?? (f.decontaminate.checkResponse ? decon.check(c.text) : null)) : null),
+    },
+    { stats: card.step('language', f.language.enabled), check: (c) => language.check(c) },
+    { stats: card.step('repetition', f.repetition.enabled), check: (c) => repetition.check(c) },
+    { stats: card.step('limits', limits.enabled), check: (c) => limits.check(c) },
+    { stats: card.step('length', true), check: (c) => length.check(c) },
+    {
+      stats: card.step('dedup', dedupOn),
+      check: (c, at) => (dedupOn ? deduper.check(c.sample.id, c.sample.prompt, c.text, nearAnswer(c.reasoning, c.summary), { source, ...at }) : null),
+    },
+  ];
+  return { steps, counter, length, language, deduper, decontaminator, difficulty };
 }
 
 /**
- * Format and filter: repair what can be repaired into the <think> template, drop what cannot, drop truncated,
- * overlong and exact-duplicate samples, and write the SFT dataset. Every drop stays in rejects.jsonl with its reason.
- * Accounting: samplesIn = kept + rejected.
+ * Format and filter: repair what can be repaired into the <think> template, drop what cannot, then run the filters
+ * in order (cheap first; dedup last, so only samples that are really kept enter its index) and write the SFT dataset,
+ * the rejects with their reasons, and the dataset card. Streams: memory holds the indexes, not the samples.
+ * Accounting: samplesIn = kept + rejected. Same input → same files (written atomically), so a retry simply redoes it.
  */
 export async function formatFilter(input: FormatFilterInput): Promise<FormatFilterResult> {
   await verifyRef(input.accepted);
+  let f: FilterOptions;
+  try {
+    f = resolveFilters(input.filters as FilterOptionsInput);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable(`Invalid filters: ${(err as Error).message}`, 'InvalidFilterConfig');
+  }
   const dir = path.join(input.runDir, 'filter');
+  const card = new CardBuilder();
+  const completion = card.step('completion', true);
+  const format = card.step('format', true);
+  const formatStep = new FormatStep({ requireThink: f.requireThink, format: f.format });
+  const tSetup = performance.now();
+  const built = await buildSteps(input, f, card).catch((err: NodeJS.ErrnoException) => {
+    // A benchmark file, earlier dataset or tokenizer named in the config that is not there will not appear on a retry.
+    if (err.code === 'ENOENT' || /no tokenizer\.json/.test(err.message)) throw ApplicationFailure.nonRetryable(`filters: ${err.message}`, 'InvalidFilterConfig');
+    throw err;
+  });
+  const setupMs = performance.now() - tSetup;
   const sftOut = new AtomicJsonlWriter(path.join(dir, 'sft.jsonl'));
   const rejectsOut = new AtomicJsonlWriter(path.join(dir, 'rejects.jsonl'));
+  const sharegptOut = f.output.sharegpt ? new AtomicJsonlWriter(path.join(dir, 'sft.sharegpt.jsonl')) : undefined;
   const reasons: Record<string, number> = {};
-  const seen = new Set<string>();
   const ctx = currentActivity();
   let samplesIn = 0;
-  const reject = async (s: SampleRow, reason: string, detail: string) => {
-    reasons[reason] = (reasons[reason] ?? 0) + 1;
-    const row: RejectRow = { id: s.id, stage: 'filter', reason, detail };
+  const reject = async (s: SampleRow, step: StepStats, v: NonNullable<Verdict>) => {
+    reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
+    step.dropped += 1;
+    step.reasons[v.reason] = (step.reasons[v.reason] ?? 0) + 1;
+    const row: RejectRow = { id: s.id, stage: 'filter', reason: v.reason, detail: v.detail, row: { step: step.name, promptId: s.promptId } };
     await rejectsOut.write(row);
   };
-  for await (const s of readJsonl<SampleRow>(input.accepted)) {
-    samplesIn += 1;
-    if (samplesIn % 1000 === 0) ctx?.heartbeat({ filtered: samplesIn });
-    if (input.filters.dropTruncated && s.finishReason === 'length') {
-      await reject(s, 'truncated', 'finish_reason = length');
-      continue;
-    }
-    const f = formatAssistant(s, input.filters.requireThink);
-    if (!f.ok) {
-      await reject(s, f.reason, f.detail);
-      continue;
-    }
-    if (f.text.length > input.filters.maxChars) {
-      await reject(s, 'too_long', `${f.text.length} chars > ${input.filters.maxChars}`);
-      continue;
-    }
-    if (input.filters.dedupExact) {
-      const key = normalisedKey(s.prompt, f.text);
-      if (seen.has(key)) {
-        await reject(s, 'duplicate', 'same prompt and response as an earlier sample');
+  try {
+    sample: for await (const { row: s, offset, length } of readJsonlLocated<SampleRow>(pathOf(input.accepted))) {
+      samplesIn += 1;
+      if (samplesIn % 1000 === 0) ctx?.heartbeat({ filtered: samplesIn });
+      card.input(s);
+      completion.in += 1;
+      const t0 = performance.now();
+      const cv = checkCompletion(s, f.dropTruncated);
+      completion.ms += performance.now() - t0;
+      if (cv) {
+        await reject(s, completion, cv);
         continue;
       }
-      seen.add(key);
+      completion.out += 1;
+      format.in += 1;
+      const t1 = performance.now();
+      const fr = formatStep.apply(s);
+      format.ms += performance.now() - t1;
+      if (!fr.candidate) {
+        await reject(s, format, fr.verdict);
+        continue;
+      }
+      format.out += 1;
+      const c = fr.candidate;
+      for (const step of built.steps) {
+        step.stats.in += 1;
+        const t0 = performance.now();
+        const v = step.check(c, { offset, length });
+        step.stats.ms += performance.now() - t0;
+        if (v) {
+          await reject(s, step.stats, v);
+          continue sample;
+        }
+        step.stats.out += 1;
+      }
+      card.keep(s, built.length.last, built.language.lastScript, built.language.lastLanguage);
+      const row: SftRow = toMessages(s.id, s.prompt, c.text);
+      await sftOut.write(row);
+      if (sharegptOut) await sharegptOut.write(toShareGpt(row));
     }
-    const row: SftRow = { id: s.id, messages: [{ role: 'user', content: s.prompt }, { role: 'assistant', content: f.text }] };
-    await sftOut.write(row);
+  } catch (err) {
+    await Promise.all([sftOut.abort(), rejectsOut.abort(), sharegptOut?.abort()]);
+    throw err;
+  } finally {
+    built.deduper.close();
   }
   const sftRef = await sftOut.finish();
   const rejectsRef = await rejectsOut.finish();
-  return { samplesIn, kept: sftRef.count, rejected: rejectsRef.count, reasons, sftRef, rejectsRef };
+  const sharegptRef = sharegptOut ? await sharegptOut.finish() : undefined;
+  if (sftRef.count + rejectsRef.count !== samplesIn) {
+    throw ApplicationFailure.nonRetryable(`filter accounting: ${samplesIn} in ≠ ${sftRef.count} kept + ${rejectsRef.count} rejected`, 'AccountingMismatch');
+  }
+  const dataset = card.build({
+    title: `SFT dataset${input.spec?.name ? ` of run ${input.spec.name}` : ''}`,
+    files: { sft: sftRef, rejects: rejectsRef, sharegpt: sharegptRef, accepted: input.accepted },
+    counts: { in: samplesIn, kept: sftRef.count, rejected: rejectsRef.count },
+    reasons,
+    tokenizer: { name: built.counter.name, exact: built.counter.exact },
+    dedup: built.deduper.stats(),
+    decontamination: built.decontaminator
+      ? { ngram: f.decontaminate.ngram, checkResponse: f.decontaminate.checkResponse, benchmarks: built.decontaminator.benchmarks }
+      : { enabled: false },
+    difficulty: built.difficulty.enabled
+      ? { minPassRate: f.difficulty.minPassRate, maxPassRate: f.difficulty.maxPassRate, promptsWithoutPassRate: built.difficulty.unknown }
+      : { enabled: false, passRatesGiven: !!input.passRates },
+    filters: f,
+    spec: input.spec,
+    timing: { setupMs: Math.round(setupMs), totalMs: Math.round(performance.now() - tSetup) },
+  });
+  const cardRef = await writeJsonAtomic(path.join(dir, 'dataset-card.json'), dataset);
+  const cardMarkdownRef = await writeTextAtomic(path.join(dir, 'dataset-card.md'), renderCardMarkdown(dataset));
+  return {
+    samplesIn,
+    kept: sftRef.count,
+    rejected: rejectsRef.count,
+    reasons,
+    sftRef,
+    rejectsRef,
+    cardRef,
+    cardMarkdownRef,
+    ...(sharegptRef ? { sharegptRef } : {}),
+  };
 }

