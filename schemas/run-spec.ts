@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FilterOptionsSchema } from '../activities/filter/config';
 
 /**
  * The one input of a distillation run. It is stored in workflow history (it is the workflow's argument), so it
@@ -129,14 +130,8 @@ export const VerifierSchema = z
   .strict()
   .refine((v) => v.type !== 'judge' || !!v.judge, { message: 'verifier.type "judge" needs verifier.judge', path: ['judge'] });
 
-export const FiltersSchema = z
-  .object({
-    requireThink: z.boolean().default(true),
-    dropTruncated: z.boolean().default(true),
-    maxChars: z.number().int().positive().default(32_000),
-    dedupExact: z.boolean().default(true),
-  })
-  .strict();
+/** The format/filter stage's options: one section per filter (activities/filter/config.ts, which imports only zod). */
+export const FiltersSchema = FilterOptionsSchema;
 
 export const FineTuneSchema = z
   .object({

@@ -181,7 +181,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     progress.counts.verify = { in: verified.samplesIn, accepted: verified.accepted, rejected: verified.rejected, prompts: verified.prompts, promptsSolved: verified.promptsSolved, ...prefixed('rejected.', verified.reasons) };
 
     await enter('filter');
-    const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters });
+    const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters, passRates: verified.passRatesRef, spec });
     progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
     if (filtered.kept === 0) {
       throw ApplicationFailure.nonRetryable(
