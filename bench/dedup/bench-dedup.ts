@@ -19,6 +19,7 @@
  * Exit 1 when the targets (≥ 3× and ≥ 98% overlap) are missed.
  * Python: DISTILLERY_BENCH_DEDUP_PYTHON, else ~/.cache/distillery/bench-venv-dedup (made by bench/dedup/setup.sh).
  */
+import { mulberry32 } from '../../activities/dataset/arithmetic-task';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -39,15 +40,6 @@ function arg(name: string, fallback?: string): string | undefined {
 /* Deterministic synthetic data                                                                                   */
 /* ------------------------------------------------------------------------------------------------------------ */
 
-function mulberry32(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Words {
   readonly vocab: string[] = [];
