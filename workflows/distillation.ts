@@ -15,6 +15,7 @@ import type { CpuActivities, GpuActivities } from '../activities';
 import type { ArtifactRef } from '../schemas/artifact';
 import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
 import { scoresByBenchmark, type GateDecision } from '../activities/evaluate/gate';
+import { evalModels } from './eval-models';
 import { generationWorkflow } from './generation';
 import {
   generationProgressSignal,
@@ -195,7 +196,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
 
     await enter('evaluate');
-    const models = [...(spec.evaluation.baseline ? [{ name: 'baseline', dir: trained.baselineModelDir }] : []), { name: 'student', dir: trained.modelDir }];
+    const models = evalModels(spec, trained);
     const evaluated = await gpu.evaluate({
       runDir,
       evaluation: spec.evaluation,

@@ -8,15 +8,14 @@ import type { CodeOptions } from '../verify/code';
 import { isEquivalent } from '../verify/math';
 import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
 import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
-import { decode, encodePrompt } from './byte-tokenizer';
 import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples } from './metrics';
-import { OnnxStudent } from './onnx-student';
+import { openEngine, type EvalModel } from './engines';
 
 export interface EvaluateInput {
   runDir: string;
   evaluation: RunSpec['evaluation'];
   /** Models to score on the same items, e.g. the baseline (before fine-tuning) and the student. */
-  models: { name: string; dir: string }[];
+  models: EvalModel[];
   maxLen: number;
   /**
    * Further benchmarks, scored after the spec's builtin one (which stays the primary: `benchmark`, `items` and
@@ -57,11 +56,11 @@ export interface EvaluateResult {
   scores: ModelScore[];
   /** Every benchmark scored, the primary first. */
   benchmarks?: BenchmarkResult[];
+  /** Which engine served each model (onnx, endpoint, llama.cpp, vllm). */
+  engines?: Record<string, string>;
   results: ArtifactRef;
   summary: ArtifactRef;
 }
-
-const BATCH = 32;
 
 /** A sample's answer as a vote key: equivalent math answers (1/2, 0.5, \frac12) share the first one's key. */
 function voteKeys(task: Benchmark['task'], extracted: (string | null)[]): (string | null)[] {
@@ -94,7 +93,7 @@ async function verify(item: BenchmarkItem, response: string, code?: CodeOptions)
  * Scores each model on the held-out benchmark (and any further ones) with the rejection-sampling verifiers:
  * k samples per item; pass@1 averaged over them, unbiased pass@k, cons@k, answer lengths, by difficulty.
  */
-export function createEvaluate(opts: { threads?: number } = {}) {
+export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: string } = {}) {
   return async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
     const ev = input.evaluation;
     const b = ev.benchmark;
@@ -108,14 +107,21 @@ export function createEvaluate(opts: { threads?: number } = {}) {
     const dir = path.join(input.runDir, 'evaluate');
     const resultsOut = new AtomicJsonlWriter(path.join(dir, 'results.jsonl'));
     const ctx = currentActivity();
+    const engines: Record<string, string> = {};
     const results: BenchmarkResult[] = benchmarks.map((bm) => ({ name: bm.name, task: bm.task, items: bm.items.length, scores: [] }));
     try {
       for (const model of input.models) {
-        const student = await OnnxStudent.load(path.join(model.dir, 'model.onnx'), input.maxLen, opts.threads);
+        const engine = await openEngine(model, {
+          maxLen: input.maxLen,
+          threads: opts.threads,
+          cudaVisibleDevices: opts.cudaVisibleDevices,
+          log: (m) => ctx?.log.info(m),
+          signal: ctx?.cancellationSignal,
+        });
+        engines[model.name] = engine.kind;
         try {
           for (const [bi, bm] of benchmarks.entries()) {
             const items = bm.items;
-            const encoded = items.map((it) => encodePrompt(it.prompt));
             const collected: ItemSamples[] = items.map((it) => ({ id: it.id, difficulty: it.difficulty, samples: [] }));
             const extracted: (string | null)[][] = items.map(() => []);
             const verdicts: Record<string, number> = {};
@@ -124,23 +130,18 @@ export function createEvaluate(opts: { threads?: number } = {}) {
               // One stream per sample index, the same for every model: all are asked with the same randomness. The
               // primary benchmark keeps the stream it always had, so its scores are comparable with earlier runs.
               const rng = bi === 0 ? rngFrom('evaluate', ev.seed, j) : rngFrom('evaluate', ev.seed, j, bm.name);
-              for (let start = 0; start < items.length; start += BATCH) {
-                const idx = [...Array(Math.min(BATCH, items.length - start)).keys()].map((i) => start + i);
-                // A prompt the student cannot even read (longer than its context) gets no answer, not a crash.
-                const fits = idx.filter((i) => encoded[i]!.length < input.maxLen);
-                const outs = fits.length
-                  ? await student.generate(
-                      fits.map((i) => encoded[i]!),
-                      { temperature: ev.temperature, topP: ev.top_p, maxNewTokens: ev.maxNewTokens, rng },
-                    )
-                  : [];
-                const byIndex = new Map(fits.map((i, n) => [i, outs[n]!]));
-                for (const i of idx) {
+              for (let start = 0; start < items.length; start += engine.batch) {
+                const idx = [...Array(Math.min(engine.batch, items.length - start)).keys()].map((i) => start + i);
+                const outs = await engine.generate(
+                  idx.map((i) => ({ id: items[i]!.id, prompt: items[i]!.prompt })),
+                  { temperature: ev.temperature, topP: ev.top_p, maxNewTokens: ev.maxNewTokens, seed: ev.seed, sampleIndex: j, rng },
+                );
+                for (const [n, i] of idx.entries()) {
                   const item = items[i]!;
-                  const out = byIndex.get(i);
-                  const response = out ? decode(out.ids) : '';
-                  const truncated = out ? out.truncated : true;
-                  const v: SampleVerdict = out ? await verify(item, response, input.code) : { correct: false, verdict: 'prompt_too_long', extracted: null, reason: `prompt is ${encoded[i]!.length} tokens, the model reads ${input.maxLen}` };
+                  const out = outs[n]!;
+                  const response = out.text;
+                  const truncated = out.truncated;
+                  const v: SampleVerdict = out.skipped ? { correct: false, verdict: 'prompt_too_long', extracted: null, reason: out.skipped } : await verify(item, response, input.code);
                   if (item.task === 'code') ctx?.heartbeat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
                   verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
                   collected[i]!.samples.push({ correct: v.correct, answer: null, chars: response.length, truncated });
@@ -148,11 +149,12 @@ export function createEvaluate(opts: { threads?: number } = {}) {
                   lengths.push(response.length);
                   await resultsOut.write({
                     model: model.name,
+                    engine: engine.kind,
                     benchmark: bm.name,
                     itemId: item.id,
                     ...(item.difficulty !== undefined ? { difficulty: item.difficulty } : {}),
                     sampleIndex: j,
-                    seed: ev.seed,
+                    seed: out.seed ?? ev.seed,
                     prompt: item.prompt,
                     gold: item.answer,
                     response,
@@ -183,7 +185,7 @@ export function createEvaluate(opts: { threads?: number } = {}) {
             });
           }
         } finally {
-          await student.release();
+          await engine.close();
         }
       }
     } catch (err) {
@@ -201,8 +203,9 @@ export function createEvaluate(opts: { threads?: number } = {}) {
       top_p: ev.top_p,
       scores: primary.scores,
       benchmarks: results,
+      engines,
     };
     const summary = await writeJsonAtomic(path.join(dir, 'summary.json'), summaryBody);
-    return { benchmark: primary.name, items: primary.items, k: ev.k, seed: ev.seed, scores: primary.scores, benchmarks: results, results: resultsRef, summary };
+    return { benchmark: primary.name, items: primary.items, k: ev.k, seed: ev.seed, scores: primary.scores, benchmarks: results, engines, results: resultsRef, summary };
   };
 }
