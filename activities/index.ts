@@ -4,6 +4,7 @@ import { prepareDataset } from './prepare/prepare-dataset';
 import { listArtifacts } from './artifacts/list-artifacts';
 import { writeReport } from './report/report';
 import { getPromoted, promote } from './evaluate/promoted';
+import { mergeLineageAccepted, recordLineageRun } from './lineage/lineage';
 import { rejectSample } from './verify/reject-sample';
 import { formatFilter } from './filter/format-filter';
 import { createFineTune, type DeviceSlot } from './finetune/fine-tune';
@@ -31,6 +32,8 @@ export function createCpuActivities() {
     listArtifacts,
     promote: timed('promote', promote),
     getPromoted,
+    mergeLineageAccepted: timed('merge_accepted', mergeLineageAccepted),
+    recordLineageRun,
     writeReport: timed('report', writeReport),
   };
 }

@@ -298,6 +298,22 @@ export const TimeoutsSchema = z
   })
   .strict();
 
+/**
+ * Incremental runs (nightly schedules): a line of runs ("lineage") remembers which prompts its successful runs have
+ * already distilled, by content hash, and each new run takes only the unseen ones.
+ */
+export const IncrementalSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** The line of runs this one belongs to (default: the spec's name). */
+    lineage: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+    /** Fine-tune on this run's accepted samples plus those of the lineage's earlier successful runs. */
+    mergeAccepted: z.boolean().default(false),
+    /** Fine-tune from the student the lineage promoted last (evaluation.gate), when there is one. */
+    fromPromoted: z.boolean().default(false),
+  })
+  .strict();
+
 export const RunSpecSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64), starting with a letter or digit'),
@@ -313,6 +329,7 @@ export const RunSpecSchema = z
     timeouts: TimeoutsSchema.default(TimeoutsSchema.parse({})),
     /** Absolute, or relative to the workers' working directory. Every worker must see the same path. */
     artifactRoot: z.string().min(1).default('artifacts'),
+    incremental: IncrementalSchema.default(IncrementalSchema.parse({})),
   })
   .strict();
 

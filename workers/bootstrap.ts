@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import { workflowBundlePath } from './build-bundle';
 
 export interface WorkerEnv {
@@ -11,12 +11,23 @@ export function workerEnv(): WorkerEnv {
   return { address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' };
 }
 
+/**
+ * One JSON object per line on stderr: the SDK puts workflowId, runId, activityId, activityType, taskQueue and attempt
+ * in each workflow and activity log entry's meta, so a log search by run id finds every line of that run.
+ */
+export function jsonLogLine(entry: LogEntry): void {
+  const { message, level, timestampNanos, meta } = entry;
+  const ts = new Date(Number(timestampNanos / 1_000_000n)).toISOString();
+  process.stderr.write(JSON.stringify({ ts, level, msg: message, pid: process.pid, ...meta }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+}
+
 let runtimeInstalled = false;
 export function installRuntime(): void {
   if (runtimeInstalled) return;
   const metricsAddress = process.env.DISTILLERY_METRICS_ADDRESS;
+  const level = (process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO';
   Runtime.install({
-    logger: new DefaultLogger((process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN'),
+    logger: process.env.DISTILLERY_LOG_FORMAT === 'text' ? new DefaultLogger(level) : new DefaultLogger(level, jsonLogLine),
     // Prometheus /metrics: the SDK runtime's temporal_* metrics and the project's distillery_* ones.
     ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
   });

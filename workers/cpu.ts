@@ -1,6 +1,7 @@
 import { Worker } from '@temporalio/worker';
 import { createCpuActivities } from '../activities';
 import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
+import { ensureSearchAttributes } from '../infra/search-attributes';
 import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
 
 /**
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
   const cpuQueue = option('cpu-queue', 'DISTILLERY_CPU_QUEUE', 'distillery-cpu');
   const concurrency = Number(option('max-activities', 'DISTILLERY_CPU_MAX_ACTIVITIES', '16'));
   const connection = await connect(env);
+  const added = await ensureSearchAttributes(connection, env.namespace);
+  if (added.length) console.error(JSON.stringify({ level: 'INFO', msg: 'registered search attributes', names: added }));
   const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds', dataConverter: dataConverterFromEnv() } as const;
   const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle() });
   const activities = await Worker.create({ ...common, taskQueue: cpuQueue, activities: createCpuActivities(), maxConcurrentActivityTaskExecutions: concurrency });

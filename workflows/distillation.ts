@@ -8,6 +8,7 @@ import {
   proxyActivities,
   setHandler,
   startChild,
+  upsertSearchAttributes,
   workflowInfo,
   type RetryPolicy,
 } from '@temporalio/workflow';
@@ -17,6 +18,7 @@ import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-s
 import { scoresByBenchmark, type GateDecision } from '../activities/evaluate/gate';
 import { evalModels } from './eval-models';
 import { generationWorkflow } from './generation';
+import { RUN_NAME, STAGE, STUDENT, TEACHER } from './search-attributes';
 import {
   generationProgressSignal,
   pauseSignal,
@@ -42,6 +44,10 @@ export interface RunSummary {
   artifacts: Record<string, ArtifactRef>;
   /** The promotion gate's decision, when evaluation.gate is set. */
   gate?: GateDecision & { pointer: ArtifactRef | null };
+  /** Incremental runs: the lineage, how many prompts earlier runs had seen, the data version, where training started. */
+  incremental?: { lineage: string; seen: number; datasetVersion: string; mergedFromEarlierRuns?: number; initFrom?: { runId: string; modelDir: string } | null };
+  /** Set when the run ended early without training, and why (e.g. an incremental run with no unseen prompt). */
+  skipped?: string;
 }
 
 /**
@@ -97,17 +103,31 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     progress.generation = tally;
     progress.tokens = { prompt: tally.promptTokens, completion: tally.completionTokens };
   });
+  let searchAttributes = false;
   // A paused run starts no new stage until it is resumed.
   const enter = async (stage: Stage) => {
     await condition(() => !progress.paused);
     progress.stage = stage;
     progress.stageStartedAt = new Date().toISOString();
+    if (searchAttributes) upsertSearchAttributes([{ key: STAGE, value: stage }]);
   };
 
   const checked = checkRunSpec(input);
   if (!checked.ok) throw ApplicationFailure.nonRetryable(describeSpecIssues(checked.issues), 'InvalidRunSpec', { issues: checked.issues });
   const spec: RunSpec = checked.spec;
   progress.name = spec.name;
+  // Runs that started before search attributes existed replay without them.
+  searchAttributes = patched('search-attributes');
+  if (searchAttributes) {
+    upsertSearchAttributes([
+      { key: RUN_NAME, value: spec.name },
+      { key: TEACHER, value: spec.teacher.model },
+      { key: STUDENT, value: studentName(spec) },
+    ]);
+  }
+  const lineage = spec.incremental.lineage ?? spec.name;
+  const incremental = spec.incremental.enabled && patched('incremental-lineage');
+  const pointerName = spec.evaluation.gate?.name ?? spec.name;
 
   const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 };
   const timeouts = { startToCloseTimeout: spec.timeouts.stageHours * 3_600_000, heartbeatTimeout: spec.timeouts.heartbeatSeconds * 1000 };
@@ -115,9 +135,32 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
   const gpu = proxyActivities<GpuActivities>({ taskQueue: spec.taskQueues.gpu, ...timeouts, retry });
 
   await enter('prepare');
-  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId: info.workflowId, dataset: spec.dataset, shardSize: spec.generation.shardSize });
+  const prepared = await cpu.prepareDataset({
+    artifactRoot: spec.artifactRoot,
+    runId: info.workflowId,
+    dataset: spec.dataset,
+    shardSize: spec.generation.shardSize,
+    ...(incremental ? { incremental: { lineage } } : {}),
+  });
   const { runDir } = prepared;
-  progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount };
+  progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount, ...(incremental ? { seen: prepared.seen } : {}) };
+  const incrementalSummary: RunSummary['incremental'] = incremental ? { lineage, seen: prepared.seen, datasetVersion: prepared.datasetVersion } : undefined;
+  if (incremental && prepared.kept === 0) {
+    await enter('done');
+    return {
+      runId: info.workflowId,
+      name: spec.name,
+      runDir,
+      counts: progress.counts,
+      acceptanceRate: 0,
+      tokens: progress.tokens,
+      fineTune: { steps: 0, finalLoss: null, resumedFromStep: 0, modelDir: '' },
+      evaluation: { benchmark: '', items: 0, k: 0, scores: [] },
+      artifacts: { prompts: prepared.prompts, quarantine: prepared.quarantine },
+      incremental: incrementalSummary,
+      skipped: `no unseen prompts: all ${prepared.seen} usable rows were distilled by earlier runs of lineage ${lineage}`,
+    };
+  }
 
   try {
     await enter('generate');
@@ -181,8 +224,16 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     progress.acceptanceRate = verified.acceptanceRate;
     progress.counts.verify = { in: verified.samplesIn, accepted: verified.accepted, rejected: verified.rejected, prompts: verified.prompts, promptsSolved: verified.promptsSolved, ...prefixed('rejected.', verified.reasons) };
 
+    let accepted = verified.acceptedRef;
+    if (incremental && spec.incremental.mergeAccepted) {
+      const merged = await cpu.mergeLineageAccepted({ runDir, artifactRoot: spec.artifactRoot, lineage, runId: info.workflowId, accepted });
+      accepted = merged.accepted;
+      progress.counts.merge = { thisRun: merged.fromThisRun, earlierRuns: merged.fromEarlierRuns, duplicatesSkipped: merged.duplicatesSkipped };
+      incrementalSummary!.mergedFromEarlierRuns = merged.fromEarlierRuns;
+    }
+
     await enter('filter');
-    const filtered = await cpu.formatFilter({ runDir, accepted: verified.acceptedRef, filters: spec.filters, passRates: verified.passRatesRef, spec });
+    const filtered = await cpu.formatFilter({ runDir, accepted, filters: spec.filters, passRates: verified.passRatesRef, spec });
     progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
     if (filtered.kept === 0) {
       throw ApplicationFailure.nonRetryable(
@@ -192,7 +243,19 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     }
 
     await enter('finetune');
-    const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune: spec.fineTune });
+    let fineTune = spec.fineTune;
+    // Start from a promoted student: named in the spec ('promoted:<name>'), or the lineage's own for incremental runs.
+    const explicit = fineTune.student.initFrom?.startsWith('promoted:') ? fineTune.student.initFrom.slice('promoted:'.length) : undefined;
+    const fromPointer = explicit ?? (incremental && spec.incremental.fromPromoted ? pointerName : undefined);
+    if (fromPointer !== undefined && patched('init-from-promoted')) {
+      const pointer = await cpu.getPromoted({ artifactRoot: spec.artifactRoot, name: fromPointer });
+      if (!pointer && explicit !== undefined) {
+        throw ApplicationFailure.nonRetryable(`fineTune.student.initFrom names promoted:${explicit}, but nothing has been promoted under that name`, 'NoPromotedStudent');
+      }
+      fineTune = { ...fineTune, student: { ...fineTune.student, initFrom: pointer?.modelDir } };
+      if (incrementalSummary) incrementalSummary.initFrom = pointer ? { runId: pointer.runId, modelDir: pointer.modelDir } : null;
+    }
+    const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune });
     progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
 
     await enter('evaluate');
@@ -260,6 +323,18 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
         summary.artifacts.reportHtml = r.html;
       }
     }
+    if (incremental) {
+      summary.incremental = incrementalSummary;
+      await cpu.recordLineageRun({
+        artifactRoot: spec.artifactRoot,
+        lineage,
+        runId: info.workflowId,
+        datasetVersion: prepared.datasetVersion,
+        prompts: prepared.kept,
+        promptHashes: prepared.promptHashes,
+        accepted: verified.acceptedRef,
+      });
+    }
     await enter('done');
     return summary;
   } catch (err) {
@@ -272,6 +347,14 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     }
     throw err;
   }
+}
+
+/** The student's name for the Web UI's list. */
+function studentName(spec: RunSpec): string {
+  const ft = spec.fineTune;
+  if (ft.backend === 'openai') return ft.openai?.model ?? 'openai';
+  if (ft.backend === 'trl') return ft.student.source.split('/').pop()!.replace(/\.gguf$/, '');
+  return `tiny-gpt-d${ft.model.dModel}-l${ft.model.nLayer}`;
 }
 
 function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {

@@ -5,12 +5,15 @@ import type { RunSpec } from '../../schemas/run-spec';
 import { layout } from '../artifacts/layout';
 import { AtomicJsonlWriter, exists, readJsonlLines, runDirFor } from '../artifacts/store';
 import { generateArithmeticProblems } from '../dataset/arithmetic-task';
+import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
 
 export interface PrepareDatasetInput {
   artifactRoot: string;
   runId: string;
   dataset: RunSpec['dataset'];
   shardSize: number;
+  /** Incremental run: skip prompts that the lineage's earlier successful runs have distilled. */
+  incremental?: { lineage: string };
 }
 
 export interface PrepareDatasetResult {
@@ -22,11 +25,18 @@ export interface PrepareDatasetResult {
   prompts: ArtifactRef;
   quarantine: ArtifactRef;
   shardCount: number;
+  /** Rows skipped because an earlier successful run of the lineage distilled the same prompt (incremental runs). */
+  seen: number;
+  /** {id, hash} per kept prompt (content hash, see activities/lineage). */
+  promptHashes: ArtifactRef;
+  /** sha256 over the kept prompts' sorted content hashes. */
+  datasetVersion: string;
 }
 
 /**
  * Reads the dataset source, maps its fields to prompts, quarantines rows that cannot be used (with the reason), and
- * cuts the prompts into shard files that generation fans out over. Accounting: rowsIn = kept + quarantined.
+ * cuts the prompts into shard files that generation fans out over. Accounting: rowsIn = kept + quarantined + seen
+ * (seen: prompts an earlier successful run of the lineage already distilled; only for incremental runs).
  */
 export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
   const runDir = runDirFor(input.artifactRoot, input.runId);
@@ -37,6 +47,10 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   let shard: AtomicJsonlWriter | undefined;
   let rowsIn = 0;
   const seen = new Set<string>();
+  const hashesOut = new AtomicJsonlWriter(path.join(dir, 'prompt-hashes.jsonl'));
+  const hashes: string[] = [];
+  const seenBefore = input.incremental ? await seenPromptHashes(input.artifactRoot, input.incremental.lineage, input.runId) : new Set<string>();
+  let seenCount = 0;
 
   const keep = async (row: PromptRow) => {
     await promptsOut.write(row);
@@ -63,11 +77,24 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       continue;
     }
     seen.add(candidate.row.id);
+    const hash = promptHash(candidate.row.prompt);
+    if (seenBefore.has(hash)) {
+      seenCount += 1;
+      continue;
+    }
+    hashes.push(hash);
+    await hashesOut.write({ id: candidate.row.id, hash });
     await keep(candidate.row);
   }
   if (shard) await shard.finish();
   const prompts = await promptsOut.finish();
   const quarantineRef = await quarantineOut.finish();
+  const promptHashes = await hashesOut.finish();
+  const version = datasetVersion(hashes);
+  // An incremental run with nothing new is not an error: the workflow ends it early and says so.
+  if (prompts.count === 0 && seenCount > 0) {
+    return { runDir, rowsIn, kept: 0, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount: 0, seen: seenCount, promptHashes, datasetVersion: version };
+  }
   if (prompts.count === 0) {
     throw ApplicationFailure.nonRetryable(
       rowsIn === 0
@@ -76,7 +103,7 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       'EmptyDataset',
     );
   }
-  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount };
+  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount, seen: seenCount, promptHashes, datasetVersion: version };
 }
 
 type Candidate =
