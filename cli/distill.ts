@@ -12,6 +12,7 @@ import { codecFromEnv, dataConverterFromEnv, newKeyEntry } from '../infra/codec/
 import { startCodecServer } from '../infra/codec/codec-server';
 import { progressLine } from './progress-line';
 import { registerVerifyCommand } from './verify-command';
+import { registerScheduleCommand } from './schedule-command';
 
 const program = new Command('distill').description('Distil a teacher model’s verified reasoning into a small student, durably, on Temporal.');
 const defaultAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -220,6 +221,7 @@ program
   .action(() => console.log(JSON.stringify(runSpecJsonSchema(), null, 2)));
 
 registerVerifyCommand(program);
+registerScheduleCommand(program, { defaultAddress, connectClient, loadSpec });
 
 program.parseAsync(process.argv).catch((err) => {
   console.error(err instanceof Error ? err.message : err);

@@ -57,6 +57,8 @@ export function createFineTune(slot: DeviceSlot) {
       seed: ft.seed,
       checkpoint_every: ft.checkpointEvery,
       ...(ft.maxSteps ? { max_steps: ft.maxSteps } : {}),
+      // The workflow resolves 'promoted:<name>' to the promoted model's directory before this activity runs.
+      ...(ft.student.initFrom && !ft.student.initFrom.startsWith('promoted:') ? { init_from: ft.student.initFrom } : {}),
       ...(slot.threads ? { threads: slot.threads } : {}),
     };
     const configPath = path.join(outDir, 'config.json');
