@@ -77,7 +77,11 @@ export function newKeyEntry(): string {
  * The data converter for clients and workers: with the codec when keys are configured. Failure messages stay
  * plaintext (encrypting them needs a failure converter inside the prebuilt workflow bundle; not done yet).
  */
-export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
+/** The failure converter module (also bundled into the workflow code, see workers/build-bundle.ts). */
+export const failureConverterPath = require.resolve('./failure-converter');
+
+/** Workers' and clients' data converter: failures always in encoded attributes; payloads encrypted when keys are set. */
+export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter {
   const codec = codecFromEnv(env);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+  return { failureConverterPath, ...(codec ? { payloadCodecs: [codec] } : {}) };
 }

@@ -24,9 +24,9 @@ afterAll(async () => t?.close());
 function specWithSecret(marker: string) {
   return {
     name: 'codec-check',
-    // A dataset path that does not exist: the run fails at its first activity, after its input is in history.
-    // (Failure messages are not encrypted, so the marker is kept out of the path the error quotes.)
-    dataset: { source: { type: 'jsonl', path: '/nonexistent/codec-check.jsonl' } },
+    // A dataset path that does not exist: the run fails at its first activity, after its input is in history, with
+    // an error that quotes the path (and so the marker): failure messages must be encrypted too.
+    dataset: { source: { type: 'jsonl', path: `/nonexistent/${marker}.jsonl` } },
     teacher: { baseURL: 'http://127.0.0.1:9/v1', model: 'm', systemPrompt: `You are ${marker}.` },
   };
 }
@@ -41,7 +41,8 @@ test('encrypted run: the stored history holds no plaintext of the spec', async (
   const workflowId = `codec-${randomUUID()}`;
   const err = await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [specWithSecret(marker)] }).catch((e) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError); // it ran: the worker decrypted the input and failed on the dataset
-  expect(String(((err as WorkflowFailedError).cause?.cause as Error | undefined)?.message)).toMatch(/does not exist/);
+  // The client with the key reads the failure message back; the server holds it only encrypted.
+  expect(String(((err as WorkflowFailedError).cause?.cause as Error | undefined)?.message)).toMatch(new RegExp(`${marker}.jsonl does not exist`));
   const raw = await rawHistory(workflowId);
   expect(raw.length).toBeGreaterThan(500);
   expect(raw.includes(marker)).toBe(false);
