@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startTeacherServer } from '../../infra/teacher/server';
+import { findTemporalCli } from '../../infra/temporal';
 import { lineageRuns } from '../../activities/lineage/lineage';
 import { RunSpecSchema } from '../../schemas/run-spec';
 import { createSchedule, describeForHumans, listSchedules } from '../../cli/schedules';
@@ -95,6 +97,11 @@ test('a triggered schedule runs incrementally: the second run takes only the new
   expect(second.summary.incremental?.datasetVersion).not.toBe(first.summary.incremental?.datasetVersion);
   const config = JSON.parse(fs.readFileSync(path.join(second.summary.runDir, 'finetune', 'config.json'), 'utf8'));
   expect(config.init_from).toBe(first.summary.fineTune.modelDir);
+
+  if (process.env.DISTILLERY_RECORD_HISTORY) {
+    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', second.workflowId, '--address', t.server.address, '--output', 'json']);
+    fs.writeFileSync(path.join(__dirname, '..', 'fixtures', 'distillation-history-incremental.json'), json);
+  }
 
   // Nothing new: the third run says so and trains nothing.
   await t.client.schedule.getHandle(scheduleId).trigger();
