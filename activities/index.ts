@@ -8,6 +8,7 @@ import { mergeLineageAccepted, recordLineageRun } from './lineage/lineage';
 import { rejectSample } from './verify/reject-sample';
 import { formatFilter } from './filter/format-filter';
 import { createFineTune, type DeviceSlot } from './finetune/fine-tune';
+import { createOpenAIFineTune } from './finetune/openai-fine-tune';
 import { createEvaluate } from './evaluate/evaluate';
 import { currentActivity } from './activity-context';
 import { recordVerdicts, timedStage } from './metrics';
@@ -35,6 +36,8 @@ export function createCpuActivities() {
     mergeLineageAccepted: timed('merge_accepted', mergeLineageAccepted),
     recordLineageRun,
     writeReport: timed('report', writeReport),
+    // A fine-tuning API trains on the provider's machines: polling it must not hold a GPU slot for hours.
+    openaiFineTune: timed('finetune', createOpenAIFineTune()),
   };
 }
 

@@ -255,7 +255,9 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
       fineTune = { ...fineTune, student: { ...fineTune.student, initFrom: pointer?.modelDir } };
       if (incrementalSummary) incrementalSummary.initFrom = pointer ? { runId: pointer.runId, modelDir: pointer.modelDir } : null;
     }
-    const trained = await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune });
+    // backend 'openai' cannot appear in histories older than this code, so no patch is needed.
+    const trained =
+      fineTune.backend === 'openai' ? await cpu.openaiFineTune({ runDir, sft: filtered.sftRef, fineTune }) : await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune });
     progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
 
     await enter('evaluate');

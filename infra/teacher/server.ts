@@ -4,6 +4,8 @@
  *   POST /v1/chat/completions   chat.completion (or SSE chat.completion.chunk stream when `stream: true`)
  *   GET  /v1/models             model list;  GET /v1/models/{id}
  *   GET  /health                {"status":"ok"} (never requires auth)
+ *   /v1/files, /v1/batches      Files and Batch API (batch-api.ts)
+ *   /v1/fine_tuning/jobs        fine-tuning API that really trains the tiny student (fine-tuning-api.ts)
  *
  * Token counts are an approximation: tokens(text) = ceil(text.length / 4) (UTF-16 code units).
  *   prompt_tokens     = tokens(all message texts joined with "\n")
@@ -18,7 +20,8 @@ import http from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } from './procedural-teacher';
-import { createBatchApi } from './batch-api';
+import { createBatchApi, createFileStore } from './batch-api';
+import { createFineTuningApi } from './fine-tuning-api';
 import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
@@ -28,6 +31,12 @@ const MAX_N = 128;
 export interface TeacherServerOptions {
   /** Batch API: how long a submitted batch waits before it is processed (a real provider takes hours). */
   batchDelayMs?: number;
+  /** Fine-tuning API: where jobs keep their data, checkpoints and models (default: a new directory under the OS temp dir). */
+  fineTuningDir?: string;
+  /** Fine-tuning API: how long a validated job stays queued before it trains. Default 0. */
+  fineTuningDelayMs?: number;
+  /** Fine-tuning API: torch threads of the trainer. Default min(4, cores). */
+  fineTuningThreads?: number;
   /** 0 (default) = ephemeral port. */
   port?: number;
   /** Default '127.0.0.1'. */
@@ -59,6 +68,8 @@ export interface TeacherServerStats {
   queuedPeak: number;
   /** Batches submitted through the Batch API. */
   batchesCreated: number;
+  /** Jobs created through the fine-tuning API. */
+  fineTuningJobsCreated: number;
 }
 
 export interface TeacherServer {
@@ -68,6 +79,8 @@ export interface TeacherServer {
   model: string;
   close(): Promise<void>;
   stats(): TeacherServerStats;
+  /** Where a succeeded fine-tuning job's model directory is, by job id or fine-tuned model name. */
+  fineTunedModelDir(jobOrModel: string): string | undefined;
 }
 
 /** Approximate token count: ceil(chars / 4). */
@@ -339,7 +352,9 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     return undefined;
   }
 
-  const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200 });
+  const files = createFileStore();
+  const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200, files });
+  const fineTuning = createFineTuningApi({ files, dir: opts.fineTuningDir, startDelayMs: opts.fineTuningDelayMs, threads: opts.fineTuningThreads });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     counters.requests++;
@@ -369,6 +384,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       return;
     }
     if (await batches.handle(method, path, req, res)) return;
+    if (await fineTuning.handle(method, path, req, res)) return;
     if (path === '/v1/models') {
       if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
       sendJson(res, 200, { object: 'list', data: [modelObject] });
@@ -412,17 +428,19 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     model,
     close() {
       if (!closing) {
-        closing = new Promise<void>((resolve, reject) => {
+        const httpClosed = new Promise<void>((resolve, reject) => {
           server.close((err) => (err ? reject(err) : resolve()));
           server.closeIdleConnections();
           // Give in-flight responses a moment, then cut remaining keep-alive sockets.
           setTimeout(() => server.closeAllConnections(), 200).unref();
         });
+        closing = Promise.all([httpClosed, fineTuning.close()]).then(() => undefined);
       }
       return closing;
     },
     stats() {
-      return { ...counters, inFlightPeak: sem.peakActive, queuedPeak: sem.peakWaiting, batchesCreated: batches.created() };
+      return { ...counters, inFlightPeak: sem.peakActive, queuedPeak: sem.peakWaiting, batchesCreated: batches.created(), fineTuningJobsCreated: fineTuning.created() };
     },
+    fineTunedModelDir: (jobOrModel) => fineTuning.modelDir(jobOrModel),
   };
 }
