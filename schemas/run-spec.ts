@@ -43,7 +43,16 @@ const jsonlSource = z
 
 export const DatasetSchema = z
   .object({
-    source: z.discriminatedUnion('type', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), jsonlSource]),
+    source: z.discriminatedUnion('type', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), jsonlSource], {
+      error: (iss) => {
+        const input = iss.input as { type?: unknown; path?: unknown } | undefined;
+        const where = typeof input?.path === 'string' ? ` (${input.path})` : '';
+        if (input?.type === 'parquet' || (typeof input?.path === 'string' && /\.parquet$/i.test(input.path))) {
+          return `Parquet datasets are not supported${where}: convert the file to JSONL (e.g. pandas.read_parquet(f).to_json(out, orient="records", lines=True)) and use type "jsonl"`;
+        }
+        return `dataset.source.type must be "builtin" or "jsonl"${where}, got ${JSON.stringify(input?.type)}`;
+      },
+    }),
     limit: z.number().int().positive().optional(),
   })
   .strict();
@@ -182,8 +191,8 @@ export const FineTuneSchema = z
     backend: z.enum(['tiny', 'trl', 'openai']).default('tiny'),
     epochs: z.number().positive().max(100).default(3),
     batchSize: z.number().int().positive().default(16),
-    /** The tiny GPT's default; for trl, R1-like values are 1e-5 to 5e-5 (2e-4 with LoRA). */
-    lr: z.number().positive().max(1).default(2e-3),
+    /** Peak learning rate. Unset: the backend's default (fineTuneLr): tiny 2e-3; trl 5e-5 full (R1-like 1e-5..5e-5), 2e-4 with LoRA. */
+    lr: z.number().positive().max(1).optional(),
     checkpointEvery: z.number().int().positive().default(50),
     maxSteps: z.number().int().positive().optional(),
     seed: z.number().int().default(0),
@@ -359,4 +368,11 @@ export function describeSpecIssues(issues: SpecIssue[]): string {
 
 export function runSpecJsonSchema(): unknown {
   return z.toJSONSchema(RunSpecSchema, { io: 'input' });
+}
+
+/** The learning rate a fine-tune uses: the spec's, or its backend's default (a pretrained student wants ~100× less than the tiny GPT). */
+export function fineTuneLr(ft: Pick<z.infer<typeof FineTuneSchema>, 'lr' | 'backend' | 'lora'>): number {
+  if (ft.lr !== undefined) return ft.lr;
+  if (ft.backend === 'trl') return ft.lora ? 2e-4 : 5e-5;
+  return 2e-3;
 }

@@ -257,7 +257,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     }
     // backend 'openai' cannot appear in histories older than this code, so no patch is needed.
     const trained =
-      fineTune.backend === 'openai' ? await cpu.openaiFineTune({ runDir, sft: filtered.sftRef, fineTune }) : await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune });
+      fineTune.backend === 'openai' ? await cpu.openaiFineTune({ runDir, sft: filtered.sftRef, fineTune }) : await gpu.fineTune({ runDir, sft: filtered.sftRef, fineTune, spec, datasetCard: filtered.cardMarkdownRef });
     progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
 
     await enter('evaluate');

@@ -2,16 +2,21 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { ArtifactRef } from '../../schemas/artifact';
-import type { RunSpec } from '../../schemas/run-spec';
+import { fineTuneLr, type RunSpec } from '../../schemas/run-spec';
 import { pythonBin, trainerScript } from '../../infra/paths';
 import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
-import { runTrainer, type TrainerEvent } from './trainer-process';
+import { driveTrainer, runTrainer } from './trainer-process';
+import { fineTuneTrl } from './trl-fine-tune';
 
 export interface FineTuneInput {
   runDir: string;
   sft: ArtifactRef;
   fineTune: RunSpec['fineTune'];
+  /** The run spec, copied into the trl student's model card. */
+  spec?: unknown;
+  /** The filter stage's dataset card (Markdown or JSON), copied into the trl student's model card. */
+  datasetCard?: ArtifactRef;
 }
 
 export interface FineTuneResult {
@@ -23,6 +28,16 @@ export interface FineTuneResult {
   resumedFromStep: number;
   tokensPerSecond: number | null;
   report: ArtifactRef;
+  /** 'tiny': the byte-level GPT (model.onnx in modelDir); 'hf': a transformers student (trl backend). */
+  studentKind?: 'tiny' | 'hf';
+  /** trl: path of the fine-tuned student as GGUF (F16) for llama.cpp / node-llama-cpp (modelDir/model.gguf). */
+  gguf?: string;
+  /** trl: path of the untrained student as GGUF (the source GGUF, or initFrom's export): the evaluation baseline. */
+  baselineGguf?: string;
+  /** trl: path of the fine-tuned student as ONNX (input_ids, attention_mask → logits; no KV cache). */
+  onnx?: string;
+  /** trl: modelDir/README.md, carrying the dataset card and the run spec. */
+  modelCard?: ArtifactRef;
 }
 
 /** The slot a GPU worker gives each activity: which devices the trainer may see ('' = CPU only). */
@@ -38,37 +53,52 @@ export interface DeviceSlot {
  */
 export function createFineTune(slot: DeviceSlot) {
   return async function fineTune(input: FineTuneInput): Promise<FineTuneResult> {
-    await verifyRef(input.sft);
-    const outDir = path.join(input.runDir, 'finetune');
-    const modelDir = path.join(outDir, 'model');
-    const baselineModelDir = path.join(outDir, 'baseline-model');
-    const reportPath = path.join(outDir, 'train_report.json');
-    const resultPath = path.join(outDir, 'result.json');
-    if (await exists(resultPath)) return JSON.parse(await fs.readFile(resultPath, 'utf8')) as FineTuneResult;
+    const backend = input.fineTune.backend ?? 'tiny';
+    if (backend === 'trl') return fineTuneTrl(slot, input);
+    if (backend === 'openai') {
+      // The API backend needs no GPU slot: the workflow calls createOpenAIFineTune's activity (openai-fine-tune.ts).
+      throw ApplicationFailure.nonRetryable('fineTune.backend "openai" runs in the openaiFineTune activity, not in the GPU fine-tune activity', 'WrongFineTuneBackend');
+    }
+    return fineTuneTiny(slot, input);
+  };
+}
 
-    const ft = input.fineTune;
-    const config = {
-      data: pathOf(input.sft),
-      output_dir: outDir,
-      model: { d_model: ft.model.dModel, n_layer: ft.model.nLayer, n_head: ft.model.nHead, max_len: ft.model.maxLen },
-      epochs: ft.epochs,
-      batch_size: ft.batchSize,
-      lr: ft.lr,
-      seed: ft.seed,
-      checkpoint_every: ft.checkpointEvery,
-      ...(ft.maxSteps ? { max_steps: ft.maxSteps } : {}),
-      // The workflow resolves 'promoted:<name>' to the promoted model's directory before this activity runs.
-      ...(ft.student.initFrom && !ft.student.initFrom.startsWith('promoted:') ? { init_from: ft.student.initFrom } : {}),
-      ...(slot.threads ? { threads: slot.threads } : {}),
-    };
-    const configPath = path.join(outDir, 'config.json');
-    await writeJsonAtomic(configPath, config);
+/** The tiny byte-level GPT (infra/trainer/train_tiny.py), on CPU or one GPU. */
+async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<FineTuneResult> {
+  await verifyRef(input.sft);
+  const outDir = path.join(input.runDir, 'finetune');
+  const modelDir = path.join(outDir, 'model');
+  const baselineModelDir = path.join(outDir, 'baseline-model');
+  const reportPath = path.join(outDir, 'train_report.json');
+  const resultPath = path.join(outDir, 'result.json');
+  if (await exists(resultPath)) return JSON.parse(await fs.readFile(resultPath, 'utf8')) as FineTuneResult;
 
-    const ctx = currentActivity();
-    const python = pythonBin();
-    const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };
-    const log = (line: string) => ctx?.log.debug(`trainer: ${line}`);
+  const ft = input.fineTune;
+  const config = {
+    data: pathOf(input.sft),
+    output_dir: outDir,
+    model: { d_model: ft.model.dModel, n_layer: ft.model.nLayer, n_head: ft.model.nHead, max_len: ft.model.maxLen },
+    epochs: ft.epochs,
+    batch_size: ft.batchSize,
+    lr: fineTuneLr(ft),
+    seed: ft.seed,
+    checkpoint_every: ft.checkpointEvery,
+    ...(ft.maxSteps ? { max_steps: ft.maxSteps } : {}),
+    // The workflow resolves 'promoted:<name>' to the promoted model's directory before this activity runs.
+    ...(ft.student.initFrom && !ft.student.initFrom.startsWith('promoted:') ? { init_from: ft.student.initFrom } : {}),
+    ...(slot.threads ? { threads: slot.threads } : {}),
+  };
+  const configPath = path.join(outDir, 'config.json');
+  await writeJsonAtomic(configPath, config);
 
+  const ctx = currentActivity();
+  const python = pythonBin();
+  const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };
+  const log = (line: string) => ctx?.log.debug(`trainer: ${line}`);
+
+  // The baseline export can take longer than the heartbeat timeout on a busy machine: heartbeat through it too.
+  const ticker = setInterval(() => ctx?.heartbeat({ step: 0, checkpoint: null, loss: null, phase: 'baseline-export' }), 2000);
+  try {
     if (!(await exists(path.join(baselineModelDir, 'model.onnx')))) {
       const init = await runTrainer({
         python,
@@ -81,58 +111,38 @@ export function createFineTune(slot: DeviceSlot) {
       });
       if (init.exitCode !== 0) throw new Error(`baseline export failed (exit ${init.exitCode ?? init.signal}):\n${init.stderrTail}`);
     }
+  } finally {
+    clearInterval(ticker);
+  }
 
-    let resumedFromStep = 0;
-    let lastStep = 0;
-    let lastCheckpoint: string | null = null;
-    let lastLoss: number | null = null;
-    let tokensPerSecond: number | null = null;
-    let done: TrainerEvent | undefined;
-    // The trainer can be silent for a while (imports, checkpoint writes); the heartbeat must not be.
-    const beat = () => ctx?.heartbeat({ step: lastStep, checkpoint: lastCheckpoint, loss: lastLoss });
-    const ticker = setInterval(beat, 2000);
-    let run;
-    try {
-      run = await runTrainer({
-        python,
-        script: trainerScript('train_tiny.py'),
-        args: ['--config', configPath],
-        env,
-        signal: ctx?.cancellationSignal,
-        onLog: log,
-        onEvent: (e) => {
-          if (e.event === 'start') resumedFromStep = Number(e.resumed_from_step ?? 0);
-          if (e.event === 'step') {
-            lastStep = Number(e.step);
-            lastLoss = Number(e.loss);
-            tokensPerSecond = Number(e.tokens_per_s);
-            ctx?.log.info('train step', { step: lastStep, total: e.total_steps, loss: lastLoss, lr: e.lr, tokensPerSecond });
-          }
-          if (e.event === 'checkpoint') lastCheckpoint = String(e.path);
-          if (e.event === 'done') done = e;
-          beat();
-        },
-      });
-    } finally {
-      clearInterval(ticker);
-    }
-    if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${lastStep}; last checkpoint ${lastCheckpoint ?? 'none'} kept`);
-    if (run.exitCode !== 0 || !done) {
-      const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${lastStep} (last checkpoint ${lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
-      // Bad training data cannot be fixed by a retry; a crash or a kill can.
-      if (/No training examples|invalid training data/i.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'InvalidTrainingData');
-      throw new Error(msg);
-    }
-    const result: FineTuneResult = {
-      modelDir,
-      baselineModelDir,
-      steps: Number(done.step ?? lastStep),
-      finalLoss: done.final_loss === undefined ? lastLoss : Number(done.final_loss),
-      resumedFromStep,
-      tokensPerSecond,
-      report: await refOfFile(reportPath),
-    };
-    await writeJsonAtomic(resultPath, result);
-    return result;
+  const run = await driveTrainer({
+    python,
+    script: trainerScript('train_tiny.py'),
+    args: ['--config', configPath],
+    env,
+    signal: ctx?.cancellationSignal,
+    heartbeat: (d) => ctx?.heartbeat(d),
+    onStep: (e) => ctx?.log.info('train step', { step: e.step, total: e.total_steps, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokens_per_s }),
+    onLog: log,
+  });
+  const { lastStep, lastCheckpoint, lastLoss, done } = run;
+  if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${lastStep}; last checkpoint ${lastCheckpoint ?? 'none'} kept`);
+  if (run.exitCode !== 0 || !done) {
+    const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${lastStep} (last checkpoint ${lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
+    // Bad training data cannot be fixed by a retry; a crash or a kill can.
+    if (/No training examples|invalid training data/i.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'InvalidTrainingData');
+    throw new Error(msg);
+  }
+  const result: FineTuneResult = {
+    modelDir,
+    baselineModelDir,
+    steps: Number(done.step ?? lastStep),
+    finalLoss: done.final_loss === undefined ? lastLoss : Number(done.final_loss),
+    resumedFromStep: run.resumedFromStep,
+    tokensPerSecond: run.tokensPerSecond,
+    report: await refOfFile(reportPath),
+    studentKind: 'tiny',
   };
+  await writeJsonAtomic(resultPath, result);
+  return result;
 }

@@ -70,3 +70,58 @@ export function runTrainer(opts: {
     });
   });
 }
+
+/** What a trainer run reported through its events, for the activity's result and its error messages. */
+export interface DrivenRun extends TrainerRun {
+  resumedFromStep: number;
+  lastStep: number;
+  lastCheckpoint: string | null;
+  lastLoss: number | null;
+  tokensPerSecond: number | null;
+  done?: TrainerEvent;
+}
+
+/**
+ * Runs a trainer that speaks the start/step/checkpoint/done protocol (train_tiny.py, sft/train_sft.py) and keeps the
+ * activity's heartbeat going: on every event, and every 2 s in between, since a trainer can be silent for a while
+ * (imports, model loading, checkpoint writes, exports) and the heartbeat must not be.
+ */
+export async function driveTrainer(opts: {
+  python: string;
+  script: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  heartbeat?: (details: { step: number; checkpoint: string | null; loss: number | null }) => void;
+  onStep?: (e: TrainerEvent) => void;
+  onLog?: (line: string) => void;
+}): Promise<DrivenRun> {
+  const s = { resumedFromStep: 0, lastStep: 0, lastCheckpoint: null as string | null, lastLoss: null as number | null, tokensPerSecond: null as number | null, done: undefined as TrainerEvent | undefined };
+  const beat = () => opts.heartbeat?.({ step: s.lastStep, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
+  const ticker = setInterval(beat, 2000);
+  try {
+    const run = await runTrainer({
+      python: opts.python,
+      script: opts.script,
+      args: opts.args,
+      env: opts.env,
+      signal: opts.signal,
+      onLog: opts.onLog,
+      onEvent: (e) => {
+        if (e.event === 'start') s.resumedFromStep = Number(e.resumed_from_step ?? 0);
+        if (e.event === 'step') {
+          s.lastStep = Number(e.step);
+          s.lastLoss = Number(e.loss);
+          s.tokensPerSecond = Number(e.tokens_per_s);
+          opts.onStep?.(e);
+        }
+        if (e.event === 'checkpoint') s.lastCheckpoint = String(e.path);
+        if (e.event === 'done') s.done = e;
+        beat();
+      },
+    });
+    return { ...run, ...s };
+  } finally {
+    clearInterval(ticker);
+  }
+}

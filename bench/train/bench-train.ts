@@ -5,7 +5,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createFineTune } from '../../activities/finetune/fine-tune';
 import { pathOf, writeJsonAtomic } from '../../activities/artifacts/store';
-import { FineTuneSchema } from '../../schemas/run-spec';
+import { FineTuneSchema, fineTuneLr } from '../../schemas/run-spec';
 import { pythonBin, trainerScript } from '../../infra/paths';
 import { sftRunDir } from '../../test/helpers/trainer-fixture';
 
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       model: { d_model: m.dModel, n_layer: m.nLayer, n_head: m.nHead, max_len: m.maxLen },
       epochs: fineTune.epochs,
       batch_size: fineTune.batchSize,
-      lr: fineTune.lr,
+      lr: fineTuneLr(fineTune),
       seed: fineTune.seed,
       checkpoint_every: fineTune.checkpointEvery,
       max_steps: STEPS,

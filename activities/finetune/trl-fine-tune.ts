@@ -1,0 +1,114 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { pythonBin, trainerScript } from '../../infra/paths';
+import { fineTuneLr } from '../../schemas/run-spec';
+import { currentActivity } from '../activity-context';
+import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
+import type { DeviceSlot, FineTuneInput, FineTuneResult } from './fine-tune';
+import { driveTrainer } from './trainer-process';
+
+/** The built-in student name the trainer resolves itself (a GGUF in the project cache). */
+const BUILTIN_STUDENTS = new Set(['smollm2-135m-instruct']);
+
+/** The trainer's config (infra/trainer/sft/README.md) from the run spec's fineTune section. */
+export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: DeviceSlot): Record<string, unknown> {
+  const ft = input.fineTune;
+  // Paths in a spec are relative to where the run was started (the worker's cwd), not to the finetune dir.
+  const local = (p: string) => (BUILTIN_STUDENTS.has(p) ? p : path.resolve(p));
+  return {
+    data: pathOf(input.sft),
+    output_dir: outDir,
+    student: {
+      source: local(ft.student.source),
+      ...(ft.student.initFrom ? { init_from: ft.student.initFrom.startsWith('promoted:') ? ft.student.initFrom : local(ft.student.initFrom) } : {}),
+      max_seq_len: ft.student.maxSeqLen,
+    },
+    lora: ft.lora ? { r: ft.lora.r, alpha: ft.lora.alpha, dropout: ft.lora.dropout, target_modules: ft.lora.targetModules } : null,
+    epochs: ft.epochs,
+    batch_size: ft.batchSize,
+    gradient_accumulation: ft.gradientAccumulation,
+    lr: fineTuneLr(ft),
+    warmup_ratio: ft.warmupRatio,
+    scheduler: ft.scheduler,
+    packing: ft.packing,
+    gradient_checkpointing: ft.gradientCheckpointing,
+    precision: ft.precision,
+    seed: ft.seed,
+    checkpoint_every: ft.checkpointEvery,
+    ...(ft.maxSteps ? { max_steps: ft.maxSteps } : {}),
+    ...(slot.threads ? { threads: slot.threads } : {}),
+    export: { onnx: ft.export.onnx, gguf: ft.export.gguf },
+    model_card: {
+      name: input.spec && typeof input.spec === 'object' && 'name' in input.spec ? String((input.spec as { name: unknown }).name) : null,
+      spec: input.spec ?? null,
+      dataset_card: input.datasetCard ? pathOf(input.datasetCard) : null,
+    },
+  };
+}
+
+/**
+ * The trl backend: transformers + TRL SFT of a real small LM (infra/trainer/sft/train_sft.py) with the same event
+ * protocol, heartbeats, checkpoints and resume as the tiny backend. The trained student lands in finetune/model as
+ * safetensors + tokenizer + chat template, a model card, an ONNX and a GGUF export; the baseline is the untrained
+ * student (finetune/baseline-model, and the source GGUF itself for llama.cpp).
+ */
+export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promise<FineTuneResult> {
+  await verifyRef(input.sft);
+  if (input.datasetCard) await verifyRef(input.datasetCard);
+  const outDir = path.join(input.runDir, 'finetune');
+  const resultPath = path.join(outDir, 'result.json');
+  if (await exists(resultPath)) return JSON.parse(await fs.readFile(resultPath, 'utf8')) as FineTuneResult;
+
+  const ctx = currentActivity();
+  if (fineTuneLr(input.fineTune) > 1e-3) {
+    ctx?.log.warn(`fineTune.lr ${fineTuneLr(input.fineTune)} is the tiny GPT's scale; a pretrained student usually wants 1e-5..5e-5 (about 2e-4 with LoRA)`);
+  }
+  const configPath = path.join(outDir, 'config.json');
+  await writeJsonAtomic(configPath, trlTrainerConfig(input, outDir, slot));
+
+  const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };
+  const run = await driveTrainer({
+    python: pythonBin(),
+    script: trainerScript(path.join('sft', 'train_sft.py')),
+    args: ['--config', configPath],
+    env,
+    signal: ctx?.cancellationSignal,
+    heartbeat: (d) => ctx?.heartbeat(d),
+    onStep: (e) => ctx?.log.info('train step', { step: e.step, total: e.total_steps, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokens_per_s }),
+    onLog: (line) => ctx?.log.debug(`trainer: ${line}`),
+  });
+  if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${run.lastStep}; last checkpoint ${run.lastCheckpoint ?? 'none'} kept`);
+  const done = run.done;
+  if (run.exitCode !== 0 || !done) {
+    const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${run.lastStep} (last checkpoint ${run.lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
+    // Exit 2 is bad data, a bad config or a student whose chat template fails the checks; exit 3 a loss that went
+    // NaN/inf. A retry would fail the same way; a crash, an OOM kill or a lost worker would not.
+    if (run.exitCode === 2) {
+      const type = /invalid student/i.test(run.stderrTail) ? 'InvalidStudent' : /invalid config/i.test(run.stderrTail) ? 'InvalidTrainerConfig' : 'InvalidTrainingData';
+      throw ApplicationFailure.nonRetryable(msg, type);
+    }
+    if (run.exitCode === 3) throw ApplicationFailure.nonRetryable(msg, 'TrainingDiverged');
+    throw new Error(msg);
+  }
+  // The exports are hundreds of MB: history carries their paths (as the model dirs), not their hashes.
+  const file = async (v: unknown) => (typeof v === 'string' && v && (await exists(v)) ? v : undefined);
+  const [onnx, gguf, baselineGguf, cardPath] = await Promise.all([file(done.onnx), file(done.gguf), file(done.baseline_gguf), file(done.model_card)]);
+  const modelCard = cardPath ? await refOfFile(cardPath) : undefined;
+  const result: FineTuneResult = {
+    modelDir: String(done.model_dir),
+    baselineModelDir: String(done.baseline_model_dir),
+    steps: Number(done.step ?? run.lastStep),
+    finalLoss: done.final_loss === undefined || done.final_loss === null ? run.lastLoss : Number(done.final_loss),
+    resumedFromStep: run.resumedFromStep,
+    tokensPerSecond: typeof done.tokens_per_s === 'number' ? done.tokens_per_s : run.tokensPerSecond,
+    report: await refOfFile(String(done.report)),
+    studentKind: 'hf',
+    ...(onnx ? { onnx } : {}),
+    ...(gguf ? { gguf } : {}),
+    ...(baselineGguf ? { baselineGguf } : {}),
+    ...(modelCard ? { modelCard } : {}),
+  };
+  await writeJsonAtomic(resultPath, result);
+  return result;
+}
