@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import OpenAI from 'openai';
@@ -165,6 +166,7 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
   const served = `eval-${name}`;
   let child: ChildProcess;
   let kind: string;
+  let serverSlots = 1;
   if (serve.hfDir && vllmAvailable(ctx)) {
     kind = 'vllm';
     child = spawn(pythonBin(), ['-m', 'vllm.entrypoints.openai.api_server', '--model', serve.hfDir, '--served-model-name', served, '--host', '127.0.0.1', '--port', String(port)], {
@@ -177,9 +179,12 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     const main = path.join(projectRoot, 'dist', 'infra', 'teacher', 'llama-main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\``);
     if (!existsSync(serve.gguf)) throw new Error(`student GGUF ${serve.gguf} does not exist`);
-    const args = [main, '--model', serve.gguf, '--port', String(port), '--name', served, '--max-in-flight', '1'];
-    if (ctx.threads) args.push('--threads', String(ctx.threads));
+    // llama.cpp's threads spin-wait, so one context per free core (one thread each) beats one context with all cores.
+    const threads = ctx.threads ?? 1;
+    const contexts = ctx.cudaVisibleDevices ? 1 : Math.max(1, Math.floor(os.availableParallelism() / threads));
+    const args = [main, '--model', serve.gguf, '--port', String(port), '--name', served, '--max-in-flight', String(contexts), '--threads', String(threads)];
     if (ctx.cudaVisibleDevices) args.push('--gpu', 'auto');
+    serverSlots = contexts;
     child = spawn(process.execPath, args, { env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
     throw new Error(`cannot serve ${name}: no GGUF for llama.cpp${serve.hfDir ? ' and vLLM is not usable here (not installed or no GPU in this slot)' : ''}`);
@@ -211,7 +216,7 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     throw err;
   }
   ctx.log?.(`evaluation server for ${name}: ${kind} on :${port}`);
-  const inner = endpointEngine({ baseURL: `http://127.0.0.1:${port}/v1`, model: served, maxInFlight: kind === 'vllm' ? 64 : 1 }, kind);
+  const inner = endpointEngine({ baseURL: `http://127.0.0.1:${port}/v1`, model: served, maxInFlight: kind === 'vllm' ? 64 : serverSlots }, kind);
   return {
     ...inner,
     close: async () => {

@@ -109,8 +109,17 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
     const ctx = currentActivity();
     const engines: Record<string, string> = {};
     const results: BenchmarkResult[] = benchmarks.map((bm) => ({ name: bm.name, task: bm.task, items: bm.items.length, scores: [] }));
+    // A batch on a slow engine (a CPU llama.cpp server, one sequence at a time) or a server still loading its model can
+    // take longer than the heartbeat timeout: the heartbeat goes on a timer, carrying the latest progress.
+    let progress: Record<string, unknown> = { phase: 'starting' };
+    const beat = (p?: Record<string, unknown>) => {
+      if (p) progress = p;
+      ctx?.heartbeat(progress);
+    };
+    const ticker = setInterval(beat, 5000);
     try {
       for (const model of input.models) {
+        beat({ model: model.name, phase: 'opening engine' });
         const engine = await openEngine(model, {
           maxLen: input.maxLen,
           threads: opts.threads,
@@ -142,7 +151,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
                   const response = out.text;
                   const truncated = out.truncated;
                   const v: SampleVerdict = out.skipped ? { correct: false, verdict: 'prompt_too_long', extracted: null, reason: out.skipped } : await verify(item, response, input.code);
-                  if (item.task === 'code') ctx?.heartbeat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
+                  if (item.task === 'code') beat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
                   verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
                   collected[i]!.samples.push({ correct: v.correct, answer: null, chars: response.length, truncated });
                   extracted[i]!.push(v.extracted);
@@ -164,7 +173,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
                     truncated,
                   });
                 }
-                ctx?.heartbeat({ model: model.name, benchmark: bm.name, sample: j, done: start + idx.length });
+                beat({ model: model.name, benchmark: bm.name, sample: j, done: start + idx.length });
               }
             }
             collected.forEach((it, i) => {
@@ -191,6 +200,8 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
     } catch (err) {
       await resultsOut.abort();
       throw err;
+    } finally {
+      clearInterval(ticker);
     }
     const resultsRef = await resultsOut.finish();
     const primary = results[0]!;
