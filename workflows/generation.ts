@@ -1,4 +1,4 @@
-import { condition, continueAsNew, getExternalWorkflowHandle, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, getExternalWorkflowHandle, patched, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
 import { costUSD } from './cost';
@@ -23,6 +23,9 @@ export interface GenerationInput {
   paused?: boolean;
 }
 
+/** At most this many progress signals to the parent per generation (plus one at each continue-as-new and the last). */
+const PROGRESS_SIGNALS = 100;
+
 /**
  * Fans generation out over prompt shards with a sliding window of at most `maxShardsInFlight` activities.
  * History grows with every shard, so the workflow drains its window and continues as new before it gets large:
@@ -31,11 +34,18 @@ export interface GenerationInput {
  * are the usable result.
  */
 export async function generationWorkflow(input: GenerationInput): Promise<GenerationTally> {
+  // A shard attempt already rides out short outages inside the teacher client (teacher.maxRetries, with backoff and
+  // Retry-After); these retries are for longer ones (a model server restarting) and for lost workers. 15 attempts
+  // with backoff capped at 30 s give a teacher ~5 minutes to come back; one that is down for good fails the run
+  // after ~6 minutes with the endpoint, model and last HTTP status in the error (before: 20 attempts, ~15 minutes).
+  const retry: RetryPolicy = patched('generate-shard-retry-bounds')
+    ? { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 15 }
+    : { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 };
   const { generateShard } = proxyActivities<CpuActivities>({
     taskQueue: input.cpuQueue,
     startToCloseTimeout: input.stageHours * 3_600_000,
     heartbeatTimeout: input.heartbeatSeconds * 1000,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+    retry,
   });
   const tally = { ...input.tally };
   setHandler(generationTallyQuery, () => tally);
@@ -52,6 +62,17 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
   });
   // Without a parent (generation started on its own, e.g. by bench/generate) progress is only queryable here.
   const parent = input.parentWorkflowId ? getExternalWorkflowHandle(input.parentWorkflowId) : null;
+  // Progress signals cost the parent ~4 history events each: one per finished shard made a 1,000-shard run's parent
+  // history ~3,800 events longer. Now one per 1% of the shards (every shard for runs of up to 100 shards), plus the
+  // last one, so the parent's history no longer grows with the number of shards.
+  const throttled = patched('generation-progress-throttle');
+  const signalEvery = throttled ? Math.max(1, Math.ceil(input.shardCount / PROGRESS_SIGNALS)) : 1;
+  let signalled = input.tally.shardsDone;
+  const report = async (force: boolean) => {
+    if (!parent || (!force && tally.shardsDone - signalled < signalEvery) || tally.shardsDone === signalled) return;
+    signalled = tally.shardsDone;
+    await parent.signal(generationProgressSignal, { ...tally });
+  };
   const pending = new Map<number, Promise<void>>();
   let next = input.nextShard;
   const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
@@ -77,15 +98,18 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
           tally.costUSD = costUSD(tally, input.teacher.pricing);
           tally.projectedCostUSD = (tally.costUSD / tally.shardsDone) * input.shardCount;
           if (overBudget()) tally.stoppedByBudget = true;
-          await parent?.signal(generationProgressSignal, { ...tally });
+          if (throttled) await report(tally.shardsDone === input.shardCount);
+          else await parent?.signal(generationProgressSignal, { ...tally });
         }),
       );
     }
     if (!pending.size) break;
     await Promise.race(pending.values());
     if (!pending.size && next < input.shardCount && !tally.stoppedByBudget && historyFull()) {
+      if (throttled) await report(true);
       await continueAsNew<typeof generationWorkflow>({ ...input, teacher, maxShardsInFlight, paused, nextShard: next, tally });
     }
   }
+  if (throttled) await report(true);
   return tally;
 }

@@ -1,11 +1,12 @@
-import { promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
+import * as readline from 'node:readline';
 import * as path from 'node:path';
 import { currentActivity } from '../activity-context';
 import { recordCost, recordSamples } from '../metrics';
 import { costUSD } from '../../workflows/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
-import { exists, readJsonl, refOfFile } from '../artifacts/store';
+import { exists, readJsonl, refOfFile, writeChunksAtomic } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
 import { createTeacherClient, type TeacherAnswer } from './teacher-client';
 import { runShardBatch } from './batch-shard';
@@ -49,6 +50,8 @@ const MAX_TOP_UPS = 4;
 export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   if (await exists(final)) {
+    // a crash between the rename of the sorted shard and the removal of its .partial leaves the latter behind
+    await fs.rm(`${final}.partial`, { force: true });
     const tally = await tallyOf(final);
     return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, requests: 0 };
   }
@@ -65,7 +68,16 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   const teacher = createTeacherClient(input.teacher, input.sampling);
   const n = input.sampling.n;
   const ctx = currentActivity();
-  const out = await fs.open(partial, 'a');
+  const beat = () => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
+  // Heartbeat on a timer, not only when a prompt completes: a teacher slower per request than the heartbeat timeout
+  // must not time the attempt out (and throw away the requests in flight). Hung requests are bounded by
+  // teacher.requestTimeoutSeconds; the SDK throttles what reaches the server.
+  const ticker = ctx ? setInterval(beat, heartbeatIntervalMs(ctx.info.heartbeatTimeoutMs)) : undefined;
+  ticker?.unref();
+  const out = await fs.open(partial, 'a').catch((err) => {
+    clearInterval(ticker);
+    throw err;
+  });
   /**
    * Writes the prompt's missing samples. `prefetched` is an answer already in hand (from a batch) that stands for
    * the first request. The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or
@@ -96,17 +108,22 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
       });
     }
     if (missing.size) {
-      throw new Error(`teacher returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+      throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
     }
     rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
     // One write per prompt: a kill leaves at most one torn line, which recovery drops.
-    await out.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await out.writeFile(rows.map((r) => JSON.stringify(r)).join('\n') + '\n').catch((err: unknown) => {
+      // writeFile writes all of it or throws (a plain write may be short). A write error (ENOSPC, EIO) names no
+      // file: say which. The attempt fails and a retry resumes from the .partial.
+      if (err instanceof Error && !err.message.includes(partial)) err.message += ` (appending to ${partial})`;
+      throw err;
+    });
     for (const r of rows) written.add(r.id);
     const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
     recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
     recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
     tally.samples = written.size;
-    ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
+    beat();
   };
   try {
     const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
@@ -120,11 +137,63 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     }
     await out.sync();
   } finally {
+    clearInterval(ticker);
     await out.close();
   }
-  await fs.rename(partial, final);
+  await writeSortedShard(partial, final, prompts);
+  await fs.rm(partial, { force: true });
   tally.samples = written.size;
   return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
+}
+
+/** A heartbeat a few times per heartbeat timeout (at most every 2 s): the SDK sends at most one per 0.8 × timeout. */
+export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
+  if (!heartbeatTimeoutMs) return 2000;
+  return Math.max(100, Math.min(2000, Math.floor(heartbeatTimeoutMs / 4)));
+}
+
+/**
+ * The finished shard, in a fixed order: by the prompt's position in the shard, then by sample index. The .partial
+ * holds samples in the order prompts completed (with several request lanes that follows the teacher's timing, and
+ * a resumed attempt appends after what survived), so without the sort two runs of one spec, or a crashed and
+ * resumed run and a fault-free one, would give the same samples in different orders (and so a different merged
+ * file, SFT file and trained student). Written atomically (temp file + rename) next to the .partial.
+ */
+async function writeSortedShard(partial: string, final: string, prompts: PromptRow[]): Promise<void> {
+  const position = new Map(prompts.map((p, i) => [p.id, i]));
+  // Only each line's sort key and byte range are kept in memory (a shard may hold up to 10,000 prompts × n samples).
+  const lines: { pos: number; index: number; start: number; end: number }[] = [];
+  let offset = 0;
+  const rl = readline.createInterface({ input: createReadStream(partial, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const line of rl) {
+    const start = offset;
+    offset += Buffer.byteLength(line) + 1;
+    if (!line) continue;
+    const row = JSON.parse(line) as SampleRow;
+    lines.push({ pos: position.get(row.promptId) ?? Number.MAX_SAFE_INTEGER, index: row.sampleIndex, start, end: offset });
+  }
+  lines.sort((a, b) => a.pos - b.pos || a.index - b.index);
+  const src = await fs.open(partial, 'r');
+  try {
+    await writeChunksAtomic(final, (async function* () {
+      let chunk: Buffer[] = [];
+      let size = 0;
+      for (const l of lines) {
+        const buf = Buffer.allocUnsafe(l.end - l.start);
+        await src.read(buf, 0, buf.length, l.start);
+        chunk.push(buf);
+        size += buf.length;
+        if (size >= 1 << 20) {
+          yield Buffer.concat(chunk);
+          chunk = [];
+          size = 0;
+        }
+      }
+      if (chunk.length) yield Buffer.concat(chunk);
+    })());
+  } finally {
+    await src.close();
+  }
 }
 
 function shareOf(total: number, parts: number, position: number): number {

@@ -63,7 +63,8 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
       try {
         return await limiter.run(() => completeOnce(req, signal), (a) => a.usage.promptTokens + a.usage.completionTokens);
       } catch (err) {
-        if (!isMalformedReply(err) || attempt >= teacher.maxRetries || signal?.aborted) throw err;
+        if (signal?.aborted) throw err;
+        if (!isMalformedReply(err) || attempt >= teacher.maxRetries) throw describeTeacherFailure(err, teacher);
         await sleep(backoffMs(attempt), signal);
       }
     }
@@ -162,4 +163,43 @@ export function classifyTeacherError(err: unknown, teacher: RunSpec['teacher']):
     );
   }
   return err;
+}
+
+/**
+ * A transient teacher failure that outlasted the client's own retries, as a retryable ApplicationFailure (Temporal
+ * retries the shard with backoff) whose message says which endpoint and model failed and how, so that the final
+ * error of a teacher that is down for good is one a person can act on. Non-retryable failures pass through.
+ */
+export function describeTeacherFailure(err: unknown, teacher: RunSpec['teacher']): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  const e = err as { name?: string; message?: string; status?: number } | null;
+  const tries = `${teacher.maxRetries + 1} tries`;
+  let what: string;
+  let type: string;
+  if (err instanceof OpenAI.APIConnectionTimeoutError) {
+    what = `timed out after ${teacher.requestTimeoutSeconds} s (teacher.requestTimeoutSeconds) on each of ${tries}`;
+    type = 'TeacherTimeout';
+  } else if (err instanceof OpenAI.APIConnectionError) {
+    what = `could not be reached (${tries}): ${e?.message ?? 'connection error'}${causeOf(err)}`;
+    type = 'TeacherUnreachable';
+  } else if (err instanceof OpenAI.APIError && typeof e?.status === 'number') {
+    what = `answered HTTP ${e.status} (${tries}, last: ${e.message ?? ''})`;
+    type = e.status === 429 ? 'TeacherRateLimited' : 'TeacherUnavailable';
+  } else if (isMalformedReply(err)) {
+    what = `sent replies that are not a usable chat completion (${tries}, last: ${e?.message ?? ''})`;
+    type = 'TeacherMalformedReply';
+  } else {
+    return err;
+  }
+  return ApplicationFailure.create({
+    message: `Teacher ${teacher.model} at ${teacher.baseURL} ${what}`,
+    type,
+    nonRetryable: false,
+    cause: err instanceof Error ? err : undefined,
+  });
+}
+
+function causeOf(err: unknown): string {
+  const c = (err as { cause?: { code?: string; message?: string } }).cause;
+  return c ? ` (${c.code ?? c.message ?? ''})` : '';
 }

@@ -1,9 +1,11 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactRef, PromptRow, RejectRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { layout } from '../artifacts/layout';
-import { AtomicJsonlWriter, exists, readJsonlLines, runDirFor } from '../artifacts/store';
+import { currentActivity } from '../activity-context';
+import { AtomicJsonlWriter, ensureWritableDir, exists, readJsonlLines, runDirFor } from '../artifacts/store';
 import { generateArithmeticProblems } from '../dataset/arithmetic-task';
 import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
 
@@ -41,6 +43,9 @@ export interface PrepareDatasetResult {
 export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
   const runDir = runDirFor(input.artifactRoot, input.runId);
   const dir = path.join(runDir, 'prepare');
+  // A read-only or permission-denied root fails here, non-retryably and naming the path, before anything is written.
+  await ensureWritableDir(input.artifactRoot);
+  const ctx = currentActivity();
   const promptsOut = new AtomicJsonlWriter(path.join(dir, 'prompts.jsonl'));
   const quarantineOut = new AtomicJsonlWriter(path.join(dir, 'quarantine.jsonl'));
   let shardCount = 0;
@@ -52,54 +57,74 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   const seenBefore = input.incremental ? await seenPromptHashes(input.artifactRoot, input.incremental.lineage, input.runId) : new Set<string>();
   let seenCount = 0;
 
+  /** Files this attempt renamed into place: removed again if the attempt fails. */
+  const finished: string[] = [];
+  const finish = async (w: AtomicJsonlWriter) => {
+    const ref = await w.finish();
+    finished.push(w.target);
+    return ref;
+  };
   const keep = async (row: PromptRow) => {
     await promptsOut.write(row);
     if (!shard || shard.count >= input.shardSize) {
-      if (shard) await shard.finish();
+      if (shard) await finish(shard);
       shard = new AtomicJsonlWriter(layout.shardPrompts(runDir, shardCount++));
     }
     await shard.write(row);
   };
   const quarantine = (r: RejectRow) => quarantineOut.write(r);
 
-  for await (const candidate of sourceRows(input.dataset)) {
-    rowsIn += 1;
-    if (input.dataset.limit !== undefined && promptsOut.count >= input.dataset.limit) {
-      await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
-      continue;
+  const readAll = async () => {
+    for await (const candidate of sourceRows(input.dataset)) {
+      rowsIn += 1;
+      if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
+      if (input.dataset.limit !== undefined && promptsOut.count >= input.dataset.limit) {
+        await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
+        continue;
+      }
+      if ('problem' in candidate) {
+        await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+        continue;
+      }
+      if (seen.has(candidate.row.id)) {
+        await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `line ${candidate.line} repeats an earlier id`, row: candidate.row });
+        continue;
+      }
+      seen.add(candidate.row.id);
+      const hash = promptHash(candidate.row.prompt);
+      if (seenBefore.has(hash)) {
+        seenCount += 1;
+        continue;
+      }
+      hashes.push(hash);
+      await hashesOut.write({ id: candidate.row.id, hash });
+      await keep(candidate.row);
     }
-    if ('problem' in candidate) {
-      await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
-      continue;
-    }
-    if (seen.has(candidate.row.id)) {
-      await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `line ${candidate.line} repeats an earlier id`, row: candidate.row });
-      continue;
-    }
-    seen.add(candidate.row.id);
-    const hash = promptHash(candidate.row.prompt);
-    if (seenBefore.has(hash)) {
-      seenCount += 1;
-      continue;
-    }
-    hashes.push(hash);
-    await hashesOut.write({ id: candidate.row.id, hash });
-    await keep(candidate.row);
+    if (shard) await finish(shard);
+    return { prompts: await finish(promptsOut), quarantineRef: await finish(quarantineOut), promptHashes: await finish(hashesOut) };
+  };
+  let written: Awaited<ReturnType<typeof readAll>>;
+  try {
+    written = await readAll();
+  } catch (err) {
+    // A failed attempt (a full disk, an unreadable source) leaves nothing behind: no temp file holding the space a
+    // retry needs, and no file of a dataset that was never completely prepared (never read as complete).
+    await Promise.all([promptsOut.abort(), quarantineOut.abort(), hashesOut.abort(), shard?.abort()]);
+    await Promise.all(finished.map((f) => fs.rm(f, { force: true }).catch(() => undefined)));
+    throw err;
   }
-  if (shard) await shard.finish();
-  const prompts = await promptsOut.finish();
-  const quarantineRef = await quarantineOut.finish();
-  const promptHashes = await hashesOut.finish();
+  const { prompts, quarantineRef, promptHashes } = written;
   const version = datasetVersion(hashes);
   // An incremental run with nothing new is not an error: the workflow ends it early and says so.
   if (prompts.count === 0 && seenCount > 0) {
     return { runDir, rowsIn, kept: 0, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount: 0, seen: seenCount, promptHashes, datasetVersion: version };
   }
   if (prompts.count === 0) {
+    const hint = await formatHint(input.dataset);
     throw ApplicationFailure.nonRetryable(
       rowsIn === 0
-        ? 'The dataset is empty: no rows to distil. Check dataset.source.'
-        : `No usable rows: all ${rowsIn} rows were quarantined (see ${quarantineRef.uri}). Check dataset.source.fields.`,
+        ? `The dataset is empty: no rows to distil. Check dataset.source.${hint}`
+        : `No usable rows: all ${rowsIn} rows were quarantined (see ${quarantineRef.uri}). Check dataset.source.fields.${hint}`,
       'EmptyDataset',
     );
   }
@@ -128,12 +153,20 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
   if (!(await exists(source.path))) {
     throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`, 'DatasetNotFound');
   }
-  for await (const { line, text } of readJsonlLines(source.path)) {
+  for await (const { line, text, invalidUtf8 } of readJsonlLines(source.path)) {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      yield { line, problem: 'malformed_json', detail: `line ${line}: ${(err as Error).message}`, raw: text.slice(0, 500) };
+      if (invalidUtf8) yield { line, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
+      else yield { line, problem: 'malformed_json', detail: `line ${line}: ${(err as Error).message}`, raw: text.slice(0, 500) };
+      continue;
+    }
+    if (invalidUtf8) {
+      // Bytes that are not UTF-8 would reach the teacher as U+FFFD: the row is quarantined, under its own id if it has one.
+      const idValue = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)[fields.id] : undefined;
+      const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : undefined;
+      yield { line, id, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
       continue;
     }
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -171,6 +204,33 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
       row: { id, prompt, answer: codeAnswer ? JSON.stringify(answer) : String(answer), ...(task ? { task: task as string } : {}), ...(tests !== undefined ? { tests } : {}) },
     };
   }
+}
+
+/** The dataset formats prepare reads. */
+export const SUPPORTED_DATASET_FORMATS = "JSONL (dataset.source.type: jsonl, one JSON object per line, UTF-8) or the builtin task (type: builtin)";
+
+/**
+ * When every row of a file source was quarantined: a hint if the file is in a format prepare does not read (Parquet,
+ * by its PAR1 magic; gzip), naming the file and the supported formats.
+ */
+async function formatHint(dataset: RunSpec['dataset']): Promise<string> {
+  if (dataset.source.type !== 'jsonl') return '';
+  const file = dataset.source.path;
+  let head = Buffer.alloc(0);
+  try {
+    const h = await fs.open(file, 'r');
+    try {
+      const { bytesRead, buffer } = await h.read(Buffer.alloc(4), 0, 4, 0);
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await h.close();
+    }
+  } catch {
+    return '';
+  }
+  const kind = head.toString('latin1') === 'PAR1' ? 'a Parquet file' : head[0] === 0x1f && head[1] === 0x8b ? 'gzip-compressed' : null;
+  if (!kind) return '';
+  return ` ${file} is ${kind}, which prepare does not read: the supported formats are ${SUPPORTED_DATASET_FORMATS}. Convert it to JSONL first (e.g. pandas.read_parquet(...).to_json(path, orient="records", lines=True)).`;
 }
 
 function describe(v: unknown): string {

@@ -1,7 +1,16 @@
 /**
  * The chaos and fault suite (`npm run test:chaos`): real Temporal dev server, real worker processes, faults injected.
  * Its files are *.chaos.ts, so the main suite (`npm test`, **\/*.test.ts) does not run them. Run in band: the
- * scenarios start and kill processes and must not compete for the CPU. CHAOS_ONLY=crash,faults,… picks files.
+ * scenarios start and kill processes and must not compete for the CPU. The table reporter prints what the scenarios
+ * recorded (test/chaos/table.ts) when the run ends.
+ *
+ *   CHAOS_ONLY=crash,faults,bad-input,storage,load   files to run (default all)
+ *   CHAOS_STAGES=generate,verify,filter,finetune,evaluate,restart,repro   crash.chaos.ts scenarios
+ *   CHAOS_FAULTS=rate_limit,server_error,slow,hang,reset,truncated_json,fewer_choices,slower_than_heartbeat,down
+ *   CHAOS_SLOW=1          wait for the final error of a teacher that is down for good (~6 min)
+ *   CHAOS_LOAD_N=100000   prompts of the load run (default 100,000, ~3 min on two cores)
+ *   CHAOS_KEEP=1          keep each stack's temp dir (logs, artifacts, SQLite)
+ *   DISTILLERY_CHAOS_TABLE=file   also write the table to a file (a CI artifact)
  */
 const path = require('node:path');
 
@@ -16,5 +25,6 @@ module.exports = {
   modulePathIgnorePatterns: ['<rootDir>/dist'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 1_800_000,
+  verbose: true,
   reporters: ['default', '<rootDir>/test/chaos/table-reporter.js'],
 };

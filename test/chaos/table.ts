@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -52,11 +52,4 @@ export function recordRow(row: ChaosRow): void {
 
 export function recordLoad(figures: LoadFigures): void {
   writeFileSync(path.join(resultsDir(), `load-${Date.now()}-${process.pid}.json`), JSON.stringify(figures));
-}
-
-export function readResults(dir: string): { rows: ChaosRow[]; loads: LoadFigures[] } {
-  const files = readdirSync(dir).sort();
-  const rows = files.filter((f) => f.startsWith('row-')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as ChaosRow);
-  const loads = files.filter((f) => f.startsWith('load-')).map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as LoadFigures);
-  return { rows, loads };
 }

@@ -61,6 +61,9 @@ test('a teacher that is down for good ends in a clear error after bounded retrie
     const err = (await generateShard(shardInput(dir, { baseURL: proxy.url, maxRetries: 2, concurrency: 1 })).catch((e) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/procedural-arithmetic-teacher.*503|503.*unavailable/i);
+    // the final error names the endpoint and the model, and stays retryable (Temporal's policy bounds the attempts)
+    expect(err.message).toContain(`Teacher procedural-arithmetic-teacher at ${proxy.url} answered HTTP 503`);
+    expect(err).toMatchObject({ type: 'TeacherUnavailable', nonRetryable: false });
     expect(proxy.stats().requests).toBe(3); // one try + maxRetries, then it stops
   } finally {
     await proxy.close();

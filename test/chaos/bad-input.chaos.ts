@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { generateArithmeticProblems } from '../../activities/dataset/arithmetic-task';
+import { readJsonl } from '../../activities/artifacts/store';
+import type { PromptRow, RejectRow } from '../../schemas/artifact';
+import type { RunSummary } from '../../workflows/distillation';
+import { chaosSpec, startChaosStack, type ChaosStack } from './harness';
+import { recordRow } from './table';
+
+/**
+ * Bad input through the real pipeline (dev server, worker processes): a JSONL dataset with every kind of bad row
+ * goes from prepare to evaluation, each bad row must leave a quarantine entry with its reason, and every stage must
+ * account for its rows (in = kept + rejected + quarantined). Inputs that cannot make a run (an empty dataset, only
+ * bad rows, a missing file, invalid spec values, a Parquet file) must fail at once with an error that says why.
+ */
+
+jest.setTimeout(1_800_000);
+
+let s: ChaosStack;
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  s = await startChaosStack('bad-input');
+});
+
+afterAll(async () => {
+  await s?.close();
+});
+
+const goodRows = () =>
+  generateArithmeticProblems({ seed: 31, count: 40, split: 'train' }).map((p) => ({ id: p.id, question: p.prompt, answer: p.answer }));
+
+/** The bad rows, each with the quarantine reason it must get (by line content, written as raw bytes). */
+function messyDataset(): { bytes: Buffer; expected: { id: string; reasons: string[] }[]; good: number; first: string } {
+  const good = goodRows();
+  const lines: Buffer[] = [];
+  const expected: { id: string; reasons: string[] }[] = [];
+  const add = (b: string | Buffer, id?: string, reasons?: string[]) => {
+    lines.push(typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
+    if (id && reasons) expected.push({ id, reasons });
+  };
+  good.slice(0, 20).forEach((r) => add(JSON.stringify(r)));
+  add('{"id": "bad-json", "question": "Compute 1 + 1.", ', 'line-21', ['malformed_json']);
+  add('[1, 2, 3]', 'line-22', ['not_an_object']);
+  add('"just a string"', 'line-23', ['not_an_object']);
+  add(JSON.stringify({ id: 'prompt-number', question: 12345, answer: '1' }), 'prompt-number', ['bad_prompt']);
+  add(JSON.stringify({ id: 'prompt-null', question: null, answer: '1' }), 'prompt-null', ['bad_prompt']);
+  add(JSON.stringify({ id: 'prompt-missing', answer: '1' }), 'prompt-missing', ['bad_prompt']);
+  add(JSON.stringify({ id: 'prompt-blank', question: '   ', answer: '1' }), 'prompt-blank', ['bad_prompt']);
+  add(JSON.stringify({ id: 'answer-object', question: 'Compute 2 + 2.', answer: { v: 4 } }), 'answer-object', ['bad_answer']);
+  add(JSON.stringify({ id: 'answer-bool', question: 'Compute 2 + 3.', answer: true }), 'answer-bool', ['bad_answer']);
+  add(JSON.stringify({ id: 'answer-missing', question: 'Compute 2 + 4.' }), 'answer-missing', ['bad_answer']);
+  // a duplicate prompt id: the first occurrence is kept, the repeat quarantined
+  add(JSON.stringify({ ...good[1]!, question: good[1]!.question + ' (again)' }), good[1]!.id, ['duplicate_id']);
+  add(JSON.stringify({ id: 'huge', question: 'Compute 1 + 1. ' + 'x'.repeat(300_000), answer: '2' }), 'huge', ['prompt_too_long']);
+  // invalid UTF-8 inside a prompt (a lone continuation byte and an overlong sequence)
+  add(Buffer.concat([Buffer.from('{"id": "bad-utf8", "question": "Compute 3 + 3. '), Buffer.from([0x80, 0xc0, 0xaf, 0xff]), Buffer.from('", "answer": "6"}')]), 'bad-utf8', ['invalid_utf8', 'bad_encoding', 'malformed_utf8']);
+  add('');
+  add('   ');
+  good.slice(20).forEach((r) => add(JSON.stringify(r) + '\r'));
+  // the file starts with a UTF-8 byte order mark (as exported by many Windows tools): the first row is a good one
+  return { bytes: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ...lines.flatMap((l) => [l, Buffer.from('\n')])]), expected, good: good.length, first: good[0]!.id };
+}
+
+function spec(name: string, dataset: unknown, overrides: Record<string, unknown> = {}) {
+  return chaosSpec(s, name, {
+    dataset,
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 32, baseline: false },
+    timeouts: { heartbeatSeconds: 30 },
+    ...overrides,
+  });
+}
+
+test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, and every stage accounts for its rows', async () => {
+  const file = path.join(s.tmp, 'messy.jsonl');
+  const { bytes, expected, good, first } = messyDataset();
+  writeFileSync(file, bytes);
+  const fields = { id: 'id', prompt: 'question', answer: 'answer' };
+  const workflowId = `bad-input-${randomUUID()}`;
+  const summary = (await s.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId,
+    args: [spec('messy', { source: { type: 'jsonl', path: file, fields } })],
+  })) as RunSummary;
+  const c = summary.counts;
+  const quarantine = new Map<string, RejectRow[]>();
+  for await (const r of readJsonl<RejectRow>(summary.artifacts.quarantine!)) quarantine.set(r.id, [...(quarantine.get(r.id) ?? []), r]);
+  const kept: PromptRow[] = [];
+  for await (const r of readJsonl<PromptRow>(summary.artifacts.prompts!)) kept.push(r);
+  const keptIds = new Set(kept.map((r) => r.id));
+
+  // each bad row is quarantined with its reason (and the kept prompts hold none of them)
+  const missing: string[] = [];
+  for (const e of expected) {
+    const q = (quarantine.get(e.id) ?? []).some((r) => e.reasons.includes(r.reason));
+    const wronglyKept = e.reasons[0] !== 'duplicate_id' && keptIds.has(e.id);
+    if (!q || wronglyKept) missing.push(`${e.id} (want ${e.reasons[0]}${wronglyKept ? ', but it was KEPT' : ''}; got ${(quarantine.get(e.id) ?? []).map((r) => r.reason).join(',') || 'nothing'})`);
+  }
+  const mangled = kept.filter((r) => r.prompt.includes('\uFFFD')).map((r) => r.id);
+  if (!keptIds.has(first)) missing.push(`${first}: the first row, after a UTF-8 byte order mark, was not kept (${(quarantine.get('line-1') ?? []).map((r) => r.reason).join(',') || 'gone'})`);
+
+  // accounting, stage by stage
+  const gaps: string[] = [];
+  const p = c.prepare!;
+  if (p.in !== p.kept! + p.quarantined! + (p.seen ?? 0)) gaps.push(`prepare ${p.in} ≠ ${p.kept} + ${p.quarantined}`);
+  if (p.kept !== keptIds.size || kept.length !== keptIds.size) gaps.push(`prepare kept ${p.kept} vs ${keptIds.size} distinct ids in prompts.jsonl`);
+  const n = (spec('x', null).sampling as { n: number }).n;
+  if (c.generate!.samples !== p.kept! * n) gaps.push(`generate ${c.generate!.samples} samples ≠ ${p.kept} prompts × ${n}`);
+  if (c.verify!.in !== c.generate!.samples || c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
+  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
+  const badRows = expected.length;
+  const lost = Math.abs(p.in! - (p.kept! + p.quarantined!)) + missing.length;
+  const ok = gaps.length === 0 && missing.length === 0 && mangled.length === 0;
+  recordRow({
+    fault: 'bad input: malformed JSONL, wrong types, duplicate ids, huge prompt, invalid UTF-8',
+    runs: 1,
+    completed: 1,
+    lost,
+    duplicated: kept.length - keptIds.size,
+    redone: 0,
+    bound: null,
+    unit: '-',
+    ok,
+    note: [
+      `rows in ${p.in} = kept ${p.kept} + quarantined ${p.quarantined} (${good} good, ${badRows} bad); verify ${c.verify!.in} = ${c.verify!.accepted} + ${c.verify!.rejected}; filter ${c.filter!.in} = ${c.filter!.kept} + ${c.filter!.rejected}`,
+      missing.length ? `NOT QUARANTINED: ${missing.join('; ')}` : '',
+      mangled.length ? `KEPT WITH U+FFFD (invalid UTF-8 replaced silently): ${mangled.join(', ')}` : '',
+      gaps.join('; '),
+    ]
+      .filter(Boolean)
+      .join('; '),
+  });
+  expect(gaps).toEqual([]);
+  expect(missing).toEqual([]);
+  expect(mangled).toEqual([]);
+  expect(p.kept).toBe(good);
+});
+
+interface FailCase {
+  name: string;
+  fault: string;
+  dataset?: () => unknown;
+  overrides?: Record<string, unknown>;
+  type: string;
+  /** every one must match the error message */
+  message: RegExp[];
+}
+
+const failCases: FailCase[] = [
+  {
+    name: 'empty',
+    fault: 'bad input: empty dataset',
+    dataset: () => {
+      writeFileSync(path.join(s.tmp, 'empty.jsonl'), '\n\n');
+      return { source: { type: 'jsonl', path: path.join(s.tmp, 'empty.jsonl') } };
+    },
+    type: 'EmptyDataset',
+    message: [/empty/i],
+  },
+  {
+    name: 'all-bad',
+    fault: 'bad input: every row bad (wrong field names)',
+    dataset: () => {
+      writeFileSync(path.join(s.tmp, 'all-bad.jsonl'), goodRows().map((r) => JSON.stringify(r)).join('\n') + '\n');
+      return { source: { type: 'jsonl', path: path.join(s.tmp, 'all-bad.jsonl') } }; // fields default to prompt/answer: "question" is not mapped
+    },
+    type: 'EmptyDataset',
+    message: [/all 40 rows were quarantined/],
+  },
+  {
+    name: 'missing-file',
+    fault: 'bad input: dataset file missing',
+    dataset: () => ({ source: { type: 'jsonl', path: path.join(s.tmp, 'no-such-file.jsonl') } }),
+    type: 'DatasetNotFound',
+    message: [/does not exist/],
+  },
+  {
+    name: 'parquet',
+    fault: 'bad input: a Parquet dataset',
+    dataset: () => ({ source: { type: 'parquet', path: path.join(s.tmp, 'data.parquet') } }),
+    type: 'InvalidRunSpec',
+    message: [/dataset\.source\.type/, /Parquet datasets are not supported/, /data\.parquet/, /JSONL/],
+  },
+  {
+    name: 'parquet-as-jsonl',
+    fault: 'bad input: Parquet bytes given as JSONL',
+    dataset: () => {
+      // the magic, a little binary and the footer of a Parquet file: no line of it is JSON
+      writeFileSync(path.join(s.tmp, 'data.parquet'), Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
+      return { source: { type: 'jsonl', path: path.join(s.tmp, 'data.parquet') } };
+    },
+    type: 'EmptyDataset',
+    message: [/quarantined/],
+  },
+  {
+    name: 'spec',
+    fault: 'bad input: invalid spec values',
+    overrides: {
+      sampling: { n: 0, temperature: 7, top_p: 0 },
+      generation: { shardSize: 0, maxShardsInFlight: -1 },
+      timeouts: { heartbeatSeconds: -5 },
+      fineTune: { epochs: 0, batchSize: 2.5, model: { dModel: 0 } },
+      evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 0 }, k: 0 },
+      teacher: { baseURL: 'not a url', model: '' },
+    },
+    type: 'InvalidRunSpec',
+    message: ['sampling.n', 'sampling.temperature', 'sampling.top_p', 'generation.shardSize', 'generation.maxShardsInFlight', 'timeouts.heartbeatSeconds', 'fineTune.epochs', 'fineTune.batchSize', 'evaluation.k', 'teacher.baseURL', 'teacher.model'].map(
+      (f) => new RegExp(`- ${f.replace(/\./g, '\\.')}:`),
+    ),
+  },
+];
+
+for (const fc of failCases) {
+  test(`${fc.fault}: fails at once with a clear ${fc.type} error`, async () => {
+    const dataset = fc.dataset ? fc.dataset() : { source: { type: 'builtin', task: 'arithmetic', count: 10, seed: 1 } };
+    const started = Date.now();
+    const err = await s.client.workflow
+      .execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `bad-${fc.name}-${randomUUID()}`, args: [spec(fc.name, dataset, fc.overrides)] })
+      .then(() => null, (e: unknown) => e);
+    const seconds = (Date.now() - started) / 1000;
+    // compare error names, not classes: jest's module registry may hold another copy of @temporalio/client
+    const name = (err as Error | null)?.name;
+    // the application failure is the workflow's own (a bad spec) or the cause of a failed activity (prepare)
+    let cause = (err as WorkflowFailedError | null)?.cause as { type?: string; message?: string; cause?: unknown } | undefined;
+    while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
+    const message = cause?.message ?? '';
+    const ok = name === 'WorkflowFailedError' && cause?.type === fc.type && fc.message.every((re) => re.test(message)) && seconds < 60;
+    recordRow({
+      fault: fc.fault,
+      runs: 1,
+      completed: 0,
+      lost: 0,
+      duplicated: 0,
+      redone: 0,
+      bound: null,
+      unit: '-',
+      ok,
+      note: `${cause?.type ?? name ?? 'no error'} in ${seconds.toFixed(1)} s: ${message.replace(/\s+/g, ' ').slice(0, 160)}`,
+    });
+    expect(name).toBe('WorkflowFailedError');
+    expect(cause?.type).toBe(fc.type);
+    for (const re of fc.message) expect(message).toMatch(re);
+    expect(seconds).toBeLessThan(60);
+  });
+}
