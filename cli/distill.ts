@@ -40,14 +40,19 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
   console.error(`started ${workflowId} on task queue ${spec.taskQueues.workflow}`);
   const tty = process.stderr.isTTY;
   let last = '';
-  let lastPrinted = 0;
+  // Off a terminal (a log file, CI) a line at most every 5 s, and only when it changed since the last one printed.
+  let printed = '';
+  let printedAt = 0;
+  let finished = false;
   const timer = setInterval(async () => {
     try {
       const line = progressLine(await handle.query(progressQuery));
+      if (finished) return; // a query answered after the result: the summary is already printed
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
-      else if (line !== last && Date.now() - lastPrinted > 5000) {
+      else if (line !== printed && Date.now() - printedAt > 5000) {
         console.error(line);
-        lastPrinted = Date.now();
+        printed = line;
+        printedAt = Date.now();
       }
       last = line;
     } catch {
@@ -57,9 +62,19 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
   try {
     return (await handle.result()) as RunSummary;
   } finally {
+    finished = true;
     clearInterval(timer);
     if (tty) process.stderr.write('\n');
   }
+}
+
+/** Runs left open in the demo's server (an interrupted demo) resume now and share the workers with the new run. */
+async function warnOfOpenRuns(client: Client, address: string): Promise<void> {
+  const open: string[] = [];
+  for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running" AND WorkflowType = "distillationWorkflow"' })) open.push(w.workflowId);
+  if (open.length === 0) return;
+  console.error(`note: ${open.length} earlier run(s) still open on this server resume now and share the workers: ${open.join(', ')}`);
+  console.error(`      (cancel them in the Web UI, or while this demo runs: node dist/cli/distill.js cancel <id> --address ${address})`);
 }
 
 function printScores(summary: RunSummary): void {
@@ -179,9 +194,18 @@ program
   .action(async (opts: { spec: string }) => {
     const started = Date.now();
     const stack = await startStack({ stateDir, headless: false });
+    // Interrupted (Ctrl-C, a kill): stop the server, the workers and the teacher rather than leave them running.
+    // The run itself stays in the server's database and resumes at the next `distill up` or demo.
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        console.error(`\n${sig}: stopping the stack (the run resumes when the stack is next started)`);
+        void stack.stop().finally(() => process.exit(130));
+      });
+    }
     console.error(`Temporal ${stack.server.address}  Web UI ${stack.server.uiUrl}  teacher ${stack.teacherUrl}`);
     const spec = loadSpec(opts.spec, { teacherUrl: stack.teacherUrl ?? undefined });
     const client = await connectClient(stack.server.address);
+    await warnOfOpenRuns(client, stack.server.address);
     try {
       const summary = await runAndFollow(client, spec, `${spec.name}-${Date.now()}`);
       printScores(summary);
