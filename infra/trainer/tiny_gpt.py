@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import byte_tokenizer as tok
+from durable_files import fsync_dir, fsync_file, write_json  # noqa: F401  (fsync_dir, write_json: re-exported for the trainer)
 
 ARCHITECTURE = "tiny_gpt"
 
@@ -146,35 +147,6 @@ WEIGHTS_SAFETENSORS = "model.safetensors"
 WEIGHTS_PT = "model.pt"
 
 
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json(path: str, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def save_weights(model: TinyGPT, path_dir: str) -> str:
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     try:
@@ -186,7 +158,7 @@ def save_weights(model: TinyGPT, path_dir: str) -> str:
         path = os.path.join(path_dir, WEIGHTS_SAFETENSORS)
         save_file(state, path, metadata={"format": "pt", "architecture": ARCHITECTURE})
     os.chmod(path, 0o644)
-    _fsync_file(path)
+    fsync_file(path)
     return path
 
 

@@ -117,14 +117,6 @@ def collate(batch: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Ten
 # Checkpoints
 # ---------------------------------------------------------------------------------------------------------------
 
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def complete_checkpoints(root: str) -> list[tuple[int, str]]:
     """(step, path) of complete checkpoints, oldest first."""
     out = []

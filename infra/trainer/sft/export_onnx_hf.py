@@ -23,8 +23,11 @@ import time
 from typing import Any
 
 sys.dont_write_bytecode = True  # keep the checkout free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # infra/trainer: durable_files
 
 import torch  # noqa: E402
+
+from durable_files import fsync_file  # noqa: E402
 
 OPSET = 18
 
@@ -42,14 +45,6 @@ class LogitsOnly(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _export_to(model: torch.nn.Module, path: str, external: bool) -> str:
@@ -103,7 +98,7 @@ def export_onnx(model: torch.nn.Module, onnx_path: str) -> dict[str, Any]:
             onnx.save(m, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
                       location=os.path.basename(onnx_path) + ".data")
             os.replace(os.path.join(d, os.path.basename(onnx_path) + ".data"), onnx_path + ".data")
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, onnx_path)
     finally:
         for p in (tmp, tmp + ".data"):

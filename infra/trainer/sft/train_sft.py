@@ -27,6 +27,7 @@ from typing import Any
 
 sys.dont_write_bytecode = True  # keep the checkout free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # infra/trainer: durable_files
 
 # Everything comes from local files: a hub lookup would hang or fail on an offline worker.
 for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -34,6 +35,7 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+from durable_files import fsync_dir, fsync_tree, write_json_atomic  # noqa: E402
 from student import StudentError, StudentSource, check_chat_template, ensure_pad, resolve_init_from, resolve_source  # noqa: E402
 
 CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -229,35 +231,6 @@ def tokenize_rows(tok: Any, rows: list, max_len: int) -> tuple[list[list[int]], 
 # ---------------------------------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------------------------------
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(root: str) -> None:
-    for d, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(d, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(d)
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
-
 
 def remove_dir(root: str, path: str) -> None:
     """Rename first, so a crash mid-delete leaves a `.del-*` dir (removed at startup), never a partial checkpoint."""
