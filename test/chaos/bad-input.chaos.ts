@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { generateArithmeticProblems } from '../../activities/dataset/arithmetic-task';
 import { readJsonl } from '../../activities/artifacts/store';
 import type { PromptRow, RejectRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
-import { chaosSpec, startChaosStack, type ChaosStack } from './harness';
+import { chaosSpec, useChaosStack, type ChaosStack } from './harness';
 import { recordRow } from './table';
 
 /**
@@ -21,14 +20,7 @@ jest.setTimeout(1_800_000);
 
 let s: ChaosStack;
 
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  s = await startChaosStack('bad-input');
-});
-
-afterAll(async () => {
-  await s?.close();
-});
+useChaosStack('bad-input', {}, { started: (stack) => void (s = stack) });
 
 const goodRows = () =>
   generateArithmeticProblems({ seed: 31, count: 40, split: 'train' }).map((p) => ({ id: p.id, question: p.prompt, answer: p.answer }));

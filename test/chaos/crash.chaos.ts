@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { runDirFor } from '../../activities/artifacts/store';
 import type { RunSummary } from '../../workflows/distillation';
 import {
@@ -20,7 +19,7 @@ import {
   progressOf,
   runOutputs,
   sleep,
-  startChaosStack,
+  useChaosStack,
   waitFor,
   type ChaosStack,
   type RunOutputs,
@@ -45,42 +44,39 @@ const SPEC_NAME = 'chaos';
 const only = (process.env.CHAOS_STAGES ?? '').split(',').filter(Boolean);
 const want = (name: string) => !only.length || only.includes(name);
 
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  // A little teacher latency so that generation lasts long enough to be interrupted mid-shard.
-  s = await startChaosStack('crash', { teacherLatencyMs: 15 });
-  const workflowId = `chaos-ref-${randomUUID()}`;
-  const before = s.teacher.stats().requests;
-  const started = Date.now();
-  const summary = (await s.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [chaosSpec(s, SPEC_NAME)] })) as RunSummary;
-  const requests = s.teacher.stats().requests - before;
-  const seconds = await activitySeconds(s.client, workflowId);
-  const attempts = await activityAttempts(s.client, workflowId);
-  const retried = Object.entries(attempts).filter(([, a]) => a.some((n) => n > 1)).map(([t, a]) => `${t} attempts ${JSON.stringify(a.filter((n) => n > 1))}`);
-  ref = { summary, outputs: await runOutputs(summary), requests, seconds, retried };
-  console.log(`fault-free reference: ${((Date.now() - started) / 1000).toFixed(1)} s, ${requests} teacher requests, activity seconds ${JSON.stringify(seconds)}`);
-  recordRow({
-    fault: 'none (fault-free reference run)',
-    runs: 1,
-    completed: 1,
-    lost: 0,
-    duplicated: ref.outputs.samples.duplicates,
-    redone: 0,
-    bound: 0,
-    unit: 'teacher requests',
-    ok: retried.length === 0,
-    note: [`${ref.summary.counts.generate?.samples} samples, ${requests} requests, ${((Date.now() - started) / 1000).toFixed(0)} s`, retried.length ? `RETRIED WITHOUT A FAULT: ${retried.join(', ')}` : ''].filter(Boolean).join('; '),
-  });
+// A little teacher latency so that generation lasts long enough to be interrupted mid-shard.
+useChaosStack('crash', { teacherLatencyMs: 15 }, {
+  started: async (stack) => {
+    s = stack;
+    const workflowId = `chaos-ref-${randomUUID()}`;
+    const before = s.teacher.stats().requests;
+    const started = Date.now();
+    const summary = (await s.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [chaosSpec(s, SPEC_NAME)] })) as RunSummary;
+    const requests = s.teacher.stats().requests - before;
+    const seconds = await activitySeconds(s.client, workflowId);
+    const attempts = await activityAttempts(s.client, workflowId);
+    const retried = Object.entries(attempts).filter(([, a]) => a.some((n) => n > 1)).map(([t, a]) => `${t} attempts ${JSON.stringify(a.filter((n) => n > 1))}`);
+    ref = { summary, outputs: await runOutputs(summary), requests, seconds, retried };
+    console.log(`fault-free reference: ${((Date.now() - started) / 1000).toFixed(1)} s, ${requests} teacher requests, activity seconds ${JSON.stringify(seconds)}`);
+    recordRow({
+      fault: 'none (fault-free reference run)',
+      runs: 1,
+      completed: 1,
+      lost: 0,
+      duplicated: ref.outputs.samples.duplicates,
+      redone: 0,
+      bound: 0,
+      unit: 'teacher requests',
+      ok: retried.length === 0,
+      note: [`${ref.summary.counts.generate?.samples} samples, ${requests} requests, ${((Date.now() - started) / 1000).toFixed(0)} s`, retried.length ? `RETRIED WITHOUT A FAULT: ${retried.join(', ')}` : ''].filter(Boolean).join('; '),
+    });
+  },
 });
 
 test('the fault-free run needs no retry (every activity heartbeats within timeouts.heartbeatSeconds)', () => {
   // fineTune's baseline export used to run before its heartbeat ticker started: with a short heartbeat timeout its
   // first attempt always timed out.
   expect(ref.retried).toEqual([]);
-});
-
-afterAll(async () => {
-  await s?.close();
 });
 
 type Which = 'cpu' | 'gpu';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startFaultProxy, type Fault } from '../../infra/fault-proxy';
 import { prepareDataset } from '../../activities/prepare/prepare-dataset';
 import { mergeShards } from '../../activities/generate/merge-shards';
@@ -9,7 +8,7 @@ import { DatasetSchema, SamplingSchema, TeacherSchema } from '../../schemas/run-
 import type { GenerationInput } from '../../workflows/generation';
 import type { GenerationTally } from '../../workflows/messages';
 import type { SampleRow } from '../../schemas/artifact';
-import { activityAttempts, failureMessage, listDir, sleep, startChaosStack, startDelayProxy, waitFor, type ChaosStack } from './harness';
+import { activityAttempts, failureMessage, listDir, sleep, startDelayProxy, useChaosStack, waitFor, type ChaosStack } from './harness';
 import { recordRow } from './table';
 
 /**
@@ -32,16 +31,13 @@ const want = (name: string) => !only.length || only.includes(name);
 let s: ChaosStack;
 let ref: { samples: Map<string, string>; requests: number };
 
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  s = await startChaosStack('faults', { gpu: false, teacherLatencyMs: 5 });
-  const r = await generate('reference', () => 'none');
-  ref = { samples: r.samples, requests: r.requests };
-  expect(r.samples.size).toBe(PROMPTS * N);
-});
-
-afterAll(async () => {
-  await s?.close();
+useChaosStack('faults', { gpu: false, teacherLatencyMs: 5 }, {
+  started: async (stack) => {
+    s = stack;
+    const r = await generate('reference', () => 'none');
+    ref = { samples: r.samples, requests: r.requests };
+    expect(r.samples.size).toBe(PROMPTS * N);
+  },
 });
 
 interface GenerateRun {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { startDevServer, freePort, type DevServer } from '../../infra/temporal';
 import { startCpuWorker, startGpuWorker, type ManagedProcess } from '../../infra/processes';
@@ -115,6 +116,27 @@ export async function startChaosStack(name: string, opts: { teacherLatencyMs?: n
   await stack.startCpu();
   if (opts.gpu !== false) await stack.startGpu();
   return stack;
+}
+
+/**
+ * One stack for a test file: started before its tests (SDK logs at WARN), closed after them. `started` runs right
+ * after the start (the file keeps the stack, runs its reference); `closing` before the close (e.g. unmounts).
+ */
+export function useChaosStack(
+  name: string,
+  opts: Parameters<typeof startChaosStack>[1],
+  hooks: { started: (stack: ChaosStack) => void | Promise<void>; closing?: () => void | Promise<void> },
+): void {
+  let stack: ChaosStack | undefined;
+  beforeAll(async () => {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    stack = await startChaosStack(name, opts);
+    await hooks.started(stack);
+  });
+  afterAll(async () => {
+    await hooks.closing?.();
+    await stack?.close();
+  });
 }
 
 /** A small run that goes through every stage in about half a minute on two cores. */

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { layout } from '../../activities/artifacts/layout';
 import { readJsonl, runDirFor } from '../../activities/artifacts/store';
 import { prepareDataset } from '../../activities/prepare/prepare-dataset';
@@ -13,8 +12,8 @@ import type { PromptRow, SampleRow } from '../../schemas/artifact';
 import type { GenerationInput } from '../../workflows/generation';
 import type { RunSummary } from '../../workflows/distillation';
 import { pauseSignal, resumeSignal } from '../../workflows/messages';
-import { chaosSpec, failureMessage, listDir, progressOf, sleep, startChaosStack, waitFor, type ChaosStack } from './harness';
-import { recordRow } from './table';
+import { chaosSpec, failureMessage, listDir, progressOf, sleep, useChaosStack, waitFor, type ChaosStack } from './harness';
+import { recordRow, recordSkipped } from './table';
 
 /**
  * Storage faults: a full or read-only artifact root fails with a clear error and leaves no corrupt artifact; a full
@@ -28,14 +27,11 @@ jest.setTimeout(1_800_000);
 
 let s: ChaosStack;
 
-beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  s = await startChaosStack('storage');
-});
-
-afterAll(async () => {
-  for (const m of mounts.splice(0)) unmount(m);
-  await s?.close();
+useChaosStack('storage', {}, {
+  started: (stack) => void (s = stack),
+  closing: () => {
+    for (const m of mounts.splice(0)) unmount(m);
+  },
 });
 
 const mounts: string[] = [];
@@ -214,7 +210,7 @@ async function sampleCheck(summary: RunSummary, n: number): Promise<{ lost: numb
 test('read-only artifact root: prepare fails with a clear error and nothing is written', async () => {
   const root = tmpfs(path.join(s.tmp, 'ro-root'), 1024, true);
   if (!root) {
-    recordRow({ fault: 'storage: read-only artifact root', runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: 'SKIPPED: cannot mount a tmpfs here (needs root or sudo -n)' });
+    recordSkipped('storage: read-only artifact root', 'cannot mount a tmpfs here (needs root or sudo -n)');
     return;
   }
   const workflowId = `ro-${randomUUID()}`;
@@ -249,7 +245,7 @@ test('read-only artifact root: prepare fails with a clear error and nothing is w
 test('artifact root full from the start: a clear ENOSPC error and no corrupt artifact', async () => {
   const root = tmpfs(path.join(s.tmp, 'tiny-root'), 24);
   if (!root) {
-    recordRow({ fault: 'storage: artifact root full', runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: 'SKIPPED: cannot mount a tmpfs here' });
+    recordSkipped('storage: artifact root full', 'cannot mount a tmpfs here (needs root or sudo -n)');
     return;
   }
   const workflowId = `full-${randomUUID()}`;
@@ -284,7 +280,7 @@ test('artifact root full from the start: a clear ENOSPC error and no corrupt art
 test('the disk fills up mid-generation and is freed again: the run completes, no sample lost or duplicated', async () => {
   const root = tmpfs(path.join(s.tmp, 'fills-root'), 64 * 1024);
   if (!root) {
-    recordRow({ fault: 'storage: disk full mid-run, then freed', runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: 'SKIPPED: cannot mount a tmpfs here' });
+    recordSkipped('storage: disk full mid-run, then freed', 'cannot mount a tmpfs here (needs root or sudo -n)');
     return;
   }
   const workflowId = `fills-${randomUUID()}`;

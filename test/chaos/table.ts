@@ -53,3 +53,8 @@ export function recordRow(row: ChaosRow): void {
 export function recordLoad(figures: LoadFigures): void {
   writeFileSync(path.join(resultsDir(), `load-${Date.now()}-${process.pid}.json`), JSON.stringify(figures));
 }
+
+/** A scenario this machine cannot stage (e.g. no tmpfs without root): a row that says so instead of a silent pass. */
+export function recordSkipped(fault: string, why: string): void {
+  recordRow({ fault, runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: `SKIPPED: ${why}` });
+}
