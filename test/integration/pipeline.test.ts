@@ -194,7 +194,8 @@ test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run 
       const dir = path.join(t.tmp, 'artifacts', workflowId, 'generate');
       const partials = existsSync(dir) ? (await fs.readdir(dir)).filter((f) => f.endsWith('.partial')) : [];
       partialRows = 0;
-      for (const f of partials) partialRows += (await fs.readFile(path.join(dir, f), 'utf8')).split('\n').filter(Boolean).length;
+      // A shard that completes between readdir and readFile has renamed its .partial away: it counts as none.
+      for (const f of partials) partialRows += (await fs.readFile(path.join(dir, f), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
       if (p?.generation && p.generation.shardsDone >= 1 && partialRows > 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
