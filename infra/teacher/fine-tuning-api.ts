@@ -1,8 +1,10 @@
 import type http from 'node:http';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { runTrainer } from '../../activities/finetune/trainer-process';
 import { pythonBin, trainerScript } from '../paths';
 import type { FileStore } from './batch-api';
@@ -396,9 +398,41 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     return true;
   }
 
+  const baseDirs = new Map<string, Promise<string>>();
+  /** A base model's untrained initial weights (seed 0) as a model dir with model.onnx, written once on first use. */
+  function baseModelDir(model: string, shape: ModelShape): Promise<string> {
+    let p = baseDirs.get(model);
+    if (!p) {
+      p = (async () => {
+        const dir = path.join(await root(), 'base-models', model);
+        if (await fs.stat(path.join(dir, 'model.onnx')).then(() => true, () => false)) return dir;
+        const config = path.join(await root(), 'base-models', `${model}.config.json`);
+        await fs.mkdir(path.dirname(config), { recursive: true });
+        await fs.writeFile(config, JSON.stringify({ model: shape, seed: 0, data: 'none', output_dir: dir }));
+        await promisify(execFile)(pythonBin(), [trainerScript('export_onnx.py'), '--init-only', '--no-check', '--output', dir, '--config', config]);
+        return dir;
+      })();
+      baseDirs.set(model, p);
+      p.catch(() => baseDirs.delete(model));
+    }
+    return p;
+  }
+
   return {
     handle,
     created: () => jobs.size,
+    /** Does /v1/chat/completions serve this model: a succeeded job's fine-tuned model, or a base model? */
+    serves(model: string): boolean {
+      const base = baseShape(model);
+      return !!base && (!base.initFrom || !!this.modelDir(model));
+    },
+    /** The model dir that answers chat completions for `model` (its ONNX export), or undefined. */
+    async servedModelDir(model: string): Promise<string | undefined> {
+      const fineTuned = this.modelDir(model);
+      if (fineTuned) return fineTuned;
+      const base = baseShape(model);
+      return base && !base.initFrom ? baseModelDir(model, base.shape) : undefined;
+    },
     /** Where a succeeded job's model is on disk, by job id or fine-tuned model name. */
     modelDir(jobOrModel: string): string | undefined {
       const job = jobs.get(jobOrModel) ?? [...jobs.values()].find((j) => j.fine_tuned_model === jobOrModel);

@@ -1,7 +1,8 @@
 /**
  * OpenAI-compatible HTTP server in front of the procedural teacher (node:http only).
  *
- *   POST /v1/chat/completions   chat.completion (or SSE chat.completion.chunk stream when `stream: true`)
+ *   POST /v1/chat/completions   chat.completion (or SSE chat.completion.chunk stream when `stream: true`); besides
+ *                               the teacher, the fine-tuning API's base and fine-tuned students (student-serving.ts)
  *   GET  /v1/models             model list;  GET /v1/models/{id}
  *   GET  /health                {"status":"ok"} (never requires auth)
  *   /v1/files, /v1/batches      Files and Batch API (batch-api.ts)
@@ -22,6 +23,7 @@ import { AddressInfo } from 'node:net';
 import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } from './procedural-teacher';
 import { createBatchApi, createFileStore } from './batch-api';
 import { createFineTuningApi } from './fine-tuning-api';
+import { createStudentServing, StudentContextError } from './student-serving';
 import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
@@ -127,7 +129,7 @@ function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-function parseChatRequest(body: unknown, servedModel: string): ParsedRequest {
+function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model: string) => boolean = () => false): ParsedRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('The request body must be a JSON object.');
   const r = body as Record<string, unknown>;
   if (typeof r.model !== 'string' || r.model === '') throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
@@ -187,7 +189,7 @@ function parseChatRequest(body: unknown, servedModel: string): ParsedRequest {
   if (r.stream !== undefined && r.stream !== null && typeof r.stream !== 'boolean') {
     throw invalid(`Invalid 'stream': expected a boolean.`, 'stream', 'invalid_type');
   }
-  if (r.model !== servedModel) {
+  if (r.model !== servedModel && !alsoServes(r.model)) {
     throw new HttpError(404, `The model \`${r.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
   }
   const so = r.stream_options as { include_usage?: unknown } | undefined | null;
@@ -285,12 +287,12 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
 
   /** One chat completion: to `res` as JSON or SSE, or (res = null, for the Batch API) returned as the JSON body. */
   async function answerChat(body: unknown, res: http.ServerResponse | null): Promise<Record<string, unknown> | undefined> {
-    const parsed = parseChatRequest(body, model);
+    const parsed = parseChatRequest(body, model, (m) => fineTuning.serves(m));
     await sem.acquire();
     let choices: GeneratedChoice[];
     try {
       if (latencyMs > 0) await sleep(latencyMs);
-      choices = Array.from({ length: parsed.n }, (_, i) => generateChoice(parsed, i, opts));
+      choices = parsed.model === model ? Array.from({ length: parsed.n }, (_, i) => generateChoice(parsed, i, opts)) : await studentChoices(parsed);
     } finally {
       sem.release();
     }
@@ -306,14 +308,14 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       total_tokens: parsed.promptTokens + completionTokens,
       completion_tokens_details: { reasoning_tokens: reasoningTokens },
     };
-    const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': model };
+    const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': parsed.model };
 
     if (!parsed.stream || !res) {
       const payload = {
           id,
           object: 'chat.completion',
           created: createdAt,
-          model,
+          model: parsed.model,
           system_fingerprint: 'fp_procedural_v1',
           choices: choices.map((c) => ({
             index: c.index,
@@ -335,7 +337,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
 
     // Server-sent events: per choice a role chunk, content pieces, a finish chunk; optional usage chunk; [DONE].
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
-    const base = { id, object: 'chat.completion.chunk', created: createdAt, model, system_fingerprint: 'fp_procedural_v1' };
+    const base = { id, object: 'chat.completion.chunk', created: createdAt, model: parsed.model, system_fingerprint: 'fp_procedural_v1' };
     const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
       res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
     const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
@@ -352,9 +354,22 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     return undefined;
   }
 
+  /** A fine-tuned (or base) student of the fine-tuning API answers: see student-serving.ts. */
+  async function studentChoices(parsed: ParsedRequest): Promise<GeneratedChoice[]> {
+    try {
+      const choices = await students.complete(parsed);
+      if (!choices) throw new HttpError(404, `The model \`${parsed.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      return choices;
+    } catch (err) {
+      if (err instanceof StudentContextError) throw new HttpError(400, err.message, 'invalid_request_error', 'messages', 'context_length_exceeded');
+      throw err;
+    }
+  }
+
   const files = createFileStore();
   const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200, files });
   const fineTuning = createFineTuningApi({ files, dir: opts.fineTuningDir, startDelayMs: opts.fineTuningDelayMs, threads: opts.fineTuningThreads });
+  const students = createStudentServing((m) => fineTuning.servedModelDir(m));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     counters.requests++;
@@ -434,7 +449,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
           // Give in-flight responses a moment, then cut remaining keep-alive sockets.
           setTimeout(() => server.closeAllConnections(), 200).unref();
         });
-        closing = Promise.all([httpClosed, fineTuning.close()]).then(() => undefined);
+        closing = Promise.all([httpClosed, fineTuning.close(), students.close()]).then(() => undefined);
       }
       return closing;
     },

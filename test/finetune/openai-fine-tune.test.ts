@@ -1,3 +1,6 @@
+/**
+ * @jest-environment ./test/helpers/outer-realm-env.js
+ */
 import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -64,6 +67,8 @@ async function attemptUntil(input: OpenAIFineTuneInput, status?: string) {
   return { env, outcome, jobId: seen.jobId };
 }
 
+let trainedModel: string | undefined;
+
 test('a job is created, polled to success, and the result names the fine-tuned model', async () => {
   const { runDir, sft } = await sftRunDir(40);
   const env = new MockActivityEnvironment({ attempt: 1 });
@@ -71,6 +76,7 @@ test('a job is created, polled to success, and the result names the fine-tuned m
   env.on('heartbeat', (d: (typeof beats)[number]) => beats.push(d));
   const t0 = Date.now();
   const r = (await env.run(fineTune, inputFor(runDir, sft))) as OpenAIFineTuneResult;
+  trainedModel = r.fineTunedModel;
   console.log(`job ${r.jobId} → ${r.fineTunedModel}: ${r.steps} steps, loss ${r.finalLoss}, ${r.trainedTokens} tokens, ${Date.now() - t0} ms`);
 
   expect(r.fineTunedModel).toMatch(/^ft:tiny-gpt-micro:arith:/);
@@ -93,6 +99,32 @@ test('a job is created, polled to success, and the result names the fine-tuned m
   const again = (await new MockActivityEnvironment({ attempt: 2 }).run(fineTune, inputFor(runDir, sft))) as OpenAIFineTuneResult;
   expect(again).toEqual(r);
   expect(await jobsOf(runDir)).toHaveLength(1);
+});
+
+test('the server answers chat completions from the fine-tuned student and its base model, as a provider does', async () => {
+  // A run with backend openai evaluates its baseline (fineTune.openai.model) and its student (the fine-tuned model)
+  // on the same endpoint: both must answer, and an unknown model must not.
+  expect(trainedModel).toBeDefined();
+  const ask = (model: string, seed: number) =>
+    client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Compute 12+34.' }], n: 3, temperature: 0.6, top_p: 0.95, max_tokens: 40, seed });
+  for (const model of [trainedModel!, 'tiny-gpt-micro']) {
+    const a = await ask(model, 7);
+    expect(a.model).toBe(model);
+    expect(a.choices).toHaveLength(3);
+    for (const c of a.choices) {
+      expect(typeof c.message.content).toBe('string');
+      expect(['stop', 'length']).toContain(c.finish_reason);
+    }
+    expect(a.usage!.completion_tokens).toBeGreaterThan(0);
+    // the same seed gives the same choices
+    expect((await ask(model, 7)).choices.map((c) => c.message.content)).toEqual(a.choices.map((c) => c.message.content));
+  }
+  // greedy and never past max_tokens (bytes: one token per byte)
+  const greedy = await client.chat.completions.create({ model: trainedModel!, messages: [{ role: 'user', content: 'Compute 12+34.' }], temperature: 0, max_tokens: 5 });
+  expect(Buffer.byteLength(greedy.choices[0]!.message.content ?? '', 'utf8')).toBeLessThanOrEqual(5);
+  // a prompt longer than the student's context (128 for the micro model) is the API's context error, not a crash
+  await expect(client.chat.completions.create({ model: trainedModel!, messages: [{ role: 'user', content: 'x'.repeat(300) }] })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+  await expect(ask('ft:tiny-gpt-micro:arith:nosuchjob', 1)).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
 });
 
 test('a retry after the worker was lost mid-poll resumes the recorded job, never creates a second', async () => {

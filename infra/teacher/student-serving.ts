@@ -1,0 +1,93 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { rngFrom } from '../../activities/dataset/arithmetic-task';
+import { decode, encodePrompt } from '../../activities/evaluate/byte-tokenizer';
+import { OnnxStudent } from '../../activities/evaluate/onnx-student';
+
+export interface StudentRequest {
+  model: string;
+  prompt: string;
+  n: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number | null;
+  seed: number | string;
+  stop: string[];
+}
+
+export interface StudentChoice {
+  index: number;
+  content: string;
+  finishReason: 'stop' | 'length';
+  tokens: number;
+}
+
+/** The prompt does not fit the student's context: the API's context_length_exceeded. */
+export class StudentContextError extends Error {
+  constructor(
+    readonly promptTokens: number,
+    readonly contextSize: number,
+  ) {
+    super(`This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`);
+  }
+}
+
+/**
+ * Chat completions from the tiny students the local fine-tuning API trained (and from the untrained base models they
+ * start from), run in-process by onnxruntime-node with the student's byte tokenizer and chat template. A provider
+ * serves its fine-tuned models on the same endpoint; so does the local server, so that a run with
+ * `fineTune.backend: openai` against it evaluates its baseline and its student there.
+ * `modelDir` resolves a model name to its model dir (model.onnx + config.json), or undefined when it is not served.
+ */
+export function createStudentServing(modelDir: (model: string) => Promise<string | undefined>, threads = 1) {
+  const loaded = new Map<string, Promise<OnnxStudent>>();
+
+  function open(dir: string): Promise<OnnxStudent> {
+    let p = loaded.get(dir);
+    if (!p) {
+      p = (async () => {
+        const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as { max_len?: unknown };
+        const maxLen = Number(config.max_len);
+        if (!Number.isInteger(maxLen) || maxLen < 2) throw new Error(`${dir}/config.json: max_len ${String(config.max_len)} is not a context length`);
+        return OnnxStudent.load(path.join(dir, 'model.onnx'), maxLen, threads);
+      })();
+      loaded.set(dir, p);
+      p.catch(() => loaded.delete(dir));
+    }
+    return p;
+  }
+
+  return {
+    /** The n choices for one request, or undefined when the model is not one of the students. */
+    async complete(req: StudentRequest): Promise<StudentChoice[] | undefined> {
+      const dir = await modelDir(req.model);
+      if (!dir) return undefined;
+      const student = await open(dir);
+      const prompt = encodePrompt(req.prompt);
+      const room = student.maxLen - prompt.length;
+      if (room < 1) throw new StudentContextError(prompt.length, student.maxLen);
+      // The same seed gives the same choices (as the API's best-effort `seed`); choices differ from one another.
+      const rng = rngFrom('student-serving', req.model, String(req.seed), req.prompt);
+      const outs = await student.generate(
+        Array.from({ length: req.n }, () => prompt),
+        { temperature: req.temperature, topP: req.topP, maxNewTokens: Math.min(room, req.maxTokens ?? room), rng },
+      );
+      return outs.map((o, index) => {
+        let content = decode(o.ids);
+        let stopped = false;
+        for (const s of req.stop) {
+          const i = content.indexOf(s);
+          if (i >= 0) {
+            content = content.slice(0, i);
+            stopped = true;
+          }
+        }
+        return { index, content, finishReason: o.truncated && !stopped ? 'length' : 'stop', tokens: o.ids.length };
+      });
+    },
+    async close(): Promise<void> {
+      for (const p of loaded.values()) await (await p.catch(() => null))?.release();
+      loaded.clear();
+    },
+  };
+}
