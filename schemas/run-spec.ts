@@ -33,24 +33,22 @@ const fieldMapping = z
   })
   .strict();
 
-const jsonlSource = z
-  .object({
-    type: z.literal('jsonl'),
-    path: z.string().min(1),
-    fields: fieldMapping.default({ id: 'id', prompt: 'prompt', answer: 'answer' }),
-  })
-  .strict();
+const fileSource = <T extends 'jsonl' | 'parquet'>(type: T) =>
+  z
+    .object({
+      type: z.literal(type),
+      path: z.string().min(1),
+      fields: fieldMapping.default({ id: 'id', prompt: 'prompt', answer: 'answer' }),
+    })
+    .strict();
 
 export const DatasetSchema = z
   .object({
-    source: z.discriminatedUnion('type', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), jsonlSource], {
+    source: z.discriminatedUnion('type', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), fileSource('jsonl'), fileSource('parquet')], {
       error: (iss) => {
         const input = iss.input as { type?: unknown; path?: unknown } | undefined;
         const where = typeof input?.path === 'string' ? ` (${input.path})` : '';
-        if (input?.type === 'parquet' || (typeof input?.path === 'string' && /\.parquet$/i.test(input.path))) {
-          return `Parquet datasets are not supported${where}: convert the file to JSONL (e.g. pandas.read_parquet(f).to_json(out, orient="records", lines=True)) and use type "jsonl"`;
-        }
-        return `dataset.source.type must be "builtin" or "jsonl"${where}, got ${JSON.stringify(input?.type)}`;
+        return `dataset.source.type must be "builtin", "jsonl" or "parquet"${where}, got ${JSON.stringify(input?.type)}`;
       },
     }),
     limit: z.number().int().positive().optional(),

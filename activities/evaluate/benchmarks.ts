@@ -22,6 +22,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { generateArithmeticProblems, type ArithOp } from '../dataset/arithmetic-task';
+import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 
 export type BenchmarkTask = 'math' | 'choice' | 'code';
 
@@ -50,7 +51,7 @@ export const FILE_BENCHMARK_TYPES: readonly FileBenchmarkType[] = ['math500', 'a
 
 export interface FileBenchmarkSource {
   type: FileBenchmarkType;
-  /** JSONL file; relative paths resolve against the worker's working directory. */
+  /** JSONL file, or Parquet (.parquet); relative paths resolve against the worker's working directory. */
   path: string;
   /** Reported name (default: math500, gsm8k, humaneval; for aime and gpqa the file's base name). */
   name?: string;
@@ -125,7 +126,9 @@ export async function loadBenchmark(src: BenchmarkSource): Promise<Benchmark> {
 
 type Row = Record<string, unknown>;
 
+/** Rows of a benchmark file: JSONL, or Parquet by its .parquet extension (as Hugging Face serves these sets). */
 async function readRows(file: string, limit?: number): Promise<{ line: number; row: Row }[]> {
+  if (/\.parquet$/i.test(file)) return readParquetBenchmark(file, limit);
   const text = await fs.readFile(file, 'utf8');
   const out: { line: number; row: Row }[] = [];
   const lines = text.split('\n');
@@ -141,6 +144,21 @@ async function readRows(file: string, limit?: number): Promise<{ line: number; r
     }
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BenchmarkFormatError(file, i + 1, 'not a JSON object');
     out.push({ line: i + 1, row: v as Row });
+  }
+  if (!out.length) throw new BenchmarkFormatError(file, 0, 'no rows');
+  return out;
+}
+
+async function readParquetBenchmark(file: string, limit?: number): Promise<{ line: number; row: Row }[]> {
+  const out: { line: number; row: Row }[] = [];
+  try {
+    for await (const { row, value } of readParquetRows(file)) {
+      if (limit !== undefined && out.length >= limit) break;
+      out.push({ line: row, row: value });
+    }
+  } catch (err) {
+    if (err instanceof ParquetFileError) throw new BenchmarkFormatError(file, 0, err.message.replace(`${file}`, 'the file'));
+    throw err;
   }
   if (!out.length) throw new BenchmarkFormatError(file, 0, 'no rows');
   return out;
@@ -168,7 +186,7 @@ function withInstruction(body: string, instruction: string | undefined, dflt: st
 }
 
 function base(file: string): string {
-  return path.basename(file).replace(/\.jsonl?$/i, '');
+  return path.basename(file).replace(/\.(jsonl?|parquet)$/i, '');
 }
 
 function checkUnique(file: string, items: BenchmarkItem[]): void {

@@ -7,6 +7,7 @@ import { layout } from '../artifacts/layout';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, ensureWritableDir, exists, readJsonlLines, runDirFor } from '../artifacts/store';
 import { generateArithmeticProblems } from '../dataset/arithmetic-task';
+import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
 
 export interface PrepareDatasetInput {
@@ -79,15 +80,15 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       rowsIn += 1;
       if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
       if (input.dataset.limit !== undefined && promptsOut.count >= input.dataset.limit) {
-        await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
+        await quarantine({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
         continue;
       }
       if ('problem' in candidate) {
-        await quarantine({ id: candidate.id ?? `line-${candidate.line}`, stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+        await quarantine({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
         continue;
       }
       if (seen.has(candidate.row.id)) {
-        await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `line ${candidate.line} repeats an earlier id`, row: candidate.row });
+        await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
         continue;
       }
       seen.add(candidate.row.id);
@@ -131,12 +132,14 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount, seen: seenCount, promptHashes, datasetVersion: version };
 }
 
+/** A source row, good or not; `at` says where it is ("line 3" of a JSONL file, "row 3" of a Parquet file). */
 type Candidate =
-  | { line: number; id?: string; row: PromptRow }
-  | { line: number; id?: string; problem: string; detail: string; raw?: unknown };
+  | { at: string; id?: string; row: PromptRow }
+  | { at: string; id?: string; problem: string; detail: string; raw?: unknown };
 
 const MAX_PROMPT_CHARS = 200_000;
 const TASK_TYPES = new Set(['math', 'choice', 'exact', 'regex', 'code', 'judge']);
+type SourceFields = Extract<RunSpec['dataset']['source'], { fields: unknown }>['fields'];
 
 async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidate> {
   const source = dataset.source;
@@ -145,7 +148,7 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
     let line = 0;
     for (const p of problems) {
       line += 1;
-      yield { line, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } } };
+      yield { at: `line ${line}`, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } } };
     }
     return;
   }
@@ -153,65 +156,76 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
   if (!(await exists(source.path))) {
     throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`, 'DatasetNotFound');
   }
+  if (source.type === 'parquet') {
+    try {
+      for await (const { row, value } of readParquetRows(source.path)) yield candidateOf(`row ${row}`, value, fields);
+    } catch (err) {
+      if (err instanceof ParquetFileError) throw ApplicationFailure.nonRetryable(`dataset.source.path: ${err.message}`, 'InvalidDatasetFile');
+      throw err;
+    }
+    return;
+  }
   for await (const { line, text, invalidUtf8 } of readJsonlLines(source.path)) {
+    const at = `line ${line}`;
     let raw: unknown;
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      if (invalidUtf8) yield { line, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
-      else yield { line, problem: 'malformed_json', detail: `line ${line}: ${(err as Error).message}`, raw: text.slice(0, 500) };
+      if (invalidUtf8) yield { at, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
+      else yield { at, problem: 'malformed_json', detail: `${at}: ${(err as Error).message}`, raw: text.slice(0, 500) };
       continue;
     }
     if (invalidUtf8) {
       // Bytes that are not UTF-8 would reach the teacher as U+FFFD: the row is quarantined, under its own id if it has one.
       const idValue = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)[fields.id] : undefined;
       const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : undefined;
-      yield { line, id, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
+      yield { at, id, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
       continue;
     }
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-      yield { line, problem: 'not_an_object', detail: `line ${line} is not a JSON object`, raw };
+      yield { at, problem: 'not_an_object', detail: `${at} is not a JSON object`, raw };
       continue;
     }
-    const obj = raw as Record<string, unknown>;
-    const idValue = obj[fields.id];
-    const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : `line-${line}`;
-    const prompt = obj[fields.prompt];
-    const answer = obj[fields.answer];
-    if (typeof prompt !== 'string' || !prompt.trim()) {
-      yield { line, id, problem: 'bad_prompt', detail: `field "${fields.prompt}" must be a non-empty string, got ${describe(prompt)}`, raw };
-      continue;
-    }
-    if (prompt.length > MAX_PROMPT_CHARS) {
-      yield { line, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
-      continue;
-    }
-    const task = fields.task ? obj[fields.task] : undefined;
-    const tests = fields.tests ? obj[fields.tests] : undefined;
-    // Code tasks may carry their tests as the answer (an object): it is kept as JSON text.
-    const codeAnswer = task === 'code' && answer !== null && typeof answer === 'object';
-    if (typeof answer !== 'string' && typeof answer !== 'number' && !codeAnswer) {
-      yield { line, id, problem: 'bad_answer', detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`, raw };
-      continue;
-    }
-    if (task !== undefined && (typeof task !== 'string' || !TASK_TYPES.has(task))) {
-      yield { line, id, problem: 'bad_task', detail: `field "${fields.task}" must be one of ${[...TASK_TYPES].join(', ')}, got ${JSON.stringify(task)}`, raw };
-      continue;
-    }
-    yield {
-      line,
-      id,
-      row: { id, prompt, answer: codeAnswer ? JSON.stringify(answer) : String(answer), ...(task ? { task: task as string } : {}), ...(tests !== undefined ? { tests } : {}) },
-    };
+    yield candidateOf(at, raw as Record<string, unknown>, fields);
   }
 }
 
+/** One source row (a JSONL line's object or a Parquet row) checked and mapped through dataset.source.fields. */
+function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFields): Candidate {
+  const raw = obj;
+  const idValue = obj[fields.id];
+  const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : at.replace(' ', '-');
+  const prompt = obj[fields.prompt];
+  const answer = obj[fields.answer];
+  if (typeof prompt !== 'string' || !prompt.trim()) {
+    return { at, id, problem: 'bad_prompt', detail: `field "${fields.prompt}" must be a non-empty string, got ${describe(prompt)}`, raw };
+  }
+  if (prompt.length > MAX_PROMPT_CHARS) {
+    return { at, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
+  }
+  const task = fields.task ? obj[fields.task] : undefined;
+  const tests = fields.tests ? obj[fields.tests] : undefined;
+  // Code tasks may carry their tests as the answer (an object): it is kept as JSON text.
+  const codeAnswer = task === 'code' && answer !== null && typeof answer === 'object';
+  if (typeof answer !== 'string' && typeof answer !== 'number' && !codeAnswer) {
+    return { at, id, problem: 'bad_answer', detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`, raw };
+  }
+  if (task !== undefined && task !== null && (typeof task !== 'string' || !TASK_TYPES.has(task))) {
+    return { at, id, problem: 'bad_task', detail: `field "${fields.task}" must be one of ${[...TASK_TYPES].join(', ')}, got ${JSON.stringify(task)}`, raw };
+  }
+  return {
+    at,
+    id,
+    row: { id, prompt, answer: codeAnswer ? JSON.stringify(answer) : String(answer), ...(typeof task === 'string' ? { task } : {}), ...(tests !== undefined && tests !== null ? { tests } : {}) },
+  };
+}
+
 /** The dataset formats prepare reads. */
-export const SUPPORTED_DATASET_FORMATS = "JSONL (dataset.source.type: jsonl, one JSON object per line, UTF-8) or the builtin task (type: builtin)";
+export const SUPPORTED_DATASET_FORMATS = "JSONL (dataset.source.type: jsonl, one JSON object per line, UTF-8), Parquet (type: parquet) or the builtin task (type: builtin)";
 
 /**
- * When every row of a file source was quarantined: a hint if the file is in a format prepare does not read (Parquet,
- * by its PAR1 magic; gzip), naming the file and the supported formats.
+ * When every row of a file source was quarantined: a hint if the file is in another format than its type says
+ * (Parquet by its PAR1 magic; gzip), naming the file and what to do.
  */
 async function formatHint(dataset: RunSpec['dataset']): Promise<string> {
   if (dataset.source.type !== 'jsonl') return '';
@@ -228,9 +242,9 @@ async function formatHint(dataset: RunSpec['dataset']): Promise<string> {
   } catch {
     return '';
   }
-  const kind = head.toString('latin1') === 'PAR1' ? 'a Parquet file' : head[0] === 0x1f && head[1] === 0x8b ? 'gzip-compressed' : null;
-  if (!kind) return '';
-  return ` ${file} is ${kind}, which prepare does not read: the supported formats are ${SUPPORTED_DATASET_FORMATS}. Convert it to JSONL first (e.g. pandas.read_parquet(...).to_json(path, orient="records", lines=True)).`;
+  if (head.toString('latin1') === 'PAR1') return ` ${file} is a Parquet file read as JSONL: set dataset.source.type to "parquet".`;
+  if (head[0] === 0x1f && head[1] === 0x8b) return ` ${file} is gzip-compressed, which prepare does not read: the supported formats are ${SUPPORTED_DATASET_FORMATS}. Decompress it first.`;
+  return '';
 }
 
 function describe(v: unknown): string {

@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { generateArithmeticProblems } from '../../activities/dataset/arithmetic-task';
 import { readJsonl } from '../../activities/artifacts/store';
+import { pythonBin } from '../../infra/paths';
 import type { PromptRow, RejectRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
 import { chaosSpec, useChaosStack, type ChaosStack } from './harness';
@@ -13,7 +15,8 @@ import { recordRow } from './table';
  * Bad input through the real pipeline (dev server, worker processes): a JSONL dataset with every kind of bad row
  * goes from prepare to evaluation, each bad row must leave a quarantine entry with its reason, and every stage must
  * account for its rows (in = kept + rejected + quarantined). Inputs that cannot make a run (an empty dataset, only
- * bad rows, a missing file, invalid spec values, a Parquet file) must fail at once with an error that says why.
+ * bad rows, a missing file, invalid spec values, a corrupt Parquet file) must fail at once with an error that says why.
+ * A Parquet dataset's bad rows are quarantined like JSONL's.
  */
 
 jest.setTimeout(1_800_000);
@@ -132,6 +135,58 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   expect(p.kept).toBe(good);
 });
 
+test('a Parquet dataset with bad rows (nulls, wrong types, an empty prompt, a duplicate id): each quarantined, every stage accounts for its rows', async () => {
+  const file = path.join(s.tmp, 'messy.parquet');
+  const good = goodRows().slice(0, 30);
+  // Written by pyarrow (the reference writer, in the project's venv): typed columns, so the bad rows are nulls, an
+  // empty string, a list where a scalar belongs (its own column) and a repeated id.
+  const py = `
+import json, sys, pyarrow as pa, pyarrow.parquet as pq
+good = json.loads(sys.argv[2])
+ids = [r["id"] for r in good] + ["null-q", "blank-q", good[3]["id"], "null-a"]
+qs = [r["question"] for r in good] + [None, "   ", good[3]["question"] + " (again)", "Compute 5 + 5."]
+ans = [str(r["answer"]) for r in good] + ["1", "1", "1", None]
+pq.write_table(pa.table({"id": ids, "question": qs, "answer": ans}), sys.argv[1], row_group_size=7, compression="zstd")
+`;
+  execFileSync(pythonBin(), ['-c', py, file, JSON.stringify(good)]);
+  const expected: [string, string][] = [
+    ['null-q', 'bad_prompt'],
+    ['blank-q', 'bad_prompt'],
+    [good[3]!.id, 'duplicate_id'],
+    ['null-a', 'bad_answer'],
+  ];
+  const summary = (await s.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId: `bad-parquet-${randomUUID()}`,
+    args: [spec('messy-parquet', { source: { type: 'parquet', path: file, fields: { id: 'id', prompt: 'question', answer: 'answer' } } })],
+  })) as RunSummary;
+  const c = summary.counts;
+  const quarantine: RejectRow[] = [];
+  for await (const r of readJsonl<RejectRow>(summary.artifacts.quarantine!)) quarantine.push(r);
+  const got = quarantine.map((r) => [r.id, r.reason]);
+  const p = c.prepare!;
+  const gaps: string[] = [];
+  if (p.in !== p.kept! + p.quarantined!) gaps.push(`prepare ${p.in} ≠ ${p.kept} + ${p.quarantined}`);
+  if (c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
+  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
+  const missing = expected.filter(([id, reason]) => !got.some(([i, r]) => i === id && r === reason)).map(([id, r]) => `${id} (want ${r})`);
+  recordRow({
+    fault: 'bad input: Parquet rows with nulls, an empty prompt, a duplicate id',
+    runs: 1,
+    completed: 1,
+    lost: Math.abs(p.in! - (p.kept! + p.quarantined!)) + missing.length,
+    duplicated: 0,
+    redone: 0,
+    bound: null,
+    unit: '-',
+    ok: gaps.length === 0 && missing.length === 0 && p.kept === good.length,
+    note: [`rows in ${p.in} = kept ${p.kept} + quarantined ${p.quarantined}`, missing.length ? `NOT QUARANTINED: ${missing.join('; ')}` : '', gaps.join('; ')].filter(Boolean).join('; '),
+  });
+  expect(gaps).toEqual([]);
+  expect(missing).toEqual([]);
+  expect(p).toMatchObject({ in: good.length + 4, kept: good.length, quarantined: 4 });
+});
+
 interface FailCase {
   name: string;
   fault: string;
@@ -171,22 +226,25 @@ const failCases: FailCase[] = [
     message: [/does not exist/],
   },
   {
-    name: 'parquet',
-    fault: 'bad input: a Parquet dataset',
-    dataset: () => ({ source: { type: 'parquet', path: path.join(s.tmp, 'data.parquet') } }),
-    type: 'InvalidRunSpec',
-    message: [/dataset\.source\.type/, /Parquet datasets are not supported/, /data\.parquet/, /JSONL/],
+    name: 'parquet-corrupt',
+    fault: 'bad input: a corrupt Parquet file',
+    dataset: () => {
+      // the magic, a little binary and the magic again: no footer a reader can parse
+      writeFileSync(path.join(s.tmp, 'corrupt.parquet'), Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
+      return { source: { type: 'parquet', path: path.join(s.tmp, 'corrupt.parquet') } };
+    },
+    type: 'InvalidDatasetFile',
+    message: [/corrupt\.parquet/, /not a readable Parquet file/],
   },
   {
     name: 'parquet-as-jsonl',
     fault: 'bad input: Parquet bytes given as JSONL',
     dataset: () => {
-      // the magic, a little binary and the footer of a Parquet file: no line of it is JSON
       writeFileSync(path.join(s.tmp, 'data.parquet'), Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
       return { source: { type: 'jsonl', path: path.join(s.tmp, 'data.parquet') } };
     },
     type: 'EmptyDataset',
-    message: [/quarantined/],
+    message: [/quarantined/, /data\.parquet is a Parquet file read as JSONL: set dataset\.source\.type to "parquet"/],
   },
   {
     name: 'spec',

@@ -121,7 +121,7 @@ test('a read-only artifact root fails at once, non-retryably, naming the path', 
   expect(readdirSync(readOnly)).toEqual([]);
 });
 
-test('Parquet bytes given as JSONL: the error names the file and the supported formats', async () => {
+test('Parquet bytes given as JSONL: the error names the file and says to use type parquet', async () => {
   const root = tmp();
   const file = path.join(root, 'data.parquet');
   writeFileSync(file, Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
@@ -129,5 +129,5 @@ test('Parquet bytes given as JSONL: the error names the file and the supported f
   expect(err).toMatchObject({ type: 'EmptyDataset', nonRetryable: true });
   expect(err.message).toMatch(/all 3 rows were quarantined/);
   expect(err.message).toContain(`${file} is a Parquet file`);
-  expect(err.message).toMatch(/supported formats are JSONL/);
+  expect(err.message).toMatch(/read as JSONL: set dataset\.source\.type to "parquet"/);
 });
