@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import OpenAI from 'openai';
+import { ApplicationFailure } from '@temporalio/common';
 import { freePort } from '../../infra/temporal';
 import { projectRoot, pythonBin } from '../../infra/paths';
 import { Semaphore } from '../../infra/teacher/http-common';
@@ -114,8 +115,15 @@ export function sampleSeed(seed: number, itemId: string, sampleIndex: number): n
 type ChatMessage = { role: 'system' | 'user'; content: string };
 
 export function endpointEngine(spec: EndpointSpec, kind: string): EvalEngine {
+  // A missing key is not an error by itself (a local server needs none): a 401 is, and then the message names the variable.
   const apiKey = spec.apiKeyEnv ? process.env[spec.apiKeyEnv] : undefined;
-  if (spec.apiKeyEnv && !apiKey) throw new Error(`evaluation endpoint ${spec.baseURL}: environment variable ${spec.apiKeyEnv} (its API key) is not set on the worker`);
+  const unauthorized = () =>
+    ApplicationFailure.nonRetryable(
+      spec.apiKeyEnv && !apiKey
+        ? `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: environment variable ${spec.apiKeyEnv} (its API key) is not set on the worker`
+        : `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: the key in ${spec.apiKeyEnv ?? '(no apiKeyEnv)'} was refused`,
+      'EvaluationEndpointUnauthorized',
+    );
   const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey ?? 'none', maxRetries: 6, timeout: (spec.timeoutSeconds ?? 300) * 1000 });
   const sem = new Semaphore(spec.maxInFlight ?? 8);
   const ask = async (p: { id: string; prompt: string }, opts: GenerateOptions): Promise<EngineOutput> => {
@@ -123,15 +131,23 @@ export function endpointEngine(spec: EndpointSpec, kind: string): EvalEngine {
     const messages: ChatMessage[] = [...(spec.systemPrompt ? [{ role: 'system' as const, content: spec.systemPrompt }] : []), { role: 'user', content: p.prompt }];
     await sem.acquire();
     try {
-      const res = await client.chat.completions.create({
-        model: spec.model,
-        messages,
-        temperature: opts.temperature,
-        top_p: opts.topP,
-        max_tokens: opts.maxNewTokens,
-        seed,
-        n: 1,
-      });
+      const res = await client.chat.completions
+        .create({
+          model: spec.model,
+          messages,
+          temperature: opts.temperature,
+          top_p: opts.topP,
+          max_tokens: opts.maxNewTokens,
+          seed,
+          n: 1,
+        })
+        .catch((err: unknown) => {
+          const status = (err as { status?: number }).status;
+          if (status === 401) throw unauthorized();
+          // A model the endpoint does not serve will not appear by retrying.
+          if (status === 404) throw ApplicationFailure.nonRetryable(`evaluation endpoint ${spec.baseURL} does not serve model ${spec.model}: ${(err as Error).message}`, 'EvaluationModelNotFound');
+          throw err;
+        });
       const choice = res.choices?.[0];
       if (!choice) throw new Error(`evaluation endpoint ${spec.baseURL} returned no choice for item ${p.id}`);
       // Reasoning models may return their chain of thought apart; the verifier reads the answer after it.

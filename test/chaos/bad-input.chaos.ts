@@ -135,7 +135,7 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   expect(p.kept).toBe(good);
 });
 
-test('a Parquet dataset with bad rows (nulls, wrong types, an empty prompt, a duplicate id): each quarantined, every stage accounts for its rows', async () => {
+test('a Parquet dataset with bad rows (null prompt and answer, a blank prompt, a duplicate id): each quarantined, every stage accounts for its rows', async () => {
   const file = path.join(s.tmp, 'messy.parquet');
   const good = goodRows().slice(0, 30);
   // Written by pyarrow (the reference writer, in the project's venv): typed columns, so the bad rows are nulls, an

@@ -71,11 +71,19 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
     }
   });
 
-  test('a missing API key env var is a clear error', async () => {
-    const evaluate = createEvaluate();
-    await expect(
-      evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: teacher.url, model: teacher.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }),
-    ).rejects.toThrow(/DISTILLERY_TEST_NO_SUCH_KEY/);
+  test('an endpoint that wants a key: a missing key env var is a clear, non-retryable error naming it; a model it does not serve too', async () => {
+    const secured = await startTeacherServer({ port: 0, apiKey: 'right' });
+    try {
+      const evaluate = createEvaluate();
+      const missing = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }).catch((e: unknown) => e);
+      expect(missing).toMatchObject({ type: 'EvaluationEndpointUnauthorized', nonRetryable: true });
+      expect((missing as Error).message).toMatch(/DISTILLERY_TEST_NO_SUCH_KEY \(its API key\) is not set on the worker/);
+      const unknown = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'y', endpoint: { baseURL: teacher.url, model: 'no-such-model' } }] }).catch((e: unknown) => e);
+      expect(unknown).toMatchObject({ type: 'EvaluationModelNotFound', nonRetryable: true });
+      expect((unknown as Error).message).toContain('no-such-model');
+    } finally {
+      await secured.close();
+    }
   });
 });
 

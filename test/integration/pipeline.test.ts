@@ -1,3 +1,6 @@
+/**
+ * @jest-environment ./test/helpers/outer-realm-env.js
+ */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
@@ -148,6 +151,20 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
     const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--address', t.server.address, '--output', 'json']);
     await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), json);
   }
+});
+
+test('fineTune.backend openai against the local server: its fine-tuning API trains the student, and baseline and student are evaluated on that endpoint', async () => {
+  const raw = spec('openai-backend', {
+    fineTune: { backend: 'openai', openai: { baseURL: teacher.url, model: 'tiny-gpt-micro', suffix: 'arith', pollSeconds: 0.5, hyperparameters: { n_epochs: 1, batch_size: 8 } } },
+  });
+  const summary = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `openai-${randomUUID()}`, args: [raw] })) as RunSummary;
+  expect(summary.fineTune.steps).toBeGreaterThan(0);
+  expect(summary.evaluation.scores.map((s) => s.name)).toEqual(['baseline', 'student']);
+  const rows: { model?: string; name?: string; response?: string }[] = [];
+  for await (const r of readJsonl<{ model?: string; name?: string; response?: string }>(summary.artifacts.evalResults!)) rows.push(r);
+  expect(rows).toHaveLength(2 * 16 * 2);
+  const job = (await (await fetch(`${teacher.url}/fine_tuning/jobs?limit=100`)).json()) as { data: { fine_tuned_model: string | null; metadata?: Record<string, string> }[] };
+  expect(job.data.some((j) => j.fine_tuned_model?.startsWith('ft:tiny-gpt-micro:arith:'))).toBe(true);
 });
 
 test('an invalid spec fails at once, non-retryably, naming every bad field', async () => {
