@@ -10,7 +10,8 @@ import { projectRoot } from '../infra/paths';
 import { readSpecFile } from './spec-file';
 import { codecFromEnv, dataConverterFromEnv, newKeyEntry } from '../infra/codec/aes-gcm-codec';
 import { startCodecServer } from '../infra/codec/codec-server';
-import { progressLine } from './progress-line';
+import { activityDetail, progressLine } from './progress-line';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { registerVerifyCommand } from './verify-command';
 import { registerScheduleCommand } from './schedule-command';
 
@@ -40,18 +41,22 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
   console.error(`started ${workflowId} on task queue ${spec.taskQueues.workflow}`);
   const tty = process.stderr.isTTY;
   let last = '';
-  // Off a terminal (a log file, CI) a line at most every 5 s, and only when it changed since the last one printed.
+  // Off a terminal (a log file, CI) a line only when it changed: within 5 s of a new stage, else at most every 15 s.
   let printed = '';
+  let printedStage = '';
   let printedAt = 0;
   let finished = false;
   const timer = setInterval(async () => {
     try {
-      const line = progressLine(await handle.query(progressQuery));
+      const progress = await handle.query(progressQuery);
+      const detail = progress.stage === 'finetune' || progress.stage === 'evaluate' ? await runningDetail(client, handle) : '';
+      const line = progressLine(progress) + (detail ? `  ${detail}` : '');
       if (finished) return; // a query answered after the result: the summary is already printed
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
-      else if (line !== printed && Date.now() - printedAt > 5000) {
+      else if (line !== printed && Date.now() - printedAt > (progress.stage !== printedStage ? 5000 : 15_000)) {
         console.error(line);
         printed = line;
+        printedStage = progress.stage;
         printedAt = Date.now();
       }
       last = line;
@@ -66,6 +71,19 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
     clearInterval(timer);
     if (tty) process.stderr.write('\n');
   }
+}
+
+/** The heartbeat of the run's running fine-tune or evaluate activity, as a few words ('' when there is none). */
+async function runningDetail(client: Client, handle: ReturnType<Client['workflow']['getHandle']>): Promise<string> {
+  const pending = (await handle.describe()).raw.pendingActivities ?? [];
+  for (const a of pending) {
+    const type = a.activityType?.name ?? '';
+    if (!a.heartbeatDetails?.payloads?.length) continue;
+    const details = await decodeFromPayloadsAtIndex<Record<string, unknown>>(client.options.loadedDataConverter, 0, a.heartbeatDetails.payloads).catch(() => null);
+    const text = activityDetail(type, details);
+    if (text) return text;
+  }
+  return '';
 }
 
 /** Runs left open in the demo's server (an interrupted demo) resume now and share the workers with the new run. */

@@ -26,3 +26,25 @@ export function progressLine(p: RunProgress): string {
   if (p.counts.finetune) parts.push(`steps ${p.counts.finetune.steps}`);
   return parts.join('  ');
 }
+
+/**
+ * What the running long activity last reported in its heartbeat (the workflow does not see heartbeats, so the CLI
+ * reads them from the pending activity): the trainer's step and loss, or how far evaluation has got.
+ */
+export function activityDetail(type: string, d: Record<string, unknown> | null | undefined): string {
+  if (!d) return '';
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  if (type === 'fineTune' || type === 'openaiFineTune') {
+    const step = num(d.step);
+    const total = num(d.total);
+    const loss = num(d.loss);
+    const parts = [typeof d.status === 'string' ? `job ${d.status}` : '', step !== null ? `step ${step}${total ? `/${total}` : ''}` : '', loss !== null ? `loss ${loss.toFixed(3)}` : ''];
+    return parts.filter(Boolean).join(' ');
+  }
+  if (type === 'evaluate') {
+    if (typeof d.model !== 'string') return '';
+    const done = num(d.done);
+    return [`${d.model}`, typeof d.phase === 'string' ? d.phase : '', done !== null ? `${done} answers (sample ${num(d.sample) ?? 0})` : ''].filter(Boolean).join(': ');
+  }
+  return '';
+}

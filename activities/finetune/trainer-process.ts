@@ -92,12 +92,12 @@ export async function driveTrainer(opts: {
   args: string[];
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
-  heartbeat?: (details: { step: number; checkpoint: string | null; loss: number | null }) => void;
+  heartbeat?: (details: { step: number; total: number | null; checkpoint: string | null; loss: number | null }) => void;
   onStep?: (e: TrainerEvent) => void;
   onLog?: (line: string) => void;
 }): Promise<DrivenRun> {
-  const s = { resumedFromStep: 0, lastStep: 0, lastCheckpoint: null as string | null, lastLoss: null as number | null, tokensPerSecond: null as number | null, done: undefined as TrainerEvent | undefined };
-  const beat = () => opts.heartbeat?.({ step: s.lastStep, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
+  const s = { resumedFromStep: 0, lastStep: 0, totalSteps: null as number | null, lastCheckpoint: null as string | null, lastLoss: null as number | null, tokensPerSecond: null as number | null, done: undefined as TrainerEvent | undefined };
+  const beat = () => opts.heartbeat?.({ step: s.lastStep, total: s.totalSteps, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
   const ticker = setInterval(beat, 2000);
   try {
     const run = await runTrainer({
@@ -111,6 +111,7 @@ export async function driveTrainer(opts: {
         if (e.event === 'start') s.resumedFromStep = Number(e.resumed_from_step ?? 0);
         if (e.event === 'step') {
           s.lastStep = Number(e.step);
+          if (e.total_steps !== undefined) s.totalSteps = Number(e.total_steps);
           s.lastLoss = Number(e.loss);
           s.tokensPerSecond = Number(e.tokens_per_s);
           opts.onStep?.(e);
