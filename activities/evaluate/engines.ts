@@ -195,9 +195,11 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     const main = path.join(projectRoot, 'dist', 'infra', 'teacher', 'llama-main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\``);
     if (!existsSync(serve.gguf)) throw new Error(`student GGUF ${serve.gguf} does not exist`);
-    // llama.cpp's threads spin-wait, so one context per free core (one thread each) beats one context with all cores.
-    const threads = ctx.threads ?? 1;
-    const contexts = ctx.cudaVisibleDevices ? 1 : Math.max(1, Math.floor(os.availableParallelism() / threads));
+    // llama.cpp's threads spin-wait, so on CPU one context per core of the slot, one thread each, beats one context
+    // with all the cores (a CPU slot's `threads` is every core: given to one context it crawled on 2 shared cores).
+    const cores = Math.max(1, ctx.threads ?? os.availableParallelism());
+    const threads = ctx.cudaVisibleDevices ? cores : 1;
+    const contexts = ctx.cudaVisibleDevices ? 1 : cores;
     const args = [main, '--model', serve.gguf, '--port', String(port), '--name', served, '--max-in-flight', String(contexts), '--threads', String(threads)];
     if (ctx.cudaVisibleDevices) args.push('--gpu', 'auto');
     serverSlots = contexts;
