@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -465,45 +463,7 @@ export async function pendingHeartbeats(client: Client, workflowId: string): Pro
 // A delaying HTTP forwarder (slow responses): request i waits delayFor(i) ms before it is forwarded
 // ---------------------------------------------------------------------------------------------------------------
 
-export interface DelayProxy {
-  url: string;
-  requests(): number;
-  close(): Promise<void>;
-}
-
-export async function startDelayProxy(upstream: string, delayFor: (requestIndex: number) => number): Promise<DelayProxy> {
-  const up = new URL(upstream.replace(/\/v1\/?$/, '/'));
-  let n = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const delay = req.url?.includes('/chat/completions') ? delayFor(n++) : 0;
-      const timer = setTimeout(() => {
-        const fwd = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: { ...req.headers, host: up.host } }, (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        });
-        fwd.on('error', () => {
-          if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
-          res.end('{"error":{"message":"upstream unreachable","type":"server_error"}}');
-        });
-        fwd.end(Buffer.concat(chunks));
-      }, delay);
-      res.on('close', () => clearTimeout(timer));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1`,
-    requests: () => n,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+export { startDelayProxy, type DelayProxy } from '../helpers/delay-proxy';
 
 /** The message of a failure, also when the failure converter moved it into encodedAttributes. */
 export function failureMessage(f: temporal.api.failure.v1.IFailure | null | undefined): string {

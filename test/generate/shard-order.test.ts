@@ -1,11 +1,10 @@
 import { existsSync, promises as fs } from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { startTeacherServer } from '../../infra/teacher/server';
 import { generateShard } from '../../activities/generate/generate-shard';
 import { layout } from '../../activities/artifacts/layout';
+import { startDelayProxy } from '../helpers/delay-proxy';
 import { shardDir, shardInput, shardRows } from '../helpers/shard-fixture';
 
 /**
@@ -17,33 +16,7 @@ let teacher: Awaited<ReturnType<typeof startTeacherServer>>;
 beforeAll(async () => (teacher = await startTeacherServer({ port: 0 })));
 afterAll(async () => teacher.close());
 
-/** A forwarder to the teacher that holds chat request i for delayFor(i) ms. */
-async function delayProxy(delayFor: (i: number) => number): Promise<{ url: string; close: () => Promise<void> }> {
-  const up = new URL(teacher.url.replace(/\/v1\/?$/, '/'));
-  let n = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const delay = req.url?.includes('/chat/completions') ? delayFor(n++) : 0;
-      setTimeout(() => {
-        const fwd = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: { ...req.headers, host: up.host } }, (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        });
-        fwd.end(Buffer.concat(chunks));
-      }, delay);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
+const delayProxy = (delayFor: (i: number) => number) => startDelayProxy(teacher.url, delayFor);
 
 const order = (rows: { promptId: string; sampleIndex: number }[]) => rows.map((r) => `${r.promptId}#${r.sampleIndex}`);
 const expectedOrder = (prompts: number, n: number) => Array.from({ length: prompts }, (_, p) => Array.from({ length: n }, (_, i) => `p${p}#${i}`)).flat();
