@@ -9,7 +9,7 @@ import { pythonBin } from '../../infra/paths';
 import type { PromptRow, RejectRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
 import { chaosSpec, useChaosStack, type ChaosStack } from './harness';
-import { recordRow } from './table';
+import { recordFailedRun, recordRow } from './table';
 
 /**
  * Bad input through the real pipeline (dev server, worker processes): a JSONL dataset with every kind of bad row
@@ -279,18 +279,7 @@ for (const fc of failCases) {
     while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
     const message = cause?.message ?? '';
     const ok = name === 'WorkflowFailedError' && cause?.type === fc.type && fc.message.every((re) => re.test(message)) && seconds < 60;
-    recordRow({
-      fault: fc.fault,
-      runs: 1,
-      completed: 0,
-      lost: 0,
-      duplicated: 0,
-      redone: 0,
-      bound: null,
-      unit: '-',
-      ok,
-      note: `${cause?.type ?? name ?? 'no error'} in ${seconds.toFixed(1)} s: ${message.replace(/\s+/g, ' ').slice(0, 160)}`,
-    });
+    recordFailedRun(fc.fault, ok, `${cause?.type ?? name ?? 'no error'} in ${seconds.toFixed(1)} s: ${message.replace(/\s+/g, ' ').slice(0, 160)}`);
     expect(name).toBe('WorkflowFailedError');
     expect(cause?.type).toBe(fc.type);
     for (const re of fc.message) expect(message).toMatch(re);

@@ -13,7 +13,7 @@ import type { GenerationInput } from '../../workflows/generation';
 import type { RunSummary } from '../../workflows/distillation';
 import { pauseSignal, resumeSignal } from '../../workflows/messages';
 import { chaosSpec, failureMessage, listDir, progressOf, sleep, useChaosStack, waitFor, type ChaosStack } from './harness';
-import { recordRow, recordSkipped } from './table';
+import { recordFailedRun, recordRow, recordSkipped } from './table';
 
 /**
  * Storage faults: a full or read-only artifact root fails with a clear error and leaves no corrupt artifact; a full
@@ -224,18 +224,7 @@ test('read-only artifact root: prepare fails with a clear error and nothing is w
   // the error must say what is wrong: a read-only root, not "no such file", and name the path
   const clear = /EROFS|read-only|not writable|EACCES|permission/i.test(f.message) && f.message.includes(root);
   const ok = files.length === 0 && clear && f.final;
-  recordRow({
-    fault: 'storage: read-only artifact root',
-    runs: 1,
-    completed: 0,
-    lost: 0,
-    duplicated: 0,
-    redone: 0,
-    bound: null,
-    unit: '-',
-    ok,
-    note: `${f.type} ${f.final ? `failed the run in ${seconds.toFixed(1)} s` : `attempt ${f.attempt}, RETRIED (a read-only root does not heal)`}: ${f.errorType ? `[${f.errorType}] ` : ''}${f.message.replace(/^.*?\] /, '').slice(0, 160)}${clear ? '' : ' (MISLEADING: the root is read-only)'}`,
-  });
+  recordFailedRun('storage: read-only artifact root', ok, `${f.type} ${f.final ? `failed the run in ${seconds.toFixed(1)} s` : `attempt ${f.attempt}, RETRIED (a read-only root does not heal)`}: ${f.errorType ? `[${f.errorType}] ` : ''}${f.message.replace(/^.*?\] /, '').slice(0, 160)}${clear ? '' : ' (MISLEADING: the root is read-only)'}`);
   expect(f.message).toMatch(/EROFS|read-only|not writable|EACCES|permission/i);
   expect(f.message).toContain(root);
   expect(f.final).toBe(true);
@@ -259,18 +248,7 @@ test('artifact root full from the start: a clear ENOSPC error and no corrupt art
   const temps = tempFiles(runDir);
   const complete = existsSync(path.join(runDir, 'prepare', 'prompts.jsonl'));
   const ok = corrupt.length === 0 && !complete && temps.length === 0;
-  recordRow({
-    fault: 'storage: artifact root full (ENOSPC in prepare)',
-    runs: 1,
-    completed: 0,
-    lost: 0,
-    duplicated: 0,
-    redone: 0,
-    bound: null,
-    unit: '-',
-    ok,
-    note: [`${f.type}: ${f.message.slice(0, 120)}`, corrupt.length ? `CORRUPT: ${corrupt.join(', ')}` : 'no corrupt artifact', temps.length ? `${temps.length} TEMP FILES LEFT by failed attempts (${temps.slice(0, 3).join(', ')}…): they hold the space a retry needs` : ''].filter(Boolean).join('; '),
-  });
+  recordFailedRun('storage: artifact root full (ENOSPC in prepare)', ok, [`${f.type}: ${f.message.slice(0, 120)}`, corrupt.length ? `CORRUPT: ${corrupt.join(', ')}` : 'no corrupt artifact', temps.length ? `${temps.length} TEMP FILES LEFT by failed attempts (${temps.slice(0, 3).join(', ')}…): they hold the space a retry needs` : ''].filter(Boolean).join('; '));
   expect(f.message).toMatch(/ENOSPC|no space/i);
   expect(corrupt).toEqual([]);
   expect(complete).toBe(false);
@@ -396,18 +374,7 @@ test('an artifact truncated after it was written is refused by the next stage wi
   const f = await stageFailure(h, /changed on disk|sha256|truncat/i);
   if (!f.final) await h.terminate('chaos suite: enough seen');
   const ok = f.type === 'rejectSample' && f.final && f.errorType === 'ArtifactChecksumMismatch';
-  recordRow({
-    fault: 'storage: artifact truncated between stages',
-    runs: 1,
-    completed: 0,
-    lost: 0,
-    duplicated: 0,
-    redone: 0,
-    bound: null,
-    unit: '-',
-    ok,
-    note: `${f.type} ${f.final ? 'failed the run (non-retryable)' : `attempt ${f.attempt}, RETRIED (the file will not heal)`}: ${f.message.slice(0, 160)}`,
-  });
+  recordFailedRun('storage: artifact truncated between stages', ok, `${f.type} ${f.final ? 'failed the run (non-retryable)' : `attempt ${f.attempt}, RETRIED (the file will not heal)`}: ${f.message.slice(0, 160)}`);
   expect(f.type).toBe('rejectSample');
   expect(f.errorType).toBe('ArtifactChecksumMismatch');
   expect(f.final).toBe(true);
@@ -434,18 +401,7 @@ test('a writer SIGKILLed mid-file leaves only its temp file: the artifact is nev
   const files = listDir(dir);
   const temps = files.filter((f) => f.startsWith('.rows.jsonl.'));
   const ok = !existsSync(target) && temps.length === 1;
-  recordRow({
-    fault: 'storage: writer SIGKILLed mid-file',
-    runs: 1,
-    completed: 0,
-    lost: 0,
-    duplicated: 0,
-    redone: 0,
-    bound: null,
-    unit: '-',
-    ok,
-    note: `target ${existsSync(target) ? 'EXISTS' : 'absent'}; left ${temps.length} temp file(s) (${temps[0] ?? '-'})`,
-  });
+  recordFailedRun('storage: writer SIGKILLed mid-file', ok, `target ${existsSync(target) ? 'EXISTS' : 'absent'}; left ${temps.length} temp file(s) (${temps[0] ?? '-'})`);
   expect(existsSync(target)).toBe(false);
   expect(temps).toHaveLength(1);
 });

@@ -58,3 +58,8 @@ export function recordLoad(figures: LoadFigures): void {
 export function recordSkipped(fault: string, why: string): void {
   recordRow({ fault, runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: `SKIPPED: ${why}` });
 }
+
+/** A run that must fail cleanly (a clear error, nothing corrupt left): nothing completes, so nothing can be lost. */
+export function recordFailedRun(fault: string, ok: boolean, note: string): void {
+  recordRow({ fault, runs: 1, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, unit: '-', ok, note });
+}
