@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from tiny_gpt import TinyGPT, fsync_dir, load_model_dir, save_model_dir  # noqa: E402
+from durable_files import fsync_file  # noqa: E402
 
 ONNX_FILE = "model.onnx"
 OPSET = 18
@@ -74,11 +75,7 @@ def export_onnx(model: TinyGPT, onnx_path: str) -> dict[str, Any]:
         exporter = _export_to(model, tmp)
         if os.path.exists(tmp + ".data"):
             raise RuntimeError("exporter wrote external data; expected a single-file model")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(tmp)
         os.replace(tmp, onnx_path)
         fsync_dir(d)
     finally:

@@ -19,8 +19,11 @@ import time
 from typing import Any
 
 sys.dont_write_bytecode = True  # keep the checkout free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # infra/trainer: durable_files
 
 import numpy as np  # noqa: E402
+
+from durable_files import fsync_file  # noqa: E402
 
 # Keys the writer sets itself or that describe the source's quantization, not the export.
 _SKIP_KEYS = {"general.file_type", "general.quantization_version", "general.alignment"}
@@ -124,11 +127,7 @@ def export_gguf(state: dict[str, Any], config: Any, source_gguf: str, out_path: 
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file(progress=False)
         writer.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(tmp)
         os.replace(tmp, out_path)
     finally:
         with contextlib.suppress(FileNotFoundError):
