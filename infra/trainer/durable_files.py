@@ -3,8 +3,10 @@ its directory entry are on disk (fsync file, then directory), so a crash never l
 complete."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -54,3 +56,19 @@ def write_json_atomic(path: str, obj: Any) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+@contextlib.contextmanager
+def atomic_file(final: str) -> Iterator[str]:
+    """Yields a temp path beside `final` to write; once the block succeeds the file is fsynced, renamed over `final`
+    and the directory fsynced. A failed block leaves no temp file behind, and `final` as it was."""
+    d = os.path.dirname(os.path.abspath(final))
+    tmp = os.path.join(d, f".{os.path.basename(final)}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, final)
+        fsync_dir(d)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)

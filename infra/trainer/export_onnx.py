@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 from tiny_gpt import TinyGPT, fsync_dir, load_model_dir, save_model_dir  # noqa: E402
-from durable_files import fsync_file  # noqa: E402
+from durable_files import atomic_file  # noqa: E402
 
 ONNX_FILE = "model.onnx"
 OPSET = 18
@@ -68,19 +68,11 @@ def _export_to(model: TinyGPT, path: str) -> str:
 def export_onnx(model: TinyGPT, onnx_path: str) -> dict[str, Any]:
     """Writes onnx_path atomically (temp file in the same dir, fsync, rename)."""
     model = model.to("cpu").eval()
-    d = os.path.dirname(os.path.abspath(onnx_path))
-    tmp = os.path.join(d, f".{os.path.basename(onnx_path)}.tmp-{os.getpid()}")
     t0 = time.time()
-    try:
+    with atomic_file(onnx_path) as tmp:
         exporter = _export_to(model, tmp)
         if os.path.exists(tmp + ".data"):
             raise RuntimeError("exporter wrote external data; expected a single-file model")
-        fsync_file(tmp)
-        os.replace(tmp, onnx_path)
-        fsync_dir(d)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
     secs = time.time() - t0
     _log(f"wrote {onnx_path} ({os.path.getsize(onnx_path)} bytes, {exporter} exporter, {secs:.1f}s)")
     return {"onnx": onnx_path, "exporter": exporter, "opset": OPSET, "export_s": round(secs, 2)}

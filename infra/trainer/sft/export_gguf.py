@@ -11,7 +11,6 @@ rotary layout), so the same permutation is applied again here. stdout carries on
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 import numpy as np  # noqa: E402
 
-from durable_files import fsync_file  # noqa: E402
+from durable_files import atomic_file  # noqa: E402
 
 # Keys the writer sets itself or that describe the source's quantization, not the export.
 _SKIP_KEYS = {"general.file_type", "general.quantization_version", "general.alignment"}
@@ -89,49 +88,42 @@ def export_gguf(state: dict[str, Any], config: Any, source_gguf: str, out_path: 
     tmap = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layer)
     out_type = gguf.GGMLQuantizationType.F16 if dtype == "f16" else gguf.GGMLQuantizationType.F32
 
-    d = os.path.dirname(os.path.abspath(out_path))
-    tmp = os.path.join(d, f".{os.path.basename(out_path)}.tmp-{os.getpid()}")
-    writer = gguf.GGUFWriter(tmp, arch)
-    overrides: dict[str, Any] = {}
-    if pad_token_id is not None:
-        overrides["tokenizer.ggml.padding_token_id"] = int(pad_token_id)
-    if name:
-        overrides["general.name"] = name
-    copy_metadata(reader, writer, overrides)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
-    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    with atomic_file(out_path) as tmp:
+        writer = gguf.GGUFWriter(tmp, arch)
+        overrides: dict[str, Any] = {}
+        if pad_token_id is not None:
+            overrides["tokenizer.ggml.padding_token_id"] = int(pad_token_id)
+        if name:
+            overrides["general.name"] = name
+        copy_metadata(reader, writer, overrides)
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
-    tied = bool(getattr(config, "tie_word_embeddings", False))
-    written = 0
-    for hf_name, tensor in state.items():
-        if tied and hf_name == "lm_head.weight":
-            continue  # llama.cpp reuses token_embd for the output when output.weight is absent
-        if hf_name.endswith("rotary_emb.inv_freq"):
-            continue
-        gguf_name = tmap.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if gguf_name is None:
-            raise ValueError(f"no GGUF name for tensor {hf_name}")
-        w = tensor.detach().to("cpu").float().numpy()
-        if hf_name.endswith("self_attn.q_proj.weight"):
-            w = llama_permute(w, n_head, n_head)
-        elif hf_name.endswith("self_attn.k_proj.weight"):
-            w = llama_permute(w, n_head, n_kv)
-        # 1-D tensors (norms) stay F32, as llama.cpp's converter writes them.
-        if w.ndim >= 2 and out_type == gguf.GGMLQuantizationType.F16:
-            writer.add_tensor(gguf_name, w.astype(np.float16), raw_dtype=gguf.GGMLQuantizationType.F16)
-        else:
-            writer.add_tensor(gguf_name, np.ascontiguousarray(w, dtype=np.float32))
-        written += 1
-    try:
+        tied = bool(getattr(config, "tie_word_embeddings", False))
+        written = 0
+        for hf_name, tensor in state.items():
+            if tied and hf_name == "lm_head.weight":
+                continue  # llama.cpp reuses token_embd for the output when output.weight is absent
+            if hf_name.endswith("rotary_emb.inv_freq"):
+                continue
+            gguf_name = tmap.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+            if gguf_name is None:
+                raise ValueError(f"no GGUF name for tensor {hf_name}")
+            w = tensor.detach().to("cpu").float().numpy()
+            if hf_name.endswith("self_attn.q_proj.weight"):
+                w = llama_permute(w, n_head, n_head)
+            elif hf_name.endswith("self_attn.k_proj.weight"):
+                w = llama_permute(w, n_head, n_kv)
+            # 1-D tensors (norms) stay F32, as llama.cpp's converter writes them.
+            if w.ndim >= 2 and out_type == gguf.GGMLQuantizationType.F16:
+                writer.add_tensor(gguf_name, w.astype(np.float16), raw_dtype=gguf.GGMLQuantizationType.F16)
+            else:
+                writer.add_tensor(gguf_name, np.ascontiguousarray(w, dtype=np.float32))
+            written += 1
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file(progress=False)
         writer.close()
-        fsync_file(tmp)
-        os.replace(tmp, out_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
     secs = time.time() - t0
     _log(f"wrote {out_path} ({os.path.getsize(out_path)} bytes, {written} tensors, {dtype}, {secs:.1f}s)")
     return {"gguf": out_path, "gguf_dtype": dtype, "gguf_tensors": written, "gguf_export_s": round(secs, 2)}
