@@ -7,13 +7,17 @@
  *
  *   { "language": "python" | "javascript",                           (default: the fence's language, else python)
  *     "cases": [ { "input": "1 2\n", "output": "3\n" }, … ],           stdin → expected stdout, one run per case
- *     "test": "def check(candidate): …", "entry_point": "add",         assertion style (HumanEval): one run of
- *     "prompt": "def add(a, b):\n    \"\"\"…\"\"\"\n" }                 prompt + completion + test + check(entry_point)
+ *     "test": "def check(candidate): …", "entry_point": "add",         assertion style (HumanEval): the program is
+ *     "prompt": "def add(a, b):\n    \"\"\"…\"\"\"\n" }                 prompt + completion, the tests call it
  *
- * A case passes when the program exits 0 and (for io cases) its stdout equals the expected output up to trailing
- * whitespace on each line and trailing blank lines. Everything that stops a run — timeout, CPU or memory limit, too
- * much output, a crash — fails the sample with that reason. Fails closed: tests that cannot be read → never correct.
+ * An io case passes when the program exits 0 and its stdout equals the expected output up to trailing whitespace on
+ * each line and trailing blank lines: the output is the evidence. Assertion-style tests pass only on the word of a
+ * test runner that runs apart from the program and reports that every test ran and passed (isolated-tests.ts): how
+ * the program exits proves nothing there, since the program runs first and could exit 0 on its own. Everything that
+ * stops a run — timeout, CPU or memory limit, too much output, a crash — fails the sample with that reason. Fails
+ * closed: tests that cannot be read or cannot judge a program → never correct.
  */
+import { runIsolatedTests, type IsolatedTestsOutcome } from './isolated-tests';
 import { DEFAULT_LIMITS, runSandboxed, type SandboxLanguage, type SandboxLimits, type SandboxResult } from './sandbox';
 
 export interface CodeCase {
@@ -39,7 +43,17 @@ export interface CodeOptions {
 
 export type CodeVerdict = 'correct' | 'incorrect' | 'no_answer' | 'unparseable_gold';
 
-export type CodeFailure = SandboxResult['status'] | 'wrong_answer' | 'wrong_language' | 'runtime_error';
+export type CodeFailure =
+  | SandboxResult['status']
+  | 'wrong_answer'
+  | 'wrong_language'
+  | 'runtime_error'
+  /** The program exited (or was ended) before the tests finished. */
+  | 'early_exit'
+  /** The program returned something other than plain data to the tests. */
+  | 'unsupported_value'
+  /** The program wrote something on the tests' channel that is not a reply. */
+  | 'protocol_violation';
 
 export interface CodeVerification {
   verdict: CodeVerdict;
@@ -163,21 +177,15 @@ function defines(code: string, name: string, lang: SandboxLanguage): boolean {
   return re.test(code);
 }
 
-/** The source run for an assertion-style test: prompt (when the answer completes it) + code + test + check call. */
+/** The program that is run: the model's code after the prompt when it completes the prompt. Never the tests. */
 export function assembleProgram(code: string, tests: CodeTests, lang: SandboxLanguage): string {
-  let program = code;
-  if (tests.prompt) {
-    if (tests.entryPoint && defines(code, tests.entryPoint, lang)) {
-      // a whole function: keep the prompt's imports and helpers (a def whose body is only a docstring is valid
-      // Python), the model's definition comes later and wins
-      program = lang === 'python' ? `${tests.prompt}\n\n${code}` : code;
-    } else program = tests.prompt + code; // a completion of the prompt's body
+  if (!tests.prompt) return code;
+  if (tests.entryPoint && defines(code, tests.entryPoint, lang)) {
+    // a whole function: keep the prompt's imports and helpers (a def whose body is only a docstring is valid
+    // Python), the model's definition comes later and wins
+    return lang === 'python' ? `${tests.prompt}\n\n${code}` : code;
   }
-  if (tests.test) {
-    program += `\n\n${tests.test}\n`;
-    if (tests.entryPoint && /\bcheck\b/.test(tests.test)) program += lang === 'python' ? `\ncheck(${tests.entryPoint})\n` : `\ncheck(${tests.entryPoint});\n`;
-  }
-  return program;
+  return tests.prompt + code; // a completion of the prompt's body
 }
 
 /** The informative line of a crash: the last "XxxError: …" line (Python's traceback ends with it, Node prints it
@@ -220,6 +228,41 @@ function describeStop(r: SandboxResult, lim: SandboxLimits): { failure: CodeFail
   }
 }
 
+/** The verdict on an assertion-style run, from the isolated runner's outcome. */
+function assertionVerdict(o: IsolatedTestsOutcome, lim: SandboxLimits, code: string, via: string): CodeVerification {
+  const fail = (failure: CodeFailure, why: string): CodeVerification => ({
+    verdict: 'incorrect',
+    extracted: code,
+    reason: `tests failed: ${why}${via}`,
+    failure,
+    passed: 0,
+    total: 1,
+  });
+  switch (o.kind) {
+    case 'passed':
+      return { verdict: 'correct', extracted: code, reason: `tests passed (${o.calls} call${o.calls === 1 ? '' : 's'})${via}`, passed: 1, total: 1 };
+    case 'failed':
+      return fail(/^AssertionError\b/.test(o.error) ? 'wrong_answer' : 'runtime_error', o.error);
+    case 'stopped': {
+      const s = describeStop(o.result, lim);
+      return fail(s.failure, s.why);
+    }
+    case 'broke_off': {
+      const exit = o.program ? ` (${o.program.signal ?? `exit ${o.program.exitCode}`})` : '';
+      if (o.reason === 'load') return fail('runtime_error', o.why);
+      if (o.reason === 'ended') return fail('early_exit', `${o.why}${exit}`);
+      if (o.reason === 'unsendable') return fail('unsupported_value', o.why);
+      return fail('protocol_violation', o.why);
+    }
+    case 'untestable':
+      return { verdict: 'unparseable_gold', extracted: code, reason: `the tests cannot judge a program: ${o.why}` };
+    case 'no_report': {
+      const s = o.result.status === 'ok' || o.result.status === 'exit' ? null : describeStop(o.result, lim);
+      return fail(s?.failure ?? 'runtime_error', `the test runner gave no report${s ? ` (${s.why})` : `: ${lastLine(o.result.stderr) || `exit ${o.result.exitCode}`}`}`);
+    }
+  }
+}
+
 /** Verify a model response against code tests. Throws SandboxUnavailableError when the sandbox cannot run here. */
 export async function verifyCode(response: string, testsRaw: unknown, opts: CodeOptions = {}): Promise<CodeVerification> {
   const tests = parseCodeTests(testsRaw);
@@ -241,18 +284,13 @@ export async function verifyCode(response: string, testsRaw: unknown, opts: Code
   const main = lang === 'python' ? 'main.py' : 'main.js';
   const via = ex.method === 'fence' ? '' : ` (${ex.method})`;
 
+  const program = assembleProgram(ex.code, tests, lang);
   if (tests.test) {
-    const program = assembleProgram(ex.code, tests, lang);
-    const r = await runSandboxed({ language: lang, files: { [main]: program }, main, limits });
-    if (r.status === 'ok') {
-      if (!tests.cases) return { verdict: 'correct', extracted: ex.code, reason: `tests passed${via}`, passed: 1, total: 1 };
-    } else {
-      const s = describeStop(r, limits);
-      return { verdict: 'incorrect', extracted: ex.code, reason: `tests failed: ${s.why}${via}`, failure: s.failure, passed: 0, total: 1 };
-    }
+    const o = await runIsolatedTests({ language: lang, program, test: tests.test, prompt: tests.prompt, entryPoint: tests.entryPoint, limits });
+    const v = assertionVerdict(o, limits, ex.code, via);
+    if (v.verdict !== 'correct' || !tests.cases) return v;
   }
   const cases = tests.cases ?? [];
-  const program = tests.prompt ? assembleProgram(ex.code, { ...tests, test: undefined }, lang) : ex.code;
   for (let k = 0; k < cases.length; k++) {
     const c = cases[k];
     const r = await runSandboxed({ language: lang, files: { [main]: program }, main, stdin: c.input ?? '', limits });

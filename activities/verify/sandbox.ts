@@ -13,6 +13,9 @@
  *     unprivileged uid/gid with no capabilities and no_new_privs (`setpriv`) — the uid is what makes RLIMIT_NPROC
  *     bite, since the kernel does not apply it to root; as another user we run bwrap in a user namespace, where the
  *     process limit is counted per sandbox;
+ *   - no user namespaces inside: the program cannot make one (where it would hold every capability over its own
+ *     mounts and the kernel's less-travelled code). bwrap's `--disable-userns` needs bwrap's own user namespace, so as
+ *     root a second, unprivileged bwrap (as the fresh uid, inside the first) adds just that namespace and the lock;
  *   - stdout/stderr are capped; a program that writes more is killed.
  *
  * Not contained: CPU *share* (a sandbox may use its CPU-seconds at full speed on one core: run few at once) and
@@ -26,6 +29,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
 
 export type SandboxLanguage = 'python' | 'javascript';
 
@@ -57,8 +61,12 @@ export interface SandboxRun {
   /** Files written (read-only) under /sandbox; `main` is executed. */
   files: Record<string, string>;
   main: string;
+  /** Arguments after the main file. */
+  args?: string[];
   stdin?: string;
   limits?: Partial<SandboxLimits>;
+  /** Extra pipes the program gets as fds 3, 4, …, in `SandboxProcess.channels` here (not counted in the output limit). */
+  channels?: number;
 }
 
 export type SandboxStatus = 'ok' | 'exit' | 'timeout' | 'cpu_limit' | 'memory_limit' | 'output_limit' | 'signal';
@@ -71,6 +79,14 @@ export interface SandboxResult {
   stdout: string;
   stderr: string;
   wallMs: number;
+}
+
+/** A started sandbox: its extra pipes, its result when it has ended, and a way to end it. */
+export interface SandboxProcess {
+  channels: Duplex[];
+  result: Promise<SandboxResult>;
+  /** Kill the whole sandbox; `why` becomes its status unless it had already stopped for another reason. */
+  stop(why?: SandboxStatus): void;
 }
 
 export class SandboxUnavailableError extends Error {
@@ -162,13 +178,15 @@ export function sandboxProblem(): Promise<string | null> {
     if (!h.bwrap || !h.prlimit || (h.root && !h.setpriv)) return h.problems.join('; ');
     const lang: SandboxLanguage = h.runtimes.python ? 'python' : 'javascript';
     try {
-      const r = await spawnContained(h, {
+      const r = await startContained(h, {
         language: lang,
         files: { 'probe.txt': 'ok' },
         main: 'probe.txt',
         limits: { timeoutSeconds: 20 },
-      }, ['/bin/cat', '/sandbox/probe.txt']);
-      if (r.status !== 'ok' || r.stdout !== 'ok') return `bwrap does not work here: exit ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500)}`;
+      }, ['/bin/cat', '/sandbox/probe.txt']).result;
+      // as root the lock on user namespaces needs a second bwrap as an unprivileged user: the host must allow that
+      const hint = h.root ? ' (as root, the sandbox also runs bwrap unprivileged: unprivileged user namespaces must be allowed)' : '';
+      if (r.status !== 'ok' || r.stdout !== 'ok') return `bwrap does not work here: exit ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500)}${hint}`;
       return null;
     } catch (e) {
       return `bwrap does not work here: ${(e as Error).message}`;
@@ -213,11 +231,12 @@ function commandFor(h: Host, run: SandboxRun, lim: SandboxLimits): string[] {
   const rt = h.runtimes[run.language];
   if (!rt) throw new SandboxUnavailableError(`no ${run.language} runtime: ${h.problems.join('; ')}`);
   const main = `/sandbox/${run.main}`;
-  if (run.language === 'python') return [rt.exe, '-I', '-B', main];
-  return [rt.exe, `--max-old-space-size=${lim.memoryMb}`, '--v8-pool-size=2', '--stack-size=4000', main];
+  const args = run.args ?? [];
+  if (run.language === 'python') return [rt.exe, '-I', '-B', main, ...args];
+  return [rt.exe, `--max-old-space-size=${lim.memoryMb}`, '--v8-pool-size=2', '--stack-size=4000', main, ...args];
 }
 
-function spawnContained(h: Host, run: SandboxRun, argv: string[]): Promise<SandboxResult> {
+function startContained(h: Host, run: SandboxRun, argv: string[]): SandboxProcess {
   const lim: SandboxLimits = { ...DEFAULT_LIMITS, ...(run.limits ?? {}) };
   const src = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-sbx-'));
   fs.chmodSync(src, 0o755);
@@ -260,6 +279,8 @@ function spawnContained(h: Host, run: SandboxRun, argv: string[]): Promise<Sandb
   if (h.root) {
     const id = freshId();
     args.push(h.setpriv!, `--reuid=${id}`, `--regid=${id}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--');
+    // the whole tree as it is (each mount keeps its read-only flag), in a user namespace of the fresh uid only
+    args.push(h.bwrap, '--unshare-user', '--disable-userns', '--die-with-parent', '--bind', '/', '/', '--chdir', '/tmp', '--');
   }
   args.push(h.prlimit, ...rlimits, '--', ...argv);
   const env: Record<string, string> = {
@@ -274,21 +295,24 @@ function spawnContained(h: Host, run: SandboxRun, argv: string[]): Promise<Sandb
     OMP_NUM_THREADS: '1',
   };
   const started = Date.now();
-  return new Promise<SandboxResult>((resolve, reject) => {
-    const child = spawn(h.bwrap, args, { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const extra = Array.from({ length: run.channels ?? 0 }, () => 'pipe' as const);
+  const child = spawn(h.bwrap, args, { env, stdio: ['pipe', 'pipe', 'pipe', ...extra], detached: true });
+  const channels = extra.map((_, k) => child.stdio[3 + k] as Duplex);
+  for (const c of channels) c?.on('error', () => undefined); // EPIPE once the program is gone
+  let stopped: SandboxStatus | null = null;
+  const kill = (why: SandboxStatus) => {
+    if (!stopped) stopped = why;
+    try {
+      process.kill(-child.pid!, 'SIGKILL'); // the whole process group: bwrap; its PID namespace dies with it
+    } catch {
+      /* already gone */
+    }
+  };
+  const result = new Promise<SandboxResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
     let errBytes = 0;
-    let stopped: SandboxStatus | null = null;
-    const kill = (why: SandboxStatus) => {
-      if (!stopped) stopped = why;
-      try {
-        process.kill(-child.pid!, 'SIGKILL'); // the whole process group: bwrap; its PID namespace dies with it
-      } catch {
-        /* already gone */
-      }
-    };
     const timer = setTimeout(() => kill('timeout'), lim.timeoutSeconds * 1000);
     const collect = (chunks: Buffer[], which: 'out' | 'err') => (b: Buffer) => {
       const n = which === 'out' ? (outBytes += b.length) : (errBytes += b.length);
@@ -319,6 +343,7 @@ function spawnContained(h: Host, run: SandboxRun, argv: string[]): Promise<Sandb
       resolve({ status, exitCode: code, signal, stdout, stderr, wallMs: Date.now() - started });
     });
   });
+  return { channels, result, stop: (why: SandboxStatus = 'signal') => kill(why) };
 }
 
 const MEMORY_RE = /MemoryError|JavaScript heap out of memory|Array buffer allocation failed|Cannot allocate memory|std::bad_alloc|Fatal process OOM|Reached heap limit|out of memory/i;
@@ -338,13 +363,18 @@ function classify(code: number | null, signal: NodeJS.Signals | null, stderr: st
   return 'exit';
 }
 
-/** Run a program in the sandbox. Throws SandboxUnavailableError when the sandbox cannot work on this host. */
-export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
+/** Start a program in the sandbox. Throws SandboxUnavailableError when the sandbox cannot work on this host. */
+export async function startSandboxed(run: SandboxRun): Promise<SandboxProcess> {
   const problem = await sandboxProblem();
   if (problem) throw new SandboxUnavailableError(problem);
   const h = discover();
   const lim: SandboxLimits = { ...DEFAULT_LIMITS, ...(run.limits ?? {}) };
-  return spawnContained(h, run, commandFor(h, run, lim));
+  return startContained(h, run, commandFor(h, run, lim));
+}
+
+/** Run a program in the sandbox. Throws SandboxUnavailableError when the sandbox cannot work on this host. */
+export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
+  return (await startSandboxed(run)).result;
 }
 
 /** A short description of how the sandbox runs here (for logs and reports). */
@@ -353,5 +383,5 @@ export function describeSandbox(): string {
   const rts = Object.entries(h.runtimes)
     .map(([k, v]) => `${k}=${v!.exe}`)
     .join(' ');
-  return `bwrap=${h.bwrap || 'missing'} mode=${h.root ? 'root→setpriv fresh uid' : 'user namespace'} ${rts}`;
+  return `bwrap=${h.bwrap || 'missing'} mode=${h.root ? 'root→setpriv fresh uid→user namespace' : 'user namespace'} nested-userns=disabled ${rts}`;
 }

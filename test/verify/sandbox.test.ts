@@ -82,7 +82,7 @@ describe('correct code passes', () => {
     const tests = { language: 'javascript', test: "const assert = require('assert');\nfunction check(f) { assert.strictEqual(f(2, 3), 5); }", entry_point: 'add' };
     expect((await verifyCode(js('function add(a, b) { return a + b; }'), tests)).verdict).toBe('correct');
     const bad = await verifyCode(js('function add(a, b) { return a - b; }'), tests);
-    expect(bad).toMatchObject({ verdict: 'incorrect', failure: 'runtime_error' });
+    expect(bad).toMatchObject({ verdict: 'incorrect', failure: 'wrong_answer' });
     expect(bad.reason).toMatch(/AssertionError|Expected values/);
   });
 
@@ -175,6 +175,19 @@ describe('hostile code is contained and scored as failed', () => {
     expect(r.status).toBe('ok');
     expect(r.stdout).not.toMatch(/'work'|'home'|'srv'/);
     expect(r.stdout).toContain('False');
+  });
+
+  test('no user namespace can be made inside (bwrap --disable-userns), and the program is not root', async () => {
+    const code = [
+      'import ctypes, os',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'r = libc.unshare(0x10000000)  # CLONE_NEWUSER',
+      'print(r, ctypes.get_errno(), os.getuid())',
+    ].join('\n');
+    const r = await runSandboxed({ language: 'python', files: { 'main.py': code }, main: 'main.py' });
+    expect(r.status).toBe('ok');
+    const [ret, errno, uid] = r.stdout.trim().split(' ').map(Number);
+    expect({ ret, refused: errno > 0, root: uid === 0 }).toEqual({ ret: -1, refused: true, root: false });
   });
 
   test('fork bomb: the process limit holds and the wall-clock timeout kills the whole tree', async () => {
