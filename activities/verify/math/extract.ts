@@ -1,0 +1,67 @@
+/** Answer extraction: the final answer of a model response. */
+import { findLastBoxed, stripDelims } from './latex';
+
+import type { Extraction } from './types';
+
+const PHRASE_RES: Array<[RegExp, string]> = [
+  [/final\s+answer\s*(?:is|:|=)?\s*:?/gi, 'final_answer_phrase'],
+  [/\banswer\s+is\s*:?/gi, 'answer_is_phrase'],
+  [/\banswer\s*:/gi, 'answer_colon'],
+];
+
+function cleanPhraseAnswer(x: string): string {
+  x = x.replace(/\*\*|__/g, '').trim();
+  const span = /\$\$([\s\S]+?)\$\$|\$([^$]+)\$|\\\(([\s\S]+?)\\\)|\\\[([\s\S]+?)\\\]/.exec(x);
+  if (span) return (span[1] ?? span[2] ?? span[3] ?? span[4]).trim();
+  const cut = /\.(?:\s|$)/.exec(x);
+  if (cut) x = x.slice(0, cut.index);
+  return x.replace(/[\s.,;:!]+$/, '').trim();
+}
+
+function extractFromText(text: string, afterThink: boolean): Extraction | null {
+  const b = findLastBoxed(text);
+  if (b) return { answer: b.content, method: b.method };
+  let best: { end: number; start: number; method: string } | null = null;
+  for (const [re, method] of PHRASE_RES) {
+    re.lastIndex = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(text))) {
+      if (!best || m.index > best.start) best = { start: m.index, end: m.index + m[0].length, method };
+    }
+  }
+  if (best) {
+    let rest = text.slice(best.end);
+    const lines = rest.split('\n');
+    rest = lines.find((l) => l.replace(/\*\*|__/g, '').trim() !== '') ?? '';
+    const ans = cleanPhraseAnswer(rest);
+    if (ans) return { answer: ans, method: best.method };
+  }
+  const h = /####\s*([^\n]+)\s*$/.exec(text.trimEnd());
+  if (h) return { answer: h[1].trim(), method: 'hashes' };
+  const t = text.trim();
+  if (afterThink) {
+    if (t && t.length <= 80 && t.split('\n').length <= 2) return { answer: cleanPhraseAnswer(stripDelims(t)) || t, method: 'after_think' };
+  } else if (t && t.length <= 40 && !t.includes('\n')) return { answer: stripDelims(t).replace(/[\s.]+$/, ''), method: 'short_response' };
+  return null;
+}
+
+/**
+ * The final answer of a model response: the last \boxed{…}/\fbox{…} (nested braces handled), else the last
+ * "final answer is X" / "The answer is X" / "Answer: X", else "#### X", else the text after </think> when short.
+ * The <think>…</think> part is searched only when the final part holds no answer (reasoning has boxed drafts);
+ * an unclosed <think> (a truncated generation) has no answer.
+ */
+export function extractAnswer(response: string): Extraction {
+  if (!response || !response.trim()) return { answer: null, method: 'empty' };
+  const closeIdx = response.lastIndexOf('</think>');
+  if (closeIdx < 0) {
+    if (response.includes('<think>')) return { answer: null, method: 'unclosed_think' };
+    return extractFromText(response, false) ?? { answer: null, method: 'none' };
+  }
+  const r = extractFromText(response.slice(closeIdx + 8), true);
+  if (r) return r;
+  const think = response.slice(0, closeIdx).replace(/^[\s\S]*?<think>/, '');
+  const t = extractFromText(think, false);
+  if (t && t.method !== 'short_response') return { answer: t.answer, method: `${t.method}_in_think` };
+  return { answer: null, method: 'none' };
+}
