@@ -1,6 +1,6 @@
 /** Answer extraction: the final answer of a model response. */
+import { splitThink } from '../../text/think';
 import { findLastBoxed, stripDelims } from './latex';
-
 import type { Extraction } from './types';
 
 const PHRASE_RES: Array<[RegExp, string]> = [
@@ -53,15 +53,12 @@ function extractFromText(text: string, afterThink: boolean): Extraction | null {
  */
 export function extractAnswer(response: string): Extraction {
   if (!response || !response.trim()) return { answer: null, method: 'empty' };
-  const closeIdx = response.lastIndexOf('</think>');
-  if (closeIdx < 0) {
-    if (response.includes('<think>')) return { answer: null, method: 'unclosed_think' };
-    return extractFromText(response, false) ?? { answer: null, method: 'none' };
-  }
-  const r = extractFromText(response.slice(closeIdx + 8), true);
+  const { reasoning, final } = splitThink(response);
+  if (final === null) return { answer: null, method: 'unclosed_think' };
+  if (reasoning === null) return extractFromText(final, false) ?? { answer: null, method: 'none' };
+  const r = extractFromText(final, true);
   if (r) return r;
-  const think = response.slice(0, closeIdx).replace(/^[\s\S]*?<think>/, '');
-  const t = extractFromText(think, false);
+  const t = extractFromText(reasoning, false);
   if (t && t.method !== 'short_response') return { answer: t.answer, method: `${t.method}_in_think` };
   return { answer: null, method: 'none' };
 }
