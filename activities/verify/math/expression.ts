@@ -78,6 +78,9 @@ export class ExprParser {
         this.pos++;
         left = { t: 'bin', op: '/', a: left, b: this.parseUnary() };
       } else if (this.startsAtom(t)) {
+        // "45 000" or "1 2 3": digits side by side are a separator or a list, never a product (the cheap reading
+        // 45·000 = 0 would accept a wrong answer)
+        if (t!.k === 'num' && this.toks[this.pos - 1]?.k === 'num') throw new NotMath('numbers side by side');
         const right = this.parsePow();
         // mixed number: 2\frac{1}{2} = 2 + 1/2 (only integer whole part and a proper integer fraction)
         const whole = left.t === 'neg' ? left.a : left;

@@ -7,6 +7,12 @@ const UNIT_WORDS =
   'gallons?|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|degrees?|degs?|radians?|rads?|' +
   'dollars?|cents?|percent|mph|km/h|kph|m/s|sq ft|square feet|square inches|square meters|square centimeters)';
 const TRAILING_UNIT_RE = new RegExp(`([\\d}).\\]])\\s*${UNIT_WORDS}(?:\\s*\\^\\s*\\{?\\s*[23]\\s*\\}?|²|³)?\\s*$`, 'i');
+/**
+ * An integer whose groups after the first are exactly three digits, set apart by spaces; not after a decimal point,
+ * an exponent, a subscript or a letter (x^2 100 is not x^{2100}) and not before more digits or a fraction bar
+ * (2 100/200 is a mixed number).
+ */
+const SPACED_GROUPS_RE = /(?<![\d.^_A-Za-z])\d{1,3}(?: +\d{3})+(?! *[\d/])/g;
 const TRAILING_TEXT_RE = /^([\s\S]*?[\w})\].])\s*\\text\s*\{\s*([A-Za-z][A-Za-z .\/-]*)\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$/;
 
 /** Unwrap \text{…} (after units were dealt with); \text{ and } / \text{ or } become list separators. */
@@ -49,7 +55,7 @@ export function normalizeAnswer(input: string, gold?: string): string {
       .replace(/\u00b1/g, '\\pm ')
       .replace(/\u00b2/g, '^2')
       .replace(/\u00b3/g, '^3')
-      .replace(/[\u00a0\u2009\u202f]/g, ' ')
+      .replace(/[\u00a0\u2007\u2008\u2009\u200a\u202f]/g, ' ')
       .replace(/[\u2018\u2019]/g, "'");
   }
   s = stripDelims(s.trim());
@@ -67,6 +73,9 @@ export function normalizeAnswer(input: string, gold?: string): string {
   s = s.replace(/(\d)(?:,\\!|\{,\}|,\\,)\s*(?=\d{3}(?!\d))/g, '$1');
   // (a matrix row break, two backslashes, followed by a space is not the spacing command "backslash space")
   s = s.replace(/(?<!\\)((?:\\\\)*)\\!/g, '$1').replace(/(?<!\\)((?:\\\\)*)\\[,;: ]/g, '$1 ').replace(/\\q?quad(?![A-Za-z])/g, ' ').replace(/~/g, ' ');
+  // Thousands groups set apart by a (thin, non-breaking, LaTeX) space are one number: 45\,000, 1\ 000, 1~000.
+  // Left alone they would be two numbers side by side, which the parser refuses rather than multiply.
+  if (/\d +\d/.test(s)) s = s.replace(SPACED_GROUPS_RE, (m) => m.replace(/ +/g, ''));
   s = s.replace(/\\(?:mbox|textrm|textnormal|mathrm|textup|textit|mathit|textsf|mathsf|textbf|mathbf|boldsymbol|bm|hbox)\s*\{/g, '\\text{');
   // degrees
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree(?![A-Za-z])/g, '');
