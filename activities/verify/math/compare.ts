@@ -3,6 +3,7 @@ import { type Ctx, N_POINTS, REL_DECIMAL, REL_EXACT, close, collectVars, evalAt,
 import { findLastBoxed } from './latex';
 import { type Parsed, parseCached } from './parse';
 import { mkRat } from './rationals';
+import { compareNames } from './structure';
 import type { Complex2, Equivalence, MathNode, MathValue } from './types';
 
 /** "x = 3" (a bare name on one side of a single equation) → the value on the other side. */
@@ -13,6 +14,47 @@ function unwrapVarEq(v: MathValue): MathValue | null {
   if (r.t === 'var') return { kind: 'scalar', node: l };
   return null;
 }
+
+const isConstant = (n: MathNode): boolean => {
+  const s = new Set<string>();
+  collectVars(n, s);
+  return s.size === 0;
+};
+
+/**
+ * A chain of equalities that states a value: x = 36, AB = 10, f(2) = 6, 6^2 = 36, x = 2 \cdot 18 = 36. Every side
+ * is a name (see `names`) or a constant, and the constant sides agree; the value is the last constant side. An
+ * equation in the unknown (2x = 36, x + 1 = 36) states no value: null. Constant sides that disagree
+ * (AB = 10 = 12, 6^2 = 35) make the answer self-contradictory: 'contradiction'.
+ */
+function statedValue(p: Extract<MathValue, { kind: 'relation' }>): MathValue | 'contradiction' | null {
+  if (p.ops.some((o) => o !== '=')) return null;
+  let value: MathNode | null = null;
+  for (let k = 0; k < p.parts.length; k++) {
+    const part = p.parts[k];
+    if (isConstant(part)) {
+      if (value && !scalarEq({ node: value }, { node: part }, { reason: '' })) return 'contradiction';
+      value = part;
+    } else if (!p.names?.[k]) return null;
+  }
+  return value && { kind: 'scalar', node: value };
+}
+
+/** "x = 2, y = 3, z = -1": the point's coordinates, when each item sets a distinct bare name, in the usual order. */
+function assignedPoint(p: MathValue): MathValue[] | null {
+  if (p.kind !== 'list' || p.items.length < 2 || p.alternatives) return null;
+  const names: string[] = [];
+  const values: MathValue[] = [];
+  for (const it of p.items) {
+    if (it.kind !== 'relation' || it.ops.length !== 1 || it.ops[0] !== '=' || it.parts[0].t !== 'var') return null;
+    names.push(it.parts[0].name);
+    values.push({ kind: 'scalar', node: it.parts[1] });
+  }
+  return names.every((n, i) => i === 0 || compareNames(names[i - 1], n) < 0) ? values : null;
+}
+
+/** a:b as the number a/b. */
+const quotient = (r: Extract<MathValue, { kind: 'ratio' }>): { node: MathNode } => ({ node: { t: 'bin', op: '/', a: r.terms[0], b: r.terms[1] } });
 
 const NEG_INF: MathNode = { t: 'neg', a: { t: 'const', name: 'inf' } };
 const POS_INF: MathNode = { t: 'const', name: 'inf' };
@@ -153,7 +195,12 @@ function valuesEq(p: MathValue, g: MathValue, ctx: Ctx): boolean {
   if (g.kind === 'list' && g.items.length === 1 && p.kind !== 'list') return valuesEq(p, g.items[0], ctx);
   if (p.kind === 'list' && p.items.length === 1 && g.kind !== 'list') return valuesEq(p.items[0], g, ctx);
   if (p.kind === 'relation' && g.kind !== 'relation') {
-    const u = unwrapVarEq(p) ?? toInterval(p);
+    const s = statedValue(p);
+    if (s === 'contradiction') {
+      ctx.reason = 'the equation contradicts itself (its constant sides differ)';
+      return false;
+    }
+    const u = s ?? unwrapVarEq(p) ?? toInterval(p);
     if (u) return valuesEq(u, g, ctx);
   }
   if (g.kind === 'relation' && p.kind !== 'relation') {
@@ -162,6 +209,11 @@ function valuesEq(p: MathValue, g: MathValue, ctx: Ctx): boolean {
   }
   switch (g.kind) {
     case 'scalar':
+      if (p.kind === 'ratio' && p.terms.length === 2) {
+        const ok = scalarEq(quotient(p), g, ctx);
+        ctx.reason = ok ? 'ratio a:b equals the value a/b' : 'ratio a:b differs from the value';
+        return ok;
+      }
       if (p.kind !== 'scalar') {
         ctx.reason = `expected a single value, got a ${p.kind}`;
         return false;
@@ -200,6 +252,7 @@ function valuesEq(p: MathValue, g: MathValue, ctx: Ctx): boolean {
         }
         items = p.items;
       } else if (p.kind === 'matrix' && g.open === '(' && g.close === ')') items = isVectorMatrix(p);
+      else if (g.open === '(' && g.close === ')') items = assignedPoint(p);
       if (!items) {
         ctx.reason = `expected a tuple/interval, got a ${p.kind}`;
         return false;
@@ -241,6 +294,20 @@ function valuesEq(p: MathValue, g: MathValue, ctx: Ctx): boolean {
       ctx.reason = 'matrices match';
       return true;
     }
+    case 'ratio': {
+      if (p.kind === 'scalar' && g.terms.length === 2) {
+        const ok = scalarEq(p, quotient(g), ctx);
+        ctx.reason = ok ? 'the value a/b equals the ratio a:b' : 'the value differs from the ratio';
+        return ok;
+      }
+      if (p.kind !== 'ratio' || p.terms.length !== g.terms.length) {
+        ctx.reason = `expected a ratio of ${g.terms.length} terms, got a ${p.kind}`;
+        return false;
+      }
+      const ok = g.terms.every((gt, k) => scalarEq({ node: p.terms[k] }, { node: gt }, ctx));
+      ctx.reason = ok ? 'ratios match term by term' : 'ratios differ';
+      return ok;
+    }
     case 'relation':
       if (p.kind !== 'relation') {
         ctx.reason = `expected an equation/inequality, got a ${p.kind}`;
@@ -266,11 +333,14 @@ const CHOICE_PRED_RES: RegExp[] = [
   /^(?:option|choice|answer)\s*:?\s*\(?([A-Ja-j])\)?(?:\s|$|[.:,])/i,
 ];
 
+/** Another option letter after the first ("A, B", "A \\lor B", "(A) or (C)"): several candidates, not one answer. */
+const OTHER_LETTER_RE = /(?:^|[^A-Za-z\\])(?:\([A-Ja-j]\)|[A-J]\)?)(?![A-Za-z])/;
+
 function choiceLetter(norm: string): string | null {
   const s = norm.trim();
   for (const re of CHOICE_PRED_RES) {
     const m = re.exec(s);
-    if (m) return m[1].toUpperCase();
+    if (m) return OTHER_LETTER_RE.test(s.slice(m[0].length)) ? null : m[1].toUpperCase();
   }
   return null;
 }

@@ -350,6 +350,14 @@ function scalarVals(v: { node: MathNode; info?: ScalarInfo }): Complex2[] {
   return vals;
 }
 
+/** Real value of a constant (variable-free) expression; null when it has variables or is not a finite real. */
+export function realValue(node: MathNode): number | null {
+  const v = { node };
+  if (scalarInfo(v).vars.length) return null;
+  const c = scalarVals(v)[0];
+  return Number.isFinite(c.re) && Math.abs(c.im) <= 1e-12 * Math.max(1, Math.abs(c.re)) ? c.re : null;
+}
+
 export const isNanC = (c: Complex2) => Number.isNaN(c.re) || Number.isNaN(c.im);
 
 export function close(a: Complex2, b: Complex2, rel: number, abs: number): boolean {

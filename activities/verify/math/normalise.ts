@@ -77,6 +77,8 @@ export function normalizeAnswer(input: string, gold?: string): string {
   // Left alone they would be two numbers side by side, which the parser refuses rather than multiply.
   if (/\d +\d/.test(s)) s = s.replace(SPACED_GROUPS_RE, (m) => m.replace(/ +/g, ''));
   s = s.replace(/\\(?:mbox|textrm|textnormal|mathrm|textup|textit|mathit|textsf|mathsf|textbf|mathbf|boldsymbol|bm|hbox)\s*\{/g, '\\text{');
+  // an angle or a segment named before its value: \angle ABC = 30^\circ, m\angle B = 30, \overline{AB} = 5
+  s = s.replace(/^(?:m\s*)?\\(?:angle|measuredangle)\s*([A-Z]{1,3})\s*(?==)/, '$1 ').replace(/^\\overline\s*\{\s*([A-Z]{2})\s*\}\s*(?==)/, '$1 ');
   // degrees
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree(?![A-Za-z])/g, '');
   // percent and currency
@@ -89,7 +91,7 @@ export function normalizeAnswer(input: string, gold?: string): string {
     s = m[1];
   }
   if (s.includes('\\text')) s = unwrapText(s);
-  s = s.replace(/\s+(?:and|or)\s+/g, ', ');
+  s = s.replace(/\s+and\s+/g, ', ').replace(/\s+or\s+/g, ' \\lor ');
   s = s.replace(/\bpercent\b/gi, '').replace(/\b(?:dollars?|USD)\b/g, '');
   for (let k = 0; k < 2; k++) {
     const m = TRAILING_UNIT_RE.exec(s);

@@ -4,7 +4,7 @@ import { clearCompiled } from './evaluate';
 import { normalizeAnswer } from './normalise';
 import { decimalToRat, mkRat } from './rationals';
 import { parseStruct } from './structure';
-import { NotMath, tokenize } from './tokenise';
+import { NotMath, tokenize, type Tok } from './tokenise';
 import type { MathValue, Rat } from './types';
 
 export interface Parsed {
@@ -63,6 +63,8 @@ function parseNormalized(norm: string): { value: MathValue | null; why: string }
   if (toks === null) {
     return PLAIN_TEXT_RE.test(norm) ? { value: { kind: 'text', text: norm }, why: 'text' } : { value: null, why: 'unknown LaTeX' };
   }
+  // in an equation a run of two to four capitals names points (ABC = 10, [ABCD] = 12), it is not a word
+  if (toks.some((t) => t.k === 'op' && t.v === '=')) toks = toks.flatMap((t) => (t.k === 'word' && /^[A-Z]{2,4}$/.test(t.v) ? [...t.v].map((v): Tok => ({ k: 'id', v })) : [t]));
   const w = toks.findIndex((t) => t.k === 'word');
   if (w >= 0) {
     // "12 eggs": a value followed by a few plain words → the value; otherwise the whole thing is text

@@ -28,7 +28,7 @@ const CMD_OPS: Record<string, string> = {
   cdot: '*', times: '*', ast: '*', div: '/', pm: '±', mp: '∓', cup: 'cup',
   le: '<=', leq: '<=', leqslant: '<=', ge: '>=', geq: '>=', geqslant: '>=', lt: '<', gt: '>', ne: '!=', neq: '!=',
   in: 'in', approx: '~', simeq: '~', lvert: '|', rvert: '|', vert: '|', mid: '|', lbrace: '\\{', rbrace: '\\}',
-  langle: '(', rangle: ')', colon: ':',
+  langle: '(', rangle: ')', colon: ':', lor: 'or',
 };
 const CMDS = new Set(['frac', 'sqrt', 'binom', 'pi', 'infty', 'emptyset', 'varnothing', 'lfloor', 'rfloor', 'lceil', 'rceil']);
 const SKIP_CMDS = new Set([
@@ -40,7 +40,7 @@ const LETTER_WORDS: Record<string, Tok> = {
   pi: { k: 'cmd', v: 'pi' }, inf: { k: 'cmd', v: 'infty' }, infty: { k: 'cmd', v: 'infty' },
   infinity: { k: 'cmd', v: 'infty' }, sqrt: { k: 'cmd', v: 'sqrt' },
 };
-const SIMPLE_OPS = new Set(['+', '-', '*', '/', '^', '_', '(', ')', '[', ']', '{', '}', '|', ',', '=', "'", '&', ';']);
+const SIMPLE_OPS = new Set(['+', '-', '*', '/', '^', '_', '(', ')', '[', ']', '{', '}', '|', ',', '=', "'", '&', ';', ':']);
 
 const NUM_RE = /(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)(?![A-Za-z^\d]))?/y;
 const REPEAT_RE = /(\d*)\.(\d*)\\overline\s*\{(\d+)\}/y;

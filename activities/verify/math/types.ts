@@ -30,12 +30,17 @@ export type MathNode =
 export type MathValue =
   | { kind: 'scalar'; node: MathNode; info?: ScalarInfo }
   /** Order-free collection: a set, a bare comma list of solutions, a union of intervals, a ± expansion. */
-  | { kind: 'list'; items: MathValue[]; pm?: boolean }
+  | { kind: 'list'; items: MathValue[]; pm?: boolean; /** items joined by "or": alternatives, never a point */ alternatives?: boolean }
   /** Ordered, bracket-sensitive: points, vectors written with parentheses, intervals. */
   | { kind: 'tuple'; open: string; close: string; items: MathValue[] }
   | { kind: 'matrix'; rows: MathValue[][] }
-  /** Equation or inequality chain: parts[0] ops[0] parts[1] ops[1] … */
-  | { kind: 'relation'; parts: MathNode[]; ops: string[] }
+  /**
+   * Equation or inequality chain: parts[0] ops[0] parts[1] ops[1] … `names[k]`: part k is written as the name of a
+   * quantity (x, AB, [ABC], a_5, f(2), \theta), not as an expression in it.
+   */
+  | { kind: 'relation'; parts: MathNode[]; ops: string[]; names?: boolean[] }
+  /** A ratio a:b or a:b:c, compared term by term. */
+  | { kind: 'ratio'; terms: MathNode[] }
   | { kind: 'text'; text: string }
   | { kind: 'choice'; letter: string }
   | { kind: 'base'; digits: string; base: number };
