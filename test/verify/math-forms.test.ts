@@ -183,6 +183,14 @@ table('ratios', [
   r('3:4', '(3,4)', false),
 ]);
 
+table('"or" between words stays text (it separates alternatives only in math)', [
+  r('yes or no', 'Yes or no', true),
+  r('\\text{even or odd}', '\\text{even or odd}', true),
+  r('Yes', 'Yes or no', false),
+  r('even', '\\text{even or odd}', false),
+  r('Monday or Tuesday', '\\text{Monday}', false),
+]);
+
 describe('a point or value stated without a box', () => {
   const reasoning = 'We solve the system. Adding the equations gives $2x = 4$, so $x = 2$; then $y = -1$.';
   test.each([

@@ -323,6 +323,7 @@ function valuesEq(p: MathValue, g: MathValue, ctx: Ctx): boolean {
 const textKey = (s: string) =>
   s
     .replace(/\\text\s*\{([^{}]*)\}/g, '$1')
+    .replace(/\\lor(?![A-Za-z])/g, 'or')
     .replace(/[\s{}\\"'`*]/g, '')
     .replace(/\.+$/, '')
     .toLowerCase();

@@ -67,6 +67,8 @@ function parseNormalized(norm: string): { value: MathValue | null; why: string }
   if (toks.some((t) => t.k === 'op' && t.v === '=')) toks = toks.flatMap((t) => (t.k === 'word' && /^[A-Z]{2,4}$/.test(t.v) ? [...t.v].map((v): Tok => ({ k: 'id', v })) : [t]));
   const w = toks.findIndex((t) => t.k === 'word');
   if (w >= 0) {
+    // among words, "or" is a word again (normalisation made it a list separator for math: x = 2 or x = 3)
+    toks = toks.map((t): Tok => (t.k === 'op' && t.v === 'or' ? { k: 'word', v: 'or' } : t));
     // "12 eggs": a value followed by a few plain words → the value; otherwise the whole thing is text
     const tail = toks.slice(w);
     if (w > 0 && tail.length <= 3 && tail.every((t) => t.k === 'word' || t.k === 'id') && toks.slice(0, w).every((t) => t.k !== 'word') && /\d/.test(norm)) {
