@@ -8,6 +8,7 @@
  *
  * Only kept samples enter the indexes, so a sample is always compared with what the dataset actually holds.
  */
+import { stripThinkTags } from '../text/think';
 import type { FilterOptions } from './config';
 import { readJsonlLocated, RowReader } from './jsonl';
 import { HashSet64, jaccardSorted, LshIndex, lshParams, MinHasher, sortedSet } from './minhash';
@@ -252,11 +253,6 @@ export class Deduper {
       indexBytes: this.exactSet.bytes() + this.earlierExact.bytes() + (this.lsh?.bytes() ?? 0) + this.locSource.byteLength + this.locOffset.byteLength + this.locLength.byteLength,
     };
   }
-}
-
-/** The formatted answer without the template's tags: what near-dedup compares (reasoning, then summary). */
-export function stripThinkTags(answer: string): string {
-  return answer.replace(/<\/?think>/g, '\n');
 }
 
 /** Prompt and answer of an SFT row in any of the formats this project writes or reads. */

@@ -4,6 +4,7 @@ import type { ArtifactRef, RejectRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, pathOf, verifyRef, writeJsonAtomic, writeTextAtomic } from '../artifacts/store';
+import { reasoningAndSummary } from '../text/think';
 import { CardBuilder, renderCardMarkdown, type StepStats } from './card';
 import { checkCompletion } from './completion';
 import { resolveFilters, type FilterOptions, type FilterOptionsInput } from './config';
@@ -17,7 +18,6 @@ import { LengthFilter, loadTokenCounter } from './length';
 import { LimitsFilter } from './limits';
 import { toMessages, toShareGpt, type SftRow } from './output';
 import { RepetitionFilter } from './repetition';
-import { splitThink } from './text';
 import type { Candidate, Verdict } from './types';
 
 export { formatAssistant } from './format';
@@ -85,7 +85,7 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
     const s = row as unknown as SampleRow;
     const fr = formatAssistant(s, f.requireThink);
     if (!fr.ok) return null;
-    const { reasoning, summary } = splitThink(fr.text);
+    const { reasoning, summary } = reasoningAndSummary(fr.text);
     return { prompt: s.prompt, answer: nearAnswer(reasoning, summary) };
   });
   const dedupOn = f.dedupExact || f.nearDedup.enabled;

@@ -6,7 +6,7 @@
  */
 import type { SampleRow } from '../../schemas/artifact';
 import type { FilterOptions } from './config';
-import { splitThink } from './text';
+import { formatThink, reasoningAndSummary } from '../text/think';
 import type { Candidate, Verdict } from './types';
 
 export type Formatted = { ok: true; text: string } | { ok: false; reason: string; detail: string };
@@ -28,7 +28,7 @@ export function formatAssistant(sample: Pick<SampleRow, 'content' | 'reasoning'>
   const closes = (content.match(/<\/think>/g) ?? []).length;
   if (reasoning && opens === 0 && closes === 0) {
     // DeepSeek-style APIs return the chain of thought apart from the answer: repair into the inline template.
-    return content ? { ok: true, text: `<think>\n${reasoning}\n</think>\n${content}` } : { ok: false, reason: 'empty_answer', detail: 'reasoning without a final answer' };
+    return content ? { ok: true, text: formatThink(reasoning, content) } : { ok: false, reason: 'empty_answer', detail: 'reasoning without a final answer' };
   }
   if (opens === 0 && closes === 1) {
     // Some chat templates put the opening tag in the prompt, so the completion starts inside the reasoning.
@@ -44,7 +44,7 @@ export function formatAssistant(sample: Pick<SampleRow, 'content' | 'reasoning'>
   if (before.trim()) return { ok: false, reason: 'malformed_think', detail: 'text before <think>' };
   if (!inner.trim()) return { ok: false, reason: 'empty_reasoning', detail: 'empty <think> block' };
   if (!after.trim()) return { ok: false, reason: 'empty_answer', detail: 'nothing after </think>' };
-  return { ok: true, text: `<think>\n${inner.trim()}\n</think>\n${after.trim()}` };
+  return { ok: true, text: formatThink(inner.trim(), after.trim()) };
 }
 
 /** Whether the summary states the final answer: a \boxed{…}, or the gold answer's text. */
@@ -61,7 +61,7 @@ export class FormatStep {
   apply(sample: SampleRow): { candidate: Candidate; verdict: null } | { candidate: null; verdict: NonNullable<Verdict> } {
     const f = formatAssistant(sample, this.opts.requireThink);
     if (!f.ok) return { candidate: null, verdict: { reason: f.reason, detail: f.detail } };
-    const { reasoning, summary } = splitThink(f.text);
+    const { reasoning, summary } = reasoningAndSummary(f.text);
     if (summary.length > this.opts.format.maxSummaryChars) {
       return { candidate: null, verdict: { reason: 'summary_too_long', detail: `${summary.length} chars after </think> > ${this.opts.format.maxSummaryChars}` } };
     }

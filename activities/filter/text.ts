@@ -217,11 +217,3 @@ export function exactHash(a: string, b: string, out: Int32Array): void {
   out[0] = fmix32(h1 ^ imul(h2, 0x27d4eb2d));
   out[1] = fmix32(h2 ^ imul(h1, 0x165667b1));
 }
-
-/** Splits a formatted answer `<think>\nR\n</think>\nS` into reasoning and summary (reasoning '' when no block). */
-export function splitThink(text: string): { reasoning: string; summary: string } {
-  const open = text.indexOf('<think>');
-  const close = text.indexOf('</think>');
-  if (open < 0 || close < open) return { reasoning: '', summary: text.trim() };
-  return { reasoning: text.slice(open + 7, close).trim(), summary: text.slice(close + 8).trim() };
-}

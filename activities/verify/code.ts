@@ -17,6 +17,7 @@
  * stops a run — timeout, CPU or memory limit, too much output, a crash — fails the sample with that reason. Fails
  * closed: tests that cannot be read or cannot judge a program → never correct.
  */
+import { splitThink } from '../text/think';
 import { runIsolatedTests, type IsolatedTestsOutcome } from './isolated-tests';
 import { DEFAULT_LIMITS, runSandboxed, type SandboxLanguage, type SandboxLimits, type SandboxResult } from './sandbox';
 
@@ -102,13 +103,12 @@ function lastFence(text: string): { code: string; tag: string } | null {
 /** The program of a response: the last fenced block of the final answer. `bare` allows an unfenced completion. */
 export function extractCode(response: string, opts: { bare?: boolean } = {}): ExtractedCode | null {
   if (!response || !response.trim()) return null;
-  const close = response.lastIndexOf('</think>');
-  if (close < 0 && /<think>/.test(response)) return null; // truncated inside the reasoning
-  const final = close < 0 ? response : response.slice(close + '</think>'.length);
+  const { reasoning, final } = splitThink(response);
+  if (final === null) return null; // truncated inside the reasoning
   const f = lastFence(final);
   if (f) return { ...f, method: 'fence' };
-  if (close >= 0) {
-    const t = lastFence(response.slice(0, close));
+  if (reasoning !== null) {
+    const t = lastFence(reasoning);
     if (t) return { ...t, method: 'fence_in_think' };
   }
   if (opts.bare && final.trim()) return { code: final.replace(/^\s*\n/, '').replace(/\s+$/, ''), tag: '', method: 'bare' };

@@ -11,7 +11,7 @@
  * retried by the client (`maxRetries`), then surface as retryable.
  */
 import OpenAI from 'openai';
-import { finalPart } from './simple';
+import { dropThinkBlocks, finalPart, formatThink } from '../text/think';
 
 export interface JudgeConfig {
   /** OpenAI-compatible endpoint, ending in /v1. */
@@ -86,7 +86,7 @@ export function judgeMessages(input: JudgeInput, cfg: Pick<JudgeConfig, 'rubric'
   const max = cfg.maxResponseChars ?? 8000;
   const fin = finalPart(input.response ?? '');
   let shown: string;
-  if (cfg.includeReasoning) shown = [input.reasoning ? `<think>\n${input.reasoning}\n</think>\n` : '', input.response ?? ''].join('');
+  if (cfg.includeReasoning) shown = input.reasoning ? formatThink(input.reasoning, input.response ?? '') : input.response ?? '';
   else shown = fin ?? '(the response stops inside its reasoning: no final answer)';
   const parts = [
     input.prompt !== undefined ? `## TASK\n${input.prompt}` : '## TASK\n(not given)',
@@ -103,7 +103,7 @@ export function judgeMessages(input: JudgeInput, cfg: Pick<JudgeConfig, 'rubric'
 
 /** Reads the verdict out of the judge's reply: a JSON object (possibly fenced), else "verdict: correct" text. */
 export function parseJudgeReply(text: string): { verdict: 'correct' | 'incorrect'; rationale: string } | null {
-  const t = (text ?? '').replace(/<think>[\s\S]*?<\/think>/g, '').trim();
+  const t = dropThinkBlocks(text ?? '').trim();
   const objs = t.match(/\{[\s\S]*\}/g) ?? [];
   for (const cand of [...objs].reverse()) {
     try {

@@ -4,6 +4,7 @@
  * generation) has no answer. All fail closed: a gold that cannot be used gives 'unparseable_gold', never 'correct'.
  */
 import * as vm from 'node:vm';
+import { finalPart } from '../text/think';
 import { extractAnswer } from './math';
 
 export type SimpleVerdict = 'correct' | 'incorrect' | 'no_answer' | 'unparseable_gold';
@@ -12,14 +13,6 @@ export interface SimpleVerification {
   verdict: SimpleVerdict;
   extracted: string | null;
   reason: string;
-}
-
-/** The final part of a response: after the last </think>; null when the response stops inside <think>. */
-export function finalPart(response: string): string | null {
-  const close = response.lastIndexOf('</think>');
-  if (close >= 0) return response.slice(close + '</think>'.length);
-  if (/<think>/.test(response)) return null;
-  return response;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

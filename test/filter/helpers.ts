@@ -1,6 +1,6 @@
 import type { SampleRow } from '../../schemas/artifact';
 import type { Candidate } from '../../activities/filter/types';
-import { splitThink } from '../../activities/filter/text';
+import { formatThink, reasoningAndSummary } from '../../activities/text/think';
 
 /** A SampleRow with sensible provenance; override what a case is about. */
 export function sample(over: Partial<SampleRow> = {}): SampleRow {
@@ -23,7 +23,7 @@ export function sample(over: Partial<SampleRow> = {}): SampleRow {
 
 /** A formatted candidate: prompt, reasoning and summary put into the one template. */
 export function candidate(prompt: string, reasoning: string, summary = 'So the answer is \\boxed{1}.', over: Partial<SampleRow> = {}): Candidate {
-  const text = reasoning ? `<think>\n${reasoning}\n</think>\n${summary}` : summary;
-  const parts = splitThink(text);
+  const text = reasoning ? formatThink(reasoning, summary) : summary;
+  const parts = reasoningAndSummary(text);
   return { sample: sample({ prompt, content: text, ...over }), text, reasoning: parts.reasoning, summary: parts.summary };
 }

@@ -590,6 +590,145 @@ const hand = [
 ];
 for (const [response, gold, label, category] of hand) add(response, gold, label, category, 'hand-written');
 
+// 5. answer forms (appended after the rows above, which stay as they were): thousands separators written as spaces,
+//    equations that state the value, approximations after the exact value, points written as assignments. Labels
+//    follow from the construction: the value written is the gold (true) or a different number / a form the policy
+//    rejects (false, the reason in `source`).
+const SEPARATORS = ['\\,', '\\ ', '\\;', '~', '\u202f', '\u2009', '\u00a0'];
+const NAMES = ['AB', 'f(2)', 'a_{5}', '[ABC]', 'P(3)', 'x', 'S_{10}'];
+const formRows = (g) => {
+  const out = [];
+  const v = numericValue(g.replace(/^\\left|\\right$/g, ''));
+  let m;
+  if ((m = /^-?\d+$/.exec(g))) {
+    const n = Number(g);
+    const sep = pick(SEPARATORS);
+    // the old product reading: n·001 = n; the number written is n001
+    if (n >= 0 && n < 1000) out.push(['thousands', `${n}${sep}001`, false, 'thin-space grouping of another number (its product reading is the gold)']);
+    if (Math.abs(n) >= 1000) {
+      out.push(['thousands', n.toLocaleString('en-US').replace(/,/g, sep), true, 'thousands groups set apart by a space form']);
+      out.push(['thousands', (n + 1000).toLocaleString('en-US').replace(/,/g, sep), false, 'another number, grouped']);
+    }
+    out.push(pick([
+      ['relation_value', `${pick(NAMES)} = ${n}`, true, 'a name set to the value'],
+      ['relation_value', `${n - 3} + 3 = ${n}`, true, 'a true equation of constants'],
+    ]));
+    out.push(pick([
+      ['relation_value', `AB = ${n} = ${n + 1}`, false, 'constant sides that disagree'],
+      ['relation_value', `2x = ${n}`, false, 'an equation in the unknown states no value'],
+      ['relation_value', `x \\approx ${n}`, false, 'only an approximation'],
+      ['relation_value', pick([`x \\neq ${n}`, `x > ${n}`, `x \\ge ${n}`]), false, 'not an equality with the value'],
+    ]));
+    return out;
+  }
+  const f = simpleFrac(g);
+  if (f) {
+    const q = (f.neg ? -1 : 1) * (f.a / f.b);
+    if (formFracs-- <= 0) return out;
+    out.push(['relation_value', `${pick(NAMES)} = ${g}`, true, 'a name set to the value']);
+    out.push(['approximation', `${g} \\approx ${q.toFixed(3)}`, true, 'exact value, then its rounding']);
+    out.push(pick([
+      ['approximation', `${g} \\approx ${(q + 0.1).toFixed(3)}`, false, 'an approximation that contradicts the exact value'],
+      ['approximation', `x \\approx ${q.toFixed(3)}`, false, 'only an approximation'],
+    ]));
+    return out;
+  }
+  if (/\\sqrt|\\pi/.test(g) && v !== null && !/[(),]/.test(g)) {
+    out.push(['approximation', `${g} \\approx ${v.toFixed(2)}`, true, 'exact value, then its rounding']);
+    out.push(pick([
+      ['approximation', `${g} \\approx ${(v + Math.max(0.1, Math.abs(v) / 10)).toFixed(2)}`, false, 'an approximation that contradicts the exact value'],
+      ['approximation', `x \\approx ${v.toFixed(2)}`, false, 'only an approximation'],
+    ]));
+    return out;
+  }
+  // points: a tuple that cannot be an interval (three or more items, or a first item above the second)
+  if ((m = /^(?:\\left)?\s*\((.*?)(?:\\right)?\s*\)$/.exec(g)) && !/\\infty|\\cup|[a-z]\s*[+(]/.test(g.replace(/\\(?:left|right)/g, ''))) {
+    const items = splitTop(m[1]);
+    const vals = items.map((x) => numericValue(x));
+    const point = items.length >= 3 || (items.length === 2 && vals.every((x) => x !== null) && vals[0] > vals[1]);
+    if (!point || items.length > 4) return out;
+    const names = /\\pi/.test(g) && items.length === 2 ? ['r', '\\theta'] : items.length === 4 ? ['a', 'b', 'c', 'd'] : ['x', 'y', 'z'];
+    const assign = (ns, xs) => xs.map((x, k) => `${ns[k]} = ${x}`).join(", ");
+    out.push(['assignments', assign(names, items), true, 'coordinates as assignments, names in order']);
+    out.push(['assignments', `(${names.slice(0, items.length).join(', ')}) = (${items.join(', ')})`, true, 'the point with its names']);
+    if (items[0] !== items[1]) out.push(['assignments', assign(names, [items[1], items[0], ...items.slice(2)]), false, 'two coordinates swapped']);
+    out.push(['assignments', assign([names[1], names[0], ...names.slice(2)], [items[1], items[0], ...items.slice(2)]), false, 'names out of their usual order (policy: fail closed)']);
+  }
+  return out;
+};
+let formInts = 30;
+let formFracs = 25;
+for (const item of math500) {
+  const g = item.answer;
+  if (/^-?\d+$/.test(g) && Math.abs(Number(g)) < 1000 && formInts-- <= 0) continue;
+  for (const [category, answer, label, why] of formRows(g)) {
+    const tp = render(templateNames[tIdx++ % templateNames.length], filler([g]), answer);
+    add(tp.text, g, label, category, `math500:${item.unique_id} ${why} (${tp.template})`);
+  }
+}
+
+const many = Array.from({ length: 60 }, (_, k) => k + 1);
+const formHand = [
+  // the reported false accepts: a separator read as a product
+  ['\\boxed{45\\,000}', '0', false, 'thousands'],
+  ['\\boxed{1\\ 000}', '0', false, 'thousands'],
+  ['\\boxed{1\u202f000}', '0', false, 'thousands'],
+  ['\\boxed{2\\,3}', '6', false, 'thousands'],
+  ['\\boxed{45\\,000}', '45000', true, 'thousands'],
+  ['\\boxed{45\\;000}', '45000', true, 'thousands'],
+  ['\\boxed{45\u2009000}', '45000', true, 'thousands'],
+  ['\\boxed{45\u00a0000}', '45,000', true, 'thousands'],
+  ['\\boxed{1,5}', '1.5', false, 'thousands'],
+  ['\\boxed{(1,000)}', '1000', false, 'thousands'],
+  // ratios
+  ['The ratio is $\\boxed{3:4}$.', '3:4', true, 'ratio'],
+  ['The ratio is $\\boxed{3 : 4}$.', '3:4', true, 'ratio'],
+  ['The ratio is $\\boxed{\\frac{3}{4}}$.', '3:4', true, 'ratio'],
+  ['The ratio is $\\boxed{3:4}$.', '\\frac34', true, 'ratio'],
+  ['The ratio is $\\boxed{1:2:3}$.', '1:2:3', true, 'ratio'],
+  ['The ratio is $\\boxed{4:3}$.', '3:4', false, 'ratio'],
+  ['The ratio is $\\boxed{6:8}$.', '3:4', false, 'ratio'],
+  ['The ratio is $\\boxed{1:3:2}$.', '1:2:3', false, 'ratio'],
+  ['The ratio is $\\boxed{4:3}$.', '\\frac34', false, 'ratio'],
+  // equations that state the value
+  ['So $\\boxed{AB = 10}$.', '10', true, 'relation_value'],
+  ['So $\\boxed{f(2) = 6}$.', '6', true, 'relation_value'],
+  ['So $\\boxed{6^2 = 36}$.', '36', true, 'relation_value'],
+  ['So $\\boxed{36 = 6^2}$.', '36', true, 'relation_value'],
+  ['So $\\boxed{\\angle ABC = 30^\\circ}$.', '30^\\circ', true, 'relation_value'],
+  ['So $\\boxed{AB = 10 = 12}$.', '10', false, 'relation_value'],
+  ['So $\\boxed{x = 5 \\text{ or } x = 36}$.', '36', false, 'relation_value'],
+  ['So $\\boxed{x \\neq 36}$.', '36', false, 'relation_value'],
+  ['So $\\boxed{x > 36}$.', '36', false, 'relation_value'],
+  ['So $\\boxed{x \\approx 36}$.', '36', false, 'relation_value'],
+  ['So $\\boxed{6^2 = 35}$.', '35', false, 'relation_value'],
+  // approximations
+  ['Hence $\\boxed{2\\sqrt{2} \\approx 2.83}$.', '2\\sqrt{2}', true, 'approximation'],
+  ['Hence $\\boxed{2\\sqrt{2} \\approx 2.83}$.', '2.83', false, 'approximation'],
+  ['Hence $\\boxed{\\pi \\approx 3.14}$.', '\\pi', true, 'approximation'],
+  ['Hence $\\boxed{\\pi \\approx 3.24}$.', '\\pi', false, 'approximation'],
+  // points as assignments, with or without a box
+  ['\\boxed{x=2, y=3, z=-1}', '(2,3,-1)', true, 'assignments'],
+  ['\\boxed{x = 2 \\text{ or } y = 3}', '(2,3)', false, 'assignments'],
+  [`${R}\n\nTherefore, $(x, y) = (2, -1)$.`, '(2,-1)', true, 'assignments'],
+  [`${R}\n\nTherefore, $(x, y) = (-1, 2)$.`, '(2,-1)', false, 'assignments'],
+  [`<think>\n${R}\n</think>\n\nThe solution is $(x, y) = (2, -1)$.`, '(2,-1)', true, 'assignments'],
+  // a cheating model writing many candidates (never correct); the last of many boxes is the answer
+  [`\\boxed{${many.join(', ')}}`, '37', false, 'candidates'],
+  [`\\boxed{x = ${many.join(', ')}}`, '37', false, 'candidates'],
+  ['\\boxed{1, 2, 3, \\ldots, 100}', '2', false, 'candidates'],
+  ['\\boxed{x = 1, 2, 3, \\dots, 100}', '2', false, 'candidates'],
+  ['\\boxed{1 \\text{ or } 2 \\text{ or } 3}', '2', false, 'candidates'],
+  ['\\boxed{x = 1 = 2 = 3}', '2', false, 'candidates'],
+  ['\\boxed{x \\in \\{1, 2, 3\\}}', '2', false, 'candidates'],
+  ['\\boxed{A, B}', '\\text{(A)}', false, 'candidates'],
+  ['\\boxed{(A) \\text{ or } (C)}', 'C', false, 'candidates'],
+  [many.map((k) => `\\boxed{${k}}`).join(' '), '37', false, 'candidates'],
+  [many.map((k) => `\\boxed{${k}}`).join(' '), '60', true, 'candidates'],
+  [`${R}\n\nChecking $x = 1$ and $x = 3$ fails; the answer is $\\boxed{2}$.`, '2', true, 'candidates'],
+];
+for (const [response, gold, label, category] of formHand) add(response, gold, label, category, 'hand-written (answer forms)');
+
 const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 const stats = {};
 for (const r of rows) {

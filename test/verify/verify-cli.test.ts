@@ -75,6 +75,27 @@ test('each row comes back with verdict, extracted and reason, in input order; su
   expect(r.stderr).toContain('invalid_row 2');
 });
 
+test('thousands separators written as spaces are not products: 45\\,000 and 1\\ 000 are not 0', async () => {
+  const file = write('sep.jsonl', [
+    { gold: '0', response: '\\boxed{45\\,000}' },
+    { gold: '0', response: '\\boxed{1\\ 000}' },
+    { gold: '45000', response: '\\boxed{45\\,000}' },
+    { gold: '1000', response: '\\boxed{1\\ 000}' },
+  ]);
+  const r = await run([file]);
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  expect(rows.map((x) => [x.verdict, x.extracted])).toEqual([
+    ['incorrect', '45\\,000'],
+    ['incorrect', '1\\ 000'],
+    ['correct', '45\\,000'],
+    ['correct', '1\\ 000'],
+  ]);
+  expect(r.stderr).toMatch(/verified 4 rows: 2 correct/);
+});
+
 test('--task sets the default; output goes to stdout without --out', async () => {
   const file = write('in.jsonl', [
     { gold: 'C', response: '**Answer:** (C)' },
