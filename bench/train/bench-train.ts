@@ -19,10 +19,12 @@ import { envInt, envNumber, median, runAbba, secondsList } from '../rounds';
  *
  *   A = the whole fine-tune activity, wall clock from the call to its return: the real activity function (config,
  *       trainer subprocess, stdout progress parsing, heartbeats every event and every 2 s, checkpoints, result and
- *       report refs), run in MockActivityEnvironment, which is what a worker calls it with. For the tiny student that
- *       includes the baseline export the activity always makes (a second Python process).
+ *       report refs), run in MockActivityEnvironment, which is what a worker calls it with.
  *   B = the same trainer script with the same config (same steps, same checkpoint cadence), started directly:
  *       wall clock from spawn to exit.
+ * "Exports off" holds for the trl student (export.onnx and export.gguf false on both sides). The tiny student has no
+ * such switch in the activity: its trainer writes the final ONNX export on both sides, and A also includes the
+ * baseline export the activity always makes first (a second Python process) — work B does not do, counted against A.
  *
  * Rounds in ABBA order (BENCH_ROUNDS, default 2: A B B A), raw rounds printed, then the median of the per-round
  * ratios. The trainer's own in-loop tokens/s is printed for both as a check that both trained alike, not compared.
