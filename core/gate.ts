@@ -1,6 +1,6 @@
 /**
  * The promotion gate: does this run's student replace the model we ship? (The 'promoted' pointer the next run
- * starts from is written by promoted.ts.)
+ * starts from is written by activities/evaluate/promoted.ts.)
  *
  * Pure module, no I/O and no Node imports: a workflow may import it and call `decideGate` itself (the same answer
  * on replay). A candidate promotes when
