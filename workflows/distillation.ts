@@ -1,25 +1,23 @@
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
-import { checkRunSpec, describeSpecIssues, type RunSpec } from '../schemas/run-spec';
 import { evalModels } from './eval-models';
 import { generate } from './generation-stage';
-import { fineTuneFrom, gateAndReport } from './promotion';
+import { fineTuneFrom, gateAndReport, readIncumbent } from './promotion';
 import { installRunControl } from './run-control';
 import { openRun } from './run-context';
+import { runSpecOf } from './run-spec';
 import { buildSummary, type RunSummary } from './summary';
 
 export type { RunSummary } from './summary';
 
 /**
  * A distillation run: prepare → generate → reject-sample → format/filter → fine-tune → evaluate (→ gate, report).
- * Takes ONE JSON object (the run spec) so it can be started from the Temporal Web UI; it is validated here first,
- * and a bad spec fails at once, non-retryably, naming every bad field.
+ * Takes ONE JSON object (the run spec) so it can be started from the Temporal Web UI; it is validated and normalised
+ * first (once: see run-spec.ts), and a bad spec fails at once, non-retryably, naming every bad field.
  */
 export async function distillationWorkflow(input: unknown): Promise<RunSummary> {
   const control = installRunControl();
   const { progress } = control;
-  const checked = checkRunSpec(input);
-  if (!checked.ok) throw ApplicationFailure.nonRetryable(describeSpecIssues(checked.issues), 'InvalidRunSpec', { issues: checked.issues });
-  const spec: RunSpec = checked.spec;
+  const spec = await runSpecOf(input);
   const run = openRun(spec, control);
   const { cpu, gpu, incremental, lineage, workflowId: runId } = run;
 
@@ -65,11 +63,13 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     progress.counts.finetune = { steps: trained.steps, resumedFromStep: trained.resumedFromStep };
 
     await control.enter('evaluate');
+    const incumbent = await readIncumbent(run);
     const ev = spec.evaluation;
-    const evaluated = await gpu.evaluate({ runDir, evaluation: ev, models: evalModels(spec, trained), maxLen: spec.fineTune.model.maxLen, benchmarks: ev.benchmarks, passKs: ev.passKs, code: spec.verifier.code });
+    const models = evalModels(spec, trained, incumbent);
+    const evaluated = await gpu.evaluate({ runDir, evaluation: ev, models, maxLen: spec.fineTune.model.maxLen, benchmarks: ev.benchmarks, passKs: ev.passKs, code: spec.verifier.code });
     for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
     const summary = buildSummary(run, progress, { prepared, merged, verified, filtered, trained, evaluated });
-    await gateAndReport(run, control, summary, trained, evaluated);
+    await gateAndReport(run, control, summary, trained, evaluated, incumbent);
 
     if (incremental) {
       summary.incremental = lineageSummary;
