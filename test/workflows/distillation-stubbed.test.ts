@@ -129,6 +129,21 @@ test('an incremental run with no unseen prompt ends at once with `skipped`, trai
   expect(stubs.calls.map((c) => c.name)).toEqual(['normaliseRunSpec', 'prepareDataset']);
 });
 
+test('an invalid spec fails at once, non-retryably, as InvalidRunSpec naming every bad field; nothing is scheduled', async () => {
+  const stubs = stubActivities();
+  const bad = { ...stubSpec('bad spec!', s.taskQueue, s.artifactRoot), sampling: { n: 0, temperature: 7 }, teacher: { baseURL: 'not a url', model: '' } };
+  const workflowId = `invalid-${randomUUID()}`;
+  const err = await run(stubs, { workflowId, args: [bad] }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+  expect(cause).toMatchObject({ type: 'InvalidRunSpec', nonRetryable: true });
+  for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'sampling.n', 'sampling.temperature']) expect(cause.message).toContain(`- ${field}:`);
+  // The spec was checked once, by the local activity whose answer history keeps; no stage was scheduled.
+  expect(stubs.calls.map((c) => c.name)).toEqual(['normaliseRunSpec']);
+  const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
+  expect(history.events!.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+});
+
 describe('the promotion gate against the promoted model', () => {
   const gated = (name: string, line: string) =>
     stubSpec(name, s.taskQueue, s.artifactRoot, { evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1, report: false, gate: { name: line, minImprovement: 0.05, maxRegression: 0.02 } } });
