@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { workflowBundlePath } from '../../workers/build-bundle';
+import { progressQuery } from '../../workflows/messages';
 import { failureConverterPath } from '../../infra/codec/aes-gcm-codec';
 import { stubActivities } from './stub-activities';
 import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
@@ -18,6 +20,7 @@ beforeAll(async () => {
   s = await startStubEnv('normalised-spec');
 });
 afterAll(async () => s?.close());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DEFAULT_TODAY = 'report: z.boolean().default(true)';
 const DEFAULT_TOMORROW = 'report: z.boolean().default(false)';
@@ -59,4 +62,31 @@ test('a history recorded under one schema default replays with the same commands
 
   // The run recorded under today's default replays on tomorrow's code: same commands, the report included.
   await expect(Worker.runReplayHistory({ workflowBundle: { code: tomorrow } }, history, workflowId)).resolves.toBeUndefined();
+});
+
+test('a normalisation that outlives a workflow task replays: its marker and the patches after it are found again', async () => {
+  const stubs = stubActivities({ kept: 10 });
+  const normalise = stubs.activities.normaliseRunSpec;
+  stubs.activities.normaliseRunSpec = async (input) => {
+    await sleep(6500);
+    return normalise(input);
+  };
+  s.use(stubs.activities);
+  const workflowId = `slow-spec-${randomUUID()}`;
+  // The worker ends a task that waits on a local activity at 80% of its timeout (4 s of 5 s here), well before the
+  // normalisation is done; the margin is wide because a loaded machine delays that heartbeat.
+  const handle = await s.env.client.workflow.start('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, workflowTaskTimeout: '5s', args: [stubSpec('slow-spec', s.taskQueue, s.artifactRoot)] });
+  await handle.result();
+  const history = await handle.fetchHistory();
+  // The case under test happened: the first task ended (recording the spec's patch marker) while the normalisation
+  // ran, and a later task recorded its result. A quick one leaves both markers in the first task: 0 tasks between.
+  // The shape is printed on failure.
+  const events = history.events!;
+  const marker = (name: string) => events.findIndex((e) => e.markerRecordedEventAttributes?.markerName === name);
+  const tasksBetween = events.slice(marker('core_patch'), marker('core_local_activity')).filter((e) => e.workflowTaskStartedEventAttributes);
+  const shape = events.map((e) => e.markerRecordedEventAttributes?.markerName ?? String(e.eventType)).join(' ');
+  expect(marker('core_local_activity')).toBeGreaterThan(marker('core_patch'));
+  expect({ tasksBetween: Math.min(tasksBetween.length, 1), shape }).toEqual({ tasksBetween: 1, shape });
+  await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId);
+  expect((await handle.query(progressQuery)).stage).toBe('done'); // a query on a closed run replays it too
 });
