@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { workflowBundlePath } from '../../workers/build-bundle';
+import { progressQuery } from '../../workflows/messages';
+import { failureConverterPath } from '../../infra/codec/aes-gcm-codec';
+import { stubActivities } from './stub-activities';
+import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
+
+/**
+ * A running workflow must not change its commands when a default of the run-spec schema changes under it. The spec
+ * is normalised once and recorded in history; here a history is recorded with today's schema, then replayed against
+ * the same workflow code bundled with `evaluation.report` defaulting to false instead of true (a loader rewrites that
+ * one line of schemas/run-spec.ts). The replay must issue the same commands, writeReport included. (Before the spec
+ * was recorded, the workflow parsed the raw input again on replay, found no report wanted, and the replay failed
+ * with a nondeterminism error.)
+ */
+let s: StubEnv;
+beforeAll(async () => {
+  s = await startStubEnv('normalised-spec');
+});
+afterAll(async () => s?.close());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const DEFAULT_TODAY = 'report: z.boolean().default(true)';
+const DEFAULT_TOMORROW = 'report: z.boolean().default(false)';
+
+async function bundleWithChangedDefault(): Promise<string> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    failureConverterPath,
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+    webpackConfigHook: (config) => {
+      config.module!.rules!.unshift({
+        test: /[\\/]schemas[\\/]run-spec\.ts$/,
+        enforce: 'pre',
+        use: [{ loader: path.join(__dirname, 'replace-text-loader.js'), options: { from: DEFAULT_TODAY, to: DEFAULT_TOMORROW } }],
+      });
+      return config;
+    },
+  });
+  return code;
+}
+
+test('a history recorded under one schema default replays with the same commands after the default changed', async () => {
+  // The spec leaves evaluation.report out: today's default (true) decides that the run writes a report.
+  const spec = stubSpec('defaults', s.taskQueue, s.artifactRoot, { evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1 } });
+  const today = stubActivities({ scores: { baseline: 0.1, student: 0.5 } });
+  s.use(today.activities);
+  const workflowId = `defaults-${randomUUID()}`;
+  await s.env.client.workflow.execute('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, args: [spec] });
+  expect(today.called('writeReport')).toHaveLength(1);
+  const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+  expect(scheduled).toContain('writeReport');
+
+  const tomorrow = await bundleWithChangedDefault();
+
+  // The bundle really carries tomorrow's default (the loader also fails the bundle when the text is not there).
+  expect(/report: [\w.]+\.boolean\(\)\.default\(false\)/.test(tomorrow)).toBe(true);
+  expect(/report: [\w.]+\.boolean\(\)\.default\(true\)/.test(tomorrow)).toBe(false);
+
+  // The run recorded under today's default replays on tomorrow's code: same commands, the report included.
+  await expect(Worker.runReplayHistory({ workflowBundle: { code: tomorrow } }, history, workflowId)).resolves.toBeUndefined();
+});
+
+test('a normalisation that outlives a workflow task replays: its marker and the patches after it are found again', async () => {
+  const stubs = stubActivities({ kept: 10 });
+  const normalise = stubs.activities.normaliseRunSpec;
+  stubs.activities.normaliseRunSpec = async (input) => {
+    await sleep(6500);
+    return normalise(input);
+  };
+  s.use(stubs.activities);
+  const workflowId = `slow-spec-${randomUUID()}`;
+  // The worker ends a task that waits on a local activity at 80% of its timeout (4 s of 5 s here), well before the
+  // normalisation is done; the margin is wide because a loaded machine delays that heartbeat.
+  const handle = await s.env.client.workflow.start('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, workflowTaskTimeout: '5s', args: [stubSpec('slow-spec', s.taskQueue, s.artifactRoot)] });
+  await handle.result();
+  const history = await handle.fetchHistory();
+  // The case under test happened: the first task ended (recording the spec's patch marker) while the normalisation
+  // ran, and a later task recorded its result. A quick one leaves both markers in the first task: 0 tasks between.
+  // The shape is printed on failure.
+  const events = history.events!;
+  const marker = (name: string) => events.findIndex((e) => e.markerRecordedEventAttributes?.markerName === name);
+  const tasksBetween = events.slice(marker('core_patch'), marker('core_local_activity')).filter((e) => e.workflowTaskStartedEventAttributes);
+  const shape = events.map((e) => e.markerRecordedEventAttributes?.markerName ?? String(e.eventType)).join(' ');
+  expect(marker('core_local_activity')).toBeGreaterThan(marker('core_patch'));
+  expect({ tasksBetween: Math.min(tasksBetween.length, 1), shape }).toEqual({ tasksBetween: 1, shape });
+  await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId);
+  expect((await handle.query(progressQuery)).stage).toBe('done'); // a query on a closed run replays it too
+});
