@@ -141,6 +141,8 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     dataset: spec.dataset,
     shardSize: spec.generation.shardSize,
     ...(incremental ? { incremental: { lineage } } : {}),
+    // The whole spec is checked against the worker's policy (keys, paths) at the start; older runs replay without it.
+    ...(patched('worker-policy-check') ? { spec } : {}),
   });
   const { runDir } = prepared;
   progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount, ...(incremental ? { seen: prepared.seen } : {}) };
