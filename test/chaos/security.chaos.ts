@@ -66,6 +66,9 @@ async function run(name: string, overrides: Record<string, unknown>): Promise<Ou
   return { completed: err === null, type: cause?.type, message: cause?.message ?? String(err ?? ''), seconds: (Date.now() - started) / 1000 };
 }
 
+/** How a run ended, for the row's note: completed, the failure type, or (not refused) the first words of why it stopped. */
+const ended = (o: Outcome) => (o.completed ? 'completed' : o.type ?? `not refused (${o.message.slice(0, 40)})`);
+
 const requestsSent = () => hostA.requests.length + hostB.requests.length;
 const secretSeen = () => [...hostA.requests, ...hostB.requests].some((r) => r.authorization?.includes(SECRET) || r.authorization?.includes(UNLISTED));
 
@@ -88,7 +91,7 @@ test('a spec naming a key variable outside the worker policy, or sending a bound
     bound: 0,
     unit: 'requests to capture servers',
     ok,
-    note: runs.map((r) => `${r.outcome.type ?? 'completed'} in ${r.outcome.seconds.toFixed(1)} s`).join('; '),
+    note: runs.map((r) => `${ended(r.outcome)} in ${r.outcome.seconds.toFixed(1)} s`).join('; '),
   });
   for (const r of runs) {
     expect(r.outcome).toMatchObject({ completed: false, type: r.expect });
@@ -127,7 +130,7 @@ test('spec paths escaping the worker roots (.., a symlink out, artifactRoot outs
     bound: 0,
     unit: 'requests sent + files written outside the roots',
     ok,
-    note: runs.map((r) => `${r.field}: ${r.outcome.type ?? 'completed'} in ${r.outcome.seconds.toFixed(1)} s`).join('; '),
+    note: runs.map((r) => `${r.field}: ${ended(r.outcome)} in ${r.outcome.seconds.toFixed(1)} s`).join('; ') + `; ${requests} requests, ${written} files outside`,
   });
   for (const r of runs) {
     expect(r.outcome).toMatchObject({ completed: false, type: 'PathOutsideRoots' });
