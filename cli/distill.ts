@@ -244,16 +244,30 @@ program
 
 program
   .command('codec-server')
-  .description('serve /encode and /decode for the Temporal Web UI with the keys in DISTILLERY_CODEC_KEYS')
+  .description('serve /encode and /decode for the Temporal Web UI with the keys in DISTILLERY_CODEC_KEYS; requests need Authorization: Bearer $DISTILLERY_CODEC_SERVER_TOKEN')
   .option('--port <n>', 'port', '8888')
-  .option('--allow-origin <origin>', 'the Web UI origin allowed by CORS', '*')
-  .action(async (opts: { port: string; allowOrigin: string }) => {
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--allow-origin <origins>', 'the Web UI origins allowed by CORS, comma-separated (never *)', 'http://127.0.0.1:8233,http://localhost:8233')
+  .option('--max-body-mb <n>', 'largest request body, MiB', '8')
+  .action(async (opts: { port: string; host: string; allowOrigin: string; maxBodyMb: string }) => {
     const codec = codecFromEnv();
     if (!codec) {
       console.error('DISTILLERY_CODEC_KEYS (or DISTILLERY_CODEC_KEY_FILE) is not set: nothing to decrypt with');
       process.exit(2);
     }
-    const server = await startCodecServer({ codec, port: Number(opts.port), allowOrigin: opts.allowOrigin });
+    const token = process.env.DISTILLERY_CODEC_SERVER_TOKEN ?? '';
+    if (token.length < 16) {
+      console.error('DISTILLERY_CODEC_SERVER_TOKEN must hold the bearer token clients send (at least 16 characters, e.g. `openssl rand -hex 32`)');
+      process.exit(2);
+    }
+    const server = await startCodecServer({
+      codec,
+      port: Number(opts.port),
+      host: opts.host,
+      allowOrigins: opts.allowOrigin.split(',').map((o) => o.trim()).filter(Boolean),
+      token,
+      maxBodyBytes: Math.round(Number(opts.maxBodyMb) * 1024 * 1024),
+    });
     console.log(JSON.stringify({ event: 'listening', url: server.url }));
   });
 

@@ -13,6 +13,8 @@ import * as readline from 'node:readline';
 import type { Command } from 'commander';
 import { SandboxUnavailableError } from '../activities/verify/sandbox';
 import { JudgeError, type JudgeConfig } from '../activities/verify/judge';
+import { withKeyGrant } from '../activities/security/key-policy';
+import { loadWorkerPolicy } from '../activities/security/worker-policy';
 import { isTaskType, TASK_TYPES, verifySampleAsync, type SampleVerdict, type TaskType } from '../activities/verify/verify-sample';
 
 export interface VerifyFileOptions {
@@ -160,6 +162,8 @@ export function registerVerifyCommand(program: Command): Command {
         : undefined;
       let s: VerifyFileSummary;
       try {
+        // The person at the terminal owns this process's keys: naming one on the command line grants it for this judge.
+        if (judge?.apiKeyEnv) process.env.DISTILLERY_KEY_POLICY = JSON.stringify(withKeyGrant(loadWorkerPolicy().keys, judge.apiKeyEnv, judge.baseURL));
         s = await verifyFile({
           file,
           out: opts.out as string | undefined,

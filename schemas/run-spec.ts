@@ -167,8 +167,11 @@ export const LoraSchema = z
 export const OpenAIFineTuneSchema = z
   .object({
     baseURL: z.string().url(),
-    /** Name of the environment variable that holds the API key (never the key itself: specs land in history). */
-    apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY'),
+    /**
+     * Name of the environment variable that holds the API key (never the key itself: specs land in history); the
+     * worker's key policy must allow it for this host. Without it the endpoint is asked with no key (a local server).
+     */
+    apiKeyEnv: envVarName.optional(),
     model: z.string().min(1),
     suffix: z.string().max(64).optional(),
     pollSeconds: z.number().positive().max(3600).default(10),

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { DefaultLogger, NativeConnection, Runtime, type LogEntry, type Worker } from '@temporalio/worker';
 import { workflowBundlePath } from './build-bundle';
+import { describeWorkerPolicy, loadWorkerPolicy } from '../activities/security/worker-policy';
+import { codecFromEnv, encryptionRequired } from '../infra/codec/aes-gcm-codec';
 
 export interface WorkerEnv {
   address: string;
@@ -32,6 +34,18 @@ export function installRuntime(): void {
     ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
   });
   runtimeInstalled = true;
+}
+
+/**
+ * Loads the worker's key and path policy and its codec keys before it connects (a bad policy, or
+ * DISTILLERY_REQUIRE_ENCRYPTION=1 without keys, stops the worker here, naming the setting) and logs the policy:
+ * variable names, hosts and roots, never a value.
+ */
+export function loadSecurityPolicy(): void {
+  const policy = loadWorkerPolicy();
+  codecFromEnv();
+  const line = { ts: new Date().toISOString(), level: 'INFO', msg: 'worker policy', pid: process.pid, ...describeWorkerPolicy(policy), requireEncryption: encryptionRequired() };
+  process.stderr.write(JSON.stringify(line) + '\n');
 }
 
 export async function connect(env: WorkerEnv): Promise<NativeConnection> {

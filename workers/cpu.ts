@@ -2,7 +2,7 @@ import { Worker } from '@temporalio/worker';
 import { createCpuActivities, createWorkflowActivities } from '../activities';
 import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
 import { ensureSearchAttributes } from '../infra/search-attributes';
-import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
+import { connect, installRuntime, loadSecurityPolicy, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
 
 /**
  * The CPU worker: runs the workflows (orchestration queue) and the CPU stages (prepare, generate, verify, filter).
@@ -10,6 +10,7 @@ import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflow
  */
 async function main(): Promise<void> {
   installRuntime();
+  loadSecurityPolicy();
   const env = workerEnv();
   const workflowQueue = option('workflow-queue', 'DISTILLERY_WORKFLOW_QUEUE', 'distillery');
   const cpuQueue = option('cpu-queue', 'DISTILLERY_CPU_QUEUE', 'distillery-cpu');

@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import { Worker } from '@temporalio/worker';
 import { createGpuActivities, type DeviceSlot } from '../activities';
 import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
-import { connect, installRuntime, option, runUntilSignalled, workerEnv } from './bootstrap';
+import { connect, installRuntime, loadSecurityPolicy, option, runUntilSignalled, workerEnv } from './bootstrap';
 
 /**
  * The GPU worker: fine-tune and evaluate. One Temporal worker per slot, each running at most one activity at a
@@ -24,6 +24,7 @@ export function parseSlots(spec: string): DeviceSlot[] {
 
 async function main(): Promise<void> {
   installRuntime();
+  loadSecurityPolicy();
   const env = workerEnv();
   const gpuQueue = option('gpu-queue', 'DISTILLERY_GPU_QUEUE', 'distillery-gpu');
   const slots = parseSlots(option('gpu-slots', 'DISTILLERY_GPU_SLOTS', 'cpu'));

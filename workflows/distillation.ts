@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import { evalModels } from './eval-models';
 import { generate } from './generation-stage';
 import { fineTuneFrom, gateAndReport, readIncumbent } from './promotion';
@@ -22,7 +22,9 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
   const { cpu, gpu, incremental, lineage, workflowId: runId } = run;
 
   await control.enter('prepare');
-  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId, dataset: spec.dataset, shardSize: spec.generation.shardSize, ...(incremental ? { incremental: { lineage } } : {}) });
+  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId, dataset: spec.dataset, shardSize: spec.generation.shardSize, ...(incremental ? { incremental: { lineage } } : {}),
+    // The whole spec is checked against the worker's policy (keys, paths) at the start; older runs replay without it.
+    ...(patched('worker-policy-check') ? { spec } : {}) });
   const { runDir } = prepared;
   progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount, ...(incremental ? { seen: prepared.seen } : {}) };
   const lineageSummary: RunSummary['incremental'] = incremental ? { lineage, seen: prepared.seen, datasetVersion: prepared.datasetVersion } : undefined;

@@ -10,6 +10,7 @@ import { projectRoot, pythonBin } from '../../infra/paths';
 import { Semaphore } from '../../infra/teacher/http-common';
 import { decode, encodePrompt } from './byte-tokenizer';
 import { OnnxStudent } from './onnx-student';
+import { apiKeyFor } from '../security/worker-policy';
 
 /** What the evaluator is told to score. One of: */
 export type EvalModel =
@@ -75,7 +76,7 @@ export interface EngineContext {
 
 export async function openEngine(model: EvalModel, ctx: EngineContext): Promise<EvalEngine> {
   if ('dir' in model) return openOnnxEngine(path.join(model.dir, 'model.onnx'), ctx);
-  if ('endpoint' in model) return endpointEngine(model.endpoint, 'endpoint');
+  if ('endpoint' in model) return endpointEngine(model.endpoint, 'endpoint', `the apiKeyEnv of evaluation model ${model.name}`);
   return serveCheckpoint(model.name, model.serve, ctx);
 }
 
@@ -114,14 +115,14 @@ export function sampleSeed(seed: number, itemId: string, sampleIndex: number): n
 
 type ChatMessage = { role: 'system' | 'user'; content: string };
 
-export function endpointEngine(spec: EndpointSpec, kind: string): EvalEngine {
-  // A missing key is not an error by itself (a local server needs none): a 401 is, and then the message names the variable.
-  const apiKey = spec.apiKeyEnv ? process.env[spec.apiKeyEnv] : undefined;
+export function endpointEngine(spec: EndpointSpec, kind: string, keyField = 'evaluation endpoint apiKeyEnv'): EvalEngine {
+  // Before any request: the worker's key policy decides whether this key may go to this host, and a named key must be set.
+  const apiKey = apiKeyFor({ field: keyField, envName: spec.apiKeyEnv, baseURL: spec.baseURL });
   const unauthorized = () =>
     ApplicationFailure.nonRetryable(
-      spec.apiKeyEnv && !apiKey
-        ? `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: environment variable ${spec.apiKeyEnv} (its API key) is not set on the worker`
-        : `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: the key in ${spec.apiKeyEnv ?? '(no apiKeyEnv)'} was refused`,
+      spec.apiKeyEnv
+        ? `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: the key in ${spec.apiKeyEnv} was refused`
+        : `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: it wants an API key, and no apiKeyEnv names one`,
       'EvaluationEndpointUnauthorized',
     );
   const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey ?? 'none', maxRetries: 6, timeout: (spec.timeoutSeconds ?? 300) * 1000 });

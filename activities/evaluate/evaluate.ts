@@ -10,6 +10,7 @@ import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/v
 import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
 import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples } from './metrics';
 import { openEngine, type EvalModel } from './engines';
+import { apiKeyFor, confinePath } from '../security/worker-policy';
 
 export interface EvaluateInput {
   runDir: string;
@@ -97,6 +98,9 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
   return async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
     const ev = input.evaluation;
     const b = ev.benchmark;
+    // The worker's policy before any file is read or any endpoint asked: keys for their hosts, files inside its roots.
+    for (const m of input.models) if ('endpoint' in m) apiKeyFor({ field: `the apiKeyEnv of evaluation model ${m.name}`, envName: m.endpoint.apiKeyEnv, baseURL: m.endpoint.baseURL });
+    for (const [i, src] of (input.benchmarks ?? []).entries()) await confinePath({ field: `evaluation.benchmarks.${i}.path`, path: src.path, access: 'read' });
     const benchmarks: Benchmark[] = [loadArithmetic({ seed: b.seed, count: b.count, digits: b.digits, ops: b.ops })];
     for (const src of input.benchmarks ?? []) benchmarks.push(await loadBenchmark(src));
     const names = new Set<string>();

@@ -18,6 +18,8 @@ import { LengthFilter, loadTokenCounter } from './length';
 import { LimitsFilter } from './limits';
 import { toMessages, toShareGpt, type SftRow } from './output';
 import { RepetitionFilter } from './repetition';
+import { confinePath } from '../security/worker-policy';
+import { BUILTIN_TOKENIZERS } from '../security/spec-uses';
 import type { Candidate, Verdict } from './types';
 
 export { formatAssistant } from './format';
@@ -127,6 +129,10 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`Invalid filters: ${(err as Error).message}`, 'InvalidFilterConfig');
   }
+  // Files the filters read must lie inside the worker's roots (checked before any is opened).
+  if (!BUILTIN_TOKENIZERS.has(f.length.tokenizer)) await confinePath({ field: 'filters.length.tokenizer', path: f.length.tokenizer, access: 'read' });
+  for (const [i, p] of f.earlierDatasets.entries()) await confinePath({ field: `filters.earlierDatasets.${i}`, path: p, access: 'read' });
+  for (const [i, b] of f.decontaminate.benchmarks.entries()) await confinePath({ field: `filters.decontaminate.benchmarks.${i}.path`, path: b.path, access: 'read' });
   const dir = path.join(input.runDir, 'filter');
   const card = new CardBuilder();
   const completion = card.step('completion', true);

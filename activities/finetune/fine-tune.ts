@@ -8,6 +8,8 @@ import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import { driveTrainer, runTrainer } from './trainer-process';
 import { fineTuneTrl } from './trl-fine-tune';
+import { confinePath } from '../security/worker-policy';
+import { BUILTIN_STUDENTS } from '../security/spec-uses';
 
 export interface FineTuneInput {
   runDir: string;
@@ -54,6 +56,10 @@ export interface DeviceSlot {
 export function createFineTune(slot: DeviceSlot) {
   return async function fineTune(input: FineTuneInput): Promise<FineTuneResult> {
     const backend = input.fineTune.backend ?? 'tiny';
+    // Weights the trainer loads must come from inside the worker's roots.
+    const student = input.fineTune.student;
+    if (backend === 'trl' && !BUILTIN_STUDENTS.has(student.source)) await confinePath({ field: 'fineTune.student.source', path: student.source, access: 'read' });
+    if (student.initFrom && !student.initFrom.startsWith('promoted:')) await confinePath({ field: 'fineTune.student.initFrom', path: student.initFrom, access: 'read' });
     if (backend === 'trl') return fineTuneTrl(slot, input);
     if (backend === 'openai') {
       // The API backend needs no GPU slot: the workflow calls createOpenAIFineTune's activity (openai-fine-tune.ts).

@@ -7,6 +7,7 @@ import type { ArtifactRef } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, exists, pathOf, readJsonl, verifyRef, writeJsonAtomic } from '../artifacts/store';
+import { apiKeyFor } from '../security/worker-policy';
 
 export interface OpenAIFineTuneInput {
   runDir: string;
@@ -79,12 +80,12 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
     }
 
     const ctx = currentActivity();
-    const env = opts.env ?? process.env;
-    const apiKey = env[spec.apiKeyEnv];
-    // The key is the worker's, never the spec's; a keyless local server accepts any value.
-    const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey || 'not-set', maxRetries: 4, timeout: 120_000 });
+    // The key is the worker's, never the spec's: its policy decides whether it may go to this host, and a variable the
+    // spec names must be set. Without apiKeyEnv the endpoint is keyless (a local server).
+    const apiKey = apiKeyFor({ field: 'fineTune.openai.apiKeyEnv', envName: spec.apiKeyEnv, baseURL: spec.baseURL }, opts.env ?? process.env);
+    const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey ?? 'not-needed', maxRetries: 4, timeout: 120_000 });
     const signal = ctx?.cancellationSignal;
-    const fail = (err: unknown) => classify(err, spec, !apiKey);
+    const fail = (err: unknown) => classify(err, spec);
 
     let marker = await readMarker(markerPath, key, spec.baseURL);
     // A retry on another worker (no shared disk for the marker) still knows the job from the last heartbeat.
@@ -361,12 +362,12 @@ const fixHints: Record<number, string> = {
   422: 'the endpoint could not process the request parameters',
 };
 
-function classify(err: unknown, spec: NonNullable<RunSpec['fineTune']['openai']>, keyMissing: boolean): unknown {
+function classify(err: unknown, spec: NonNullable<RunSpec['fineTune']['openai']>): unknown {
   if (!(err instanceof OpenAI.APIError) || typeof err.status !== 'number') return err;
   if (err.status === 401) {
-    const fix = keyMissing
-      ? `the environment variable ${spec.apiKeyEnv} (fineTune.openai.apiKeyEnv) is not set on this worker: set it to the API key`
-      : `the key in ${spec.apiKeyEnv} (fineTune.openai.apiKeyEnv) was refused: set it to a valid API key for ${spec.baseURL}`;
+    const fix = spec.apiKeyEnv
+      ? `the key in ${spec.apiKeyEnv} (fineTune.openai.apiKeyEnv) was refused: set it to a valid API key for ${spec.baseURL}`
+      : `it wants an API key: name the variable that holds it in fineTune.openai.apiKeyEnv`;
     return ApplicationFailure.nonRetryable(`Fine-tuning API at ${spec.baseURL} answered HTTP 401: ${fix}. Server said: ${err.message}`, 'FineTuneApiAuth');
   }
   const hint = fixHints[err.status];

@@ -7,9 +7,8 @@ import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import type { DeviceSlot, FineTuneInput, FineTuneResult } from './fine-tune';
 import { driveTrainer } from './trainer-process';
+import { BUILTIN_STUDENTS } from '../security/spec-uses';
 
-/** The built-in student name the trainer resolves itself (a GGUF in the project cache). */
-const BUILTIN_STUDENTS = new Set(['smollm2-135m-instruct']);
 
 /** The trainer's config (infra/trainer/sft/README.md) from the run spec's fineTune section. */
 export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: DeviceSlot): Record<string, unknown> {

@@ -12,6 +12,7 @@ import { createTeacherClient, type TeacherAnswer } from './teacher-client';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
+import { apiKeyFor, confinePath } from '../security/worker-policy';
 
 export interface GenerateShardInput {
   runDir: string;
@@ -48,6 +49,10 @@ const MAX_TOP_UPS = 4;
  * missing. The complete shard is renamed into place, so a finished shard is never rewritten.
  */
 export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
+  // A generation workflow can be started on its own, with any runDir and teacher: both are checked against the
+  // worker's policy before anything is read or asked.
+  await confinePath({ field: 'runDir', path: input.runDir, access: 'write' });
+  apiKeyFor({ field: 'teacher.apiKeyEnv', envName: input.teacher.apiKeyEnv, baseURL: input.teacher.baseURL });
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   if (await exists(final)) {
     // a crash between the rename of the sorted shard and the removal of its .partial leaves the latter behind

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RunSpec } from '../../schemas/run-spec';
 import { limiterFor } from './endpoint-limiter';
+import { apiKeyFor } from '../security/worker-policy';
 
 export interface TeacherChoice {
   index: number;
@@ -30,17 +31,8 @@ export interface TeacherRequest {
  * (400/401/403/404) become non-retryable failures that say what to fix.
  */
 export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSpec['sampling'], env: NodeJS.ProcessEnv = process.env) {
-  let apiKey = 'not-needed';
-  if (teacher.apiKeyEnv) {
-    const value = env[teacher.apiKeyEnv];
-    if (!value) {
-      throw ApplicationFailure.nonRetryable(
-        `teacher.apiKeyEnv names ${teacher.apiKeyEnv}, but that environment variable is not set on the worker`,
-        'TeacherAuthMissing',
-      );
-    }
-    apiKey = value;
-  }
+  // The worker's key policy decides whether this key may go to this host; a keyless endpoint gets a placeholder.
+  const apiKey = apiKeyFor({ field: 'teacher.apiKeyEnv', envName: teacher.apiKeyEnv, baseURL: teacher.baseURL }, env) ?? 'not-needed';
   const client = new OpenAI({
     baseURL: teacher.baseURL,
     apiKey,

@@ -9,6 +9,7 @@ import { AtomicJsonlWriter, ensureWritableDir, exists, readJsonlLines, runDirFor
 import { generateArithmeticProblems } from '../dataset/arithmetic-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
+import { checkSpecAgainstPolicy, confinePath } from '../security/worker-policy';
 
 export interface PrepareDatasetInput {
   artifactRoot: string;
@@ -17,6 +18,8 @@ export interface PrepareDatasetInput {
   shardSize: number;
   /** Incremental run: skip prompts that the lineage's earlier successful runs have distilled. */
   incremental?: { lineage: string };
+  /** The whole run spec: checked against the worker's policy (keys, paths) before anything else, so a bad one fails now. */
+  spec?: RunSpec;
 }
 
 export interface PrepareDatasetResult {
@@ -42,6 +45,9 @@ export interface PrepareDatasetResult {
  * (seen: prompts an earlier successful run of the lineage already distilled; only for incremental runs).
  */
 export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
+  if (input.spec) await checkSpecAgainstPolicy(input.spec);
+  await confinePath({ field: 'artifactRoot', path: input.artifactRoot, access: 'write' });
+  if (input.dataset.source.type !== 'builtin') await confinePath({ field: 'dataset.source.path', path: input.dataset.source.path, access: 'read' });
   const runDir = runDirFor(input.artifactRoot, input.runId);
   const dir = path.join(runDir, 'prepare');
   // A read-only or permission-denied root fails here, non-retryably and naming the path, before anything is written.

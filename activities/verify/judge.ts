@@ -12,6 +12,7 @@
  */
 import OpenAI from 'openai';
 import { dropThinkBlocks, finalPart, formatThink } from '../text/think';
+import { apiKeyFor } from '../security/worker-policy';
 
 export interface JudgeConfig {
   /** OpenAI-compatible endpoint, ending in /v1. */
@@ -67,11 +68,11 @@ export class JudgeError extends Error {
 const clients = new Map<string, OpenAI>();
 
 function clientFor(cfg: JudgeConfig): OpenAI {
-  const key = `${cfg.baseURL}\u0000${cfg.apiKeyEnv ?? ''}\u0000${cfg.timeoutSeconds ?? 60}\u0000${cfg.maxRetries ?? 2}`;
+  // Asked on every call, before any request: the worker's key policy decides whether this key may go to this host.
+  const apiKey = apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.apiKeyEnv, baseURL: cfg.baseURL }) ?? 'not-needed';
+  const key = `${cfg.baseURL}\u0000${apiKey}\u0000${cfg.timeoutSeconds ?? 60}\u0000${cfg.maxRetries ?? 2}`;
   let c = clients.get(key);
   if (!c) {
-    const apiKey = cfg.apiKeyEnv ? process.env[cfg.apiKeyEnv] : 'not-needed';
-    if (!apiKey) throw new JudgeError(`judge API key: environment variable ${cfg.apiKeyEnv} is not set`, false);
     c = new OpenAI({ baseURL: cfg.baseURL, apiKey, timeout: (cfg.timeoutSeconds ?? 60) * 1000, maxRetries: cfg.maxRetries ?? 2 });
     clients.set(key, c);
   }

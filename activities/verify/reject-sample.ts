@@ -11,6 +11,7 @@ import { AtomicJsonlWriter, readJsonl, verifyRef } from '../artifacts/store';
 import type { CodeOptions } from './code';
 import type { JudgeConfig } from './judge';
 import { JudgeError } from './judge';
+import { apiKeyFor } from '../security/worker-policy';
 import { SandboxUnavailableError } from './sandbox';
 import { verifySample, verifySampleAsync, type SampleVerdict, type TaskType } from './verify-sample';
 
@@ -126,6 +127,8 @@ function defaultConcurrency(c: VerifierConfig): number {
 export async function rejectSample(input: RejectSampleInput): Promise<RejectSampleResult> {
   await verifyRef(input.samples);
   const cfg = input.verifier as VerifierConfig;
+  // A judge key the worker's policy refuses fails the stage before any sample is verified.
+  if (cfg.judge) apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.judge.apiKeyEnv, baseURL: cfg.judge.baseURL });
   const dir = path.join(input.runDir, 'verify');
   await fsp.mkdir(dir, { recursive: true });
   const ctx = currentActivity();

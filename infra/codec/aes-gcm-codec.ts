@@ -16,10 +16,21 @@ const KEY_ID = 'encryption-key-id';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/** A payload that arrived unencrypted where DISTILLERY_REQUIRE_ENCRYPTION=1 says none may. */
+export class UnencryptedPayloadError extends Error {
+  override name = 'UnencryptedPayloadError';
+}
+
+/** DISTILLERY_REQUIRE_ENCRYPTION=1: this process reads no payload that was not encrypted (and will not run without keys). */
+export function encryptionRequired(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['1', 'true', 'yes'].includes((env.DISTILLERY_REQUIRE_ENCRYPTION ?? '').trim().toLowerCase());
+}
+
 export class AesGcmCodec implements PayloadCodec {
   constructor(
     private readonly keys: ReadonlyMap<string, Buffer>,
     private readonly currentKeyId: string,
+    private readonly opts: { requireEncryption?: boolean } = {},
   ) {
     for (const [id, key] of keys) if (key.length !== 32) throw new Error(`codec key ${id} must be 32 bytes (AES-256), got ${key.length}`);
     if (!keys.has(currentKeyId)) throw new Error(`codec: no key with id ${currentKeyId}`);
@@ -38,7 +49,15 @@ export class AesGcmCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (Buffer.from(payload.metadata?.encoding ?? []).toString() !== ENCRYPTED_ENCODING) return payload;
+      if (Buffer.from(payload.metadata?.encoding ?? []).toString() !== ENCRYPTED_ENCODING) {
+        // Whoever can reach the server could otherwise start runs (or send signals) in plaintext, bypassing the keys.
+        if (this.opts.requireEncryption) {
+          throw new UnencryptedPayloadError(
+            'refused an unencrypted payload: DISTILLERY_REQUIRE_ENCRYPTION=1 on this process. Start workflows and send signals, queries and updates through a client that has DISTILLERY_CODEC_KEYS (or the Web UI with the codec server).',
+          );
+        }
+        return payload;
+      }
       const keyId = Buffer.from(payload.metadata?.[KEY_ID] ?? []).toString();
       const key = this.keys.get(keyId);
       if (!key) throw new Error(`codec: payload encrypted with key "${keyId}", which this process does not hold`);
@@ -53,8 +72,12 @@ export class AesGcmCodec implements PayloadCodec {
 
 /** The codec configured by the environment, or undefined when no key is configured (payloads stay plain). */
 export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec | undefined {
-  const spec = env.DISTILLERY_CODEC_KEYS ?? (env.DISTILLERY_CODEC_KEY_FILE ? readFileSync(env.DISTILLERY_CODEC_KEY_FILE, 'utf8') : undefined);
-  if (!spec?.trim()) return undefined;
+  const spec = env.DISTILLERY_CODEC_KEYS || (env.DISTILLERY_CODEC_KEY_FILE ? readFileSync(env.DISTILLERY_CODEC_KEY_FILE, 'utf8') : undefined);
+  const required = encryptionRequired(env);
+  if (!spec?.trim()) {
+    if (required) throw new Error('DISTILLERY_REQUIRE_ENCRYPTION=1 but no codec key is configured: set DISTILLERY_CODEC_KEYS or DISTILLERY_CODEC_KEY_FILE (`npx distill codec-key` makes one)');
+    return undefined;
+  }
   const entries = spec
     .split(/[,\n]/)
     .map((e) => e.trim())
@@ -64,7 +87,7 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec 
       if (i <= 0) throw new Error('codec keys must be "id:<base64 key>" entries');
       return [e.slice(0, i), Buffer.from(e.slice(i + 1), 'base64')] as const;
     });
-  return new AesGcmCodec(new Map(entries), entries[0]![0]);
+  return new AesGcmCodec(new Map(entries), entries[0]![0], { requireEncryption: required });
 }
 
 /** A new random key entry for DISTILLERY_CODEC_KEYS (`distill codec-key`). */

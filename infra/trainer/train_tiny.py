@@ -175,10 +175,8 @@ def save_checkpoint(root: str, step: int, state: dict[str, Any], meta: dict[str,
 def load_checkpoint(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     with open(os.path.join(path, META_FILE), encoding="utf-8") as f:
         meta = json.load(f)
-    try:
-        state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - older torch / unusual RNG state types: our own file, full unpickling is ok
-        state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=False)
+    # Tensors and plain containers only: a checkpoint directory is a file on disk, and unpickling one runs its code.
+    state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=True)
     return state, meta
 
 

@@ -71,17 +71,27 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
     }
   });
 
-  test('an endpoint that wants a key: a missing key env var is a clear, non-retryable error naming it; a model it does not serve too', async () => {
+  test('an endpoint that wants a key: a missing key env var is a clear, non-retryable error naming it (no request sent); a model it does not serve too', async () => {
     const secured = await startTeacherServer({ port: 0, apiKey: 'right' });
+    // The worker's key policy allows the variable for this host; it is just not set.
+    process.env.DISTILLERY_KEY_POLICY = JSON.stringify({ DISTILLERY_TEST_NO_SUCH_KEY: ['127.0.0.1'] });
     try {
       const evaluate = createEvaluate();
       const missing = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }).catch((e: unknown) => e);
-      expect(missing).toMatchObject({ type: 'EvaluationEndpointUnauthorized', nonRetryable: true });
-      expect((missing as Error).message).toMatch(/DISTILLERY_TEST_NO_SUCH_KEY \(its API key\) is not set on the worker/);
+      expect(missing).toMatchObject({ type: 'ApiKeyNotSet', nonRetryable: true });
+      expect((missing as Error).message).toMatch(/DISTILLERY_TEST_NO_SUCH_KEY is not set on this worker/);
+      expect(secured.stats().requests).toBe(0);
+      // A key the endpoint refuses: 401, named.
+      process.env.DISTILLERY_TEST_NO_SUCH_KEY = 'wrong';
+      const refused = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ type: 'EvaluationEndpointUnauthorized', nonRetryable: true });
+      expect((refused as Error).message).toMatch(/the key in DISTILLERY_TEST_NO_SUCH_KEY was refused/);
       const unknown = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'y', endpoint: { baseURL: teacher.url, model: 'no-such-model' } }] }).catch((e: unknown) => e);
       expect(unknown).toMatchObject({ type: 'EvaluationModelNotFound', nonRetryable: true });
       expect((unknown as Error).message).toContain('no-such-model');
     } finally {
+      delete process.env.DISTILLERY_KEY_POLICY;
+      delete process.env.DISTILLERY_TEST_NO_SUCH_KEY;
       await secured.close();
     }
   });

@@ -161,14 +161,15 @@ describe("the project's own data passes the default filters", () => {
 });
 
 describe('configuration errors are permanent (non-retryable)', () => {
+  // Missing files inside the worker's roots (the OS temp dir is one by default): a path outside them is refused earlier.
   test.each([
-    ['an unknown key', { nearDedup: { treshold: 0.9 } }],
-    ['a missing benchmark file', { decontaminate: { benchmarks: [{ path: '/nonexistent/bench.jsonl', field: 'problem' }] } }],
-    ['a missing earlier dataset', { earlierDatasets: ['/nonexistent/sft.jsonl'] }],
-    ['a missing tokenizer', { length: { tokenizer: '/nonexistent/tokenizer.json' } }],
-  ])('%s', async (_name, filters) => {
+    ['an unknown key', () => ({ nearDedup: { treshold: 0.9 } })],
+    ['a missing benchmark file', (dir: string) => ({ decontaminate: { benchmarks: [{ path: path.join(dir, 'nonexistent', 'bench.jsonl'), field: 'problem' }] } })],
+    ['a missing earlier dataset', (dir: string) => ({ earlierDatasets: [path.join(dir, 'nonexistent', 'sft.jsonl')] })],
+    ['a missing tokenizer', (dir: string) => ({ length: { tokenizer: path.join(dir, 'nonexistent', 'tokenizer.json') } })],
+  ])('%s', async (_name, filtersIn) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ff-'));
     const accepted = await writeJsonlAtomic(path.join(dir, 'accepted.jsonl'), [sample()]);
-    await expect(formatFilter({ runDir: dir, accepted, filters: filters as never })).rejects.toMatchObject({ type: 'InvalidFilterConfig', nonRetryable: true });
+    await expect(formatFilter({ runDir: dir, accepted, filters: filtersIn(dir) as never })).rejects.toMatchObject({ type: 'InvalidFilterConfig', nonRetryable: true });
   });
 });

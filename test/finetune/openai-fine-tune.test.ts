@@ -35,13 +35,14 @@ afterAll(async () => {
 
 const fineTune = createOpenAIFineTune({ env: {} });
 
-function inputFor(runDir: string, sft: OpenAIFineTuneInput['sft'], baseURL = api.url): OpenAIFineTuneInput {
+/** Without apiKeyEnv: the local API needs no key, and none is sent. */
+function inputFor(runDir: string, sft: OpenAIFineTuneInput['sft'], baseURL = api.url, apiKeyEnv?: string): OpenAIFineTuneInput {
   return {
     runDir,
     sft,
     fineTune: FineTuneSchema.parse({
       backend: 'openai',
-      openai: { baseURL, apiKeyEnv: KEY_ENV, model: 'tiny-gpt-micro', suffix: 'arith', pollSeconds: 0.2, hyperparameters: { n_epochs: 1, batch_size: 8 } },
+      openai: { baseURL, apiKeyEnv, model: 'tiny-gpt-micro', suffix: 'arith', pollSeconds: 0.2, hyperparameters: { n_epochs: 1, batch_size: 8 } },
     }),
   };
 }
@@ -191,23 +192,29 @@ test('a job that fails (invalid training file) is a non-retryable failure with t
   expect(await jobsOf(runDir)).toHaveLength(2);
 });
 
-test('a refused API key fails fast and non-retryably, naming apiKeyEnv', async () => {
+test('a refused, missing or unlisted API key fails fast and non-retryably, naming apiKeyEnv; the last two before any request', async () => {
   const secured = await startTeacherServer({ port: 0, apiKey: 'right', fineTuningDir: ftDir });
   try {
     const { runDir, sft } = await sftRunDir(12);
-    for (const [env, says] of [
-      [{ [KEY_ENV]: 'wrong' }, /key in DISTILLERY_TEST_FT_KEY .* was refused/],
-      [{}, /DISTILLERY_TEST_FT_KEY \(fineTune\.openai\.apiKeyEnv\) is not set/],
+    const policy = { DISTILLERY_KEY_POLICY: JSON.stringify({ [KEY_ENV]: ['127.0.0.1'] }) };
+    for (const [env, type, says, requests] of [
+      [{ ...policy, [KEY_ENV]: 'wrong' }, 'FineTuneApiAuth', /key in DISTILLERY_TEST_FT_KEY .* was refused/, 'some'],
+      [policy, 'ApiKeyNotSet', /fineTune\.openai\.apiKeyEnv names DISTILLERY_TEST_FT_KEY, .* is not set on this worker/, 'none'],
+      // set, even to the right key, but not listed in the worker's key policy: never sent
+      [{ [KEY_ENV]: 'right' }, 'ApiKeyNotAllowed', /fineTune\.openai\.apiKeyEnv names the environment variable DISTILLERY_TEST_FT_KEY, which the worker's key policy does not list/, 'none'],
     ] as const) {
       const t0 = Date.now();
-      const failure = (await new MockActivityEnvironment().run(createOpenAIFineTune({ env }), inputFor(runDir, sft, secured.url)).catch((e: Error) => e)) as Error & {
+      const before = secured.stats().requests;
+      const failure = (await new MockActivityEnvironment().run(createOpenAIFineTune({ env }), inputFor(runDir, sft, secured.url, KEY_ENV)).catch((e: Error) => e)) as Error & {
         nonRetryable?: boolean;
         type?: string;
       };
       expect(failure.name).toBe('ApplicationFailure');
-      expect(failure).toMatchObject({ nonRetryable: true, type: 'FineTuneApiAuth' });
+      expect(failure).toMatchObject({ nonRetryable: true, type });
       expect(failure.message).toMatch(says);
       expect(Date.now() - t0).toBeLessThan(5000);
+      if (requests === 'none') expect(secured.stats().requests).toBe(before);
+      else expect(secured.stats().requests).toBeGreaterThan(before);
     }
     expect(secured.stats().fineTuningJobsCreated).toBe(0);
   } finally {

@@ -57,8 +57,11 @@ test('auth errors fail fast and non-retryably, naming what to fix', async () => 
   try {
     const runDir = await shardDir(2);
     process.env.DISTILLERY_TEST_WRONG_KEY = 'wrong';
+    // The worker's key policy lets this variable go to the local endpoint: the endpoint itself refuses the key.
+    process.env.DISTILLERY_KEY_POLICY = JSON.stringify({ DISTILLERY_TEST_WRONG_KEY: ['127.0.0.1'] });
     const started = Date.now();
     const err = await generateShard(shardInput(runDir, { baseURL: secured.url, apiKeyEnv: 'DISTILLERY_TEST_WRONG_KEY' })).catch((e) => e);
+    delete process.env.DISTILLERY_KEY_POLICY;
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.nonRetryable).toBe(true);
     expect(err.type).toBe('TeacherHttp401');

@@ -19,6 +19,9 @@ test('a minimal spec gets R1 sampling defaults', () => {
 test.each([
   [{ teacher: { ...minimal.teacher, apiKeyEnv: 'sk-abc 123' } }, 'teacher.apiKeyEnv'],
   [{ teacher: { ...minimal.teacher, baseURL: 'localhost' } }, 'teacher.baseURL'],
+  // The fine-tune API's key variable obeys the same name rule as every other apiKeyEnv (never a key, never a shell word).
+  [{ fineTune: { backend: 'openai', openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: 'sk-abc 123' } } }, 'fineTune.openai.apiKeyEnv'],
+  [{ fineTune: { backend: 'openai', openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: '' } } }, 'fineTune.openai.apiKeyEnv'],
   [{ sampling: { top_p: 0 } }, 'sampling.top_p'],
   [{ sampling: { n: 1.5 } }, 'sampling.n'],
   [{ dataset: { source: { type: 'jsonl' } } }, 'dataset.source.path'],
