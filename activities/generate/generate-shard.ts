@@ -52,6 +52,26 @@ const MAX_TOP_UPS = 4;
  * never rewritten; an attempt that finds it committed by another stops asking the teacher and reports it as it is.
  */
 export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
+  const ctx = currentActivity();
+  let samples = 0;
+  const beat = (written?: number) => {
+    if (written !== undefined) samples = written;
+    ctx?.heartbeat({ shardIndex: input.shardIndex, samples });
+  };
+  // Heartbeat on a timer, not only when a prompt completes, and from the start to the end: a teacher slower per
+  // request than the heartbeat timeout, or attempt files of gigabytes to read at the start and to commit at the end,
+  // must not time the attempt out (and throw away the requests in flight). Hung requests are bounded by
+  // teacher.requestTimeoutSeconds; the SDK throttles what reaches the server.
+  const ticker = ctx ? setInterval(beat, heartbeatIntervalMs(ctx.info.heartbeatTimeoutMs)) : undefined;
+  ticker?.unref();
+  try {
+    return await generateShardSamples(input, ctx, beat);
+  } finally {
+    clearInterval(ticker);
+  }
+}
+
+async function generateShardSamples(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   // a crash between the commit of the shard and the removal of the attempt files leaves the latter behind
   if (await exists(final)) return committedShard(input.shardIndex, final, { requests: 0 });
@@ -66,26 +86,17 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     for (let i = 0; i < n; i++) expected.set(sampleId(p.id, i, configHash), { position, sampleIndex: i });
   });
 
-  const ctx = currentActivity();
   const recovered = await indexAttempts(final, expected);
   await recovered.close();
   reportUnusable(ctx, final, recovered);
   const written = new Set(recovered.samples.keys());
+  beat(written.size);
   const tally: ShardTally = { ...emptyTally(), prompts: prompts.length, samples: written.size, resumedSamples: written.size };
   tally.promptTokens = recovered.promptTokens;
   tally.completionTokens = recovered.completionTokens;
 
   const teacher = createTeacherClient(input.teacher, input.sampling);
-  const beat = () => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
-  // Heartbeat on a timer, not only when a prompt completes: a teacher slower per request than the heartbeat timeout
-  // must not time the attempt out (and throw away the requests in flight). Hung requests are bounded by
-  // teacher.requestTimeoutSeconds; the SDK throttles what reaches the server.
-  const ticker = ctx ? setInterval(beat, heartbeatIntervalMs(ctx.info.heartbeatTimeoutMs)) : undefined;
-  ticker?.unref();
-  const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1)).catch((err) => {
-    clearInterval(ticker);
-    throw err;
-  });
+  const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1));
   // Set once another attempt has committed the shard: nothing more is asked of the teacher.
   let overtaken = false;
   /**
@@ -128,7 +139,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
     recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
     tally.samples = written.size;
-    beat();
+    beat(written.size);
   };
   try {
     const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
@@ -142,7 +153,6 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     }
     await out.sync();
   } finally {
-    clearInterval(ticker);
     await out.close();
   }
   const committed = !overtaken && (await commitFromAttempts(final, expected));

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { generateShard } from '../../activities/generate/generate-shard';
 import { generationConfigHash, sampleId } from '../../activities/generate/sample-ids';
 import { layout } from '../../activities/artifacts/layout';
 import { projectRoot } from '../../infra/paths';
@@ -11,7 +13,7 @@ import { shardDir, shardInput } from '../helpers/shard-fixture';
  * A retried shard reads what earlier attempts wrote by streaming: memory stays bounded by the longest line, not by
  * the size of the attempt files (a shard of long chains of thought runs to gigabytes). Run in a child process (the
  * compiled generateShard, dist/) whose JavaScript heap is capped far below the size of the .partial, and measured as
- * its peak RSS against a baseline run on a tiny shard.
+ * its peak RSS against a baseline run on a tiny shard. And the attempt heartbeats while it reads and commits them.
  */
 jest.setTimeout(300_000);
 
@@ -85,4 +87,21 @@ test('resuming a shard from a .partial five times the size of the heap: memory b
   expect(r).toMatchObject({ samples: prompts * 2, requests: 0, resumedSamples: prompts * 2 });
   // reading the file whole would hold it at least twice over (its bytes, then a string of them)
   expect(grewMiB).toBeLessThan(partialMiB / 2);
+});
+
+test('a large .partial read at the start and committed at the end: the heartbeat keeps coming all along', async () => {
+  const prompts = 48;
+  const { input, bytes } = await shardWithPartial(prompts, 2 ** 20);
+  const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 400 });
+  const beats: number[] = [];
+  const started = Date.now();
+  env.on('heartbeat', () => beats.push(Date.now() - started));
+  const r = await env.run(generateShard, input);
+  const elapsed = Date.now() - started;
+  const gaps = [...beats, elapsed].map((t, i) => t - (i ? beats[i - 1]! : 0));
+  console.log(`partial ${(bytes / 2 ** 20).toFixed(0)} MiB resumed and committed in ${elapsed} ms: ${beats.length} heartbeats, longest gap ${Math.max(...gaps)} ms`);
+  expect(r).toMatchObject({ samples: prompts * 2, requests: 0 });
+  // the staging holds: reading and committing the shard takes longer than the heartbeat timeout
+  expect(elapsed).toBeGreaterThan(400);
+  expect(Math.max(...gaps)).toBeLessThan(400);
 });

@@ -20,7 +20,10 @@ export interface TeacherRequestLog {
   /** The same prompt and seed were asked before (by any lane). */
   repeat: boolean;
   receivedAt: number;
+  /** When the whole answer was handed to the socket. */
   answeredAt?: number;
+  /** When the connection closed, answered or not (a caller that gave up). */
+  closedAt?: number;
 }
 
 export interface LongAnswerTeacher {
@@ -33,6 +36,11 @@ export interface LongAnswerTeacher {
   requests(): TeacherRequestLog[];
   /** The content the endpoint answers for this prompt, seed and choice. */
   contentFor(prompt: string, seed: number, index: number): string;
+  /**
+   * Makes the answer to a request ahead of time. Megabytes of text take a while to make on a busy machine, and the
+   * endpoint runs in the test's process: a test that also forwards a worker's traffic there warms the answers first.
+   */
+  warm(model: string, prompt: string, seed: number, n: number): void;
   close(): Promise<void>;
 }
 
@@ -127,6 +135,7 @@ export async function startLongAnswerTeacher(opts: { bytesPerChoice: number; del
       const entry: TeacherRequestLog = { lane: m[1] ?? '-', prompt, seed, n: body.n ?? 1, repeat: asked.has(key), receivedAt: Date.now() };
       asked.add(key);
       log.push(entry);
+      res.on('close', () => (entry.closedAt ??= Date.now()));
       void gate(entry.lane)
         .pass()
         .then(() => new Promise((r) => setTimeout(r, opts.delayFor?.(entry) ?? 0)))
@@ -148,6 +157,7 @@ export async function startLongAnswerTeacher(opts: { bytesPerChoice: number; del
     release: (lane) => gate(lane).release(),
     requests: () => log,
     contentFor: (prompt, seed, index) => longContent(prompt, seed, index, opts.bytesPerChoice),
+    warm: (model, prompt, seed, n) => void answerFor(model, prompt, seed, n),
     close: async () => {
       for (const g of gates.values()) g.release();
       server.closeAllConnections();
