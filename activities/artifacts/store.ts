@@ -186,6 +186,50 @@ export async function writeTextAtomic(target: string, text: string): Promise<Art
 
 /** Writes a file from chunks atomically (temp file + fsync + rename); a failed write leaves no temp file behind. */
 export async function writeChunksAtomic(target: string, chunks: AsyncIterable<Buffer | string>): Promise<void> {
+  const temp = await writeTempBeside(target, chunks);
+  try {
+    await fs.rename(temp, target);
+  } catch (err) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Errors of link(2) on file systems that have no hard links (some FUSE and SMB mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/**
+ * Like writeChunksAtomic, but a target that exists is never replaced: the complete temp file is hard-linked into
+ * place, which fails with EEXIST when another writer got there first. Returns whether this call created the target.
+ * Two writers racing to produce one artifact thus agree on a single file, and a reference either hands out stays true.
+ * Where the file system has no hard links it falls back to a rename when the target is absent (a narrow race).
+ */
+export async function writeChunksOnce(target: string, chunks: AsyncIterable<Buffer | string>): Promise<boolean> {
+  const temp = await writeTempBeside(target, chunks);
+  let created = false;
+  try {
+    await fs.link(temp, target);
+    created = true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (NO_HARD_LINKS.has(code) && !(await exists(target))) {
+      await fs.rename(temp, target).catch(async (e: unknown) => {
+        await fs.rm(temp, { force: true }).catch(() => undefined);
+        throw e;
+      });
+      created = true;
+    } else if (code !== 'EEXIST' && !NO_HARD_LINKS.has(code)) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+  await fs.rm(temp, { force: true }).catch(() => undefined);
+  if (created) await fsyncDir(path.dirname(target));
+  return created;
+}
+
+/** The chunks in a new temp file beside `target`, fsynced; a failed write leaves no temp file behind. */
+async function writeTempBeside(target: string, chunks: AsyncIterable<Buffer | string>): Promise<string> {
   const temp = tempPathFor(target);
   let h: FileHandle;
   try {
@@ -202,11 +246,11 @@ export async function writeChunksAtomic(target: string, chunks: AsyncIterable<Bu
     } finally {
       await h.close();
     }
-    await fs.rename(temp, target);
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
+  return temp;
 }
 
 /** Reads a JSONL artifact row by row (memory stays flat). Blank lines are skipped. */

@@ -1,18 +1,19 @@
-import { createReadStream, promises as fs } from 'node:fs';
-import * as readline from 'node:readline';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { Context } from '@temporalio/activity';
 import { currentActivity } from '../activity-context';
 import { recordCost, recordSamples } from '../metrics';
 import { costUSD } from '../../core/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
-import { exists, readJsonl, refOfFile, writeChunksAtomic } from '../artifacts/store';
+import { exists, readJsonl, refOfFile } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
 import { createTeacherClient, type TeacherAnswer } from './teacher-client';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
+import { attemptFileFor, AttemptWriter, commitShard, indexAttempts, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
 
 export interface GenerateShardInput {
   runDir: string;
@@ -44,45 +45,65 @@ const MAX_TOP_UPS = 4;
 /**
  * Generates the teacher's samples for one shard of prompts, exactly once per sample id.
  *
- * Samples are appended to `<shard>.partial` as each prompt completes; a retried attempt (after a crash, a lost
- * worker or a timeout) drops a torn last line, skips every sample id already there and asks only for what is
- * missing. The complete shard is renamed into place, so a finished shard is never rewritten.
+ * Each attempt appends the samples of each completed prompt to an attempt file of its own, after reading what every
+ * earlier (or still running) attempt of the shard has written: a retried attempt (after a crash, a lost worker or a
+ * timeout) asks only for what is missing. Two attempts may run at once (one that outlived its heartbeat timeout and
+ * its retry): they never write to one file, and the shard is committed once, from all attempt files by sample id, so
+ * neither a duplicate nor a line cut by another writer can reach it (see shard-attempts.ts). A committed shard is
+ * never rewritten; an attempt that finds it committed by another stops asking the teacher and reports it as it is.
  */
 export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
   // A generation workflow can be started on its own, with any runDir and teacher: both are checked against the
   // worker's policy before anything is read or asked.
   await confinePath({ field: 'runDir', path: input.runDir, access: 'write' });
   apiKeyFor({ field: 'teacher.apiKeyEnv', envName: input.teacher.apiKeyEnv, baseURL: input.teacher.baseURL });
-  const final = layout.shardSamples(input.runDir, input.shardIndex);
-  if (await exists(final)) {
-    // a crash between the rename of the sorted shard and the removal of its .partial leaves the latter behind
-    await fs.rm(`${final}.partial`, { force: true });
-    const tally = await tallyOf(final);
-    return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, requests: 0 };
-  }
-  const partial = `${final}.partial`;
-  await fs.mkdir(path.dirname(final), { recursive: true });
-  const configHash = generationConfigHash(input);
-  const { written, tally } = await recoverPartial(partial);
-  tally.resumedSamples = written.size;
-
-  const prompts: PromptRow[] = [];
-  for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
-  tally.prompts = prompts.length;
-
-  const teacher = createTeacherClient(input.teacher, input.sampling);
-  const n = input.sampling.n;
   const ctx = currentActivity();
-  const beat = () => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
-  // Heartbeat on a timer, not only when a prompt completes: a teacher slower per request than the heartbeat timeout
+  let samples = 0;
+  const beat = (written?: number) => {
+    if (written !== undefined) samples = written;
+    ctx?.heartbeat({ shardIndex: input.shardIndex, samples });
+  };
+  // Heartbeat on a timer, not only when a prompt completes, and from the start to the end: a teacher slower per
+  // request than the heartbeat timeout, or attempt files of gigabytes to read at the start and to commit at the end,
   // must not time the attempt out (and throw away the requests in flight). Hung requests are bounded by
   // teacher.requestTimeoutSeconds; the SDK throttles what reaches the server.
   const ticker = ctx ? setInterval(beat, heartbeatIntervalMs(ctx.info.heartbeatTimeoutMs)) : undefined;
   ticker?.unref();
-  const out = await fs.open(partial, 'a').catch((err) => {
+  try {
+    return await generateShardSamples(input, ctx, beat);
+  } finally {
     clearInterval(ticker);
-    throw err;
+  }
+}
+
+async function generateShardSamples(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void): Promise<GenerateShardResult> {
+  const final = layout.shardSamples(input.runDir, input.shardIndex);
+  // a crash between the commit of the shard and the removal of the attempt files leaves the latter behind
+  if (await exists(final)) return committedShard(input.shardIndex, final, { requests: 0 });
+  await fs.mkdir(path.dirname(final), { recursive: true });
+  const configHash = generationConfigHash(input);
+  const n = input.sampling.n;
+
+  const prompts: PromptRow[] = [];
+  for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
+  const expected = new Map<string, ExpectedSample>();
+  prompts.forEach((p, position) => {
+    for (let i = 0; i < n; i++) expected.set(sampleId(p.id, i, configHash), { position, sampleIndex: i });
   });
+
+  const recovered = await indexAttempts(final, expected);
+  await recovered.close();
+  reportUnusable(ctx, final, recovered);
+  const written = new Set(recovered.samples.keys());
+  beat(written.size);
+  const tally: ShardTally = { ...emptyTally(), prompts: prompts.length, samples: written.size, resumedSamples: written.size };
+  tally.promptTokens = recovered.promptTokens;
+  tally.completionTokens = recovered.completionTokens;
+
+  const teacher = createTeacherClient(input.teacher, input.sampling);
+  const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1));
+  // Set once another attempt has committed the shard: nothing more is asked of the teacher.
+  let overtaken = false;
   /**
    * Writes the prompt's missing samples. `prefetched` is an answer already in hand (from a batch) that stands for
    * the first request. The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or
@@ -92,7 +113,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   const fillPrompt = async (p: PromptRow, prefetched?: TeacherAnswer) => {
     const missing = new Set<number>();
     for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
-    if (!missing.size) return;
+    if (!missing.size || overtaken || (overtaken = await exists(final))) return;
     const rows: SampleRow[] = [];
     for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
       const full = attempt < 2;
@@ -116,19 +137,14 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
       throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
     }
     rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
-    // One write per prompt: a kill leaves at most one torn line, which recovery drops.
-    await out.writeFile(rows.map((r) => JSON.stringify(r)).join('\n') + '\n').catch((err: unknown) => {
-      // writeFile writes all of it or throws (a plain write may be short). A write error (ENOSPC, EIO) names no
-      // file: say which. The attempt fails and a retry resumes from the .partial.
-      if (err instanceof Error && !err.message.includes(partial)) err.message += ` (appending to ${partial})`;
-      throw err;
-    });
+    // One append per prompt, whole: a kill leaves at most one torn line, at the end, which readers leave alone.
+    await out.append(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     for (const r of rows) written.add(r.id);
     const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
     recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
     recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
     tally.samples = written.size;
-    beat();
+    beat(written.size);
   };
   try {
     const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
@@ -142,63 +158,58 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     }
     await out.sync();
   } finally {
-    clearInterval(ticker);
     await out.close();
   }
-  await writeSortedShard(partial, final, prompts);
-  await fs.rm(partial, { force: true });
+  const committed = !overtaken && (await commitFromAttempts(final, expected));
+  await removeAttemptFiles(final);
+  if (!committed) {
+    const own = { requests: tally.requests, resumedSamples: tally.resumedSamples };
+    return committedShard(input.shardIndex, final, tally.batchRequests === undefined ? own : { ...own, batchRequests: tally.batchRequests });
+  }
   tally.samples = written.size;
   return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
+}
+
+/**
+ * Commits the shard from every attempt file, unless another attempt has. Returns whether this attempt committed it.
+ * Everything expected must be there: this attempt wrote what was missing when it started, and no attempt file is
+ * removed before the shard exists.
+ */
+async function commitFromAttempts(final: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<boolean> {
+  if (await exists(final)) return false;
+  const index = await indexAttempts(final, expected);
+  try {
+    if (index.samples.size < expected.size) {
+      if (index.vanished || (await exists(final))) return false;
+      throw new Error(`${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`);
+    }
+    return await commitShard(final, index);
+  } finally {
+    await index.close();
+  }
+}
+
+/**
+ * The result for a shard that is committed (by an earlier attempt, or by one running beside this one): its counts
+ * are those of the file, which is never rewritten; the requests are this attempt's own.
+ */
+async function committedShard(shardIndex: number, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
+  await removeAttemptFiles(final);
+  const tally = await tallyOf(final);
+  return { shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, ...own };
+}
+
+/** Unusable lines in attempt files are skipped (an unreadable sample is generated again); a garbling disk is news. */
+function reportUnusable(ctx: Context | undefined, final: string, index: AttemptIndex): void {
+  if (index.corrupt || index.foreign) {
+    ctx?.log.warn(`attempt files of ${final}: skipped ${index.corrupt} unreadable lines (generated again) and ${index.foreign} samples of another generation config`);
+  }
 }
 
 /** A heartbeat a few times per heartbeat timeout (at most every 2 s): the SDK sends at most one per 0.8 × timeout. */
 export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
   if (!heartbeatTimeoutMs) return 2000;
   return Math.max(100, Math.min(2000, Math.floor(heartbeatTimeoutMs / 4)));
-}
-
-/**
- * The finished shard, in a fixed order: by the prompt's position in the shard, then by sample index. The .partial
- * holds samples in the order prompts completed (with several request lanes that follows the teacher's timing, and
- * a resumed attempt appends after what survived), so without the sort two runs of one spec, or a crashed and
- * resumed run and a fault-free one, would give the same samples in different orders (and so a different merged
- * file, SFT file and trained student). Written atomically (temp file + rename) next to the .partial.
- */
-async function writeSortedShard(partial: string, final: string, prompts: PromptRow[]): Promise<void> {
-  const position = new Map(prompts.map((p, i) => [p.id, i]));
-  // Only each line's sort key and byte range are kept in memory (a shard may hold up to 10,000 prompts × n samples).
-  const lines: { pos: number; index: number; start: number; end: number }[] = [];
-  let offset = 0;
-  const rl = readline.createInterface({ input: createReadStream(partial, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of rl) {
-    const start = offset;
-    offset += Buffer.byteLength(line) + 1;
-    if (!line) continue;
-    const row = JSON.parse(line) as SampleRow;
-    lines.push({ pos: position.get(row.promptId) ?? Number.MAX_SAFE_INTEGER, index: row.sampleIndex, start, end: offset });
-  }
-  lines.sort((a, b) => a.pos - b.pos || a.index - b.index);
-  const src = await fs.open(partial, 'r');
-  try {
-    await writeChunksAtomic(final, (async function* () {
-      let chunk: Buffer[] = [];
-      let size = 0;
-      for (const l of lines) {
-        const buf = Buffer.allocUnsafe(l.end - l.start);
-        await src.read(buf, 0, buf.length, l.start);
-        chunk.push(buf);
-        size += buf.length;
-        if (size >= 1 << 20) {
-          yield Buffer.concat(chunk);
-          chunk = [];
-          size = 0;
-        }
-      }
-      if (chunk.length) yield Buffer.concat(chunk);
-    })());
-  } finally {
-    await src.close();
-  }
 }
 
 function shareOf(total: number, parts: number, position: number): number {
@@ -240,26 +251,6 @@ function toSampleRow(
 
 function emptyTally(): ShardTally {
   return { prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0 };
-}
-
-/** Reads what an earlier attempt wrote, cutting a torn last line (a kill mid-write) so appends start clean. */
-async function recoverPartial(partial: string): Promise<{ written: Set<string>; tally: ShardTally }> {
-  const written = new Set<string>();
-  const tally = emptyTally();
-  if (!(await exists(partial))) return { written, tally };
-  const text = await fs.readFile(partial, 'utf8');
-  const lastNewline = text.lastIndexOf('\n');
-  const complete = lastNewline < 0 ? '' : text.slice(0, lastNewline + 1);
-  if (Buffer.byteLength(complete) !== Buffer.byteLength(text)) await fs.truncate(partial, Buffer.byteLength(complete));
-  for (const line of complete.split('\n')) {
-    if (!line) continue;
-    const row = JSON.parse(line) as SampleRow;
-    written.add(row.id);
-    tally.promptTokens += row.usage.promptTokens;
-    tally.completionTokens += row.usage.completionTokens;
-  }
-  tally.samples = written.size;
-  return { written, tally };
 }
 
 async function tallyOf(file: string): Promise<ShardTally> {
