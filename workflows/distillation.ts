@@ -40,7 +40,13 @@ export interface RunSummary {
   acceptanceRate: number;
   tokens: RunProgress['tokens'];
   fineTune: { steps: number; finalLoss: number | null; resumedFromStep: number; modelDir: string };
-  evaluation: { benchmark: string; items: number; k: number; scores: { name: string; pass1: number; stderr: number }[] };
+  evaluation: {
+    benchmark: string;
+    items: number;
+    k: number;
+    /** Per model: pass@1 ± s.e. and its samples by outcome (correct + incorrect + noAnswer = samples). */
+    scores: { name: string; pass1: number; stderr: number; samples?: number; correct?: number; incorrect?: number; noAnswer?: number }[];
+  };
   artifacts: Record<string, ArtifactRef>;
   /** The promotion gate's decision, when evaluation.gate is set. */
   gate?: GateDecision & { pointer: ArtifactRef | null };
@@ -271,7 +277,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
       passKs: spec.evaluation.passKs,
       code: spec.verifier.code,
     });
-    for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
+    for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples, ...s.outcomes };
 
     const summary: RunSummary = {
       runId: info.workflowId,
@@ -285,7 +291,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
         benchmark: evaluated.benchmark,
         items: evaluated.items,
         k: evaluated.k,
-        scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })),
+        scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples, ...s.outcomes })),
       },
       artifacts: {
         prompts: prepared.prompts,

@@ -147,7 +147,8 @@ export function chaosSpec(stack: { tmp: string; teacher: { url: string } }, name
     teacher: { baseURL: stack.teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 1, maxRetries: 3, requestTimeoutSeconds: 30 },
     sampling: { n: 4, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
     verifier: { type: 'math', keepPerPrompt: 2 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 40, checkpointEvery: 8, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    // maxLen holds a byte-level prompt (problem + R1's instruction, ~105 tokens) and a teacher trace (~90)
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 40, checkpointEvery: 8, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 } },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 48, seed: 2 }, k: 2, maxNewTokens: 48, baseline: false },
     generation: { shardSize: 20, maxShardsInFlight: 2 },
     timeouts: { heartbeatSeconds: 4 },

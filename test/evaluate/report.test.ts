@@ -158,6 +158,9 @@ describe('writeReport', () => {
     ]);
     expect(Object.keys(acc.models[1].passAtK)).toEqual(['1', '2', '4']);
     expect(Object.keys(acc.models[1].byDifficulty)).toEqual(['0', '1', '2']);
+    // samples by outcome, per model: the baseline's format failures (no answer found) are not lumped with wrong answers
+    expect(Object.fromEntries(acc.models.map((m: { name: string; outcomes: unknown }) => [m.name, m.outcomes]))).toEqual(e.outcomes);
+    expect(e.outcomes.baseline!.noAnswer).toBeGreaterThan(0);
     expect(j.teacherTrain.prompts).toBe(e.prompts);
     const reasons = (drops: { reason: string; count: number }[]) => Object.fromEntries(drops.map((d) => [d.reason, d.count]));
     expect(j.funnel.map((s: { stage: string; count: number }) => [s.stage, s.count])).toEqual([
@@ -185,6 +188,8 @@ describe('writeReport', () => {
     const md = fs.readFileSync(pathOf(out.md), 'utf8');
     expect(md).toContain('# Distillation report: report-fixture');
     expect(md).toMatch(/\| arithmetic-2digit-heldout \| student \| \d+\.\d% ± \d+\.\d \|/);
+    for (const [m, o] of Object.entries(fx.expected.outcomes)) expect(md).toMatch(new RegExp(`\\| ${m} \\| [^|]+ \\| ${o.correct} / ${o.incorrect} / ${o.noAnswer} \\|`));
+    expect(md).toContain('correct / incorrect / no answer');
     expect(md).toContain(`| teacher samples | ${fx.expected.samples} samples |  |`);
     expect(md).toContain(`− incorrect: ${fx.expected.verifyReasons.incorrect}`);
     expect(md).toContain('### arithmetic-2digit-heldout by difficulty');
@@ -259,6 +264,8 @@ describe('report from partial or older runs', () => {
       expect(student.passAtK['1'].mean).toBeCloseTo(fx.expected.pass1.student, 12);
       // the ids of the builtin task name the problem: difficulty comes back
       expect(Object.keys(student.byDifficulty)).toEqual(['0', '1', '2']);
+      // and the outcomes are counted from the rows
+      expect(j.accuracy[0].models.map((m: { outcomes: unknown }) => m.outcomes)).toEqual([fx.expected.outcomes.baseline, fx.expected.outcomes.student]);
     } finally {
       fs.rmSync(fx.runDir, { recursive: true, force: true });
     }

@@ -103,7 +103,12 @@ maybe('trl backend: LoRA SFT of SmolLM2-135M resumes after SIGKILL; the student,
   expect(result.steps).toBe(4);
   expect(Math.min(...steps)).toBe(3);
   expect(result.studentKind).toBe('hf');
-  expect(result.baselineGguf).toBe(GGUF);
+  // The baseline is served at the student's precision: its own GGUF of the de-quantized weights, in the student's
+  // dtype, not the Q4_1 source file.
+  expect(result.baselineGguf).toBe(path.join(result.baselineModelDir, 'model.gguf'));
+  const fileType = (f: string) => python(['-c', 'import sys, gguf; f = gguf.GGUFReader(sys.argv[1]).fields["general.file_type"]; print(int(f.parts[f.data[0]][0]))', f]).stdout.trim();
+  expect(fileType(result.baselineGguf!)).toBe(fileType(result.gguf!));
+  expect(fileType(result.gguf!)).not.toBe(fileType(GGUF));
   expect(result.gguf).toBe(path.join(result.modelDir, 'model.gguf'));
   expect(result.onnx).toBe(path.join(result.modelDir, 'model.onnx'));
 
