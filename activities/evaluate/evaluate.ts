@@ -118,7 +118,9 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
       if (p) progress = p;
       ctx?.heartbeat(progress);
     };
-    const ticker = setInterval(beat, 5000);
+    // Well inside the heartbeat timeout (a 5 s timeout with a 5 s ticker times out on a loaded machine).
+    const timeoutMs = ctx?.info.heartbeatTimeoutMs ?? 0;
+    const ticker = setInterval(beat, timeoutMs > 0 ? Math.max(250, Math.min(5000, Math.floor(timeoutMs / 3))) : 5000);
     try {
       for (const model of input.models) {
         beat({ model: model.name, phase: 'opening engine' });

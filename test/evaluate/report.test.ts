@@ -17,6 +17,7 @@ import { downsample } from '../../activities/report/collect';
 import type { ReportSummary } from '../../activities/report/collect';
 import type { RunSummary } from '../../workflows/distillation';
 import { makeRunFixture, type RunFixture } from './run-fixture';
+import { requires } from '../helpers/prerequisites';
 
 /** The workflow's RunSummary is a ReportSummary (checked by the compiler): the workflow passes its own. */
 export const runSummaryIsReportSummary = (s: RunSummary): ReportSummary => s;
@@ -35,9 +36,7 @@ function findChromium(): string | null {
 }
 
 const chromium = findChromium();
-if (!chromium) {
-  console.warn('report.test: SKIPPING the headless-Chromium checks: no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium`).');
-}
+const withChromium = requires('headless Chromium', chromium ? null : 'no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium fonts-dejavu-core`; .ci/run installs it)');
 
 function runChromium(args: string[], userDataDir: string): string {
   const r = spawnSync(
@@ -206,7 +205,7 @@ describe('writeReport', () => {
     expect(html.match(/<svg\b/g)!.length).toBe(6); // accuracy, by difficulty, funnel, 2 histograms, loss
   });
 
-  (chromium ? test : test.skip)('headless Chromium draws the charts (DOM and pixels)', () => {
+  withChromium.test('headless Chromium draws the charts (DOM and pixels)', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'report-chromium-'));
     try {
       const url = `file://${pathOf(out.html)}`;

@@ -28,14 +28,13 @@ import { createFineTune, type FineTuneResult } from '../../activities/finetune/f
 import { cacheDir, projectRoot, pythonBin, trainerScript } from '../../infra/paths';
 import { FineTuneSchema } from '../../schemas/run-spec';
 import { sftRunDir } from '../helpers/trainer-fixture';
+import { fileProblem, requires } from '../helpers/prerequisites';
 
 const GGUF = path.join(cacheDir(), 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
-const HAVE_MODEL = existsSync(GGUF);
 const ONNX_TOLERANCE = 2e-3;
 const studentPy = trainerScript(path.join('sft', 'student.py'));
 
-if (!HAVE_MODEL) console.warn(`trl-sft tests skipped: ${GGUF} is missing (bash infra/models/fetch-smollm2.sh)`);
-const maybe = HAVE_MODEL ? test : test.skip;
+const maybe = requires('the SmolLM2 GGUF', fileProblem(GGUF, 'bash infra/models/fetch-smollm2.sh')).test;
 
 function python(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(pythonBin(), args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
