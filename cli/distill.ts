@@ -11,6 +11,7 @@ import { readSpecFile } from './spec-file';
 import { codecFromEnv, dataConverterFromEnv, newKeyEntry } from '../infra/codec/aes-gcm-codec';
 import { startCodecServer } from '../infra/codec/codec-server';
 import { activityDetail, progressLine } from './progress-line';
+import { scoreLines } from './score-lines';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { registerVerifyCommand } from './verify-command';
 import { registerScheduleCommand } from './schedule-command';
@@ -95,10 +96,9 @@ async function warnOfOpenRuns(client: Client, address: string): Promise<void> {
   console.error(`      (cancel them in the Web UI, or while this demo runs: node dist/cli/distill.js cancel <id> --address ${address})`);
 }
 
-function printScores(summary: RunSummary): void {
-  const e = summary.evaluation;
-  console.error(`\n${e.benchmark}: ${e.items} held-out items × k=${e.k}`);
-  for (const s of e.scores) console.error(`  ${s.name.padEnd(9)} pass@1 = ${(s.pass1 * 100).toFixed(1)}% ± ${(s.stderr * 100).toFixed(1)} (s.e.)`);
+function printScores(summary: RunSummary, spec: RunSpec): void {
+  console.error('');
+  for (const line of scoreLines(summary, spec)) console.error(line);
   if (summary.gate) console.error(`gate: ${summary.gate.promote ? 'PROMOTED' : 'not promoted'} (${summary.gate.reasons.join('; ')})`);
   console.error(`artifacts: ${summary.runDir}`);
   if (summary.artifacts.reportHtml) console.error(`report: ${summary.artifacts.reportHtml.uri}`);
@@ -124,7 +124,7 @@ program
     try {
       const summary = await runAndFollow(client, spec, opts.id ?? `${spec.name}-${Date.now()}`);
       console.log(JSON.stringify(summary, null, 2));
-      printScores(summary);
+      printScores(summary, spec);
     } catch (err) {
       explainFailure(err);
     }
@@ -226,7 +226,7 @@ program
     await warnOfOpenRuns(client, stack.server.address);
     try {
       const summary = await runAndFollow(client, spec, `${spec.name}-${Date.now()}`);
-      printScores(summary);
+      printScores(summary, spec);
       console.error(`summary: ${summary.artifacts.evalSummary?.uri}`);
       console.error(`demo wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
     } catch (err) {

@@ -24,6 +24,11 @@ export function progressLine(p: RunProgress): string {
   if (p.acceptanceRate !== null) parts.push(`accepted ${(p.acceptanceRate * 100).toFixed(1)}%`);
   if (p.counts.filter) parts.push(`sft ${p.counts.filter.kept}`);
   if (p.counts.finetune) parts.push(`steps ${p.counts.finetune.steps}`);
+  for (const [key, c] of Object.entries(p.counts)) {
+    if (!key.startsWith('evaluate.') || typeof c.pass1 !== 'number') continue;
+    const split = typeof c.correct === 'number' ? ` (${c.correct}/${c.incorrect ?? 0}/${c.noAnswer ?? 0} correct/incorrect/no answer)` : '';
+    parts.push(`${key.slice('evaluate.'.length)} ${(c.pass1 * 100).toFixed(1)}%${split}`);
+  }
   return parts.join('  ');
 }
 
@@ -44,7 +49,9 @@ export function activityDetail(type: string, d: Record<string, unknown> | null |
   if (type === 'evaluate') {
     if (typeof d.model !== 'string') return '';
     const done = num(d.done);
-    return [`${d.model}`, typeof d.phase === 'string' ? d.phase : '', done !== null ? `${done} answers (sample ${num(d.sample) ?? 0})` : ''].filter(Boolean).join(': ');
+    const c = num(d.correct);
+    const tally = c !== null ? `so far ${c} correct / ${num(d.incorrect) ?? 0} incorrect / ${num(d.noAnswer) ?? 0} no answer` : '';
+    return [`${d.model}`, typeof d.phase === 'string' ? d.phase : '', done !== null ? `${done} answers (sample ${num(d.sample) ?? 0})` : '', tally].filter(Boolean).join(': ');
   }
   return '';
 }

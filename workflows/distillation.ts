@@ -69,7 +69,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     const ev = spec.evaluation;
     const models = evalModels(spec, trained, incumbent);
     const evaluated = await gpu.evaluate({ runDir, evaluation: ev, models, maxLen: spec.fineTune.model.maxLen, benchmarks: ev.benchmarks, passKs: ev.passKs, code: spec.verifier.code });
-    for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples };
+    for (const s of evaluated.scores) progress.counts[`evaluate.${s.name}`] = { pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples, ...s.outcomes };
     const summary = buildSummary(run, progress, { prepared, merged, verified, filtered, trained, evaluated });
     await gateAndReport(run, control, summary, trained, evaluated, incumbent);
 

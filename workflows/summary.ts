@@ -12,7 +12,13 @@ export interface RunSummary {
   acceptanceRate: number;
   tokens: RunProgress['tokens'];
   fineTune: { steps: number; finalLoss: number | null; resumedFromStep: number; modelDir: string };
-  evaluation: { benchmark: string; items: number; k: number; scores: { name: string; pass1: number; stderr: number }[] };
+  evaluation: {
+    benchmark: string;
+    items: number;
+    k: number;
+    /** Per model: pass@1 ± s.e. and its samples by outcome (correct + incorrect + noAnswer = samples). */
+    scores: { name: string; pass1: number; stderr: number; samples?: number; correct?: number; incorrect?: number; noAnswer?: number }[];
+  };
   artifacts: Record<string, ArtifactRef>;
   /** The promotion gate's decision, when evaluation.gate is set. */
   gate?: GateDecision & { pointer: ArtifactRef | null };
@@ -63,7 +69,7 @@ export function buildSummary(run: Run, progress: RunProgress, r: StageResults): 
       ? { steps: trained.steps, finalLoss: trained.finalLoss, resumedFromStep: trained.resumedFromStep, modelDir: trained.modelDir }
       : { steps: 0, finalLoss: null, resumedFromStep: 0, modelDir: '' },
     evaluation: evaluated
-      ? { benchmark: evaluated.benchmark, items: evaluated.items, k: evaluated.k, scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })) }
+      ? { benchmark: evaluated.benchmark, items: evaluated.items, k: evaluated.k, scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples, ...s.outcomes })) }
       : { benchmark: '', items: 0, k: 0, scores: [] },
     artifacts: Object.fromEntries(Object.entries(produced).filter((e): e is [string, ArtifactRef] => e[1] !== undefined)),
     ...(r.incremental ? { incremental: r.incremental } : {}),

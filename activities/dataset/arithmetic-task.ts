@@ -1,7 +1,9 @@
 /**
  * Distillery's own procedurally generated arithmetic benchmark.
  *
- * - Problems are `Compute A+B.` / `Compute A-B.` with exact integer answers (as strings).
+ * - Problems are `Compute A+B.` / `Compute A-B.` with exact integer answers (as strings). A model is asked a problem
+ *   with R1's math instruction after it (`posedArithmeticPrompt`), the same in training and in evaluation, so a
+ *   baseline that never saw the task is scored on arithmetic, not on guessing the answer format.
  * - Generation is deterministic from a seed (own PRNG, never Math.random).
  * - The train / heldout split is a property of the PROBLEM, not of the seed: a problem's split is decided by a
  *   hash of its canonical operand pair (for `+` the unordered pair, so `47+85` and `85+47` always land in the same
@@ -98,6 +100,18 @@ export function problemId(a: number, op: ArithOp, b: number): string {
 
 export function formatArithmeticPrompt(a: number, op: ArithOp, b: number): string {
   return `Compute ${a}${op}${b}.`;
+}
+
+/** DeepSeek-R1's instruction for math problems, in the user turn after the problem (R1 uses no system prompt). */
+export const R1_MATH_INSTRUCTION = 'Please reason step by step, and put your final answer within \\boxed{}.';
+
+/**
+ * The user turn every model gets for a builtin problem: the teacher when it writes the training data (so the
+ * student is trained on the prompt it is evaluated with), and the baseline, the student and the teacher on the
+ * held-out split.
+ */
+export function posedArithmeticPrompt(problem: Pick<ArithmeticProblem, 'prompt'>): string {
+  return `${problem.prompt}\n${R1_MATH_INSTRUCTION}`;
 }
 
 function digitsOf(n: number): number[] {

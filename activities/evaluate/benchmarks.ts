@@ -16,12 +16,12 @@
  *
  * Prompts: math-style items get R1's evaluation instruction ("Please reason step by step, and put your final answer
  * within \boxed{}."), multiple choice asks for the letter in \boxed{}, code asks for the function in a ```python
- * block; `instruction` replaces the default ('' for none). The builtin arithmetic task keeps the bare
- * `Compute A+B.` the student was trained on.
+ * block; `instruction` replaces the default ('' for none). The builtin arithmetic task is posed with R1's
+ * instruction too, as its training prompts are (arithmetic-task.ts `posedArithmeticPrompt`).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { generateArithmeticProblems, type ArithOp } from '../dataset/arithmetic-task';
+import { generateArithmeticProblems, posedArithmeticPrompt, R1_MATH_INSTRUCTION, type ArithOp } from '../dataset/arithmetic-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 
 export type BenchmarkTask = 'math' | 'choice' | 'code';
@@ -73,7 +73,7 @@ export interface BuiltinBenchmarkSource {
 
 export type BenchmarkSource = FileBenchmarkSource | BuiltinBenchmarkSource;
 
-export const R1_MATH_INSTRUCTION = 'Please reason step by step, and put your final answer within \\boxed{}.';
+export { R1_MATH_INSTRUCTION };
 export const CHOICE_INSTRUCTION = 'Please reason step by step, and put the letter of your final answer (A, B, C or D) within \\boxed{}.';
 export const CODE_INSTRUCTION = 'Complete the following Python function. Reply with the whole function in a ```python code block.';
 
@@ -98,7 +98,7 @@ export function loadArithmetic(src: Omit<BuiltinBenchmarkSource, 'type' | 'task'
   return {
     name: src.name ?? arithmeticBenchmarkName(src.digits ?? 2),
     task: 'math',
-    items: items.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, task: 'math', difficulty: p.difficulty })),
+    items: items.map((p) => ({ id: p.id, prompt: posedArithmeticPrompt(p), answer: p.answer, task: 'math', difficulty: p.difficulty })),
   };
 }
 

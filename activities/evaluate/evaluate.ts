@@ -8,7 +8,7 @@ import type { CodeOptions } from '../verify/code';
 import { isEquivalent } from '../verify/math';
 import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
 import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
-import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples } from './metrics';
+import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type Outcomes } from './metrics';
 import { openEngine, type EvalModel } from './engines';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
 
@@ -40,6 +40,8 @@ export interface ModelScore {
   metrics?: BenchmarkMetrics;
   /** Samples by verdict (correct, incorrect, no_answer, unparseable_gold, prompt_too_long…). */
   verdicts?: Record<string, number>;
+  /** Samples correct / incorrect / with no answer found (they add up to `samples`). */
+  outcomes?: Outcomes;
 }
 
 export interface BenchmarkResult {
@@ -120,7 +122,9 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
       if (p) progress = p;
       ctx?.heartbeat(progress);
     };
-    const ticker = setInterval(beat, 5000);
+    // Well inside the heartbeat timeout (a 5 s timeout with a 5 s ticker times out on a loaded machine).
+    const timeoutMs = ctx?.info.heartbeatTimeoutMs ?? 0;
+    const ticker = setInterval(beat, timeoutMs > 0 ? Math.max(250, Math.min(5000, Math.floor(timeoutMs / 3))) : 5000);
     try {
       for (const model of input.models) {
         beat({ model: model.name, phase: 'opening engine' });
@@ -139,6 +143,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
             const extracted: (string | null)[][] = items.map(() => []);
             const verdicts: Record<string, number> = {};
             const lengths: number[] = [];
+            const tally: Outcomes = { correct: 0, incorrect: 0, noAnswer: 0 };
             for (let j = 0; j < ev.k; j++) {
               // One stream per sample index, the same for every model: all are asked with the same randomness. The
               // primary benchmark keeps the stream it always had, so its scores are comparable with earlier runs.
@@ -157,6 +162,9 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
                   const v: SampleVerdict = out.skipped ? { correct: false, verdict: 'prompt_too_long', extracted: null, reason: out.skipped } : await verify(item, response, input.code);
                   if (item.task === 'code') beat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
                   verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
+                  if (v.correct) tally.correct += 1;
+                  else if (v.extracted === null) tally.noAnswer += 1;
+                  else tally.incorrect += 1;
                   collected[i]!.samples.push({ correct: v.correct, answer: null, chars: response.length, truncated });
                   extracted[i]!.push(v.extracted);
                   lengths.push(response.length);
@@ -177,7 +185,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
                     truncated,
                   });
                 }
-                beat({ model: model.name, benchmark: bm.name, sample: j, done: start + idx.length });
+                beat({ model: model.name, benchmark: bm.name, sample: j, done: start + idx.length, ...tally });
               }
             }
             collected.forEach((it, i) => {
@@ -195,6 +203,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
               answerChars: meanWithStderr(lengths),
               metrics,
               verdicts,
+              outcomes: metrics.outcomes,
             });
           }
         } finally {

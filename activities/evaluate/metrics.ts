@@ -162,6 +162,32 @@ export function lengthStats(lengths: readonly number[]): LengthStats {
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
+/* Outcomes: correct, incorrect, no answer found                                                                  */
+/* ------------------------------------------------------------------------------------------------------------ */
+
+/**
+ * Samples by outcome: `noAnswer` has no answer the grader could find (no \boxed{}, stopped inside <think>, an empty
+ * final answer, a prompt the model could not read), `incorrect` a found answer that is wrong. pass@1 alone cannot tell
+ * a model that gets the arithmetic wrong from one that never states an answer in the expected format.
+ */
+export interface Outcomes {
+  correct: number;
+  incorrect: number;
+  noAnswer: number;
+}
+
+/** Outcome counts of samples as the evaluate activity records them (answer: the extracted answer, null when none). */
+export function outcomeCounts(samples: Iterable<{ correct: boolean; answer: string | null }>): Outcomes {
+  const out: Outcomes = { correct: 0, incorrect: 0, noAnswer: 0 };
+  for (const s of samples) {
+    if (s.correct) out.correct += 1;
+    else if (s.answer === null) out.noAnswer += 1;
+    else out.incorrect += 1;
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
 /* A benchmark's metrics, overall and by difficulty                                                               */
 /* ------------------------------------------------------------------------------------------------------------ */
 
@@ -185,6 +211,7 @@ export interface SliceMetrics {
   consAtK: Estimate;
   answerChars: LengthStats;
   truncated: number;
+  outcomes: Outcomes;
 }
 
 export interface BenchmarkMetrics extends SliceMetrics {
@@ -206,6 +233,7 @@ function slice(items: ItemSamples[], ks: number[] | undefined, ties: TieRule): S
     consAtK: consAtK(items.map((it) => it.samples.map((s) => ({ answer: s.answer, correct: s.correct }))), ties),
     answerChars: lengthStats(lengths),
     truncated: items.reduce((n, it) => n + it.samples.filter((s) => s.truncated).length, 0),
+    outcomes: outcomeCounts(items.flatMap((it) => it.samples)),
   };
 }
 

@@ -6,7 +6,7 @@ import type { RunSpec } from '../../schemas/run-spec';
 import { layout } from '../artifacts/layout';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, ensureWritableDir, exists, readJsonlLines, runDirFor } from '../artifacts/store';
-import { generateArithmeticProblems } from '../dataset/arithmetic-task';
+import { generateArithmeticProblems, posedArithmeticPrompt } from '../dataset/arithmetic-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
 import { checkSpecAgainstPolicy, confinePath } from '../security/worker-policy';
@@ -154,7 +154,7 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
     let line = 0;
     for (const p of problems) {
       line += 1;
-      yield { at: `line ${line}`, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } } };
+      yield { at: `line ${line}`, id: p.id, row: { id: p.id, prompt: posedArithmeticPrompt(p), answer: p.answer, meta: { difficulty: p.difficulty } } };
     }
     return;
   }

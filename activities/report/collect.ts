@@ -11,7 +11,7 @@ import { currentActivity } from '../activity-context';
 import { exists, pathOf, readJsonl } from '../artifacts/store';
 import type { GateDecision } from '../../core/gate';
 import { countCarries } from '../dataset/arithmetic-task';
-import { benchmarkMetrics, lengthStats, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type LengthStats, type SliceMetrics } from '../evaluate/metrics';
+import { benchmarkMetrics, lengthStats, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type LengthStats, type Outcomes, type SliceMetrics } from '../evaluate/metrics';
 
 /** The part of the workflow's RunSummary the report reads (a RunSummary is one); everything is optional. */
 export interface ReportSummary {
@@ -39,6 +39,8 @@ export interface ModelAccuracy {
   answerChars?: LengthStats;
   byDifficulty?: Record<string, SliceMetrics>;
   verdicts?: Record<string, number>;
+  /** Samples correct / incorrect / with no answer found. */
+  outcomes?: Outcomes;
   /** Scored on other items than the benchmark (the teacher on the training prompts). */
   note?: string;
 }
@@ -144,7 +146,7 @@ interface EvalSummaryFile {
   benchmark?: string;
   items?: number;
   k?: number;
-  scores?: { name: string; pass1: Estimate; samples?: number; correct?: number; truncated?: number; metrics?: BenchmarkMetrics; verdicts?: Record<string, number> }[];
+  scores?: { name: string; pass1: Estimate; samples?: number; correct?: number; truncated?: number; metrics?: BenchmarkMetrics; verdicts?: Record<string, number>; outcomes?: Outcomes }[];
   benchmarks?: { name: string; items: number; scores: NonNullable<EvalSummaryFile['scores']> }[];
 }
 
@@ -182,6 +184,7 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
 
   // One pass over results.jsonl: answer lengths, and the metrics an older summary.json lacks.
   const lengths = new Map<string, number[]>(); // `${benchmark}\u0000${model}`
+  const outcomes = new Map<string, Outcomes>(); // the same key, counted from the rows (summaries before outcomes)
   const perItem = new Map<string, Map<string, ItemSamples>>();
   const needMetrics = benches.some((b) => b.scores.some((s) => !s.metrics));
   if (await exists(resultsFile)) {
@@ -194,6 +197,11 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
       let l = lengths.get(key);
       if (!l) lengths.set(key, (l = []));
       l.push(chars);
+      let o = outcomes.get(key);
+      if (!o) outcomes.set(key, (o = { correct: 0, incorrect: 0, noAnswer: 0 }));
+      if (r.correct) o.correct += 1;
+      else if (r.extracted === null || r.extracted === undefined) o.noAnswer += 1;
+      else o.incorrect += 1;
       if (needMetrics) {
         let items = perItem.get(key);
         if (!items) perItem.set(key, (items = new Map()));
@@ -220,6 +228,7 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
         truncated: s.truncated ?? m?.truncated,
         ...(m ? { consAtK: m.consAtK, passAtK: m.passAtK, answerChars: m.answerChars, byDifficulty: m.byDifficulty } : {}),
         ...(s.verdicts ? { verdicts: s.verdicts } : {}),
+        ...((s.outcomes ?? outcomes.get(key)) ? { outcomes: s.outcomes ?? outcomes.get(key) } : {}),
       };
     }),
   }));

@@ -17,6 +17,8 @@ export function reportJson(d: ReportData): unknown {
   return { ...d, lengths: { training: strip(d.lengths.training), evaluation: strip(d.lengths.evaluation) } };
 }
 
+const OUTCOMES_NOTE = 'Correct / incorrect / no answer counts samples (items × k): "no answer" is a response in which the grader found no final answer (no \\boxed{}, cut off inside <think>, empty), a format failure rather than a wrong result.';
+
 function passKCols(d: ReportData): string[] {
   const ks = new Set<string>();
   for (const b of d.accuracy) for (const m of b.models) for (const k of Object.keys(m.passAtK ?? {})) if (k !== '1') ks.add(k);
@@ -34,6 +36,7 @@ function accuracyRows(d: ReportData): { cells: string[]; model: string }[] {
           b.benchmark,
           m.name,
           pm(m.pass1),
+          m.outcomes ? `${num(m.outcomes.correct)} / ${num(m.outcomes.incorrect)} / ${num(m.outcomes.noAnswer)}` : '—',
           m.consAtK ? `${pm(m.consAtK)}` : '—',
           ...ks.map((k) => (m.passAtK?.[k] ? pm(m.passAtK[k]!) : '—')),
           `${num(b.items)} × ${b.k}`,
@@ -48,7 +51,7 @@ function accuracyRows(d: ReportData): { cells: string[]; model: string }[] {
 
 function accuracyHeader(d: ReportData): string[] {
   const k = d.accuracy[0]?.k ?? 1;
-  return ['benchmark', 'model', 'pass@1 ± s.e.', `cons@${k}`, ...passKCols(d).map((x) => `pass@${x}`), 'items × k', 'truncated', 'answer chars mean / median / p90'];
+  return ['benchmark', 'model', 'pass@1 ± s.e.', 'correct / incorrect / no answer', `cons@${k}`, ...passKCols(d).map((x) => `pass@${x}`), 'items × k', 'truncated', 'answer chars mean / median / p90'];
 }
 
 function mdTable(header: string[], rows: string[][]): string {
@@ -66,7 +69,7 @@ export function renderMarkdown(d: ReportData): string {
   out.push('## Accuracy', '');
   if (d.accuracy.length) {
     out.push(mdTable(accuracyHeader(d), accuracyRows(d).map((r) => r.cells)), '');
-    out.push('± is one standard error of the mean across items. pass@k is the unbiased estimator (Chen et al. 2021); cons@k is the majority vote over the k samples, ties counted fractionally.', '');
+    out.push(`± is one standard error of the mean across items. ${OUTCOMES_NOTE} pass@k is the unbiased estimator (Chen et al. 2021); cons@k is the majority vote over the k samples, ties counted fractionally.`, '');
   } else out.push('No evaluation.', '');
   if (d.teacherTrain) out.push(`Teacher on the training prompts (rejection sampling, not the held-out benchmark): pass@1 ${pm(d.teacherTrain)} over ${num(d.teacherTrain.prompts)} prompts.`, '');
   for (const b of d.accuracy) {
@@ -157,7 +160,7 @@ export function renderHtml(d: ReportData): string {
   if (d.accuracy.length) {
     parts.push(accuracyChart(d));
     parts.push(htmlTable(accuracyHeader(d), accuracyRows(d).map((r) => r.cells), 'accuracy'));
-    parts.push('<p class="note">± and error bars: one standard error of the mean across items. pass@k: unbiased estimator (Chen et al. 2021). cons@k: majority vote over the k samples, ties counted fractionally.</p>');
+    parts.push(`<p class="note">± and error bars: one standard error of the mean across items. ${esc(OUTCOMES_NOTE)} pass@k: unbiased estimator (Chen et al. 2021). cons@k: majority vote over the k samples, ties counted fractionally.</p>`);
     if (d.teacherTrain) parts.push(`<p class="note">† Teacher: pass@1 of its samples on the <em>training</em> prompts (rejection sampling), ${esc(pm(d.teacherTrain))} over ${esc(num(d.teacherTrain.prompts))} prompts; not scored on the held-out benchmark.</p>`);
     parts.push(difficultyCharts(d));
   } else parts.push('<p>No evaluation.</p>');

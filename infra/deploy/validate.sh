@@ -36,8 +36,10 @@ die() { log "$*"; exit 2; }
 mkdir -p "$tools" || die "cannot create $tools"
 
 # --- Go toolchain ------------------------------------------------------------------------------------------------
+# PATH first, then the official tarball's place, then Debian's versioned packages (golang-1.NN-go), newest first.
 go_bin="$(command -v go || true)"
 [[ -n "$go_bin" ]] || { [[ -x /usr/local/go/bin/go ]] && go_bin=/usr/local/go/bin/go; }
+[[ -n "$go_bin" ]] || go_bin="$(ls -d /usr/lib/go-1.*/bin/go 2>/dev/null | sort -t. -k2 -n | tail -1 || true)"
 [[ -n "$go_bin" ]] || die "Go is not installed (needed to build the validator): install Go >= 1.24"
 # GOTOOLCHAIN=local: an old Go fails with a clear message instead of fetching a toolchain (set GOTOOLCHAIN=auto
 # to let it come from the module proxy).

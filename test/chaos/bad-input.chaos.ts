@@ -8,7 +8,7 @@ import { readJsonl } from '../../activities/artifacts/store';
 import { pythonBin } from '../../infra/paths';
 import type { PromptRow, RejectRow } from '../../schemas/artifact';
 import type { RunSummary } from '../../workflows/distillation';
-import { chaosSpec, useChaosStack, type ChaosStack } from './harness';
+import { accountingProblems, accountRun, chaosSpec, useChaosStack, type ChaosStack } from './harness';
 import { recordFailedRun, recordRow } from './table';
 
 /**
@@ -60,10 +60,16 @@ function messyDataset(): { bytes: Buffer; expected: { id: string; reasons: strin
   return { bytes: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ...lines.flatMap((l) => [l, Buffer.from('\n')])]), expected, good: good.length, first: good[0]!.id };
 }
 
+async function readFile(ref: Parameters<typeof readJsonl>[0]): Promise<unknown[]> {
+  const rows: unknown[] = [];
+  for await (const r of readJsonl(ref)) rows.push(r);
+  return rows;
+}
+
 function spec(name: string, dataset: unknown, overrides: Record<string, unknown> = {}) {
   return chaosSpec(s, name, {
     dataset,
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 } },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 32, baseline: false },
     timeouts: { heartbeatSeconds: 30 },
     ...overrides,
@@ -108,15 +114,22 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   if (c.verify!.in !== c.generate!.samples || c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
   if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
   const badRows = expected.length;
-  const lost = Math.abs(p.in! - (p.kept! + p.quarantined!)) + missing.length;
-  const ok = gaps.length === 0 && missing.length === 0 && mangled.length === 0;
+  // From the files: every non-blank input line is a kept prompt or a quarantine entry; then each later stage's files
+  // hold every id the one before passed on, once.
+  const inputLines = bytes.toString('utf8').split('\n').filter((l) => l.trim()).length;
+  const quarantined = [...quarantine.values()].reduce((t, q) => t + q.length, 0);
+  const account = await accountRun(summary.runDir, n);
+  const lost = Math.max(0, inputLines - (kept.length + quarantined)) + missing.length + account.lost;
+  const duplicated = Math.max(0, kept.length + quarantined - inputLines) + account.duplicated;
+  if (account.lost || account.duplicated) gaps.push(`files: ${accountingProblems(account)}`);
+  const ok = gaps.length === 0 && missing.length === 0 && mangled.length === 0 && lost === 0 && duplicated === 0;
   recordRow({
     fault: 'bad input: malformed JSONL, wrong types, duplicate ids, huge prompt, invalid UTF-8',
     runs: 1,
     completed: 1,
     lost,
-    duplicated: kept.length - keptIds.size,
-    redone: 0,
+    duplicated,
+    redone: null,
     bound: null,
     unit: '-',
     ok,
@@ -132,6 +145,7 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   expect(gaps).toEqual([]);
   expect(missing).toEqual([]);
   expect(mangled).toEqual([]);
+  expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
   expect(p.kept).toBe(good);
 });
 
@@ -170,21 +184,30 @@ pq.write_table(pa.table({"id": ids, "question": qs, "answer": ans}), sys.argv[1]
   if (c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
   if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
   const missing = expected.filter(([id, reason]) => !got.some(([i, r]) => i === id && r === reason)).map(([id, r]) => `${id} (want ${r})`);
+  // From the files: the Parquet file's rows (as written above) against the kept prompts and quarantine entries, then
+  // each stage's ids against the next one's.
+  const rowsIn = good.length + 4;
+  const keptRows = (await readFile(summary.artifacts.prompts!)).length;
+  const account = await accountRun(summary.runDir, (spec('x', null).sampling as { n: number }).n);
+  const lost = Math.max(0, rowsIn - (keptRows + quarantine.length)) + missing.length + account.lost;
+  const duplicated = Math.max(0, keptRows + quarantine.length - rowsIn) + account.duplicated;
+  if (account.lost || account.duplicated) gaps.push(`files: ${accountingProblems(account)}`);
   recordRow({
     fault: 'bad input: Parquet rows with nulls, an empty prompt, a duplicate id',
     runs: 1,
     completed: 1,
-    lost: Math.abs(p.in! - (p.kept! + p.quarantined!)) + missing.length,
-    duplicated: 0,
-    redone: 0,
+    lost,
+    duplicated,
+    redone: null,
     bound: null,
     unit: '-',
-    ok: gaps.length === 0 && missing.length === 0 && p.kept === good.length,
+    ok: gaps.length === 0 && missing.length === 0 && p.kept === good.length && lost === 0 && duplicated === 0,
     note: [`rows in ${p.in} = kept ${p.kept} + quarantined ${p.quarantined}`, missing.length ? `NOT QUARANTINED: ${missing.join('; ')}` : '', gaps.join('; ')].filter(Boolean).join('; '),
   });
   expect(gaps).toEqual([]);
   expect(missing).toEqual([]);
   expect(p).toMatchObject({ in: good.length + 4, kept: good.length, quarantined: 4 });
+  expect({ lost, duplicated }).toEqual({ lost: 0, duplicated: 0 });
 });
 
 interface FailCase {

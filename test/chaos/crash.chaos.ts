@@ -5,7 +5,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { runDirFor } from '../../activities/artifacts/store';
 import type { RunSummary } from '../../workflows/distillation';
 import {
+  accountingProblems,
+  accountRun,
   activityAttempts,
+  type ActivityAttempts,
   activityResults,
   activitySeconds,
   chaosSpec,
@@ -57,18 +60,21 @@ useChaosStack('crash', { teacherLatencyMs: 15 }, {
     const attempts = await activityAttempts(s.client, workflowId);
     const retried = Object.entries(attempts).filter(([, a]) => a.some((n) => n > 1)).map(([t, a]) => `${t} attempts ${JSON.stringify(a.filter((n) => n > 1))}`);
     ref = { summary, outputs: await runOutputs(summary), requests, seconds, retried };
+    const account = await accountRun(summary.runDir, (chaosSpec(s, SPEC_NAME).sampling as { n: number }).n);
     console.log(`fault-free reference: ${((Date.now() - started) / 1000).toFixed(1)} s, ${requests} teacher requests, activity seconds ${JSON.stringify(seconds)}`);
     recordRow({
       fault: 'none (fault-free reference run)',
       runs: 1,
       completed: 1,
-      lost: 0,
-      duplicated: ref.outputs.samples.duplicates,
-      redone: 0,
+      // a run checked against itself, from its files: prompts × n samples, each with a verdict and a filter decision
+      lost: account.lost,
+      duplicated: account.duplicated,
+      // redone: teacher requests beyond one per prompt (n choices per request), counted at the teacher
+      redone: requests - (ref.summary.counts.prepare?.kept ?? 0),
       bound: 0,
       unit: 'teacher requests',
-      ok: retried.length === 0,
-      note: [`${ref.summary.counts.generate?.samples} samples, ${requests} requests, ${((Date.now() - started) / 1000).toFixed(0)} s`, retried.length ? `RETRIED WITHOUT A FAULT: ${retried.join(', ')}` : ''].filter(Boolean).join('; '),
+      ok: retried.length === 0 && account.lost === 0 && account.duplicated === 0 && requests === ref.summary.counts.prepare?.kept,
+      note: [`${ref.summary.counts.generate?.samples} samples, ${requests} requests, ${((Date.now() - started) / 1000).toFixed(0)} s`, retried.length ? `RETRIED WITHOUT A FAULT: ${retried.join(', ')}` : '', accountingProblems(account)].filter(Boolean).join('; '),
     });
   },
 });
@@ -79,6 +85,13 @@ test('the fault-free run needs no retry (every activity heartbeats within timeou
   expect(ref.retried).toEqual([]);
 });
 
+test('the fault-free run accounts for every row in its files, and asked the teacher once per prompt', async () => {
+  const account = await accountRun(ref.summary.runDir, (spec().sampling as { n: number }).n);
+  expect(accountingProblems(account)).toBe('');
+  expect(account.stages.find((st) => st.stage === 'generate')!.in).toBe((ref.summary.counts.prepare?.kept ?? 0) * (spec().sampling as { n: number }).n);
+  expect(ref.requests).toBe(ref.summary.counts.prepare?.kept);
+});
+
 type Which = 'cpu' | 'gpu';
 
 interface Scenario {
@@ -87,11 +100,20 @@ interface Scenario {
   activity: string;
   /** Waits until the stage's activity is running and at the point to strike; returns what it saw. */
   strike: (h: WorkflowHandle, runDir: string) => Promise<Record<string, unknown>>;
-  /** Work redone and its bound, from what was seen before the kill and the completed run. */
-  redone: (ctx: { seen: Record<string, unknown>; summary: RunSummary; requests: number; workflowId: string }) => Promise<{ redone: number; bound: number; unit: string; note?: string }>;
+  /** Work redone and its bound, measured: from what was seen before the kill, the history and the completed run. */
+  redone: (ctx: { seen: Record<string, unknown>; summary: RunSummary; requests: number; workflowId: string; attempts: ActivityAttempts }) => Promise<{ redone: number; bound: number; unit: string; note?: string }>;
 }
 
 const spec = () => chaosSpec(s, SPEC_NAME);
+
+/**
+ * A stage without a checkpoint: a retry redoes all of it. What is measured is how often it ran: the attempts of its
+ * activity in history beyond the first (one kill must cost one rerun of the stage, not more).
+ */
+function wholeStageRedone(activity: string, attempts: ActivityAttempts, note: string): { redone: number; bound: number; unit: string; note: string } {
+  const a = attempts[activity] ?? [];
+  return { redone: Math.max(1, ...a) - 1, bound: 1, unit: 'whole stage redone (attempts)', note: `${note}; ${activity} attempts ${JSON.stringify(a)}` };
+}
 
 /** The rows of a run's unfinished shard files (.partial), i.e. samples written by attempts still running. */
 function partialRows(runDir: string): number {
@@ -140,11 +162,10 @@ const scenarios: Scenario[] = [
       }, 300_000, 2);
       return {};
     },
-    redone: async ({ summary, workflowId }) => {
+    redone: async ({ workflowId, attempts }) => {
       const [r] = await activityResults<{ samplesIn: number; resumedVerdicts?: number }>(s.client, workflowId, 'rejectSample');
-      // Cheap (math) verdicts are recomputed by design, only judge/code verdicts are cached: the window is the stage.
-      const samplesIn = summary.counts.verify?.in ?? 0;
-      return { redone: samplesIn - (r?.resumedVerdicts ?? 0), bound: samplesIn, unit: 'samples re-verified', note: 'math verdicts are not cached: a retry re-verifies the stage (killed in its 2nd pass)' };
+      // Cheap (math) verdicts are recomputed by design, only judge/code verdicts are cached: the stage is redone.
+      return wholeStageRedone('rejectSample', attempts, `no checkpoint for math verdicts (killed in its 2nd pass); the retry resumed ${r?.resumedVerdicts ?? 0} cached verdicts of ${r?.samplesIn ?? '?'}`);
     },
   },
   {
@@ -161,10 +182,7 @@ const scenarios: Scenario[] = [
       }, 300_000, 2);
       return {};
     },
-    redone: async ({ summary }) => {
-      const n = summary.counts.filter?.in ?? 0;
-      return { redone: n, bound: n, unit: 'samples re-filtered', note: 'filter has no checkpoint: a retry redoes the stage' };
-    },
+    redone: async ({ summary, attempts }) => wholeStageRedone('formatFilter', attempts, `filter has no checkpoint: the retry re-filtered its ${summary.counts.filter?.in ?? '?'} samples`),
   },
   {
     stage: 'finetune',
@@ -209,10 +227,10 @@ const scenarios: Scenario[] = [
       s.freeze('gpu');
       return {};
     },
-    redone: async () => {
-      const ev = spec().evaluation as { benchmark: { count: number }; k: number };
-      const total = ev.benchmark.count * ev.k;
-      return { redone: total, bound: total, unit: 'student samples', note: 'evaluate has no checkpoint: a retry redoes the stage' };
+    redone: async ({ seen, attempts }) => {
+      const hb = seen.heartbeat as { model?: string; sample?: number; done?: number } | undefined;
+      const at = hb?.done !== undefined ? `${hb.model} sample ${hb.sample}, ${hb.done} answers in (last heartbeat)` : 'before its first progress heartbeat';
+      return wholeStageRedone('evaluate', attempts, `evaluate has no checkpoint: killed at ${at}, all redone`);
     },
   },
 ];
@@ -279,7 +297,9 @@ for (const sc of scenarios) {
     const attempts = await activityAttempts(s.client, workflowId);
     // the activity was running when the worker died: it completed in a later attempt than the one that was killed
     const landed = !!running && (attempts[sc.activity] ?? []).some((a) => a > attemptAtKill);
-    const r = await sc.redone({ seen, summary, requests, workflowId });
+    const r = await sc.redone({ seen, summary, requests, workflowId, attempts });
+    const account = await accountRun(summary.runDir, (spec().sampling as { n: number }).n);
+    if (account.lost || account.duplicated) cmp.problems.push(`accounting: ${accountingProblems(account)}`);
     const retryAt = await retryStartedAt(sc.stage === 'generate' ? `${workflowId}-generate` : workflowId, sc.activity, attemptAtKill);
     const ok = landed && cmp.problems.length === 0 && r.redone <= r.bound && r.redone >= 0 && orphans.length === 0;
     const secs = ((Date.now() - started) / 1000).toFixed(0);
@@ -359,8 +379,11 @@ t0('two fault-free runs of one spec with several request lanes per shard give th
       evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 32, baseline: false },
     });
   const runs: RunSummary[] = [];
+  let retries = 0; // activity attempts beyond the first, in both runs' histories: a fault-free run redoes nothing
   for (const i of [1, 2]) {
-    runs.push((await s.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `repro-${i}-${randomUUID()}`, args: [spec4(SPEC_NAME)] })) as RunSummary);
+    const workflowId = `repro-${i}-${randomUUID()}`;
+    runs.push((await s.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec4(SPEC_NAME)] })) as RunSummary);
+    for (const a of Object.values(await activityAttempts(s.client, workflowId))) retries += a.reduce((t, n) => t + n - 1, 0);
   }
   const [a, b] = await Promise.all(runs.map((r) => runOutputs(r)));
   const cmp = compareOutputs(a!, b!);
@@ -368,16 +391,16 @@ t0('two fault-free runs of one spec with several request lanes per shard give th
   const moved = (f: string) => order(runs[0]!, f).filter((id, i) => order(runs[1]!, f)[i] !== id).length;
   const samplesMoved = moved('generate/samples.jsonl');
   const sftMoved = moved('filter/sft.jsonl');
-  const ok = cmp.problems.length === 0 && samplesMoved === 0 && sftMoved === 0;
+  const ok = cmp.problems.length === 0 && samplesMoved === 0 && sftMoved === 0 && retries === 0;
   recordRow({
     fault: 'none: two fault-free runs, teacher.concurrency 4',
     runs: 2,
     completed: 2,
     lost: cmp.lost,
     duplicated: cmp.duplicated,
-    redone: 0,
+    redone: retries,
     bound: 0,
-    unit: '-',
+    unit: 'activity retries',
     ok,
     note: ok ? 'byte-identical SFT, same student' : `same ids, but ${samplesMoved} samples / ${sftMoved} SFT rows in a different order; ${cmp.problems.join('; ')}`,
   });

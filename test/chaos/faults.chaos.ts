@@ -285,6 +285,8 @@ tDown('teacher: down for good (every request 503): retries are bounded and the e
     }
     await sleep(500);
     const requests = proxy.stats().requests;
+    // What the failed run left on disk: no sample may be there twice (the teacher never answered, so none is lost).
+    const left = await shardRows(prepared.runDir);
     // each attempt of each shard in flight sends at most (maxRetries + 1) requests per lane
     const bound = attempts * 2 * 2 * (maxRetries + 1) + 2 * 2 * (maxRetries + 1);
     // the error says what is wrong and where: the status, the endpoint and the model
@@ -293,18 +295,19 @@ tDown('teacher: down for good (every request 503): retries are bounded and the e
       fault: `teacher: down for good (503 on every request)${slow ? '' : ', first attempts'}`,
       runs: 1,
       completed,
-      lost: 0,
-      duplicated: 0,
+      lost: null,
+      duplicated: left.duplicates,
       redone: requests,
       bound,
       unit: 'teacher requests',
-      ok: clear && requests <= bound,
-      note: `${slow ? `final error after ${attempts} attempts,` : `attempt ${attempts} error after`} ${((Date.now() - started) / 1000).toFixed(0)} s: ${message.slice(0, 200)}${slow ? '' : '; the run itself gives up after 15 attempts (~6 min): CHAOS_SLOW=1'}`,
+      ok: clear && requests <= bound && left.duplicates === 0,
+      note: `${left.samples.size} samples on disk; ${slow ? `final error after ${attempts} attempts,` : `attempt ${attempts} error after`} ${((Date.now() - started) / 1000).toFixed(0)} s: ${message.slice(0, 200)}${slow ? '' : '; the run itself gives up after 15 attempts (~6 min): CHAOS_SLOW=1'}`,
     });
     expect(message).toMatch(/503|unavailable/i);
     expect(message).toContain(proxy.url);
     expect(message).toContain('procedural-arithmetic-teacher');
     expect(requests).toBeLessThanOrEqual(bound);
+    expect(left.duplicates).toBe(0);
   } finally {
     await proxy.close();
   }

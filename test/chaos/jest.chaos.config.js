@@ -26,5 +26,5 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 1_800_000,
   verbose: true,
-  reporters: ['default', '<rootDir>/test/chaos/table-reporter.js'],
+  reporters: ['default', '<rootDir>/test/chaos/table-reporter.js', '<rootDir>/test/helpers/skip-reporter.js'],
 };

@@ -1,4 +1,8 @@
+import { rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { formatLoad, runLoad } from '../../bench/load/load';
+import { runDirFor } from '../../activities/artifacts/store';
+import { accountingProblems, accountRun } from './harness';
 import { recordLoad, recordRow } from './table';
 
 /**
@@ -13,7 +17,9 @@ const N = Number(process.env.CHAOS_LOAD_N ?? 100_000);
 const MAX_WORKER_RSS_MIB = Number(process.env.CHAOS_LOAD_MAX_RSS_MIB ?? 1536);
 
 test(`${N} prompts through generate → verify → filter: bounded memory, small histories`, async () => {
-  const r = await runLoad({ prompts: N, log: (l) => process.stdout.write(l + '\n') });
+  // keep: the run's files are counted below (every prompt's samples, every sample's verdict and filter decision)
+  const r = await runLoad({ prompts: N, keep: true, log: (l) => process.stdout.write(l + '\n') });
+  const account = await accountRun(runDirFor(path.join(r.tmp, 'artifacts'), `load-${N}`), 4).finally(() => rmSync(r.tmp, { recursive: true, force: true }));
   process.stdout.write(formatLoad(r) + '\n');
   const worker = Object.entries(r.peakRssMiB).find(([k]) => k.startsWith('cpu worker'))?.[1] ?? Infinity;
   const h = r.largestHistory;
@@ -27,20 +33,22 @@ test(`${N} prompts through generate → verify → filter: bounded memory, small
     note: `stage seconds ${JSON.stringify(Object.fromEntries(Object.entries(r.stageSeconds).map(([k, v]) => [k, Math.round(v)])))}`,
   });
   const counts = r.counts;
-  const accounted = counts.prepare?.kept === N && r.samples === N * 4 && counts.verify?.in === r.samples && counts.filter?.in === counts.verify?.accepted;
+  const accounted = counts.prepare?.kept === N && r.samples === N * 4 && counts.verify?.in === r.samples && counts.filter?.in === counts.verify?.accepted && account.lost === 0 && account.duplicated === 0;
   const ok = accounted && worker < MAX_WORKER_RSS_MIB && h.events < 10_240 && h.bytes < 10 * 1024 * 1024;
   recordRow({
     fault: `load: ${N} prompts, generate → verify → filter`,
     runs: 1,
     completed: 1,
-    lost: N * 4 - r.samples,
-    duplicated: 0,
-    redone: 0,
+    lost: account.lost,
+    duplicated: account.duplicated,
+    redone: null,
     bound: null,
     unit: '-',
     ok,
-    note: `cpu worker peak RSS ${worker.toFixed(0)} MiB (limit ${MAX_WORKER_RSS_MIB}); largest history ${h.events} events / ${(h.bytes / 1024).toFixed(0)} KiB; ${r.seconds.toFixed(0)} s`,
+    note: `${accountingProblems(account) ? `${accountingProblems(account)}; ` : ''}cpu worker peak RSS ${worker.toFixed(0)} MiB (limit ${MAX_WORKER_RSS_MIB}); largest history ${h.events} events / ${(h.bytes / 1024).toFixed(0)} KiB; ${r.seconds.toFixed(0)} s`,
   });
+  expect(accountingProblems(account)).toBe('');
+  expect(account.stages.find((st) => st.stage === 'generate')!.in).toBe(N * 4);
   expect(accounted).toBe(true);
   expect(worker).toBeLessThan(MAX_WORKER_RSS_MIB);
   expect(h.events).toBeLessThan(10_240);

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { layout } from '../../activities/artifacts/layout';
@@ -12,15 +13,16 @@ import type { PromptRow, SampleRow } from '../../schemas/artifact';
 import type { GenerationInput } from '../../workflows/generation';
 import type { RunSummary } from '../../workflows/distillation';
 import { pauseSignal, resumeSignal } from '../../workflows/messages';
-import { chaosSpec, failureMessage, listDir, progressOf, sleep, useChaosStack, waitFor, type ChaosStack } from './harness';
+import { accountingProblems, accountRun, activityAttempts, chaosSpec, failureMessage, listDir, progressOf, sleep, useChaosStack, waitFor, type ChaosStack } from './harness';
 import { recordFailedRun, recordRow, recordSkipped } from './table';
+import { requires, underCi } from '../helpers/prerequisites';
 
 /**
  * Storage faults: a full or read-only artifact root fails with a clear error and leaves no corrupt artifact; a full
  * disk mid-run recovers once space is freed, with no sample lost or duplicated; a half-written file (a torn shard,
  * an artifact truncated after it was written, a writer killed mid-file) is never read as complete.
  * The full and read-only roots are size-limited tmpfs mounts: they need root (or passwordless sudo); without it
- * those scenarios record a skipped row.
+ * those scenarios are skipped (a SKIP row in the table, a skipped test), and under CI=true they fail.
  */
 
 jest.setTimeout(1_800_000);
@@ -61,6 +63,24 @@ function unmount(dir: string): void {
   }
 }
 
+/** Whether this machine lets us mount a tmpfs (probed once, at load): null when it does. */
+function tmpfsProblem(): string | null {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tmpfs-probe-'));
+  try {
+    sudo(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+    sudo(['umount', dir]);
+    return null;
+  } catch (e) {
+    return `cannot mount a tmpfs here (needs root or sudo -n): ${(e as Error).message.split('\n')[0]}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const TMPFS_SCENARIOS = ['storage: read-only artifact root', 'storage: artifact root full (ENOSPC in prepare)', 'storage: disk full mid-generation, then freed'];
+const withTmpfs = requires('a tmpfs mount', tmpfsProblem());
+if (!withTmpfs.present && !underCi()) for (const f of TMPFS_SCENARIOS) recordSkipped(f, 'cannot mount a tmpfs here (needs root or sudo -n)');
+
 /** Fills the file system of dir: returns the ballast file (delete it to free the space). */
 function fill(dir: string): string {
   const file = path.join(dir, `ballast-${randomUUID()}`);
@@ -85,7 +105,7 @@ function fill(dir: string): string {
 function smallSpec(name: string, artifactRoot: string, overrides: Record<string, unknown> = {}) {
   return chaosSpec(s, name, {
     dataset: { source: { type: 'builtin', task: 'arithmetic', count: 120, seed: 41 } },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 } },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 32, baseline: false },
     timeouts: { heartbeatSeconds: 30 },
     artifactRoot,
@@ -207,12 +227,9 @@ async function sampleCheck(summary: RunSummary, n: number): Promise<{ lost: numb
   return { lost, duplicated };
 }
 
-test('read-only artifact root: prepare fails with a clear error and nothing is written', async () => {
+withTmpfs.test('read-only artifact root: prepare fails with a clear error and nothing is written', async () => {
   const root = tmpfs(path.join(s.tmp, 'ro-root'), 1024, true);
-  if (!root) {
-    recordSkipped('storage: read-only artifact root', 'cannot mount a tmpfs here (needs root or sudo -n)');
-    return;
-  }
+  if (!root) throw new Error('the tmpfs mount failed although the probe mounted one');
   const workflowId = `ro-${randomUUID()}`;
   const started = Date.now();
   const h = await s.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [smallSpec('ro', root)] });
@@ -231,12 +248,9 @@ test('read-only artifact root: prepare fails with a clear error and nothing is w
   expect(files).toEqual([]);
 });
 
-test('artifact root full from the start: a clear ENOSPC error and no corrupt artifact', async () => {
+withTmpfs.test('artifact root full from the start: a clear ENOSPC error and no corrupt artifact', async () => {
   const root = tmpfs(path.join(s.tmp, 'tiny-root'), 24);
-  if (!root) {
-    recordSkipped('storage: artifact root full', 'cannot mount a tmpfs here (needs root or sudo -n)');
-    return;
-  }
+  if (!root) throw new Error('the tmpfs mount failed although the probe mounted one');
   const workflowId = `full-${randomUUID()}`;
   const h = await s.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [smallSpec('full', root, { dataset: { source: { type: 'builtin', task: 'arithmetic', count: 2000, seed: 41 } } })] });
   const f = await pendingFailure(h, /ENOSPC|no space/i);
@@ -255,14 +269,12 @@ test('artifact root full from the start: a clear ENOSPC error and no corrupt art
   expect(temps).toEqual([]);
 });
 
-test('the disk fills up mid-generation and is freed again: the run completes, no sample lost or duplicated', async () => {
+withTmpfs.test('the disk fills up mid-generation and is freed again: the run completes, no sample lost or duplicated', async () => {
   const root = tmpfs(path.join(s.tmp, 'fills-root'), 64 * 1024);
-  if (!root) {
-    recordSkipped('storage: disk full mid-run, then freed', 'cannot mount a tmpfs here (needs root or sudo -n)');
-    return;
-  }
+  if (!root) throw new Error('the tmpfs mount failed although the probe mounted one');
   const workflowId = `fills-${randomUUID()}`;
   const spec = smallSpec('fills', root, { dataset: { source: { type: 'builtin', task: 'arithmetic', count: 240, seed: 41 } } });
+  const requestsBefore = s.teacher.stats().requests;
   const h = await s.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec] });
   await waitFor('generation under way', async () => ((await progressOf(h))?.generation?.shardsDone ?? 0) >= 2);
   const ballast = fill(root);
@@ -273,29 +285,39 @@ test('the disk fills up mid-generation and is freed again: the run completes, no
   rmSync(ballast);
   const summary = (await h.result()) as RunSummary;
   const c = await sampleCheck(summary, (spec.sampling as { n: number }).n);
+  const account = await accountRun(summary.runDir, (spec.sampling as { n: number }).n);
+  // teacher requests beyond one per prompt, counted at the teacher; each failed shard attempt may lose the answers of
+  // its request lanes in flight (asked again by the retry), nothing more
+  const redone = s.teacher.stats().requests - requestsBefore - (summary.counts.prepare?.kept ?? 0);
+  const failedAttempts = ((await activityAttempts(s.client, workflowId)).generateShard ?? []).reduce((t, a) => t + a - 1, 0);
+  const bound = failedAttempts * (spec.teacher as { concurrency: number }).concurrency;
   const corrupt = await corruptArtifacts(runDir);
   const temps = tempFiles(runDir);
-  const ok = c.lost === 0 && c.duplicated === 0 && corruptWhileFull.length === 0 && corrupt.length === 0;
+  const ok = c.lost === 0 && c.duplicated === 0 && account.lost === 0 && account.duplicated === 0 && corruptWhileFull.length === 0 && corrupt.length === 0 && redone <= bound;
   recordRow({
     fault: 'storage: disk full mid-generation, then freed',
     runs: 1,
     completed: 1,
-    lost: c.lost,
-    duplicated: c.duplicated,
-    redone: summary.counts.generate?.requests !== undefined ? summary.counts.generate.requests - 240 : 0,
-    bound: 2,
+    lost: c.lost + account.lost,
+    duplicated: c.duplicated + account.duplicated,
+    redone,
+    bound,
     unit: 'teacher requests',
     ok,
     note: [
       `${f.type} attempt ${f.attempt}: ${f.message.slice(0, 100)}`,
+      `${failedAttempts} failed shard attempts`,
       corruptWhileFull.length ? `CORRUPT WHILE FULL: ${corruptWhileFull.join(', ')}` : '',
       corrupt.length ? `CORRUPT: ${corrupt.join(', ')}` : '',
       temps.length ? `${temps.length} temp files left` : '',
+      accountingProblems(account),
     ]
       .filter(Boolean)
       .join('; '),
   });
   expect(c).toEqual({ lost: 0, duplicated: 0 });
+  expect(accountingProblems(account)).toBe('');
+  expect(redone).toBeLessThanOrEqual(bound);
   expect(corruptWhileFull).toEqual([]);
   expect(corrupt).toEqual([]);
 });

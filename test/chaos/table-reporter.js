@@ -2,7 +2,8 @@
 /**
  * Jest reporter of the chaos suite: gives the run a results directory (DISTILLERY_CHAOS_RESULTS, inherited by the
  * test processes) and, when the run ends, prints the table the scenarios recorded (test/chaos/table.ts):
- * fault, runs, completed, lost, duplicated, redone (with its bound), and the load figures.
+ * fault, runs, completed, lost, duplicated, redone (with its bound), ok (yes, NO, or SKIP for a scenario that did
+ * not run), the totals with the count of skipped scenarios, and the load figures.
  * Also writes the table to $DISTILLERY_CHAOS_TABLE (a file) when set, e.g. for a CI artifact.
  */
 const fs = require('node:fs');
@@ -21,6 +22,24 @@ function table(headers, rows) {
   return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
 }
 
+const dash = (v) => (v === null || v === undefined ? '-' : v);
+/** A skipped scenario is SKIP whatever its ok field says: it proved nothing. */
+const okCell = (r) => (r.skipped ? 'SKIP' : r.ok ? 'yes' : 'NO');
+
+function totals(rows) {
+  const t = { runs: 0, completed: 0, lost: 0, duplicated: 0, ok: 0, bad: 0, skipped: 0 };
+  for (const r of rows) {
+    t.runs += r.runs;
+    t.completed += r.completed;
+    t.lost += r.lost || 0;
+    t.duplicated += r.duplicated || 0;
+    if (r.skipped) t.skipped += 1;
+    else if (r.ok) t.ok += 1;
+    else t.bad += 1;
+  }
+  return t;
+}
+
 function render(dir) {
   const { rows, loads } = read(dir);
   const out = [];
@@ -29,11 +48,15 @@ function render(dir) {
     out.push(
       table(
         ['fault', 'runs', 'completed', 'lost', 'duplicated', 'redone', 'bound', 'unit', 'ok', 'note'],
-        rows.map((r) => [r.fault, r.runs, r.completed, r.lost, r.duplicated, r.redone, r.bound == null ? '-' : r.bound, r.unit || '-', r.ok ? 'yes' : 'NO', r.note || '']),
+        rows.map((r) => [r.fault, r.runs, r.completed, dash(r.lost), dash(r.duplicated), dash(r.redone), dash(r.bound), r.unit || '-', okCell(r), r.note || '']),
       ),
     );
-    const tot = rows.reduce((t, r) => ({ runs: t.runs + r.runs, completed: t.completed + r.completed, lost: t.lost + r.lost, duplicated: t.duplicated + r.duplicated, bad: t.bad + (r.ok ? 0 : 1) }), { runs: 0, completed: 0, lost: 0, duplicated: 0, bad: 0 });
-    out.push('', `totals: ${rows.length} scenarios, ${tot.runs} runs, ${tot.completed} completed, lost ${tot.lost}, duplicated ${tot.duplicated}, scenarios not ok ${tot.bad}`);
+    const tot = totals(rows);
+    out.push(
+      '',
+      `totals: ${rows.length} scenarios (${tot.ok} ok, ${tot.bad} not ok, ${tot.skipped} skipped), ${tot.runs} runs, ${tot.completed} completed, lost ${tot.lost}, duplicated ${tot.duplicated}`,
+    );
+    if (tot.skipped) out.push(`SKIPPED scenarios did not run: ${rows.filter((r) => r.skipped).map((r) => r.fault).join('; ')}`);
   } else {
     out.push('(no scenario recorded a row)');
   }
@@ -64,3 +87,4 @@ class ChaosTableReporter {
 
 module.exports = ChaosTableReporter;
 module.exports.render = render;
+module.exports.totals = totals;

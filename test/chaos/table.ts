@@ -12,17 +12,23 @@ export interface ChaosRow {
   fault: string;
   runs: number;
   completed: number;
-  /** Ids of the fault-free run's output missing from this run's (summed over the stages compared). */
-  lost: number;
-  /** Ids that appear more than once in a stage's output, plus ids that the fault-free run does not have. */
-  duplicated: number;
-  /** Work done twice (unit in `unit`): teacher requests, trainer steps, samples re-verified … */
-  redone: number;
-  /** The bound `redone` must stay within (one heartbeat or checkpoint window), when there is one. */
+  /**
+   * Ids the run should have written and did not, counted from the artifacts on disk (sample ids in the files, against
+   * the prompts × n the run was given or a fault-free run's files). null: the run must fail before it writes any
+   * output, so there is nothing to count (shown as "-").
+   */
+  lost: number | null;
+  /** Ids written more than once, or that should not exist at all, counted from the artifacts on disk. null as above. */
+  duplicated: number | null;
+  /** Work done twice, measured (unit in `unit`): teacher requests, trainer steps, stage attempts. null: nothing redone by design. */
+  redone: number | null;
+  /** The bound `redone` must stay within (one heartbeat or checkpoint window), when the stage has one. */
   bound?: number | null;
   unit?: string;
   /** Did the row's own assertions hold? (the jest test fails as well when they do not) */
   ok: boolean;
+  /** The scenario did not run (a missing prerequisite): shown as SKIP, never as ok. */
+  skipped?: boolean;
   note?: string;
 }
 
@@ -54,12 +60,15 @@ export function recordLoad(figures: LoadFigures): void {
   writeFileSync(path.join(resultsDir(), `load-${Date.now()}-${process.pid}.json`), JSON.stringify(figures));
 }
 
-/** A scenario this machine cannot stage (e.g. no tmpfs without root): a row that says so instead of a silent pass. */
+/** A scenario this machine cannot stage (e.g. no tmpfs without root): a row that says SKIP, never ok. */
 export function recordSkipped(fault: string, why: string): void {
-  recordRow({ fault, runs: 0, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, ok: true, note: `SKIPPED: ${why}` });
+  recordRow({ fault, runs: 0, completed: 0, lost: null, duplicated: null, redone: null, bound: null, ok: false, skipped: true, note: `SKIPPED: ${why}` });
 }
 
-/** A run that must fail cleanly (a clear error, nothing corrupt left): nothing completes, so nothing can be lost. */
-export function recordFailedRun(fault: string, ok: boolean, note: string): void {
-  recordRow({ fault, runs: 1, completed: 0, lost: 0, duplicated: 0, redone: 0, bound: null, unit: '-', ok, note });
+/**
+ * A run that must fail cleanly (a clear error, nothing corrupt left): nothing completes. `counts`: what the files it
+ * left say (e.g. duplicate ids in partial shards), when it left any; without them the row shows "-".
+ */
+export function recordFailedRun(fault: string, ok: boolean, note: string, counts: { lost: number; duplicated: number } | null = null): void {
+  recordRow({ fault, runs: 1, completed: 0, lost: counts?.lost ?? null, duplicated: counts?.duplicated ?? null, redone: null, bound: null, unit: '-', ok, note });
 }

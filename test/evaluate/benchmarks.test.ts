@@ -15,6 +15,10 @@ import {
   type Benchmark,
 } from '../../activities/evaluate/benchmarks';
 import { splitOf, countCarries } from '../../activities/dataset/arithmetic-task';
+import { prepareDataset } from '../../activities/prepare/prepare-dataset';
+import { readJsonl } from '../../activities/artifacts/store';
+import { DatasetSchema } from '../../schemas/run-spec';
+import type { PromptRow } from '../../schemas/artifact';
 import { sandboxProblem } from '../../activities/verify/sandbox';
 import { verifySample, verifySampleAsync } from '../../activities/verify/verify-sample';
 
@@ -87,8 +91,9 @@ describe('public benchmark files', () => {
   });
 
   test('HumanEval items run in the code verifier: the canonical solution passes, a wrong one fails', async () => {
+    // The code verifier needs its sandbox (bubblewrap): without it this test fails rather than pass unseen.
     const problem = await sandboxProblem();
-    if (problem) throw new Error(`sandbox unavailable: ${problem}`);
+    if (problem) throw new Error(`the code sandbox cannot run here (${problem}): apt-get install -y bubblewrap (.ci/run does)`);
     const raw = fs
       .readFileSync(bench('humaneval.jsonl'), 'utf8')
       .split('\n')
@@ -113,7 +118,9 @@ describe('the builtin arithmetic benchmark', () => {
     expect(b.name).toBe('arithmetic-2digit-heldout');
     expect(b.items).toHaveLength(200);
     for (const it of b.items) {
-      const [, a, op, c] = /^Compute (\d+)([+-])(\d+)\.$/.exec(it.prompt)!;
+      const [question, instruction] = it.prompt.split('\n');
+      expect(instruction).toBe(R1_MATH_INSTRUCTION);
+      const [, a, op, c] = /^Compute (\d+)([+-])(\d+)\.$/.exec(question!)!;
       expect(splitOf(Number(a), op as '+', Number(c))).toBe('heldout');
       expect(it.difficulty).toBe(countCarries(Number(a), op as '+', Number(c)));
       expect(it.answer).toBe(String(Number(a) + Number(c)));
@@ -122,6 +129,18 @@ describe('the builtin arithmetic benchmark', () => {
     expect(new Set(b.items.map((it) => it.difficulty))).toEqual(new Set([0, 1, 2]));
     const again = await loadBenchmark({ type: 'builtin', task: 'arithmetic', count: 200, seed: 0 });
     expect(again.items).toEqual(b.items);
+  });
+
+  test('a model is evaluated on the prompt it was trained on: the builtin dataset poses its problems the same way', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'posed-'));
+    const prepared = await prepareDataset({ artifactRoot: root, runId: 'posed', dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: 50, seed: 1 } }), shardSize: 50 });
+    const train: string[] = [];
+    for await (const r of readJsonl<PromptRow>(prepared.prompts)) train.push(r.prompt);
+    const held = (await loadBenchmark({ type: 'builtin', task: 'arithmetic', count: 50, seed: 2 })).items.map((it) => it.prompt);
+    const shape = (p: string) => p.replace(/\d+/g, 'N');
+    expect(new Set(train.map(shape))).toEqual(new Set([`Compute N+N.\n${R1_MATH_INSTRUCTION}`]));
+    expect(new Set(held.map(shape))).toEqual(new Set([`Compute N+N.\n${R1_MATH_INSTRUCTION}`]));
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });
 

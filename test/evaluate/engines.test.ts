@@ -12,6 +12,7 @@ import { createEvaluate } from '../../activities/evaluate/evaluate';
 import { defaultLlamaModelPath } from '../../infra/teacher/llama-server';
 import { startTeacherServer, type TeacherServer } from '../../infra/teacher/server';
 import { EvaluationSchema } from '../../schemas/run-spec';
+import { fileProblem, requires } from '../helpers/prerequisites';
 
 interface ResultRow {
   model: string;
@@ -99,10 +100,9 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
 
 const GGUF = defaultLlamaModelPath();
 const LLAMA_MAIN = path.resolve(__dirname, '../../dist/infra/teacher/llama-main.js');
-const haveModel = fs.existsSync(GGUF) && fs.existsSync(LLAMA_MAIN);
-if (!haveModel) console.warn(`llama.cpp evaluation test SKIPPED: needs ${GGUF} (bash infra/models/fetch-smollm2.sh) and ${LLAMA_MAIN} (npm run build)`);
+const llama = requires('the SmolLM2 GGUF and the built llama.cpp server', fileProblem(GGUF, 'bash infra/models/fetch-smollm2.sh') ?? fileProblem(LLAMA_MAIN, 'npm run build'));
 
-(haveModel ? describe : describe.skip)('evaluation of a GGUF checkpoint on a llama.cpp server the activity starts', () => {
+llama.describe('evaluation of a GGUF checkpoint on a llama.cpp server the activity starts', () => {
   test('serves the checkpoint, scores it, and stops the server afterwards', async () => {
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-eval-llama-'));
     try {

@@ -5,6 +5,7 @@ import {
   lengthStats,
   majorityVote,
   meanWithStderr,
+  outcomeCounts,
   passAt1,
   passAtK,
   passAtKUnbiased,
@@ -191,6 +192,13 @@ describe('benchmarkMetrics', () => {
     expect(d1.items).toBe(1);
     expect(d1.pass1).toEqual({ mean: 0, stderr: 0 });
     expect(d1.truncated).toBe(1);
+  });
+
+  test('samples by outcome: correct, incorrect (an answer was found), no answer found; they add up to the samples', () => {
+    const m = benchmarkMetrics(items);
+    expect(m.outcomes).toEqual({ correct: 4, incorrect: 3, noAnswer: 1 });
+    expect(m.byDifficulty['1']!.outcomes).toEqual({ correct: 0, incorrect: 1, noAnswer: 1 });
+    expect(outcomeCounts([])).toEqual({ correct: 0, incorrect: 0, noAnswer: 0 });
   });
 
   test('explicit ks above k are dropped', () => {

@@ -17,6 +17,7 @@ import { downsample } from '../../activities/report/collect';
 import type { ReportSummary } from '../../activities/report/collect';
 import type { RunSummary } from '../../workflows/distillation';
 import { makeRunFixture, type RunFixture } from './run-fixture';
+import { requires } from '../helpers/prerequisites';
 
 /** The workflow's RunSummary is a ReportSummary (checked by the compiler): the workflow passes its own. */
 export const runSummaryIsReportSummary = (s: RunSummary): ReportSummary => s;
@@ -35,9 +36,7 @@ function findChromium(): string | null {
 }
 
 const chromium = findChromium();
-if (!chromium) {
-  console.warn('report.test: SKIPPING the headless-Chromium checks: no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium`).');
-}
+const withChromium = requires('headless Chromium', chromium ? null : 'no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium fonts-dejavu-core`; .ci/run installs it)');
 
 function runChromium(args: string[], userDataDir: string): string {
   const r = spawnSync(
@@ -158,6 +157,9 @@ describe('writeReport', () => {
     ]);
     expect(Object.keys(acc.models[1].passAtK)).toEqual(['1', '2', '4']);
     expect(Object.keys(acc.models[1].byDifficulty)).toEqual(['0', '1', '2']);
+    // samples by outcome, per model: the baseline's format failures (no answer found) are not lumped with wrong answers
+    expect(Object.fromEntries(acc.models.map((m: { name: string; outcomes: unknown }) => [m.name, m.outcomes]))).toEqual(e.outcomes);
+    expect(e.outcomes.baseline!.noAnswer).toBeGreaterThan(0);
     expect(j.teacherTrain.prompts).toBe(e.prompts);
     const reasons = (drops: { reason: string; count: number }[]) => Object.fromEntries(drops.map((d) => [d.reason, d.count]));
     expect(j.funnel.map((s: { stage: string; count: number }) => [s.stage, s.count])).toEqual([
@@ -185,6 +187,8 @@ describe('writeReport', () => {
     const md = fs.readFileSync(pathOf(out.md), 'utf8');
     expect(md).toContain('# Distillation report: report-fixture');
     expect(md).toMatch(/\| arithmetic-2digit-heldout \| student \| \d+\.\d% ± \d+\.\d \|/);
+    for (const [m, o] of Object.entries(fx.expected.outcomes)) expect(md).toMatch(new RegExp(`\\| ${m} \\| [^|]+ \\| ${o.correct} / ${o.incorrect} / ${o.noAnswer} \\|`));
+    expect(md).toContain('correct / incorrect / no answer');
     expect(md).toContain(`| teacher samples | ${fx.expected.samples} samples |  |`);
     expect(md).toContain(`− incorrect: ${fx.expected.verifyReasons.incorrect}`);
     expect(md).toContain('### arithmetic-2digit-heldout by difficulty');
@@ -201,7 +205,7 @@ describe('writeReport', () => {
     expect(html.match(/<svg\b/g)!.length).toBe(6); // accuracy, by difficulty, funnel, 2 histograms, loss
   });
 
-  (chromium ? test : test.skip)('headless Chromium draws the charts (DOM and pixels)', () => {
+  withChromium.test('headless Chromium draws the charts (DOM and pixels)', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'report-chromium-'));
     try {
       const url = `file://${pathOf(out.html)}`;
@@ -259,6 +263,8 @@ describe('report from partial or older runs', () => {
       expect(student.passAtK['1'].mean).toBeCloseTo(fx.expected.pass1.student, 12);
       // the ids of the builtin task name the problem: difficulty comes back
       expect(Object.keys(student.byDifficulty)).toEqual(['0', '1', '2']);
+      // and the outcomes are counted from the rows
+      expect(j.accuracy[0].models.map((m: { outcomes: unknown }) => m.outcomes)).toEqual([fx.expected.outcomes.baseline, fx.expected.outcomes.student]);
     } finally {
       fs.rmSync(fx.runDir, { recursive: true, force: true });
     }

@@ -26,6 +26,7 @@ export interface RunFixture {
     sft: number;
     lossSteps: number;
     pass1: Record<string, number>;
+    outcomes: Record<string, { correct: number; incorrect: number; noAnswer: number }>;
   };
 }
 
@@ -158,6 +159,15 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
       sft: sft.length,
       lossSteps,
       pass1: Object.fromEntries(scores.map((s) => [s.name, s.pass1.mean])),
+      // counted here from the rows written, apart from the metrics code
+      outcomes: Object.fromEntries(
+        ['baseline', 'student'].map((m) => {
+          const mine = rows.filter((r) => r.model === m);
+          const correct = mine.filter((r) => r.correct).length;
+          const noAnswer = mine.filter((r) => !r.correct && r.extracted === null).length;
+          return [m, { correct, incorrect: mine.length - correct - noAnswer, noAnswer }];
+        }),
+      ),
     },
   };
 }

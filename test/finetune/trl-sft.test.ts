@@ -28,14 +28,13 @@ import { createFineTune, type FineTuneResult } from '../../activities/finetune/f
 import { cacheDir, projectRoot, pythonBin, trainerScript } from '../../infra/paths';
 import { FineTuneSchema } from '../../schemas/run-spec';
 import { sftRunDir } from '../helpers/trainer-fixture';
+import { fileProblem, requires } from '../helpers/prerequisites';
 
 const GGUF = path.join(cacheDir(), 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
-const HAVE_MODEL = existsSync(GGUF);
 const ONNX_TOLERANCE = 2e-3;
 const studentPy = trainerScript(path.join('sft', 'student.py'));
 
-if (!HAVE_MODEL) console.warn(`trl-sft tests skipped: ${GGUF} is missing (bash infra/models/fetch-smollm2.sh)`);
-const maybe = HAVE_MODEL ? test : test.skip;
+const maybe = requires('the SmolLM2 GGUF', fileProblem(GGUF, 'bash infra/models/fetch-smollm2.sh')).test;
 
 function python(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(pythonBin(), args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
@@ -103,7 +102,12 @@ maybe('trl backend: LoRA SFT of SmolLM2-135M resumes after SIGKILL; the student,
   expect(result.steps).toBe(4);
   expect(Math.min(...steps)).toBe(3);
   expect(result.studentKind).toBe('hf');
-  expect(result.baselineGguf).toBe(GGUF);
+  // The baseline is served at the student's precision: its own GGUF of the de-quantized weights, in the student's
+  // dtype, not the Q4_1 source file.
+  expect(result.baselineGguf).toBe(path.join(result.baselineModelDir, 'model.gguf'));
+  const fileType = (f: string) => python(['-c', 'import sys, gguf; f = gguf.GGUFReader(sys.argv[1]).fields["general.file_type"]; print(int(f.parts[f.data[0]][0]))', f]).stdout.trim();
+  expect(fileType(result.baselineGguf!)).toBe(fileType(result.gguf!));
+  expect(fileType(result.gguf!)).not.toBe(fileType(GGUF));
   expect(result.gguf).toBe(path.join(result.modelDir, 'model.gguf'));
   expect(result.onnx).toBe(path.join(result.modelDir, 'model.onnx'));
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { goProblem, requires } from '../helpers/prerequisites';
 
 /**
  * infra/deploy/validate.sh must pass on the deployment files as they are and fail, naming the problem, on copies
@@ -9,7 +10,6 @@ import * as path from 'node:path';
  */
 const repo = path.resolve(__dirname, '..', '..');
 const validate = path.join(repo, 'infra', 'deploy', 'validate.sh');
-const hasGo = !!process.env.PATH?.split(path.delimiter).some((d) => existsSync(path.join(d, 'go'))) || existsSync('/usr/local/go/bin/go');
 const roots: string[] = [];
 
 /** A repository root in a temp dir: infra/deploy copied (to be broken), everything else linked to the real files. */
@@ -48,7 +48,7 @@ function runValidate(root: string, deploy: string, checks: string[] = []): { sta
 
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
 
-(hasGo ? describe : describe.skip)('infra/deploy/validate.sh', () => {
+requires('Go >= 1.24 (the validator is built with it)', goProblem([1, 24])).describe('infra/deploy/validate.sh', () => {
   test('passes on an unchanged copy of infra/deploy (builds the validator on first use)', () => {
     const { root, deploy } = copyOfRepo();
     const r = runValidate(root, deploy);

@@ -48,7 +48,7 @@ function spec(name: string, overrides: Record<string, unknown> = {}) {
     teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 4 },
     sampling: { n: 2, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
     verifier: { type: 'math', keepPerPrompt: 2 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 12, checkpointEvery: 5, model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 128 } },
+    fineTune: { epochs: 1, batchSize: 8, maxSteps: 12, checkpointEvery: 5, model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 256 } },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 16, seed: 2 }, k: 2, maxNewTokens: 80 },
     // A tiny history budget, so that the generation child really continues as new during the test.
     generation: { shardSize: 10, maxShardsInFlight: 2, maxHistoryEvents: 20 },
@@ -66,7 +66,8 @@ async function sampleIds(summary: RunSummary): Promise<string[]> {
 
 test('a run started the way the Web UI starts it (one raw JSON payload) goes from spec to evaluation summary', async () => {
   const workflowId = `ui-start-${randomUUID()}`;
-  const raw = { ...spec('ui-started'), evaluation: { ...spec('x').evaluation, gate: { minImprovement: 0, maxRegression: 1 } } };
+  // A gate that asks 5 points of pass@1 more than the baseline: twelve steps of a tiny student cannot give that.
+  const raw = { ...spec('ui-started'), evaluation: { ...spec('x').evaluation, gate: { minImprovement: 0.05, maxRegression: 0.01 } } };
   // Exactly what the UI's "Start Workflow" form sends: workflow type, task queue, one json/plain payload.
   await t.client.connection.workflowService.startWorkflowExecution({
     namespace: 'default',
@@ -118,13 +119,22 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   // The student was scored by the verifier on held-out items, baseline and after.
   expect(summary.evaluation.items).toBe(16);
   expect(summary.evaluation.scores.map((s) => s.name)).toEqual(['baseline', 'student']);
-  for (const s of summary.evaluation.scores) {
-    expect(s.pass1).toBeGreaterThanOrEqual(0);
-    expect(s.pass1).toBeLessThanOrEqual(1);
-  }
-  const evalRows: unknown[] = [];
-  for await (const r of readJsonl(summary.artifacts.evalResults!)) evalRows.push(r);
+  // Each model's score and its outcomes are what its rows in results.jsonl say: counted here from the file.
+  const evalRows: { model: string; prompt: string; correct: boolean; extracted: string | null }[] = [];
+  for await (const r of readJsonl<(typeof evalRows)[number]>(summary.artifacts.evalResults!)) evalRows.push(r);
   expect(evalRows).toHaveLength(2 * 16 * 2);
+  for (const s of summary.evaluation.scores) {
+    const mine = evalRows.filter((r) => r.model === s.name);
+    const correct = mine.filter((r) => r.correct).length;
+    const noAnswer = mine.filter((r) => !r.correct && r.extracted === null).length;
+    expect({ name: s.name, samples: s.samples, correct: s.correct, incorrect: s.incorrect, noAnswer: s.noAnswer }).toEqual({ name: s.name, samples: 32, correct, incorrect: 32 - correct - noAnswer, noAnswer });
+    expect(s.pass1).toBeCloseTo(correct / 32, 12); // k samples for every item: pass@1 is the fraction correct
+    expect(c[`evaluate.${s.name}`]).toMatchObject({ correct, noAnswer });
+  }
+  // Every model was asked the same prompt, the one the student was trained on (problem + R1's instruction).
+  const trainPrompt = (await fs.readFile(pathOf(summary.artifacts.prompts!), 'utf8')).split('\n')[0]!;
+  const shape = (p: string) => p.replace(/\d+/g, 'N');
+  expect(new Set(evalRows.map((r) => shape(r.prompt)))).toEqual(new Set([shape(JSON.parse(trainPrompt).prompt)]));
 
   // The generation child continued as new (its first run is closed as such) and lost no shard on the way.
   const firstGenerationRun = await t.client.workflow.getHandle(`${workflowId}-generate`).describe();
@@ -134,7 +144,14 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   for await (const r of runs) statuses.push(r.status.name);
   expect(statuses).toContain('CONTINUED_AS_NEW');
 
-  // The gate decided (its reasons are recorded) and the report was written.
+  // The gate took the decision the scores call for: promote only with 5 points over the baseline; a student that did
+  // not improve by that much is not promoted and no pointer is written.
+  const [baseline, student] = summary.evaluation.scores;
+  const improved = student!.pass1 - baseline!.pass1 >= 0.05 - 1e-9 && student!.pass1 - baseline!.pass1 >= -0.01 - 1e-9;
+  expect(summary.gate!.promote).toBe(improved);
+  expect(summary.gate!.pointer !== null).toBe(improved);
+  expect(existsSync(path.join(t.tmp, 'artifacts', 'promoted', 'ui-started.json'))).toBe(improved);
+  expect(summary.gate!.checks.find((ch) => ch.check === 'primary_improvement')).toMatchObject({ pass: improved, threshold: 0.05 });
   expect(summary.gate!.reasons.length).toBeGreaterThan(0);
   expect(existsSync(pathOf(summary.artifacts.reportHtml!))).toBe(true);
   expect(readFileSync(pathOf(summary.artifacts.reportHtml!), 'utf8')).toContain('<svg');

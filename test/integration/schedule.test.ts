@@ -44,8 +44,9 @@ const spec = () =>
     verifier: { keepPerPrompt: 1 },
     generation: { shardSize: 10, maxShardsInFlight: 2 },
     fineTune: { epochs: 1, batchSize: 8, maxSteps: 3, checkpointEvery: 3, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
-    // A gate that any student not worse than its baseline passes: the first run promotes, the next starts from it.
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 }, k: 1, maxNewTokens: 16, gate: { minImprovement: 0, maxRegression: 1 }, report: false },
+    // A gate that any student at least as good as its baseline passes (no regression allowed): the first run
+    // promotes, the next starts from it.
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 }, k: 1, maxNewTokens: 16, gate: { minImprovement: 0, maxRegression: 0 }, report: false },
     timeouts: { heartbeatSeconds: 10 },
     incremental: { mergeAccepted: true },
     artifactRoot: path.join(t.tmp, 'artifacts'),
@@ -81,6 +82,13 @@ test('a triggered schedule runs incrementally: the second run takes only the new
   const first = await nthRun(t.client, scheduleId, 1);
   expect(first.workflowId.startsWith(`${scheduleId}-`)).toBe(true);
   expect(first.summary.counts.prepare).toMatchObject({ in: 20, kept: 20, seen: 0 });
+  // it promotes because its student is no worse than its baseline, as the scores say (and the gate's checks)
+  const [b1, s1] = first.summary.evaluation.scores;
+  expect(s1!.pass1).toBeGreaterThanOrEqual(b1!.pass1);
+  expect(first.summary.gate?.checks.filter((ch) => ch.check === 'primary_improvement' || ch.check === 'no_regression').map((ch) => [ch.check, ch.pass])).toEqual([
+    ['primary_improvement', true],
+    ['no_regression', true],
+  ]);
   expect(first.summary.gate?.promote).toBe(true);
   expect(first.summary.incremental).toMatchObject({ lineage: scheduleId, seen: 0, initFrom: null, mergedFromEarlierRuns: 0 });
 

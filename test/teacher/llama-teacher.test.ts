@@ -20,9 +20,9 @@ import {
   parseLlamaChatRequest,
   splitThink,
 } from '../../infra/teacher/llama-server';
+import { fileProblem, requires } from '../helpers/prerequisites';
 
 const MODEL_PATH = defaultLlamaModelPath();
-const HAVE_MODEL = existsSync(MODEL_PATH);
 const MAIN = path.resolve(__dirname, '../../dist/infra/teacher/llama-main.js');
 const SERVED = 'smollm2-teacher';
 
@@ -112,12 +112,7 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
   });
 });
 
-if (!HAVE_MODEL) {
-  // eslint-disable-next-line no-console
-  console.warn(`llama teacher model tests SKIPPED: no GGUF at ${MODEL_PATH}. Fetch it with: bash ${SMOLLM2_FETCH_SCRIPT}`);
-}
-
-(HAVE_MODEL ? describe : describe.skip)('llama teacher: SmolLM2-135M-Instruct through the openai client', () => {
+requires('the SmolLM2 GGUF', fileProblem(MODEL_PATH, `bash ${SMOLLM2_FETCH_SCRIPT}`)).describe('llama teacher: SmolLM2-135M-Instruct through the openai client', () => {
   let child: ChildProcess;
   let stdoutLines: string[];
   let stderrTail: string[];

@@ -491,14 +491,32 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         f"{pad['pad_token']!r} (id {pad['pad_token_id']}{', added' if pad['added'] else ''}), "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params")
 
+    # The baseline is served at the student's precision: a GGUF written from the same de-quantized weights in the
+    # same dtype as the student's export, not the quantized source file (else the comparison mixes in quantization).
+    gguf_dtype = cfg["export"].get("gguf_dtype", "f16")
+    baseline_export = os.path.join(baseline_dir, "model.gguf")
     if baseline.path == baseline_dir and not os.path.isdir(baseline_dir) and is_rank0():
         t0 = time.time()
-        info = {"kind": "baseline", "gguf": baseline_gguf, "source": source.describe()}
+        exported = bool(cfg["export"].get("gguf") and source.gguf)
+        info = {"kind": "baseline", "gguf": baseline_export if exported else baseline_gguf,
+                "gguf_dtype": gguf_dtype if exported else None, "source": source.describe()}
+
+        def build_baseline(tmp: str) -> None:
+            if exported:
+                from export_gguf import export_gguf
+
+                export_gguf(model.state_dict(), model.config, source.gguf, os.path.join(tmp, "model.gguf"), gguf_dtype,
+                            tok.pad_token_id)
+
         save_student_dir(model, tok, baseline_dir,
                          f"# Baseline student\n\nThe untrained student `{source.path}` as loaded for training "
-                         f"(de-quantized to float32), with pad `{pad['pad_token']}`. Its GGUF is the source file.\n",
-                         {BASELINE_INFO: json.dumps(info, indent=1)})
+                         f"(de-quantized to float32), with pad `{pad['pad_token']}`. "
+                         + (f"`model.gguf` is these weights in {gguf_dtype}, the dtype of the student's GGUF export.\n"
+                            if exported else "Its GGUF is the source file.\n"),
+                         {BASELINE_INFO: json.dumps(info, indent=1)}, build=build_baseline)
         log(f"baseline written to {baseline_dir} in {time.time() - t0:.1f}s")
+    if baseline.path == baseline_dir and os.path.isfile(baseline_export):
+        baseline_gguf = baseline_export
 
     inputs, labels, stats = tokenize_rows(tok, rows, int(st["max_seq_len"]))
     if not inputs:
@@ -712,7 +730,7 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
                 from export_gguf import export_gguf
 
                 r = export_gguf(trained.state_dict(), trained.config, export_gguf_from,
-                                os.path.join(tmp, "model.gguf"), cfg["export"].get("gguf_dtype", "f16"),
+                                os.path.join(tmp, "model.gguf"), gguf_dtype,
                                 tok.pad_token_id, info["name"])
                 exports.update({**r, "gguf": os.path.join(model_dir, "model.gguf")})
 
