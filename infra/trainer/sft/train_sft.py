@@ -938,16 +938,25 @@ def launch_distributed(n: int, argv: list[str]) -> int:
     signals the whole process group, so every rank gets SIGTERM itself; this parent only waits and reports 143 when
     it was stopped."""
     stop = {"sig": 0}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           os.path.abspath(__file__), *argv]
+    log(f"{n} processes: launching {' '.join(cmd)}")
+    children: list[subprocess.Popen] = []
 
     def on_signal(signum: int, _f: Any) -> None:
         stop["sig"] = signum
+        # Under the activity the whole process group gets the signal; under a cluster engine only this process
+        # does: pass it on (torchrun hands it to every rank, which checkpoints and exits).
+        for c in children:
+            with contextlib.suppress(ProcessLookupError):
+                c.send_signal(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-           os.path.abspath(__file__), *argv]
-    log(f"{n} GPUs visible: launching {' '.join(cmd)}")
-    rc = subprocess.call(cmd)
+    children.append(subprocess.Popen(cmd))
+    if stop["sig"]:
+        children[0].send_signal(stop["sig"])
+    rc = children[0].wait()
     return 128 + stop["sig"] if stop["sig"] else rc
 
 
