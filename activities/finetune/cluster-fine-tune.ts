@@ -46,12 +46,6 @@ export async function fineTuneOnCluster(input: FineTuneInput, outDir: string, co
   const ctx = currentActivity();
   const cluster = input.fineTune.cluster!;
   const engine = engineFor(cluster, clusters ?? clusterEndpointsFromEnv());
-  const ticker = setInterval(() => ctx?.heartbeat({ step: 0, checkpoint: null, loss: null, phase: 'memory-estimate' }), 2000);
-  try {
-    await estimateMemory(configPath, cluster);
-  } finally {
-    clearInterval(ticker);
-  }
   const eventsDir = path.join(outDir, 'cluster-events');
   await fs.mkdir(eventsDir, { recursive: true });
   const run = await runOnCluster({
@@ -64,6 +58,14 @@ export async function fineTuneOnCluster(input: FineTuneInput, outDir: string, co
       gpusPerNode: cluster.gpusPerNode,
       processesPerNode: processesPerNode(input.fineTune) ?? 1,
     }),
+    beforeSubmit: async () => {
+      const ticker = setInterval(() => ctx?.heartbeat({ step: 0, checkpoint: null, loss: null, phase: 'memory-estimate' }), 2000);
+      try {
+        await estimateMemory(configPath, cluster);
+      } finally {
+        clearInterval(ticker);
+      }
+    },
     pollMs: cluster.pollSeconds * 1000,
     signal: ctx?.cancellationSignal,
     heartbeat: (d) => ctx?.heartbeat(d),

@@ -106,6 +106,8 @@ export async function runOnCluster(opts: {
   engine: ClusterEngine;
   base: string;
   launch: (jobId: string) => Launch;
+  /** Runs before this attempt submits a job (not when it attaches to one): the memory estimate. */
+  beforeSubmit?: () => Promise<void>;
   pollMs: number;
   signal?: AbortSignal;
   heartbeat?: (d: { jobId: string; phase: JobPhase; step: number; total: number | null; checkpoint: string | null; loss: number | null }) => void;
@@ -123,6 +125,7 @@ export async function runOnCluster(opts: {
   } else {
     jobId = `${base}-${newest.generation + 1}`;
     if (newest.status) opts.log?.(`${engine.name} job ${base}-${newest.generation} ${newest.status.phase}${newest.status.message ? ` (${newest.status.message.slice(0, 300)})` : ''}: submitting ${jobId}, which resumes from the last checkpoint`);
+    await opts.beforeSubmit?.();
     const launch = opts.launch(jobId);
     await fs.rm(launch.eventsFile, { force: true });
     submitted = (await engine.submit(jobId, launch)) === 'created';

@@ -182,12 +182,17 @@ def explain(shape: Shape, slot: Slot, strategy: str, est: dict[str, Any], **kw: 
             hints.append(f"fsdp or zero3 across at least {need} GPUs of this size")
         elif strategy != "ddp" and not kw.get("cpu_offload"):
             hints.append("cpuOffload")
-    if not kw.get("activation_checkpointing"):
-        hints.append("activationCheckpointing")
-    hints.append("a smaller batchSize or student.maxSeqLen")
+    limit = est["device_gib"] if est["on_gpu"] else est["host_gib"] / max(1, slot.processes_per_node)
+    # Activations only matter when the weights, gradients and optimizer states fit on their own.
+    if pd["state_gib"] + pd["gathered_unit_gib"] < limit:
+        if not kw.get("activation_checkpointing"):
+            hints.append("activationCheckpointing")
+        hints.append("a smaller batchSize or student.maxSeqLen")
+    elif not est["on_gpu"]:
+        hints.append("GPUs (fineTune.cluster, or a GPU worker slot)")
     if shape.trainable == shape.params:
         hints.append("LoRA")
-    return head + "; it would fit with " + ", or ".join(hints)
+    return head + "; it would fit with " + (", or ".join(hints) if hints else "a smaller student")
 
 
 def host_available_bytes() -> int:
