@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ClusterEngine, JobStatus, Launch } from './cluster-job';
+import { httpCall } from './http-json';
 
 export interface TrainJobOptions {
   apiServer: string;
@@ -53,8 +54,9 @@ export function renderTrainJob(name: string, launch: Launch, o: Omit<TrainJobOpt
         {
           targetJobs: [{ name: 'node' }],
           ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
-          containers: [{ name: 'node', volumeMounts: [{ name: 'artifacts', mountPath: o.mountPath }] }],
-          volumes: [{ name: 'artifacts', persistentVolumeClaim: { claimName: o.artifactsClaim } }],
+          containers: [{ name: 'node', volumeMounts: [{ name: 'artifacts', mountPath: o.mountPath }, ...(gpus > 0 ? [{ name: 'dshm', mountPath: '/dev/shm' }] : [])] }],
+          // NCCL and the data loader share memory through /dev/shm, which a container gets only 64 MiB of by default.
+          volumes: [{ name: 'artifacts', persistentVolumeClaim: { claimName: o.artifactsClaim } }, ...(gpus > 0 ? [{ name: 'dshm', emptyDir: { medium: 'Memory' } }] : [])],
         },
       ],
     },
@@ -91,8 +93,7 @@ export function kubeTrainJobEngine(o: TrainJobOptions & { timeoutMs?: number }):
     const headers: Record<string, string> = { accept: 'application/json' };
     if (o.tokenFile) headers.authorization = `Bearer ${readFileSync(o.tokenFile, 'utf8').trim()}`;
     if (body) headers['content-type'] = contentType;
-    const res = await fetch(url, { method, headers, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(o.timeoutMs ?? 30_000) });
-    return { status: res.status, text: await res.text() };
+    return httpCall(method, url, { headers, body: body ? JSON.stringify(body) : undefined, timeoutMs: o.timeoutMs });
   };
   const fail = (what: string, r: { status: number; text: string }) => new Error(`Kubernetes API ${what}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
   return {

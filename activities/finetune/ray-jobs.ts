@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { ClusterEngine, JobPhase, JobStatus, Launch } from './cluster-job';
+import { httpCall } from './http-json';
 
 /** POSIX shell quoting: Ray runs a job's entrypoint through a shell. */
 export function shellQuote(s: string): string {
@@ -14,16 +15,8 @@ const PHASES: Record<string, JobPhase> = { PENDING: 'pending', RUNNING: 'running
  */
 export function rayJobsEngine(opts: { address: string; python: string; trainerDir: string; timeoutMs?: number }): ClusterEngine {
   const timeout = opts.timeoutMs ?? 30_000;
-  const call = async (method: string, route: string, body?: unknown) => {
-    const res = await fetch(`${opts.address}${route}`, {
-      method,
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(timeout),
-    });
-    const text = await res.text();
-    return { status: res.status, text };
-  };
+  const call = (method: string, route: string, body?: unknown) =>
+    httpCall(method, `${opts.address}${route}`, { headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined, timeoutMs: timeout });
   return {
     name: 'ray',
     async status(id: string): Promise<JobStatus | null> {
