@@ -92,7 +92,8 @@ env.run(createFineTune({ cudaVisibleDevices: '' }, clusters), input).then(() => 
   const child = spawn(process.execPath, ['-e', script, JSON.stringify([input, clusters])], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`attempt 1 exited (${code}) before a checkpoint`)));
+    let resolved = false;
+    void exited.then(() => resolved || reject(new Error(`attempt 1 exited (${child.exitCode}) before a checkpoint`)));
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       let beat: Beat;
       try {
@@ -100,8 +101,8 @@ env.run(createFineTune({ cudaVisibleDevices: '' }, clusters), input).then(() => 
       } catch {
         return;
       }
-      if (beat.checkpoint) {
-        child.removeAllListeners('exit');
+      if (beat.checkpoint && !resolved) {
+        resolved = true;
         resolve({ beat, kill: async () => (child.kill('SIGKILL'), exited) });
       }
     });

@@ -31,13 +31,15 @@ export interface RayHead {
   stop(): Promise<void>;
 }
 
-/** PIDs of the processes of this Ray head: their command lines name its own temp dir or session. */
+const MARKER = 'DISTILLERY_TEST_RAY_HEAD';
+
+/** PIDs of the processes of this Ray head: every one inherits the marker variable naming its temp dir. */
 function headPids(tempDir: string): number[] {
   const out: number[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(tempDir)) out.push(Number(e));
+      if (readFileSync(`/proc/${e}/environ`, 'utf8').split('\0').includes(`${MARKER}=${tempDir}`)) out.push(Number(e));
     } catch {
       /* exited */
     }
@@ -47,8 +49,8 @@ function headPids(tempDir: string): number[] {
 
 /**
  * A local Ray head with the dashboard (Jobs API) on 127.0.0.1, 2 CPUs, its own temp dir and ports: `ray start --head
- * --block` in its own process group. stop() ends that group, then any process of this head still running (Ray starts
- * some daemons in their own sessions), found by its temp dir.
+ * --block` in its own process group. stop() ends that group, then SIGKILLs any process of this head still running
+ * (Ray starts daemons in their own sessions, and workers rename themselves), found by a marker in its environment.
  */
 export async function startRayHead(): Promise<RayHead> {
   const tempDir = mkdtempSync('/tmp/rayt-');
@@ -62,7 +64,7 @@ export async function startRayHead(): Promise<RayHead> {
       `--dashboard-agent-listen-port=${agentHttp}`, `--dashboard-agent-grpc-port=${agentGrpc}`, `--metrics-export-port=${metrics}`,
       `--runtime-env-agent-port=${runtimeEnv}`, '--disable-usage-stats', `--temp-dir=${tempDir}`,
     ],
-    { detached: true, stdio: 'ignore', env: { ...process.env, RAY_USAGE_STATS_ENABLED: '0' } },
+    { detached: true, stdio: 'ignore', env: { ...process.env, RAY_USAGE_STATS_ENABLED: '0', [MARKER]: tempDir } },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = `http://127.0.0.1:${dashboard}`;
@@ -72,7 +74,7 @@ export async function startRayHead(): Promise<RayHead> {
     } catch {
       /* gone */
     }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
     for (const pid of headPids(tempDir)) {
       try {
         process.kill(pid, 'SIGKILL');
