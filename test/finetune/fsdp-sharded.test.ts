@@ -8,13 +8,14 @@
  *   logs) and the consolidated weights within WEIGHT_TOL (measured max |Δ| 7e-9). The checkpoints are sharded: one
  *   DCP file per rank, no full model file.
  * - Kill/resume: one rank SIGKILLed after a sharded checkpoint; the activity's retry resumes from it and the loss
- *   curve across the kill is the uninterrupted run's.
+ *   curve across the kill is the uninterrupted run's. A crash after the final checkpoint costs only the gathering and
+ *   the exports: the next attempt trains no step past the end.
  * - Memory: a 7B student is refused before any process loads it, with the estimate in the message.
  *
  * About 5-8 minutes on 2 cores shared with other work, most of it Python start-up (3 processes per FSDP run).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -139,7 +140,21 @@ test('one FSDP rank SIGKILLed after a sharded checkpoint: the retry resumes from
   }
   // No rank of either attempt is left behind.
   expect(pidsWith('train_sft.py', '--config', configPath)).toEqual([]);
-}, 600_000);
+
+  // A crash after the final checkpoint (during the exports): the next attempt gathers the student from that
+  // checkpoint and trains no step past the end.
+  const before = path.join(work, 'student-before-crash.safetensors');
+  copyFileSync(path.join(result.modelDir, 'model.safetensors'), before);
+  rmSync(result.modelDir, { recursive: true });
+  rmSync(path.join(runDir, 'finetune', 'result.json'));
+  const third = (await new MockActivityEnvironment({ attempt: 3 }).run(activity, input)) as FineTuneResult;
+  expect(third.resumedFromStep).toBe(10);
+  expect(third.steps).toBe(10);
+  expect(report(runDir).loss_curve.map((p) => p.step)).toEqual([...Array(10).keys()].map((i) => i + 1));
+  const again = maxWeightDiff(before, path.join(third.modelDir, 'model.safetensors'));
+  expect(again.keys).toBe(true);
+  expect(again.diff).toBeLessThanOrEqual(WEIGHT_TOL);
+}, 900_000);
 
 test('a student that cannot fit is refused before training, with the estimate and what would fit', async () => {
   const big = randomStudent(path.join(work, 'qwen2.5-7b'), { preset: 'qwen2.5-7b', configOnly: true });

@@ -141,6 +141,8 @@ func lintTrainJob(file string, index int, doc []byte, sch *scaledObjectSchema, p
 	}
 	procs := 0
 	switch v := t.NumProcPerNode.(type) {
+	case int64: // sigs.k8s.io/json decodes whole numbers as int64
+		procs = int(v)
 	case float64:
 		procs = int(v)
 	default:
