@@ -45,7 +45,13 @@ async function estimateMemory(configPath: string, cluster: Cluster): Promise<voi
 export async function fineTuneOnCluster(input: FineTuneInput, outDir: string, configPath: string, resultPath: string, clusters?: ClusterEndpoints): Promise<FineTuneResult> {
   const ctx = currentActivity();
   const cluster = input.fineTune.cluster!;
-  const engine = engineFor(cluster, clusters ?? clusterEndpointsFromEnv());
+  let endpoints = clusters;
+  try {
+    endpoints ??= clusterEndpointsFromEnv();
+  } catch (e) {
+    throw ApplicationFailure.nonRetryable(`this worker's cluster settings are incomplete: ${(e as Error).message}`, 'ClusterNotConfigured');
+  }
+  const engine = engineFor(cluster, endpoints);
   const eventsDir = path.join(outDir, 'cluster-events');
   await fs.mkdir(eventsDir, { recursive: true });
   const run = await runOnCluster({

@@ -459,7 +459,7 @@ def layer_classes(model: Any) -> list[str]:
     return found
 
 
-def sharding_args(cfg: dict[str, Any], model: Any, precision: str, device: str) -> dict[str, Any]:
+def sharding_args(cfg: dict[str, Any], model: Any, device: str) -> dict[str, Any]:
     """TrainingArguments for the strategy. fsdp: PyTorch FSDP2 (fully_shard) through accelerate, full shard, one
     unit per decoder layer, sharded (DCP) checkpoints. zero3: DeepSpeed ZeRO stage 3 through accelerate; it needs
     the deepspeed package, which the pinned requirements do not install."""
@@ -485,7 +485,7 @@ def sharding_args(cfg: dict[str, Any], model: Any, precision: str, device: str) 
                                   "stage3_gather_16bit_weights_on_model_save": True},
             "bf16": {"enabled": "auto"}, "train_micro_batch_size_per_gpu": "auto",
             "gradient_accumulation_steps": "auto", "gradient_clipping": "auto", "train_batch_size": "auto"}}
-    return {"ddp_backend": "nccl" if device == "cuda" else "gloo"} if int(os.environ.get("WORLD_SIZE", "1")) > 1 else {}
+    return {}
 
 
 def allow_fsdp_on_cpu() -> None:
@@ -673,7 +673,7 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
                                  target_modules=list(lo["target_modules"]), task_type="CAUSAL_LM", bias="none")
 
     ds = datasets.Dataset.from_dict({"input_ids": inputs, "labels": labels})
-    sharding = sharding_args(cfg, model, precision, device)
+    sharding = sharding_args(cfg, model, device)
     args = SFTConfig(
         output_dir=ckpt_root,
         per_device_train_batch_size=cfg["batch_size"],
