@@ -11,6 +11,9 @@ import { jobIdBase, runOnCluster, type ClusterEngine, type JobStatus, type Launc
 import { shellQuote } from '../../activities/finetune/ray-jobs';
 import { trainJobStatus } from '../../activities/finetune/kube-trainjob';
 
+// In-memory: a wrong choice of job shows up as a run that never ends, so fail fast.
+jest.setTimeout(20_000);
+
 class InMemoryEngine implements ClusterEngine {
   readonly name = 'in-memory';
   jobs = new Map<string, JobStatus>();
