@@ -7,19 +7,42 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
-import { jobIdBase, runOnCluster, type ClusterEngine, type JobStatus, type Launch } from '../../activities/finetune/cluster-job';
+import { jobIdBase, runOnCluster as runOnClusterUnstopped, type ClusterEngine, type JobStatus, type Launch } from '../../activities/finetune/cluster-job';
 import { shellQuote } from '../../activities/finetune/ray-jobs';
 import { trainJobStatus } from '../../activities/finetune/kube-trainjob';
 
 // In-memory: a wrong choice of job shows up as a run that never ends, so fail fast.
 jest.setTimeout(20_000);
 
+// Runs a failed assertion left polling are stopped after each test, so that jest can exit.
+const running: AbortController[] = [];
+afterEach(() => running.splice(0).forEach((c) => c.abort()));
+function runOnCluster(opts: Parameters<typeof runOnClusterUnstopped>[0]): ReturnType<typeof runOnClusterUnstopped> {
+  const ac = new AbortController();
+  running.push(ac);
+  opts.signal?.addEventListener('abort', () => ac.abort());
+  const p = runOnClusterUnstopped({ ...opts, signal: ac.signal });
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Waits for what the runs under test do, however slowly a loaded machine runs them, instead of a fixed sleep. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 class InMemoryEngine implements ClusterEngine {
   readonly name = 'in-memory';
   jobs = new Map<string, JobStatus>();
   submits: string[] = [];
   stops: string[] = [];
+  lookups = 0;
   async status(id: string) {
+    this.lookups++;
     return this.jobs.get(id) ?? null;
   }
   async submit(id: string, _launch: Launch) {
@@ -50,11 +73,12 @@ test('attaches to a running job, submits the next generation after a failure, ta
   const engine = new InMemoryEngine();
   // First attempt: nothing yet, submits -0; it finishes.
   const first = runOnCluster({ engine, base, launch, pollMs: 5 });
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the first attempt submitted', () => engine.submits.length > 0);
   expect(engine.submits).toEqual([`${base}-0`]);
-  // A second attempt while -0 runs attaches to it.
+  // A second attempt while -0 runs attaches to it: both are polling it, still one submission.
+  const seen = engine.lookups;
   const second = runOnCluster({ engine, base, launch, pollMs: 5 });
-  await new Promise((r) => setTimeout(r, 20));
+  await until('both attempts polled a few times', () => engine.lookups >= seen + 10);
   expect(engine.submits).toEqual([`${base}-0`]);
   done(`${base}-0`);
   engine.jobs.set(`${base}-0`, { phase: 'succeeded' });
@@ -67,7 +91,7 @@ test('attaches to a running job, submits the next generation after a failure, ta
   const engine2 = new InMemoryEngine();
   engine2.jobs.set(`${base}-0`, { phase: 'failed', message: 'OOMKilled', exitCode: 137 });
   const next = runOnCluster({ engine: engine2, base, launch, pollMs: 5 });
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the next generation submitted', () => engine2.submits.length > 0);
   expect(engine2.submits).toEqual([`${base}-1`]);
   done(`${base}-1`);
   engine2.jobs.set(`${base}-1`, { phase: 'succeeded' });
@@ -86,7 +110,7 @@ test('two attempts racing to submit the same generation: the loser attaches inst
     return slowStatus(id);
   };
   const runs = [runOnCluster({ engine, base, launch, pollMs: 5 }), runOnCluster({ engine, base, launch, pollMs: 5 })];
-  await new Promise((r) => setTimeout(r, 30));
+  await until('both attempts submitted', () => engine.submits.length >= 2);
   expect(engine.submits).toEqual([`${base}-1`, `${base}-1`]);
   expect([...engine.jobs.keys()]).toEqual([`${base}-0`, `${base}-1`]);
   done(`${base}-1`);
@@ -99,7 +123,7 @@ test('cancel stops the job and ends with CancelledFailure once it has stopped', 
   const engine = new InMemoryEngine();
   const ac = new AbortController();
   const run = runOnCluster({ engine, base: jobIdBase('/artifacts/run-3'), launch, pollMs: 5, signal: ac.signal }).catch((e: Error) => e);
-  await new Promise((r) => setTimeout(r, 20));
+  await until('the job was submitted', () => engine.submits.length > 0);
   ac.abort();
   const e = await run;
   expect(e).toBeInstanceOf(CancelledFailure);
