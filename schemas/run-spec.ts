@@ -186,6 +186,53 @@ export const OpenAIFineTuneSchema = z
   })
   .strict();
 
+/**
+ * How the trl backend spreads one fine-tune over the processes of a slot (or of a cluster's nodes). ddp: a full
+ * replica per GPU; fsdp: PyTorch FSDP2, weights, gradients and AdamW states sharded over every GPU; zero3: DeepSpeed
+ * ZeRO-3 through accelerate (only where DeepSpeed is installed in the trainer's environment).
+ */
+export const DistributedSchema = z
+  .object({
+    strategy: z.enum(['ddp', 'fsdp', 'zero3']).default('ddp'),
+    /** fsdp/zero3: keep the sharded weights, gradients and optimizer states in host memory. */
+    cpuOffload: z.boolean().default(false),
+    /** Recompute each decoder layer's activations in the backward pass instead of keeping them. */
+    activationCheckpointing: z.boolean().default(false),
+    /** Trainer processes on a CPU-only slot (gloo); on GPUs the default is one per GPU of the slot. */
+    processesPerNode: z.number().int().positive().max(64).optional(),
+  })
+  .strict();
+
+const ClusterShape = {
+  nodes: z.number().int().positive().max(1024),
+  /** GPUs per node (0: CPU-only nodes, one process each unless distributed.processesPerNode says more). */
+  gpusPerNode: z.number().int().min(0).max(64),
+  /** Memory of one GPU, for the estimate made before anything is submitted. */
+  gpuMemoryGiB: z.number().positive().max(4096).optional(),
+  /** Host memory of one node (for cpuOffload and CPU-only nodes). */
+  hostMemoryGiB: z.number().positive().optional(),
+  pollSeconds: z.number().positive().max(600).default(10),
+};
+
+/**
+ * Train on an existing cluster instead of this worker's slot. Where the cluster is (the Ray dashboard address, the
+ * Kubernetes API server, namespace, image and artifacts volume) is the worker's configuration, never the spec's:
+ * see activities/finetune/cluster-endpoints.ts. Every node must see the run's artifact directory at the same path.
+ */
+export const ClusterSchema = z
+  .discriminatedUnion('engine', [
+    z.object({ engine: z.literal('ray'), ...ClusterShape }).strict(),
+    z
+      .object({
+        engine: z.literal('kubernetes'),
+        ...ClusterShape,
+        /** The Kubeflow Trainer ClusterTrainingRuntime the TrainJob refers to. */
+        runtime: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63).default('torch-distributed'),
+      })
+      .strict(),
+  ])
+  .refine((c) => c.gpusPerNode === 0 || c.gpuMemoryGiB !== undefined, { message: 'fineTune.cluster.gpuMemoryGiB is required with gpusPerNode > 0', path: ['gpuMemoryGiB'] });
+
 export const FineTuneSchema = z
   .object({
     /** tiny: the project's byte-level GPT (fast, CPU). trl: transformers + TRL SFT on a real small LM. openai: a fine-tuning API. */
@@ -219,9 +266,16 @@ export const FineTuneSchema = z
     /** Export the trained student to ONNX (onnxruntime-node) and GGUF (llama.cpp). */
     export: z.object({ onnx: z.boolean().default(true), gguf: z.boolean().default(true) }).strict().default({ onnx: true, gguf: true }),
     openai: OpenAIFineTuneSchema.optional(),
+    /** trl: ddp / fsdp / zero3 across the GPUs of the slot (or of the cluster's nodes). */
+    distributed: DistributedSchema.default(DistributedSchema.parse({})),
+    /** trl: run the trainer on a Ray cluster (Jobs API) or as a Kubeflow Trainer TrainJob. */
+    cluster: ClusterSchema.optional(),
   })
   .strict()
-  .refine((v) => v.backend !== 'openai' || !!v.openai, { message: 'fineTune.backend "openai" needs fineTune.openai', path: ['openai'] });
+  .refine((v) => v.backend !== 'openai' || !!v.openai, { message: 'fineTune.backend "openai" needs fineTune.openai', path: ['openai'] })
+  .refine((v) => v.backend === 'trl' || (v.distributed.strategy === 'ddp' && !v.cluster), { message: 'fineTune.distributed.strategy fsdp/zero3 and fineTune.cluster need backend "trl"', path: ['distributed'] })
+  .refine((v) => v.distributed.strategy !== 'ddp' || !v.distributed.cpuOffload, { message: 'fineTune.distributed.cpuOffload needs strategy fsdp or zero3', path: ['distributed', 'cpuOffload'] })
+  .refine((v) => v.distributed.strategy === 'ddp' || !v.lora, { message: 'fineTune.lora trains few parameters: use distributed.strategy ddp with it (fsdp/zero3 are for full fine-tunes)', path: ['lora'] });
 
 export const EvaluationSchema = z
   .object({

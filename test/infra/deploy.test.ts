@@ -52,7 +52,7 @@ requires('Go >= 1.24 (the validator is built with it)', goProblem([1, 24])).desc
   test('passes on an unchanged copy of infra/deploy (builds the validator on first use)', () => {
     const { root, deploy } = copyOfRepo();
     const r = runValidate(root, deploy);
-    expect(r.output).toMatch(/all deployment checks passed: compose k8s dockerfile/);
+    expect(r.output).toMatch(/all deployment checks passed: compose k8s trainjob dockerfile/);
     expect(r.status).toBe(0);
   });
 

@@ -45,14 +45,20 @@ type scaledObjectSpec struct {
 type scaledObjectSchema struct {
 	schema *jsonschema.Schema
 	source string
+	label  string // how its errors are prefixed
 }
 
 // loadScaledObjectSchema turns the v1alpha1 openAPIV3Schema of KEDA's ScaledObject CRD into a JSON schema that,
 // like `kubectl apply --validate=strict`, rejects fields the CRD does not declare.
 func loadScaledObjectSchema(crdFile string) (*scaledObjectSchema, error) {
+	return loadCRDSchema(crdFile, "ScaledObject", "v1alpha1", "KEDA")
+}
+
+// loadCRDSchema compiles one version of a CRD's openAPIV3Schema, strictly (see structural).
+func loadCRDSchema(crdFile, kind, version, owner string) (*scaledObjectSchema, error) {
 	data, err := os.ReadFile(crdFile)
 	if err != nil {
-		return nil, fmt.Errorf("KEDA CRD: %w", err)
+		return nil, fmt.Errorf("%s CRD: %w", owner, err)
 	}
 	var crd struct {
 		Spec struct {
@@ -68,19 +74,19 @@ func loadScaledObjectSchema(crdFile string) (*scaledObjectSchema, error) {
 		} `json:"spec"`
 	}
 	if err := yaml.Unmarshal(data, &crd); err != nil {
-		return nil, fmt.Errorf("KEDA CRD: %w", err)
+		return nil, fmt.Errorf("%s CRD: %w", owner, err)
 	}
-	if crd.Spec.Names.Kind != "ScaledObject" {
-		return nil, fmt.Errorf("KEDA CRD: %s is not the ScaledObject CRD (kind %q)", crdFile, crd.Spec.Names.Kind)
+	if crd.Spec.Names.Kind != kind {
+		return nil, fmt.Errorf("%s CRD: %s is not the %s CRD (kind %q)", owner, crdFile, kind, crd.Spec.Names.Kind)
 	}
 	var root map[string]any
 	for _, v := range crd.Spec.Versions {
-		if v.Name == "v1alpha1" {
+		if v.Name == version {
 			root = v.Schema.OpenAPIV3Schema
 		}
 	}
 	if root == nil {
-		return nil, fmt.Errorf("KEDA CRD: no v1alpha1 schema in %s", crdFile)
+		return nil, fmt.Errorf("%s CRD: no %s schema in %s", owner, version, crdFile)
 	}
 	doc := structural(root)
 	// Round-trip through JSON so numbers are what the compiler expects.
@@ -91,15 +97,15 @@ func loadScaledObjectSchema(crdFile string) (*scaledObjectSchema, error) {
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft4)
-	const url = "file:///keda.sh_scaledobjects.v1alpha1.json"
+	url := fmt.Sprintf("file:///%s.%s.json", strings.ToLower(kind), version)
 	if err := c.AddResource(url, parsed); err != nil {
 		return nil, err
 	}
 	sch, err := c.Compile(url)
 	if err != nil {
-		return nil, fmt.Errorf("KEDA CRD schema: %w", err)
+		return nil, fmt.Errorf("%s CRD schema: %w", owner, err)
 	}
-	return &scaledObjectSchema{schema: sch, source: crdFile}, nil
+	return &scaledObjectSchema{schema: sch, source: crdFile, label: owner + " " + kind}, nil
 }
 
 // structural maps an OpenAPI v3 structural schema onto JSON schema draft 4: objects with declared properties
@@ -156,12 +162,12 @@ func (s *scaledObjectSchema) validate(js []byte) []string {
 			for _, line := range strings.Split(strings.TrimSpace(fmt.Sprintf("%v", ve)), "\n") {
 				line = strings.TrimSpace(line)
 				if line != "" && !strings.HasPrefix(line, "jsonschema validation failed") {
-					out = append(out, "KEDA ScaledObject schema: "+strings.TrimPrefix(line, "- "))
+					out = append(out, s.label+" schema: "+strings.TrimPrefix(line, "- "))
 				}
 			}
 		}
 		if len(out) == 0 {
-			out = append(out, "KEDA ScaledObject schema: "+err.Error())
+			out = append(out, s.label+" schema: "+err.Error())
 		}
 		return out
 	}

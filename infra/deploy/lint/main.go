@@ -2,6 +2,7 @@
 //
 //	deploy-lint compose    -f docker-compose.yml [-context DIR]
 //	deploy-lint k8s        -dir k8s/ -keda-crd keda.sh_scaledobjects.yaml
+//	deploy-lint trainjob   -dir rendered/ -crd trainer.kubeflow.org_trainjobs.yaml
 //	deploy-lint dockerfile -f Dockerfile.worker -context DIR
 //
 // compose: the Compose Specification loader that `docker compose config` uses (compose-go: JSON-schema validation,
@@ -9,6 +10,8 @@
 // k8s: every document is decoded strictly (unknown or duplicate fields, wrong types, bad quantities are errors)
 // into the typed Kubernetes API structs of k8s.io/api; KEDA ScaledObjects are validated against KEDA's own CRD
 // schema and the temporal scaler's metadata; then cross-object rules (selectors, references, GPU slots).
+// trainjob: Kubeflow Trainer TrainJobs as the fine-tune activity renders them, against the TrainJob CRD's schema
+// (Go module github.com/kubeflow/trainer/v2) plus the rules the trainer relies on (volumes, one process per GPU).
 // dockerfile: stages, targets and build-context paths the compose file and COPY instructions rely on.
 //
 // Every problem is printed as "error: <file>: <message>"; the exit status is 1 when there was any.
@@ -48,6 +51,7 @@ func usage() {
 usage:
   deploy-lint compose    -f docker-compose.yml [-context DIR]
   deploy-lint k8s        -dir DIR -keda-crd FILE
+  deploy-lint trainjob   -dir DIR -crd FILE
   deploy-lint dockerfile -f Dockerfile -context DIR`))
 	os.Exit(2)
 }
@@ -77,6 +81,17 @@ func main() {
 		p := &problems{}
 		lintK8s(*dir, *crd, p)
 		code = p.report("kubernetes manifests in " + *dir)
+	case "trainjob":
+		dir := fs.String("dir", "", "directory of rendered TrainJob manifests")
+		crd := fs.String("crd", "", "Kubeflow Trainer's TrainJob CRD (manifests/base/crds/trainer.kubeflow.org_trainjobs.yaml)")
+		_ = fs.Parse(os.Args[2:])
+		if *dir == "" || *crd == "" {
+			fmt.Fprintln(os.Stderr, "deploy-lint trainjob: -dir and -crd are required")
+			os.Exit(2)
+		}
+		p := &problems{}
+		lintTrainJobs(*dir, *crd, p)
+		code = p.report("TrainJob manifests in " + *dir)
 	case "dockerfile":
 		file := fs.String("f", "Dockerfile", "Dockerfile")
 		ctx := fs.String("context", ".", "build context")

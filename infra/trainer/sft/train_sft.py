@@ -36,6 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from durable_files import fsync_dir, fsync_tree, write_json_atomic  # noqa: E402
+from memory_estimate import DoesNotFit  # noqa: E402
 from student import StudentError, StudentSource, check_chat_template, ensure_pad, resolve_init_from, resolve_source  # noqa: E402
 
 CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -52,6 +53,10 @@ class DataError(ValueError):
     pass
 
 
+class AlreadyTrained(Exception):
+    pass
+
+
 def log(msg: str) -> None:
     print(f"[train_sft] {msg}", file=sys.stderr, flush=True)
 
@@ -63,8 +68,15 @@ def is_rank0() -> bool:
 def emit(obj: dict[str, Any]) -> None:
     if not is_rank0():
         return
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    line = json.dumps(obj, separators=(",", ":")) + "\n"
+    sys.stdout.write(line)
     sys.stdout.flush()
+    # On a cluster nobody reads this process's stdout as it runs: the activity follows the same events in a file on
+    # the shared storage instead.
+    events_file = os.environ.get("DISTILLERY_EVENTS_FILE")
+    if events_file:
+        with open(events_file, "a", encoding="utf-8") as f:
+            f.write(line)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,7 +105,10 @@ DEFAULTS: dict[str, Any] = {
     "log_every": 1,
     "export": {"onnx": True, "gguf": True, "gguf_dtype": "f16", "onnx_tol": 2e-3},
     "model_card": {"spec": None, "dataset_card": None},
+    "distributed": {"strategy": "ddp", "cpu_offload": False, "activation_checkpointing": False,
+                    "processes_per_node": None},
 }
+STRATEGIES = ("ddp", "fsdp", "zero3")
 # Settings that change the training trajectory: a checkpoint written under others is not resumed from.
 FINGERPRINT_KEYS = ("student", "lora", "epochs", "batch_size", "gradient_accumulation", "lr", "warmup_ratio",
                     "scheduler", "weight_decay", "grad_clip", "packing", "precision", "seed", "max_steps")
@@ -153,6 +168,19 @@ def load_config(path: str) -> dict[str, Any]:
             problems.append("lora.r must be a positive integer")
     if cfg["export"].get("gguf_dtype") not in ("f16", "f32"):
         problems.append("export.gguf_dtype must be f16 or f32")
+    dist = cfg["distributed"]
+    if not isinstance(dist, dict) or dist.get("strategy") not in STRATEGIES:
+        problems.append(f"distributed.strategy must be one of {', '.join(STRATEGIES)}")
+    else:
+        ppn = dist.get("processes_per_node")
+        if ppn is not None and (not isinstance(ppn, int) or ppn < 1):
+            problems.append("distributed.processes_per_node must be a positive integer")
+        if dist["strategy"] != "ddp" and cfg["lora"]:
+            problems.append(f"lora with distributed.strategy {dist['strategy']} is not supported: LoRA trains few "
+                            "parameters, so use ddp, or a full fine-tune with fsdp/zero3")
+        if dist.get("cpu_offload") and dist["strategy"] == "ddp":
+            problems.append("distributed.cpu_offload needs strategy fsdp or zero3 (ddp keeps the whole state on "
+                            "each GPU)")
     if problems:
         raise ConfigError("; ".join(problems))
     return cfg
@@ -414,6 +442,105 @@ def pick_precision(want: str) -> tuple[str, str]:
     return want, device
 
 
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def layer_classes(model: Any) -> list[str]:
+    """The decoder layer class: each layer is one FSDP unit (gathered for its forward, freed after)."""
+    names = getattr(model, "_no_split_modules", None) or []
+    present = {type(m).__name__ for m in model.modules()}
+    found = [n for n in names if n in present]
+    if not found:
+        raise ConfigError(f"cannot shard {type(model).__name__}: it names no decoder layer class (_no_split_modules)")
+    return found
+
+
+def sharding_args(cfg: dict[str, Any], model: Any, device: str) -> dict[str, Any]:
+    """TrainingArguments for the strategy. fsdp: PyTorch FSDP2 (fully_shard) through accelerate, full shard, one
+    unit per decoder layer, sharded (DCP) checkpoints. zero3: DeepSpeed ZeRO stage 3 through accelerate; it needs
+    the deepspeed package, which the pinned requirements do not install."""
+    d = cfg["distributed"]
+    if d["strategy"] == "fsdp":
+        if device == "cpu":
+            allow_fsdp_on_cpu()
+        return {"fsdp": True, "fsdp_config": {
+            "version": 2, "reshard_after_forward": True, "transformer_layer_cls_to_wrap": layer_classes(model),
+            "state_dict_type": "SHARDED_STATE_DICT", "cpu_offload": bool(d["cpu_offload"]),
+            "activation_checkpointing": bool(d["activation_checkpointing"] or cfg["gradient_checkpointing"]),
+            "cpu_ram_efficient_loading": False}}
+    if d["strategy"] == "zero3":
+        import importlib.util
+
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError("distributed.strategy zero3 needs DeepSpeed, which is not installed in this trainer's "
+                              "environment (pip install deepspeed on the GPU workers), or use fsdp")
+        offload = {"device": "cpu", "pin_memory": True} if d["cpu_offload"] else {"device": "none"}
+        return {"deepspeed": {
+            "zero_optimization": {"stage": 3, "offload_param": offload, "offload_optimizer": offload,
+                                  "overlap_comm": True, "contiguous_gradients": True,
+                                  "stage3_gather_16bit_weights_on_model_save": True},
+            "bf16": {"enabled": "auto"}, "train_micro_batch_size_per_gpu": "auto",
+            "gradient_accumulation_steps": "auto", "gradient_clipping": "auto", "train_batch_size": "auto"}}
+    return {}
+
+
+def allow_fsdp_on_cpu() -> None:
+    """accelerate turns on FSDP only for accelerator devices and quietly falls back to DDP on CPU processes. FSDP2
+    itself runs on CPU with gloo, and that is how the sharded path is tested on machines without a GPU: when the
+    Trainer asks for FSDP on a multi-process CPU run, make its state FSDP as it would be on GPUs."""
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
+
+    original = AcceleratorState.__init__
+    if getattr(original, "_distillery_cpu_fsdp", False):
+        return
+
+    def init(self: Any, *a: Any, **kw: Any) -> None:
+        original(self, *a, **kw)
+        plugin = kw.get("fsdp_plugin")
+        if plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = plugin
+
+    init._distillery_cpu_fsdp = True  # type: ignore[attr-defined]
+    AcceleratorState.__init__ = init  # type: ignore[method-assign]
+
+
+def gather_full_state(trainer: Any, strategy: str) -> dict[str, Any] | None:
+    """The full weights of a sharded model, on rank 0 only (None elsewhere, and for ddp). Every rank must call it."""
+    if strategy == "ddp":
+        return None
+    if strategy == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    else:
+        state = trainer.accelerator.get_state_dict(trainer.model)
+    return state if is_rank0() else None
+
+
+def consolidated_model(config: Any, state: dict[str, Any]) -> Any:
+    """A plain (unsharded) model on CPU holding the gathered weights, for save_pretrained and the exports."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict({k: v.detach().to("cpu", torch.float32) for k, v in state.items()},
+                                                strict=False)
+    # A tied LM head is not in the gathered state under its own name.
+    missing = [k for k in missing if not (k == "lm_head.weight" and getattr(config, "tie_word_embeddings", False))]
+    if missing or unexpected:
+        raise RuntimeError(f"the gathered state does not match the model: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}")
+    if getattr(config, "tie_word_embeddings", False):
+        model.tie_weights()
+    return model
+
+
 def train(cfg: dict[str, Any], resume: bool) -> int:
     stop = StopFlag()
     signal.signal(signal.SIGTERM, stop)
@@ -467,7 +594,11 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     fp_src = {"source": source.path, "init_from": init.path if init else None}
     if source.kind == "gguf":
         fp_src["source_sha256"] = file_sha256(source.path)
-    fingerprint = hashlib.sha256(json.dumps({"data_sha256": data_sha, **fp_src,
+    strategy = cfg["distributed"]["strategy"]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # A sharded checkpoint is only readable by the same strategy, and its data order is the world size's.
+    fp_dist = {"strategy": strategy, "world_size": world} if strategy != "ddp" else {}
+    fingerprint = hashlib.sha256(json.dumps({"data_sha256": data_sha, **fp_src, **fp_dist,
                                              **{k: cfg[k] for k in FINGERPRINT_KEYS}},
                                             sort_keys=True, default=str).encode()).hexdigest()
 
@@ -523,7 +654,6 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         raise DataError(f"No training examples in {cfg['data']} ({n_rows} rows, {stats['skipped_too_long']} with "
                         f"prompts longer than max_seq_len={st['max_seq_len']})")
     n = len(inputs)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
     per_step = cfg["batch_size"] * cfg["gradient_accumulation"] * world
     steps_per_epoch = math.ceil(n / per_step)
     total_steps = max(1, math.ceil(cfg["epochs"] * steps_per_epoch))
@@ -561,6 +691,7 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
                                  target_modules=list(lo["target_modules"]), task_type="CAUSAL_LM", bias="none")
 
     ds = datasets.Dataset.from_dict({"input_ids": inputs, "labels": labels})
+    sharding = sharding_args(cfg, model, device)
     args = SFTConfig(
         output_dir=ckpt_root,
         per_device_train_batch_size=cfg["batch_size"],
@@ -582,7 +713,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         data_seed=int(cfg["seed"]),
         bf16=precision == "bf16",
         fp16=False,
-        activation_checkpointing=bool(cfg["gradient_checkpointing"]),
+        activation_checkpointing=bool(cfg["gradient_checkpointing"] or cfg["distributed"]["activation_checkpointing"])
+        and strategy != "fsdp",  # FSDP checkpoints activations itself (fsdp_config), without an extra all-gather
         use_cpu=device == "cpu",
         report_to="none",
         disable_tqdm=True,
@@ -593,6 +725,7 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         dataset_num_proc=None,
         save_only_model=False,
         log_level="warning",
+        **sharding,
     )
 
     class Events(TrainerCallback):
@@ -615,6 +748,10 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
                   "lora": bool(cfg["lora"]), "stale_checkpoints": stale_dir})
             if stop.signum is not None:
                 control.should_training_stop = True
+            if state.global_step >= state.max_steps:
+                # Resumed from the final checkpoint (a crash during the exports): the Trainer would train one step
+                # past the end; the weights it has just loaded are the trained student.
+                raise AlreadyTrained()
 
         def on_step_begin(self, a, state, control, **kw):
             self.t_step = time.time()
@@ -648,6 +785,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
                   "tokens_per_s": round(tps, 1), "tokens": int(state.num_input_tokens_seen)})
 
         def on_save(self, a, state, control, **kw):
+            # Every rank writes its own shard and RNG state: the checkpoint is complete only when all have.
+            barrier()
             if not state.is_world_process_zero:
                 return
             path = os.path.join(ckpt_root, f"checkpoint-{state.global_step}")
@@ -680,7 +819,10 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     if stop.signum is not None:
         return stop.exit_code
-    trainer.train(resume_from_checkpoint=resume_path)
+    try:
+        trainer.train(resume_from_checkpoint=resume_path)
+    except AlreadyTrained:
+        log(f"checkpoint {resume_path} is the last step: nothing left to train")
     stop.training = False
     if events.nonfinite:
         log("the loss is not finite; stopping")
@@ -688,6 +830,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     if stop.signum is not None:
         log(f"stopped at step {trainer.state.global_step}/{total_steps}")
         return stop.exit_code
+    # A sharded model is gathered into one full state dict on rank 0 (a collective: every rank takes part).
+    full_state = gather_full_state(trainer, strategy)
     if not is_rank0():
         return 0
 
@@ -700,6 +844,9 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     last = [p["loss"] for p in loss_curve[-10:]]
     final_avg10 = round(sum(last) / len(last), 5) if last else None
     trained = trainer.model
+    if full_state is not None:
+        trained = consolidated_model(model.config, full_state)
+        del full_state
     if cfg["lora"]:
         trained = trained.merge_and_unload()
     trained = trained.to("cpu", dtype=torch.float32).eval()
@@ -775,20 +922,59 @@ def visible_gpus() -> int:
     return len([d for d in v.split(",") if d.strip()])
 
 
+def local_processes(cfg: dict[str, Any]) -> int:
+    """One process per visible GPU; on a CPU-only slot distributed.processes_per_node (default 1)."""
+    ppn = cfg["distributed"].get("processes_per_node")
+    gpus = visible_gpus()
+    if gpus and ppn and ppn > gpus:
+        raise ConfigError(f"distributed.processes_per_node {ppn} is more than the {gpus} GPU(s) of this slot")
+    return ppn or gpus or 1
+
+
+def check_memory(cfg: dict[str, Any], nproc: int) -> None:
+    from memory_estimate import check_config, local_slot
+
+    st = cfg["student"]
+    src = resolve_init_from(st["init_from"], cfg["_base"]) if st.get("init_from") else \
+        resolve_source(st["source"], cfg["_base"])
+    slot = local_slot(nproc)
+    try:
+        est = check_config(cfg, src.path, slot)
+    except DoesNotFit:
+        raise
+    except Exception as e:  # an architecture the estimate cannot build on the meta device: train and see
+        log(f"warning: no memory estimate for {src.path}: {e}")
+        return
+    pd = est["per_device"]
+    log(f"memory estimate: {pd['total_gib']} GiB per {'GPU' if est['on_gpu'] else 'process'} "
+        f"({est['strategy']}, {est['world_size']} process(es)); available {est['device_gib']} GiB per device, "
+        f"{est['host_gib']} GiB host")
+
+
 def launch_distributed(n: int, argv: list[str]) -> int:
-    """One process per visible GPU under torchrun. The activity signals the whole process group, so every rank
-    gets SIGTERM itself; this parent only waits and reports 143 when it was stopped."""
+    """One process per visible GPU (or per distributed.processes_per_node on a CPU slot) under torchrun. The activity
+    signals the whole process group, so every rank gets SIGTERM itself; this parent only waits and reports 143 when
+    it was stopped."""
     stop = {"sig": 0}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           os.path.abspath(__file__), *argv]
+    log(f"{n} processes: launching {' '.join(cmd)}")
+    children: list[subprocess.Popen] = []
 
     def on_signal(signum: int, _f: Any) -> None:
         stop["sig"] = signum
+        # Under the activity the whole process group gets the signal; under a cluster engine only this process
+        # does: pass it on (torchrun hands it to every rank, which checkpoints and exits).
+        for c in children:
+            with contextlib.suppress(ProcessLookupError):
+                c.send_signal(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-           os.path.abspath(__file__), *argv]
-    log(f"{n} GPUs visible: launching {' '.join(cmd)}")
-    rc = subprocess.call(cmd)
+    children.append(subprocess.Popen(cmd))
+    if stop["sig"]:
+        children[0].send_signal(stop["sig"])
+    rc = children[0].wait()
     return 128 + stop["sig"] if stop["sig"] else rc
 
 
@@ -798,11 +984,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="training config JSON")
     ap.add_argument("--no-resume", action="store_true", help="ignore (and delete) existing checkpoints; start fresh")
     args = ap.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ and visible_gpus() > 1 and os.environ.get("DISTILLERY_NO_TORCHRUN") != "1":
-        return launch_distributed(visible_gpus(), argv)
     try:
         cfg = load_config(args.config)
+        if "LOCAL_RANK" not in os.environ:
+            # The launching process: refuse a student that cannot fit before any rank loads it.
+            nproc = local_processes(cfg)
+            check_memory(cfg, nproc)
+            if nproc > 1 and os.environ.get("DISTILLERY_NO_TORCHRUN") != "1":
+                return launch_distributed(nproc, argv)
         return train(cfg, resume=not args.no_resume)
+    except DoesNotFit as e:
+        log(f"student does not fit: {e}")
+        return 2
     except ConfigError as e:
         log(f"invalid config: {e}")
         return 2
