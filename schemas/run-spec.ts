@@ -265,7 +265,7 @@ export const EvaluationSchema = z
       .default([]),
     /** Unbiased pass@k for these k (each ≤ evaluation.k). */
     passKs: z.array(z.number().int().positive()).optional(),
-    /** Promotion gate: promote the student when it beats the baseline by minImprovement and regresses nothing by more than maxRegression. */
+    /** Promotion gate: promote the student when it beats the baseline by minImprovement, regresses nothing by more than maxRegression, and is at least as good as the promoted student (core/gate.ts). */
     gate: z
       .object({
         primary: z.string().min(1).optional(),

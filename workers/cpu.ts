@@ -1,5 +1,5 @@
 import { Worker } from '@temporalio/worker';
-import { createCpuActivities } from '../activities';
+import { createCpuActivities, createWorkflowActivities } from '../activities';
 import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
 import { ensureSearchAttributes } from '../infra/search-attributes';
 import { connect, installRuntime, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const added = await ensureSearchAttributes(connection, env.namespace);
   if (added.length) console.error(JSON.stringify({ level: 'INFO', msg: 'registered search attributes', names: added }));
   const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds', dataConverter: dataConverterFromEnv() } as const;
-  const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle() });
+  const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle(), activities: createWorkflowActivities() });
   const activities = await Worker.create({ ...common, taskQueue: cpuQueue, activities: createCpuActivities(), maxConcurrentActivityTaskExecutions: concurrency });
   await runUntilSignalled([workflows, activities], connection, { worker: 'cpu', workflowQueue, cpuQueue });
 }

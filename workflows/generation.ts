@@ -1,7 +1,7 @@
 import { condition, continueAsNew, getExternalWorkflowHandle, patched, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
-import { costUSD } from './cost';
+import { costUSD } from '../core/cost';
 import { generationProgressSignal, generationTallyQuery, pauseSignal, resumeSignal, teacherLimitsSignal, type GenerationTally } from './messages';
 
 export interface GenerationInput {

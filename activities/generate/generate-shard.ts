@@ -3,7 +3,7 @@ import * as readline from 'node:readline';
 import * as path from 'node:path';
 import { currentActivity } from '../activity-context';
 import { recordCost, recordSamples } from '../metrics';
-import { costUSD } from '../../workflows/cost';
+import { costUSD } from '../../core/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { exists, readJsonl, refOfFile, writeChunksAtomic } from '../artifacts/store';

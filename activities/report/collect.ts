@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { ArtifactRef } from '../../schemas/artifact';
 import { currentActivity } from '../activity-context';
 import { exists, pathOf, readJsonl } from '../artifacts/store';
-import type { GateDecision } from '../evaluate/gate';
+import type { GateDecision } from '../../core/gate';
 import { countCarries } from '../dataset/arithmetic-task';
 import { benchmarkMetrics, lengthStats, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type LengthStats, type SliceMetrics } from '../evaluate/metrics';
 

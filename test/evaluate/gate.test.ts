@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decideGate, scoresByBenchmark, type GatePolicy, type GateScore } from '../../activities/evaluate/gate';
-import { getPromoted, promote, promotedPath, PromotionConflict, readPromoted, writePromoted } from '../../activities/evaluate/promoted';
+import { ApplicationFailure } from '@temporalio/common';
+import { decideGate, decidePromotion, scoresByBenchmark, type GatePolicy, type GateScore, type Incumbent } from '../../core/gate';
+import { getPromoted, promote, promotedPath, PromotionConflict, readIncumbent, readPromoted, writePromoted } from '../../activities/evaluate/promoted';
 
 const s = (mean: number, stderr = 0): GateScore => ({ mean, stderr });
 
@@ -59,11 +60,6 @@ describe('decideGate', () => {
   });
 });
 
-test('gate.ts is pure: a workflow may import it (no Node module, no I/O)', () => {
-  const src = fs.readFileSync(path.join(__dirname, '..', '..', 'activities', 'evaluate', 'gate.ts'), 'utf8');
-  expect(src.match(/^import .*$/gm) ?? []).toEqual([]);
-});
-
 test('scoresByBenchmark: one model pass@1 per benchmark from the evaluate result', () => {
   const score = (name: string, mean: number) => ({ name, pass1: s(mean, 0.01) });
   const result = {
@@ -81,6 +77,33 @@ test('scoresByBenchmark: one model pass@1 per benchmark from the evaluate result
   const d = decideGate({ policy: { primary: 'arith', minImprovement: 0.05, maxRegression: 0.02 }, baseline: scoresByBenchmark(result, 'baseline'), candidate: scoresByBenchmark(result, 'student') });
   expect(d.promote).toBe(false);
   expect(d.checks.filter((c) => !c.pass).map((c) => c.benchmark)).toEqual(['gsm8k']);
+});
+
+describe('decidePromotion: against the baseline and the promoted model', () => {
+  const policy: GatePolicy = { primary: 'arith', minImprovement: 0.05, maxRegression: 0.02 };
+  const base = { arith: s(0.1), gsm8k: s(0.3) };
+  type Row = [string, GatePolicy, Record<string, GateScore>, Incumbent | null, boolean, string[]];
+  const rows: Row[] = [
+    // name, policy, candidate, incumbent, promote, failed checks (against:benchmark:check)
+    ['nothing promoted yet: the baseline gate alone', policy, { arith: s(0.5), gsm8k: s(0.3) }, null, true, []],
+    ['better than the promoted model', policy, { arith: s(0.5), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.4), gsm8k: s(0.3) } }, true, []],
+    ['a tie with the promoted model promotes (δ is not asked of it)', policy, { arith: s(0.5), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.5), gsm8k: s(0.3) } }, true, []],
+    ['beats its baseline but is weaker than the promoted model', policy, { arith: s(0.5), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.51), gsm8k: s(0.3) } }, false, ['promoted:arith:primary_improvement']],
+    ['loses more than ε to the promoted model elsewhere', policy, { arith: s(0.5), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.4), gsm8k: s(0.33) } }, false, ['promoted:gsm8k:no_regression']],
+    ['the promoted model could not be scored: fail closed', policy, { arith: s(0.5), gsm8k: s(0.3) }, { runId: 'r1', unavailable: 'gone' }, false, ['promoted:arith:present']],
+    ['still fails its baseline gate when better than the promoted model', policy, { arith: s(0.12), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.05), gsm8k: s(0.3) } }, false, ['baseline:arith:primary_improvement']],
+    // z is the bar against the baseline only: Δ vs baseline 0.4 with s.e. 0.05 is significant; the tie with the incumbent passes
+    ['z applies to the baseline, not to the promoted model', { ...policy, z: 1.96 }, { arith: s(0.5, 0.04), gsm8k: s(0.3) }, { runId: 'r1', scores: { arith: s(0.5, 0.04), gsm8k: s(0.3) } }, true, []],
+  ];
+
+  test.each(rows)('%s', (_name, pol, candidate, incumbent, expected, failed) => {
+    const d = decidePromotion({ policy: pol, baseline: { ...base, arith: s(0.1, pol.z ? 0.03 : 0) }, candidate, incumbent });
+    expect(d.promote).toBe(expected);
+    expect(d.checks.filter((c) => !c.pass).map((c) => `${c.against ?? 'baseline'}:${c.benchmark}:${c.check}`)).toEqual(failed);
+    expect(d.reasons).toHaveLength(d.checks.length + 1);
+    expect(d.reasons[0]).toMatch(expected ? /^promote/ : /^keep the current model/);
+    if (incumbent) expect(d.reasons.some((r) => r.includes('vs promoted r1'))).toBe(true);
+  });
 });
 
 describe('the promoted pointer', () => {
@@ -128,5 +151,63 @@ describe('the promoted pointer', () => {
     expect(yes.pointer!.uri).toMatch(/promoted\/line\.json$/);
     const p = await readPromoted(root, 'line');
     expect(p).toMatchObject({ runId: 'r1', modelDir: '/m/1', scores: { arith: s(0.7, 0.03) }, gate: { reasons: yes.reasons }, evaluation: { k: 4, seed: 0 } });
+  });
+
+  test('concurrent promotions with the same expectation: exactly one moves the pointer (compare-and-swap under a lock)', async () => {
+    const tries = [...Array(8).keys()].map((i) => writePromoted(root, { name: 'race', runId: `r${i}`, modelDir: `/m/${i}`, scores: {} }, { expectPrevious: null }).then(() => `r${i}`, (e: unknown) => e));
+    const results = await Promise.all(tries);
+    const won = results.filter((r): r is string => typeof r === 'string');
+    expect(won).toHaveLength(1);
+    expect(results.filter((r) => r instanceof PromotionConflict)).toHaveLength(7);
+    expect((await readPromoted(root, 'race'))!.runId).toBe(won[0]);
+    expect(fs.readdirSync(path.join(root, 'promoted'))).toEqual(['race.json']);
+  });
+
+  test('a stale lock left by a dead writer is broken; a live one is waited for', async () => {
+    const file = promotedPath(root, 'stale');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.lock`, '');
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(`${file}.lock`, old, old);
+    await writePromoted(root, { name: 'stale', runId: 'r1', modelDir: '/m/1', scores: {} }, { expectPrevious: null });
+    expect((await readPromoted(root, 'stale'))!.runId).toBe('r1');
+    fs.writeFileSync(`${file}.lock`, '');
+    const waiting = writePromoted(root, { name: 'stale', runId: 'r2', modelDir: '/m/2', scores: {} }, { expectPrevious: 'r1' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await readPromoted(root, 'stale'))!.runId).toBe('r1');
+    fs.rmSync(`${file}.lock`);
+    await waiting;
+    expect((await readPromoted(root, 'stale'))!.runId).toBe('r2');
+  });
+
+  test('promote(): a conflict fails non-retryably as PromotionConflict and leaves the pointer alone', async () => {
+    await writePromoted(root, { name: 'line', runId: 'other', modelDir: '/m/other', scores: { arith: s(0.3) } });
+    const input = { artifactRoot: root, name: 'line', runId: 'r2', modelDir: '/m/2', policy: { primary: 'arith', minImprovement: 0 }, baseline: { arith: s(0.1) }, candidate: { arith: s(0.6) } };
+    const err = await promote({ ...input, incumbent: { runId: 'r1', scores: { arith: s(0.5) } }, expectPrevious: 'r1' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'PromotionConflict', nonRetryable: true, message: expect.stringMatching(/promoted by other meanwhile \(expected r1\)/) });
+    expect((await readPromoted(root, 'line'))!.runId).toBe('other');
+    // with the right expectation it promotes, and records how the student is served
+    const ok = await promote({ ...input, incumbent: { runId: 'other', scores: { arith: s(0.3) } }, expectPrevious: 'other', student: { kind: 'tiny' } });
+    expect(ok.promote).toBe(true);
+    expect(await readPromoted(root, 'line')).toMatchObject({ runId: 'r2', student: { kind: 'tiny' }, previous: { runId: 'other' } });
+  });
+
+  test('readIncumbent: how to serve the promoted model, inferred for old pointers, unavailable when its files are gone', async () => {
+    expect(await readIncumbent({ artifactRoot: root, name: 'none' })).toBeNull();
+    const tiny = path.join(root, 'runs', 'a', 'model');
+    fs.mkdirSync(tiny, { recursive: true });
+    fs.writeFileSync(path.join(tiny, 'model.onnx'), 'onnx');
+    await writePromoted(root, { name: 'old', runId: 'a', modelDir: tiny, scores: {} });
+    expect(await readIncumbent({ artifactRoot: root, name: 'old' })).toEqual({ runId: 'a', modelDir: tiny, student: { kind: 'tiny' } });
+    const hf = path.join(root, 'runs', 'b', 'model');
+    fs.mkdirSync(hf, { recursive: true });
+    fs.writeFileSync(path.join(hf, 'model.gguf'), 'gguf');
+    await writePromoted(root, { name: 'hf', runId: 'b', modelDir: hf, scores: {}, student: { kind: 'hf' } });
+    expect(await readIncumbent({ artifactRoot: root, name: 'hf' })).toEqual({ runId: 'b', modelDir: hf, student: { kind: 'hf', gguf: path.join(hf, 'model.gguf') } });
+    fs.rmSync(path.join(tiny, 'model.onnx'));
+    expect(await readIncumbent({ artifactRoot: root, name: 'old' })).toMatchObject({ runId: 'a', unavailable: expect.stringMatching(/neither model\.onnx nor model\.gguf/) });
+    await writePromoted(root, { name: 'gone', runId: 'c', modelDir: path.join(root, 'nowhere'), scores: {}, student: { kind: 'tiny' } });
+    expect(await readIncumbent({ artifactRoot: root, name: 'gone' })).toMatchObject({ unavailable: expect.stringMatching(/model\.onnx does not exist/) });
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The promotion gate: does this run's student replace the model we ship? (The 'promoted' pointer the next run
- * starts from is written by promoted.ts.)
+ * starts from is written by activities/evaluate/promoted.ts.)
  *
  * Pure module, no I/O and no Node imports: a workflow may import it and call `decideGate` itself (the same answer
  * on replay). A candidate promotes when
@@ -14,6 +14,20 @@
  *
  * Comparisons allow 1e-9 of floating-point slack (0.3 − 0.2 is 0.09999999999999998, and must pass δ = 0.1).
  * `reasons` has one line per check, passed or failed, so the decision can be read in the report as it was taken.
+ *
+ * Against the promoted model (`decidePromotion`). The baseline is this run's own untrained student, so passing the
+ * checks above says the fine-tune helped, not that the candidate is better than what the line of runs ships. When a
+ * model is promoted already (the incumbent), the evaluate stage scores it on the same items, with the same k, seed
+ * and sampling, as another model of the same call, and the candidate must ALSO be at least as good as it:
+ *
+ *   3. on the primary benchmark: candidate ≥ incumbent (δ = 0 and no z test: a tie promotes, so a line whose runs
+ *      have converged still ships fresh students, but a worse point estimate never does; δ and z stay the bar
+ *      against the baseline, where the candidate must show that training helped);
+ *   4. on every benchmark the incumbent was scored on: the candidate loses at most ε to it (as in 2).
+ *
+ * An incumbent that could not be scored (its files are gone, or the pointer does not say how to serve it) fails
+ * the gate (fail closed): the candidate was not compared with what ships. With no incumbent (nothing promoted yet)
+ * only 1 and 2 apply. Checks against the incumbent carry `against: 'promoted'` and their reasons say "vs promoted".
  */
 
 export interface GateScore {
@@ -36,6 +50,8 @@ export interface GateCheck {
   benchmark: string;
   check: 'primary_improvement' | 'primary_significance' | 'no_regression' | 'present';
   pass: boolean;
+  /** The model the candidate was compared with: this run's baseline (the default) or the promoted model. */
+  against?: 'baseline' | 'promoted';
   delta?: number;
   threshold?: number;
 }
@@ -120,4 +136,32 @@ export function scoresByBenchmark(
     if (s) out[b.name] = { mean: s.pass1.mean, stderr: s.pass1.stderr };
   }
   return out;
+}
+
+/** The promoted model as the evaluate stage saw it: scored on this run's items, or not scorable (and why). */
+export type Incumbent = { runId: string; scores: Record<string, GateScore> } | { runId: string; unavailable: string };
+
+export interface PromotionInput extends GateInput {
+  /** The currently promoted model; null or absent when nothing is promoted yet. */
+  incumbent?: Incumbent | null;
+}
+
+/** The gate against the baseline (checks 1–2) and, when a model is promoted already, against it (3–4). */
+export function decidePromotion(input: PromotionInput): GateDecision {
+  const vsBaseline = decideGate(input);
+  const { incumbent, policy } = input;
+  if (!incumbent) return vsBaseline;
+  const checks = [...vsBaseline.checks];
+  const reasons = vsBaseline.reasons.slice(1);
+  if ('unavailable' in incumbent) {
+    checks.push({ benchmark: policy.primary, check: 'present', pass: false, against: 'promoted' });
+    reasons.push(`FAIL vs promoted ${incumbent.runId}: it could not be scored on these items (${incumbent.unavailable})`);
+  } else {
+    const vsPromoted = decideGate({ policy: { primary: policy.primary, minImprovement: 0, maxRegression: policy.maxRegression }, baseline: incumbent.scores, candidate: input.candidate });
+    checks.push(...vsPromoted.checks.map((c) => ({ ...c, against: 'promoted' as const })));
+    reasons.push(...vsPromoted.reasons.slice(1).map((r) => r.replace(/^(PASS|FAIL) /, `$1 vs promoted ${incumbent.runId}: `)));
+  }
+  const promote = checks.every((c) => c.pass);
+  const failed = checks.filter((c) => !c.pass).length;
+  return { promote, checks, reasons: [promote ? 'promote: every check passed' : `keep the current model: ${failed} check(s) failed`, ...reasons] };
 }

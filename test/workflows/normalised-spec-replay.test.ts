@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { failureConverterPath } from '../../infra/codec/aes-gcm-codec';
+import { stubActivities } from './stub-activities';
+import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
+
+/**
+ * A running workflow must not change its commands when a default of the run-spec schema changes under it. The spec
+ * is normalised once and recorded in history; here a history is recorded with today's schema, then replayed against
+ * the same workflow code bundled with `evaluation.report` defaulting to false instead of true (a loader rewrites that
+ * one line of schemas/run-spec.ts). The replay must issue the same commands, writeReport included. (Before the spec
+ * was recorded, the workflow parsed the raw input again on replay, found no report wanted, and the replay failed
+ * with a nondeterminism error.)
+ */
+let s: StubEnv;
+beforeAll(async () => {
+  s = await startStubEnv('normalised-spec');
+});
+afterAll(async () => s?.close());
+
+const DEFAULT_TODAY = 'report: z.boolean().default(true)';
+const DEFAULT_TOMORROW = 'report: z.boolean().default(false)';
+
+async function bundleWithChangedDefault(): Promise<string> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    failureConverterPath,
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+    webpackConfigHook: (config) => {
+      config.module!.rules!.unshift({
+        test: /[\\/]schemas[\\/]run-spec\.ts$/,
+        enforce: 'pre',
+        use: [{ loader: path.join(__dirname, 'replace-text-loader.js'), options: { from: DEFAULT_TODAY, to: DEFAULT_TOMORROW } }],
+      });
+      return config;
+    },
+  });
+  return code;
+}
+
+test('a history recorded under one schema default replays with the same commands after the default changed', async () => {
+  // The spec leaves evaluation.report out: today's default (true) decides that the run writes a report.
+  const spec = stubSpec('defaults', s.taskQueue, s.artifactRoot, { evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1 } });
+  const today = stubActivities({ scores: { baseline: 0.1, student: 0.5 } });
+  s.use(today.activities);
+  const workflowId = `defaults-${randomUUID()}`;
+  await s.env.client.workflow.execute('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, args: [spec] });
+  expect(today.called('writeReport')).toHaveLength(1);
+  const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+  expect(scheduled).toContain('writeReport');
+
+  const tomorrow = await bundleWithChangedDefault();
+
+  // The bundle really carries tomorrow's default (the loader also fails the bundle when the text is not there).
+  expect(/report: [\w.]+\.boolean\(\)\.default\(false\)/.test(tomorrow)).toBe(true);
+  expect(/report: [\w.]+\.boolean\(\)\.default\(true\)/.test(tomorrow)).toBe(false);
+
+  // The run recorded under today's default replays on tomorrow's code: same commands, the report included.
+  await expect(Worker.runReplayHistory({ workflowBundle: { code: tomorrow } }, history, workflowId)).resolves.toBeUndefined();
+});
