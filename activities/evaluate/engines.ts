@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { freePort } from '../../infra/temporal';
 import { projectRoot, pythonBin } from '../../infra/paths';
 import { Semaphore } from '../../infra/teacher/http-common';
+import { DEFAULT_LLAMACPP_SLOTS } from '../../infra/teacher/llamacpp-teacher';
 import { decode, encodePrompt } from './byte-tokenizer';
 import { OnnxStudent } from './onnx-student';
 import { apiKeyFor } from '../security/worker-policy';
@@ -196,14 +197,18 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     const main = path.join(projectRoot, 'dist', 'infra', 'teacher', 'llama-main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\``);
     if (!existsSync(serve.gguf)) throw new Error(`student GGUF ${serve.gguf} does not exist`);
-    // llama.cpp's threads spin-wait, so on CPU one context per core of the slot, one thread each, beats one context
-    // with all the cores (a CPU slot's `threads` is every core: given to one context it crawled on 2 shared cores).
     const cores = Math.max(1, ctx.threads ?? os.availableParallelism());
-    const threads = ctx.cudaVisibleDevices ? cores : 1;
-    const contexts = ctx.cudaVisibleDevices ? 1 : cores;
-    const args = [main, '--model', serve.gguf, '--port', String(port), '--name', served, '--max-in-flight', String(contexts), '--threads', String(threads)];
-    if (ctx.cudaVisibleDevices) args.push('--gpu', 'auto');
-    serverSlots = contexts;
+    const args = [main, '--model', serve.gguf, '--port', String(port), '--name', served];
+    if (ctx.cudaVisibleDevices) {
+      // GPU slot without vLLM: node-llama-cpp, whose prebuilt binaries carry CUDA (xllamacpp's PyPI wheels are CPU
+      // builds); one context with all the slot's cores.
+      args.push('--runtime', 'node-llama-cpp', '--gpu', 'auto', '--max-in-flight', '1', '--threads', String(cores));
+      serverSlots = 1;
+    } else {
+      // CPU slot: llama.cpp's own server decodes all its slots in one batch per step, so one server gets every core.
+      serverSlots = DEFAULT_LLAMACPP_SLOTS;
+      args.push('--runtime', 'llama.cpp', '--slots', String(serverSlots), '--threads', String(cores));
+    }
     child = spawn(process.execPath, args, { env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
     throw new Error(`cannot serve ${name}: no GGUF for llama.cpp${serve.hfDir ? ' and vLLM is not usable here (not installed or no GPU in this slot)' : ''}`);

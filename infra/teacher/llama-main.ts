@@ -1,25 +1,51 @@
 /**
- * CLI: run a real local LLM (a GGUF through node-llama-cpp, CPU by default) as an OpenAI-compatible teacher.
+ * CLI: run a real local LLM (a GGUF) as an OpenAI-compatible teacher.
  *
  *   node dist/infra/teacher/llama-main.js [--model PATH] [--port 8401] [--host 127.0.0.1] [--name SERVED_NAME]
- *        [--context-size 2048] [--threads N] [--max-in-flight 1] [--parallel-sequences 1]
- *        [--gpu false|auto|cuda|vulkan|metal] [--api-key-env ENV_VAR]
+ *        [--context-size 2048] [--threads N] [--runtime llama.cpp|node-llama-cpp] [--slots 4]
+ *        [--max-in-flight 1] [--parallel-sequences 1] [--gpu false|auto|cuda|vulkan|metal] [--api-key-env ENV_VAR]
+ *
+ * Runtime: llama.cpp's own server from the `xllamacpp` wheel (llamacpp-teacher.ts; `--slots` choices decoded
+ * together by continuous batching, `--threads` for the whole server, default every core) unless `--gpu` asks for a
+ * GPU: the PyPI wheels of xllamacpp are CPU builds, while node-llama-cpp ships prebuilt CUDA/Vulkan/Metal binaries,
+ * so GPU offload without vLLM stays on node-llama-cpp (llama-server.ts; `--max-in-flight`, `--parallel-sequences`).
  *
  * --model defaults to the SmolLM2-135M-Instruct GGUF that `bash infra/models/fetch-smollm2.sh` puts in
  * ${DISTILLERY_CACHE:-~/.cache/distillery}/models/. Prints exactly one JSON line to stdout when ready:
  * {"event":"listening","url":"http://127.0.0.1:8401/v1","port":8401,"model":"SmolLM2-135M-Instruct.Q4_1",...}
  * llama.cpp's own log lines go to stderr. Shuts down gracefully on SIGTERM / SIGINT (a JSON note goes to stderr).
  */
-import { LlamaGpu, LlamaTeacherOptions, startLlamaTeacher } from './llama-server';
+import { LlamaGpu, LlamaTeacherOptions, startLlamaTeacher, type LlamaTeacher } from './llama-server';
+import { startLlamaCppTeacher } from './llamacpp-teacher';
+
+export type LlamaRuntime = 'llama.cpp' | 'node-llama-cpp';
+
+export interface LlamaMainOptions extends LlamaTeacherOptions {
+  runtime?: LlamaRuntime;
+  /** Slots of llama.cpp's server (runtime llama.cpp). */
+  slots?: number;
+}
+
+/** llama.cpp's server on CPU; node-llama-cpp where a GPU is asked for (its prebuilt binaries carry the GPU backends). */
+export function chooseLlamaRuntime(opts: LlamaMainOptions): LlamaRuntime {
+  return opts.runtime ?? (opts.gpu !== undefined && opts.gpu !== false ? 'node-llama-cpp' : 'llama.cpp');
+}
+
+export function startLlamaRuntime(opts: LlamaMainOptions): Promise<LlamaTeacher> {
+  const { runtime: _runtime, slots, ...rest } = opts;
+  if (chooseLlamaRuntime(opts) === 'node-llama-cpp') return startLlamaTeacher(rest);
+  const { gpu: _gpu, maxInFlight: _m, parallelSequences: _p, ...common } = rest;
+  return startLlamaCppTeacher({ ...common, ...(slots !== undefined ? { slots } : {}) });
+}
 
 export const DEFAULT_LLAMA_TEACHER_PORT = 8401;
 
 const USAGE =
   'usage: llama-main.js [--model PATH] [--port 8401] [--host 127.0.0.1] [--name SERVED_NAME] [--context-size 2048] ' +
-  '[--threads N] [--max-in-flight 1] [--parallel-sequences 1] [--gpu false|auto|cuda|vulkan|metal] [--api-key-env ENV_VAR]';
+  '[--threads N] [--runtime llama.cpp|node-llama-cpp] [--slots 4] [--max-in-flight 1] [--parallel-sequences 1] [--gpu false|auto|cuda|vulkan|metal] [--api-key-env ENV_VAR]';
 
-export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LlamaTeacherOptions {
-  const opts: LlamaTeacherOptions = { port: DEFAULT_LLAMA_TEACHER_PORT };
+export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): LlamaMainOptions {
+  const opts: LlamaMainOptions = { port: DEFAULT_LLAMA_TEACHER_PORT };
   const num = (flag: string, v: string | undefined, min: number): number => {
     const x = Number(v);
     if (v === undefined || v === '' || !Number.isInteger(x) || x < min) throw new Error(`${flag} expects an integer >= ${min}, got ${v}`);
@@ -52,6 +78,15 @@ export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = p
       case '--threads':
         opts.threads = num(flag, value(), 1);
         break;
+      case '--slots':
+        opts.slots = num(flag, value(), 1);
+        break;
+      case '--runtime': {
+        const r = str(flag, value());
+        if (r !== 'llama.cpp' && r !== 'node-llama-cpp') throw new Error(`--runtime expects llama.cpp or node-llama-cpp, got ${r}`);
+        opts.runtime = r;
+        break;
+      }
       case '--max-in-flight':
         opts.maxInFlight = num(flag, value(), 1);
         break;
@@ -84,14 +119,14 @@ export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = p
 }
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
-  let opts: LlamaTeacherOptions;
+  let opts: LlamaMainOptions;
   try {
     opts = parseLlamaTeacherArgs(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(2);
   }
-  const server = await startLlamaTeacher(opts);
+  const server = await startLlamaRuntime(opts);
   process.stdout.write(
     `${JSON.stringify({
       event: 'listening',
@@ -99,7 +134,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       port: server.port,
       model: server.model,
       pid: process.pid,
-      runtime: 'node-llama-cpp',
+      runtime: chooseLlamaRuntime(opts),
       ...server.info,
     })}\n`,
   );

