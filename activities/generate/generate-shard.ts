@@ -8,7 +8,9 @@ import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { exists, readJsonl, refOfFile, writeChunksAtomic } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
-import { createTeacherClient, type TeacherAnswer } from './teacher-client';
+import { createTeacherClient, requireLogprobs, type TeacherAnswer } from './teacher-client';
+import { encodeSampleLogprobs } from './logprobs-sidecar';
+import { idsOf, recoverSidecarPartial, writeAlignedSidecar } from './logprobs-files';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
@@ -49,9 +51,13 @@ const MAX_TOP_UPS = 4;
  */
 export async function generateShard(input: GenerateShardInput): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
+  const lpFinal = layout.shardLogprobs(input.runDir, input.shardIndex);
+  const lpPartial = `${lpFinal}.partial`;
+  const withLogprobs = !!input.sampling.logprobs;
   if (await exists(final)) {
     // a crash between the rename of the sorted shard and the removal of its .partial leaves the latter behind
     await fs.rm(`${final}.partial`, { force: true });
+    if (withLogprobs) await finishSidecar(final, lpPartial, lpFinal);
     const tally = await tallyOf(final);
     return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, requests: 0 };
   }
@@ -60,6 +66,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   const configHash = generationConfigHash(input);
   const { written, tally } = await recoverPartial(partial);
   tally.resumedSamples = written.size;
+  if (withLogprobs) await recoverSidecarPartial(lpPartial);
 
   const prompts: PromptRow[] = [];
   for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
@@ -78,6 +85,13 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     clearInterval(ticker);
     throw err;
   });
+  const lpOut = withLogprobs
+    ? await fs.open(lpPartial, 'a').catch(async (err) => {
+        clearInterval(ticker);
+        await out.close();
+        throw err;
+      })
+    : undefined;
   /**
    * Writes the prompt's missing samples. `prefetched` is an answer already in hand (from a batch) that stands for
    * the first request. The first two requests ask for all n with the prompt's fixed seed, so a redone prompt (or
@@ -89,6 +103,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
     if (!missing.size) return;
     const rows: SampleRow[] = [];
+    const frames = new Map<string, Buffer>();
     for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
       const full = attempt < 2;
       const want = full ? n : missing.size;
@@ -96,6 +111,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
         attempt === 0 && prefetched
           ? prefetched
           : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
+      if (input.sampling.logprobs && attempt === 0 && prefetched) requireLogprobs(answer, input.teacher, input.sampling.logprobs);
       if (!(attempt === 0 && prefetched)) tally.requests += 1;
       tally.promptTokens += answer.usage.promptTokens;
       tally.completionTokens += answer.usage.completionTokens;
@@ -104,13 +120,20 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
         const index = full ? choice.index : order[k];
         if (index === undefined || !missing.has(index)) return;
         missing.delete(index);
-        rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
+        const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
+        rows.push(row);
+        if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
       });
     }
     if (missing.size) {
       throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
     }
     rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
+    // The frames go first: a sample line on disk always has its frame before it (a redone sample appends a newer one).
+    if (lpOut) await lpOut.writeFile(Buffer.concat(rows.map((r) => frames.get(r.id)!))).catch((err: unknown) => {
+      if (err instanceof Error && !err.message.includes(lpPartial)) err.message += ` (appending to ${lpPartial})`;
+      throw err;
+    });
     // One write per prompt: a kill leaves at most one torn line, which recovery drops.
     await out.writeFile(rows.map((r) => JSON.stringify(r)).join('\n') + '\n').catch((err: unknown) => {
       // writeFile writes all of it or throws (a plain write may be short). A write error (ENOSPC, EIO) names no
@@ -135,15 +158,29 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     } else {
       await mapWithConcurrency(pending, input.teacher.concurrency, (p) => fillPrompt(p));
     }
+    await lpOut?.sync();
     await out.sync();
   } finally {
     clearInterval(ticker);
     await out.close();
+    await lpOut?.close();
   }
   await writeSortedShard(partial, final, prompts);
   await fs.rm(partial, { force: true });
+  if (withLogprobs) await finishSidecar(final, lpPartial, lpFinal);
   tally.samples = written.size;
   return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
+}
+
+/** The shard's sidecar in the finished shard's order, one frame per sample, then the appended .partial goes. */
+async function finishSidecar(final: string, lpPartial: string, lpFinal: string): Promise<void> {
+  if (await exists(lpFinal)) {
+    await fs.rm(lpPartial, { force: true });
+    return;
+  }
+  if (!(await exists(lpPartial))) throw new Error(`${final} is finished but neither ${lpFinal} nor its .partial exists: its logprobs are lost`);
+  await writeAlignedSidecar(lpFinal, await idsOf(final), [lpPartial], { tolerateTornTail: true });
+  await fs.rm(lpPartial, { force: true });
 }
 
 /** A heartbeat a few times per heartbeat timeout (at most every 2 s): the SDK sends at most one per 0.8 × timeout. */
