@@ -376,6 +376,9 @@ export const RunSpecSchema = z
     if (spec.fineTune.backend === 'openai') {
       ctx.addIssue({ code: 'custom', path: ['fineTune', 'objective'], message: 'a fine-tuning API trains on text only: objective kd needs backend tiny or trl' });
     }
+    if (spec.fineTune.backend === 'trl' && spec.fineTune.packing) {
+      ctx.addIssue({ code: 'custom', path: ['fineTune', 'packing'], message: 'objective kd needs packing off: the soft targets are per row' });
+    }
   });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;

@@ -15,6 +15,9 @@ export interface KdTargetsReport {
   /** Records of samples the verifier or the filters dropped: left out with their samples. */
   dropped: number;
   sidecar: string;
+  /** top_logprobs asked of the teacher, and the temperature it sampled at (its logprobs are at temperature 1). */
+  k?: number;
+  generationTemperature?: number;
 }
 
 /**
@@ -38,10 +41,19 @@ export async function kdTrainerObjective(runDir: string, sft: ArtifactRef, fineT
       'KdLogprobsMissing',
     );
   }
-  const report: KdTargetsReport = { records: stats.records, tokens: stats.tokens, bytes: stats.bytes, bytesPerToken: stats.tokens ? stats.bytes / stats.tokens : 0, dropped: stats.dropped, sidecar: target };
-  await writeJsonAtomic(target.replace(/\.bin$/, '.json'), report);
   const teacher = (spec as { teacher?: { model?: string } } | undefined)?.teacher?.model;
-  const sampling = (spec as { sampling?: { logprobs?: number } } | undefined)?.sampling;
+  const sampling = (spec as { sampling?: { logprobs?: number; temperature?: number } } | undefined)?.sampling;
+  const report: KdTargetsReport = {
+    records: stats.records,
+    tokens: stats.tokens,
+    bytes: stats.bytes,
+    bytesPerToken: stats.tokens ? stats.bytes / stats.tokens : 0,
+    dropped: stats.dropped,
+    sidecar: target,
+    ...(sampling?.logprobs !== undefined ? { k: sampling.logprobs } : {}),
+    ...(sampling?.temperature !== undefined ? { generationTemperature: sampling.temperature } : {}),
+  };
+  await writeJsonAtomic(target.replace(/\.bin$/, '.json'), report);
   return {
     type: 'kd',
     temperature: o.temperature,

@@ -7,6 +7,7 @@ import { currentActivity } from '../activity-context';
 import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import type { DeviceSlot, FineTuneInput, FineTuneResult } from './fine-tune';
 import { driveTrainer } from './trainer-process';
+import { kdTrainerObjective } from './kd-targets';
 
 /** The built-in student name the trainer resolves itself (a GGUF in the project cache). */
 const BUILTIN_STUDENTS = new Set(['smollm2-135m-instruct']);
@@ -65,7 +66,8 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promi
     ctx?.log.warn(`fineTune.lr ${fineTuneLr(input.fineTune)} is the tiny GPT's scale; a pretrained student usually wants 1e-5..5e-5 (about 2e-4 with LoRA)`);
   }
   const configPath = path.join(outDir, 'config.json');
-  await writeJsonAtomic(configPath, trlTrainerConfig(input, outDir, slot));
+  const objective = input.fineTune.objective?.type === 'kd' ? { objective: await kdTrainerObjective(input.runDir, input.sft, input.fineTune, input.spec) } : {};
+  await writeJsonAtomic(configPath, { ...trlTrainerConfig(input, outDir, slot), ...objective });
 
   const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };
   const run = await driveTrainer({
@@ -89,6 +91,7 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput): Promi
       throw ApplicationFailure.nonRetryable(msg, type);
     }
     if (run.exitCode === 3) throw ApplicationFailure.nonRetryable(msg, 'TrainingDiverged');
+    if (run.exitCode === 4) throw ApplicationFailure.nonRetryable(msg, 'TokenizerMismatch');
     throw new Error(msg);
   }
   // The exports are hundreds of MB: history carries their paths (as the model dirs), not their hashes.

@@ -143,18 +143,24 @@ def byte_targets(record: Record, assistant: bytes, top_k: int,
 
 
 def check_tokenizer(stats: list[tuple[bool, int, int]], teacher: str, student: str, min_mapped: float = 0.99,
-                    min_aligned: float = 0.5) -> dict[str, float]:
-    """stats: per sampled record (aligned, mapped tokens, unmapped tokens). Raises TokenizerMismatch naming both
-    tokenizers when the teacher's tokens do not map onto the student's vocabulary or do not spell the training text."""
+                    min_aligned: float = 0.5, placed: tuple[int, int] | None = None, min_placed: float = 0.8
+                    ) -> dict[str, float]:
+    """stats: per sampled record (aligned, mapped tokens, unmapped tokens); placed: (teacher tokens that fell on a
+    student token of the same span, teacher tokens) over the aligned records. Raises TokenizerMismatch naming both
+    tokenizers when the teacher's tokens do not map onto the student's vocabulary, do not spell the training text, or
+    cut it elsewhere than the student does (e.g. a byte-level teacher and a BPE student: every byte maps, few align)."""
     mapped = sum(m for _, m, _ in stats)
     unmapped = sum(u for _, _, u in stats)
     aligned = sum(1 for a, _, _ in stats if a)
     frac = mapped / max(1, mapped + unmapped)
     frac_aligned = aligned / max(1, len(stats))
-    if frac < min_mapped or frac_aligned < min_aligned:
+    frac_placed = placed[0] / max(1, placed[1]) if placed else 1.0
+    if frac < min_mapped or frac_aligned < min_aligned or frac_placed < min_placed:
         raise TokenizerMismatch(
             f"TokenizerMismatch: the teacher's tokens ({teacher}) do not map onto the student's tokenizer ({student}): "
             f"{frac:.1%} of the sampled tokens map to one student token (need {min_mapped:.0%}), {frac_aligned:.1%} of "
-            f"{len(stats)} sampled records spell their training text (need {min_aligned:.0%}). Soft targets need a "
+            f"{len(stats)} sampled records spell their training text (need {min_aligned:.0%}), {frac_placed:.1%} of their "
+            f"tokens fall on the student's token boundaries (need {min_placed:.0%}). Soft targets need a "
             f"teacher and a student of one tokenizer family; cross-tokenizer distillation is not supported.")
-    return {"mapped_fraction": round(frac, 4), "aligned_fraction": round(frac_aligned, 4), "sampled_records": len(stats)}
+    return {"mapped_fraction": round(frac, 4), "aligned_fraction": round(frac_aligned, 4),
+            "placed_fraction": round(frac_placed, 4), "sampled_records": len(stats)}
