@@ -19,7 +19,7 @@ const spec = (teacher: string) => ({ teacher: { model: teacher }, sampling: { lo
 const kdFineTune = smallFineTune({ maxSteps: 3, objective: { type: 'kd', temperature: 2, alpha: 0.7 } });
 
 test('sparse KD loss equals the dense reference (1e-6), scales by T², keeps the tail, has finite gradients', () => {
-  const out = execFileSync(pythonBin(), ['-m', 'unittest', '-v', 'test_kd_loss'], { cwd: path.dirname(trainerScript('kd_loss.py')), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const out = execFileSync(pythonBin(), ['-m', 'unittest', '-v', 'test_kd_loss', 'test_kd_targets'], { cwd: path.dirname(trainerScript('kd_loss.py')), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   // unittest reports on stderr; execFileSync throws on a failing exit code, so reaching here means all passed
   expect(out).toBeDefined();
 }, 120_000);
