@@ -103,11 +103,13 @@ def row_targets(vocab: StudentVocab, record: kd_targets.Record, ids: list[int], 
 
 
 def build_targets(tok: Any, sidecar: str, kept: list[int], inputs: list[list[int]], prompt_lens: list[int],
-                  n_rows: int, top_k: int, teacher: str) -> tuple[list[dict[int, tuple[list[int], list[float]]] | None], dict[str, Any]]:
+                  n_rows: int, top_k: int, teacher: str, student: str | None = None) -> tuple[list[dict[int, tuple[list[int], list[float]]] | None], dict[str, Any]]:
     records = list(kd_targets.read_sidecar(sidecar))
     if len(records) != n_rows:
         raise kd_targets.SidecarError(f"{sidecar} has {len(records)} logprobs records for {n_rows} rows")
     vocab = StudentVocab(tok)
+    if student:
+        vocab.name = student
     out, sampled = [], []
     placed = [0, 0]
     for row, ids, plen in zip(kept, inputs, prompt_lens):

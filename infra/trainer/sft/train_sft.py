@@ -528,7 +528,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
 
         try:
             kd_rows, kd_info = build_targets(tok, kd["logprobs"], [r for r, _ in kept or []], inputs,
-                                             [p for _, p in kept or []], len(rows), int(kd["top_k"]), kd["teacher"])
+                                             [p for _, p in kept or []], len(rows), int(kd["top_k"]), kd["teacher"],
+                                             os.path.basename(start_from.path.rstrip("/")))
         except OSError as e:
             raise DataError(f"invalid training data: cannot read the logprobs sidecar {kd['logprobs']}: {e}") from e
         log(f"kd: T={kd['temperature']} alpha={kd['alpha']} top_k={kd['top_k']} tail={kd['tail']}; {kd_info}")
