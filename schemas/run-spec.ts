@@ -94,6 +94,12 @@ export const SamplingSchema = z
     max_tokens: z.number().int().positive().default(4096),
     seed: z.number().int().default(0),
     stop: z.array(z.string()).max(4).optional(),
+    /**
+     * Ask for the chosen token's and the top-k alternatives' log-probabilities (OpenAI's logprobs + top_logprobs = k)
+     * and keep them in a sidecar beside the samples (soft targets for fineTune.objective kd). Needs a self-hosted
+     * teacher: hosted reasoning APIs refuse logprobs.
+     */
+    logprobs: z.number().int().min(1).max(100).optional(),
   })
   .strict();
 
@@ -233,8 +239,28 @@ export const ClusterSchema = z
   ])
   .refine((c) => c.gpusPerNode === 0 || c.gpuMemoryGiB !== undefined, { message: 'fineTune.cluster.gpuMemoryGiB is required with gpusPerNode > 0', path: ['gpuMemoryGiB'] });
 
+/**
+ * What the student learns from. sft: the sampled tokens (cross-entropy). kd: Hinton's soft targets from the teacher's
+ * top-k log-probabilities, α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE, with the missing mass as one tail bucket.
+ */
+export const ObjectiveSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('sft') }).strict(),
+  z
+    .object({
+      type: z.literal('kd'),
+      temperature: z.number().positive().max(20).default(1),
+      alpha: z.number().min(0).max(1).default(0.5),
+      /** Alternatives per token used by the loss (≤ sampling.logprobs); unset: all that were captured. */
+      topK: z.number().int().min(1).max(100).optional(),
+      /** Keep the teacher's mass outside the top k as one extra outcome (else the top k are renormalised). */
+      tail: z.boolean().default(true),
+    })
+    .strict(),
+]);
+
 export const FineTuneSchema = z
   .object({
+    objective: ObjectiveSchema.default({ type: 'sft' }),
     /** tiny: the project's byte-level GPT (fast, CPU). trl: transformers + TRL SFT on a real small LM. openai: a fine-tuning API. */
     backend: z.enum(['tiny', 'trl', 'openai']).default('tiny'),
     epochs: z.number().positive().max(100).default(3),
@@ -395,7 +421,22 @@ export const RunSpecSchema = z
     artifactRoot: z.string().min(1).default('artifacts'),
     incremental: IncrementalSchema.default(IncrementalSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    const o = spec.fineTune.objective;
+    if (o.type !== 'kd') return;
+    if (!spec.sampling.logprobs) {
+      ctx.addIssue({ code: 'custom', path: ['sampling', 'logprobs'], message: 'fineTune.objective kd needs the teacher\'s top-k log-probabilities: set sampling.logprobs (e.g. 20)' });
+    } else if (o.topK !== undefined && o.topK > spec.sampling.logprobs) {
+      ctx.addIssue({ code: 'custom', path: ['fineTune', 'objective', 'topK'], message: `topK ${o.topK} is more than the ${spec.sampling.logprobs} alternatives sampling.logprobs captures` });
+    }
+    if (spec.fineTune.backend === 'openai') {
+      ctx.addIssue({ code: 'custom', path: ['fineTune', 'objective'], message: 'a fine-tuning API trains on text only: objective kd needs backend tiny or trl' });
+    }
+    if (spec.fineTune.backend === 'trl' && spec.fineTune.packing) {
+      ctx.addIssue({ code: 'custom', path: ['fineTune', 'packing'], message: 'objective kd needs packing off: the soft targets are per row' });
+    }
+  });
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
 export type RunSpecInput = z.input<typeof RunSpecSchema>;

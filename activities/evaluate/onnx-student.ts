@@ -6,6 +6,14 @@ export interface SamplingOptions {
   topP: number;
   maxNewTokens: number;
   rng: () => number;
+  /** Also return each generated token's log-probability and the top `logprobs` alternatives' (exact softmax, T = 1). */
+  logprobs?: number;
+}
+
+export interface GeneratedTokenLogprob {
+  id: number;
+  logprob: number;
+  top: { id: number; logprob: number }[];
 }
 
 /**
@@ -34,15 +42,17 @@ export class OnnxStudent {
   }
 
   /** Samples one completion per prompt; returns the generated ids (without the prompt) per row. */
-  async generate(prompts: number[][], opts: SamplingOptions): Promise<{ ids: number[]; truncated: boolean }[]> {
-    const rows = prompts.map((p) => ({ ids: [...p], out: [] as number[], done: false, truncated: false }));
+  async generate(prompts: number[][], opts: SamplingOptions): Promise<{ ids: number[]; truncated: boolean; logprobs?: GeneratedTokenLogprob[] }[]> {
+    const rows = prompts.map((p) => ({ ids: [...p], out: [] as number[], done: false, truncated: false, lps: [] as GeneratedTokenLogprob[] }));
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const active = rows.filter((r) => !r.done);
       if (!active.length) break;
       const { data, seqLen } = await this.logits(active.map((r) => r.ids));
       active.forEach((r, b) => {
         const offset = (b * seqLen + r.ids.length - 1) * VOCAB;
-        const next = sampleToken(data.subarray(offset, offset + VOCAB), opts);
+        const row = data.subarray(offset, offset + VOCAB);
+        const next = sampleToken(row, opts);
+        if (opts.logprobs !== undefined && next !== EOS) r.lps.push(tokenLogprobs(row, next, opts.logprobs));
         if (next === EOS) {
           r.done = true;
           return;
@@ -55,12 +65,23 @@ export class OnnxStudent {
         }
       });
     }
-    return rows.map((r) => ({ ids: r.out, truncated: r.truncated || !r.done }));
+    return rows.map((r) => ({ ids: r.out, truncated: r.truncated || !r.done, ...(opts.logprobs !== undefined ? { logprobs: r.lps } : {}) }));
   }
 
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The model's own distribution (log-softmax of the logits, before temperature and top-p, as OpenAI and vLLM report it). */
+export function tokenLogprobs(logits: Float32Array, chosen: number, k: number): GeneratedTokenLogprob {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const logZ = max + Math.log(sum);
+  const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!).slice(0, k);
+  return { id: chosen, logprob: logits[chosen]! - logZ, top: order.map((id) => ({ id, logprob: logits[id]! - logZ })) };
 }
 
 /** Temperature + nucleus (top-p) sampling; temperature 0 is greedy. */

@@ -12,6 +12,8 @@ import { fineTuneTrl } from './trl-fine-tune';
 import { confinePath } from '../security/worker-policy';
 import { BUILTIN_STUDENTS } from '../security/spec-uses';
 
+import { kdTrainerObjective } from './kd-targets';
+
 export interface FineTuneInput {
   runDir: string;
   sft: ArtifactRef;
@@ -96,6 +98,7 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
     // The workflow resolves 'promoted:<name>' to the promoted model's directory before this activity runs.
     ...(ft.student.initFrom && !ft.student.initFrom.startsWith('promoted:') ? { init_from: ft.student.initFrom } : {}),
     ...(slot.threads ? { threads: slot.threads } : {}),
+    ...(ft.objective?.type === 'kd' ? { objective: await kdTrainerObjective(input.runDir, input.sft, ft, input.spec) } : {}),
   };
   const configPath = path.join(outDir, 'config.json');
   await writeJsonAtomic(configPath, config);
@@ -139,6 +142,7 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
   if (run.exitCode !== 0 || !done) {
     const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${lastStep} (last checkpoint ${lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
     // Bad training data cannot be fixed by a retry; a crash or a kill can.
+    if (run.exitCode === 4 || /TokenizerMismatch/.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'TokenizerMismatch');
     if (/No training examples|invalid training data/i.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'InvalidTrainingData');
     throw new Error(msg);
   }

@@ -11,6 +11,7 @@ import { fineTuneOnCluster } from './cluster-fine-tune';
 import { driveTrainer } from './trainer-process';
 import { BUILTIN_STUDENTS } from '../security/spec-uses';
 import { processesPerNode, trainerFailure, trlResult } from './trl-outcome';
+import { kdTrainerObjective } from './kd-targets';
 
 
 /** The trainer's config (infra/trainer/sft/README.md) from the run spec's fineTune section. */
@@ -73,7 +74,8 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput, cluste
     ctx?.log.warn(`fineTune.lr ${fineTuneLr(input.fineTune)} is the tiny GPT's scale; a pretrained student usually wants 1e-5..5e-5 (about 2e-4 with LoRA)`);
   }
   const configPath = path.join(outDir, 'config.json');
-  await writeJsonAtomic(configPath, trlTrainerConfig(input, outDir, slot));
+  const objective = input.fineTune.objective?.type === 'kd' ? { objective: await kdTrainerObjective(input.runDir, input.sft, input.fineTune, input.spec) } : {};
+  await writeJsonAtomic(configPath, { ...trlTrainerConfig(input, outDir, slot), ...objective });
   if (input.fineTune.cluster) return fineTuneOnCluster(input, outDir, configPath, resultPath, clusters);
 
   const env = { ...process.env, CUDA_VISIBLE_DEVICES: slot.cudaVisibleDevices, PYTHONUNBUFFERED: '1' };

@@ -25,6 +25,7 @@ export function trainerFailure(exitCode: number | null, msg: string, stderrTail:
     return ApplicationFailure.nonRetryable(msg, type);
   }
   if (exitCode === 3) return ApplicationFailure.nonRetryable(msg, 'TrainingDiverged');
+  if (exitCode === 4) return ApplicationFailure.nonRetryable(msg, 'TokenizerMismatch');
   return new Error(msg);
 }
 

@@ -8,12 +8,14 @@ import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
 import { exists, readJsonl, refOfFile } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
-import { createTeacherClient, type TeacherAnswer } from './teacher-client';
+import { createTeacherClient, requireLogprobs, type TeacherAnswer } from './teacher-client';
+import { encodeSampleLogprobs } from './logprobs-sidecar';
+import { idsOf, writeAlignedSidecar } from './logprobs-files';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
-import { attemptFileFor, AttemptWriter, commitShard, indexAttempts, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
+import { attemptFileFor, attemptFiles, AttemptWriter, commitShard, indexAttempts, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
 
 export interface GenerateShardInput {
   runDir: string;
@@ -79,7 +81,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
 async function generateShardSamples(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   // a crash between the commit of the shard and the removal of the attempt files leaves the latter behind
-  if (await exists(final)) return committedShard(input.shardIndex, final, { requests: 0 });
+  if (await exists(final)) return committedShard(input, final, { requests: 0 });
   await fs.mkdir(path.dirname(final), { recursive: true });
   const configHash = generationConfigHash(input);
   const n = input.sampling.n;
@@ -102,6 +104,12 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
 
   const teacher = createTeacherClient(input.teacher, input.sampling);
   const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1));
+  // The teacher's top-k logprobs go to a sidecar attempt file paired with the samples' one (same name after the
+  // shard's): a sample line's frame is always in its pair, written before it.
+  const lpOut = input.sampling.logprobs ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
+    await out.close();
+    throw err;
+  }) : undefined;
   // Set once another attempt has committed the shard: nothing more is asked of the teacher.
   let overtaken = false;
   /**
@@ -115,6 +123,7 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
     for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
     if (!missing.size || overtaken || (overtaken = await exists(final))) return;
     const rows: SampleRow[] = [];
+    const frames = new Map<string, Buffer>();
     for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
       const full = attempt < 2;
       const want = full ? n : missing.size;
@@ -122,6 +131,7 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
         attempt === 0 && prefetched
           ? prefetched
           : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
+      if (input.sampling.logprobs && attempt === 0 && prefetched) requireLogprobs(answer, input.teacher, input.sampling.logprobs);
       if (!(attempt === 0 && prefetched)) tally.requests += 1;
       tally.promptTokens += answer.usage.promptTokens;
       tally.completionTokens += answer.usage.completionTokens;
@@ -130,13 +140,16 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
         const index = full ? choice.index : order[k];
         if (index === undefined || !missing.has(index)) return;
         missing.delete(index);
-        rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
+        const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
+        rows.push(row);
+        if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
       });
     }
     if (missing.size) {
       throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
     }
     rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
+    if (lpOut) await lpOut.append(Buffer.concat(rows.map((r) => frames.get(r.id)!)));
     // One append per prompt, whole: a kill leaves at most one torn line, at the end, which readers leave alone.
     await out.append(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     for (const r of rows) written.add(r.id);
@@ -156,16 +169,18 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
     } else {
       await mapWithConcurrency(pending, input.teacher.concurrency, (p) => fillPrompt(p));
     }
+    await lpOut?.sync();
     await out.sync();
   } finally {
     await out.close();
+    await lpOut?.close();
   }
-  const committed = !overtaken && (await commitFromAttempts(final, expected));
-  await removeAttemptFiles(final);
+  const committed = !overtaken && (await commitFromAttempts(input, final, expected));
   if (!committed) {
     const own = { requests: tally.requests, resumedSamples: tally.resumedSamples };
-    return committedShard(input.shardIndex, final, tally.batchRequests === undefined ? own : { ...own, batchRequests: tally.batchRequests });
+    return committedShard(input, final, tally.batchRequests === undefined ? own : { ...own, batchRequests: tally.batchRequests });
   }
+  await removeShardAttempts(input, final);
   tally.samples = written.size;
   return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
 }
@@ -175,7 +190,7 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
  * Everything expected must be there: this attempt wrote what was missing when it started, and no attempt file is
  * removed before the shard exists.
  */
-async function commitFromAttempts(final: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<boolean> {
+async function commitFromAttempts(input: GenerateShardInput, final: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<boolean> {
   if (await exists(final)) return false;
   const index = await indexAttempts(final, expected);
   try {
@@ -183,6 +198,8 @@ async function commitFromAttempts(final: string, expected: ReadonlyMap<string, E
       if (index.vanished || (await exists(final))) return false;
       throw new Error(`${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`);
     }
+    // The sidecar goes down first, from the same index as the samples: a committed shard always has its sidecar.
+    if (input.sampling.logprobs) await writeShardSidecar(input, final, index);
     return await commitShard(final, index);
   } finally {
     await index.close();
@@ -193,10 +210,36 @@ async function commitFromAttempts(final: string, expected: ReadonlyMap<string, E
  * The result for a shard that is committed (by an earlier attempt, or by one running beside this one): its counts
  * are those of the file, which is never rewritten; the requests are this attempt's own.
  */
-async function committedShard(shardIndex: number, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
-  await removeAttemptFiles(final);
+async function committedShard(input: GenerateShardInput, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
+  const shardIndex = input.shardIndex;
+  // A shard committed by a version that wrote the sidecar after the samples may lack it: made from the attempt files.
+  if (input.sampling.logprobs && !(await exists(layout.shardLogprobs(input.runDir, shardIndex)))) await rebuildSidecar(input, final);
+  await removeShardAttempts(input, final);
   const tally = await tallyOf(final);
   return { shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, ...own };
+}
+
+/** The sidecar attempt file that pairs with a samples attempt file (or with the shared `.partial`). */
+function sidecarPartner(input: GenerateShardInput, final: string, samplesFile: string): string {
+  return layout.shardLogprobs(input.runDir, input.shardIndex) + samplesFile.slice(final.length);
+}
+
+/** One frame per committed sample, in the shard's order, each from the attempt file its sample line comes from. */
+async function writeShardSidecar(input: GenerateShardInput, final: string, index: AttemptIndex): Promise<void> {
+  const lines = [...index.samples.entries()].sort(([, a], [, b]) => a.position - b.position || a.sampleIndex - b.sampleIndex);
+  const sources = index.files.map((f) => sidecarPartner(input, final, f));
+  await writeAlignedSidecar(layout.shardLogprobs(input.runDir, input.shardIndex), lines.map(([id]) => id), sources, { tolerateTornTail: true, sourceOf: (id) => index.samples.get(id)?.source });
+}
+
+async function rebuildSidecar(input: GenerateShardInput, final: string): Promise<void> {
+  const sources = (await attemptFiles(layout.shardLogprobs(input.runDir, input.shardIndex)));
+  await writeAlignedSidecar(layout.shardLogprobs(input.runDir, input.shardIndex), await idsOf(final), sources, { tolerateTornTail: true });
+}
+
+/** A committed shard's attempt files go, its sidecar's with them (only once the sidecar exists). */
+async function removeShardAttempts(input: GenerateShardInput, final: string): Promise<void> {
+  await removeAttemptFiles(final);
+  if (input.sampling.logprobs) await removeAttemptFiles(layout.shardLogprobs(input.runDir, input.shardIndex));
 }
 
 /** Unusable lines in attempt files are skipped (an unreadable sample is generated again); a garbling disk is news. */

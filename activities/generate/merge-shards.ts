@@ -2,6 +2,7 @@ import type { ArtifactRef, SampleRow } from '../../schemas/artifact';
 import { currentActivity } from '../activity-context';
 import { AtomicJsonlWriter, exists, readJsonl } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
+import { concatSidecars, type SidecarStats } from './logprobs-files';
 
 export interface MergeShardsInput {
   runDir: string;
@@ -13,6 +14,8 @@ export interface MergeShardsResult {
   prompts: number;
   promptTokens: number;
   completionTokens: number;
+  /** The teacher's top-k logprobs beside the samples (sampling.logprobs), when the shards have them. */
+  logprobs?: SidecarStats;
 }
 
 /**
@@ -26,11 +29,15 @@ export async function mergeShards(input: MergeShardsInput): Promise<MergeShardsR
   let promptTokens = 0;
   let completionTokens = 0;
   const ctx = currentActivity();
+  const sidecars: { sidecar: string; ids: string[] }[] = [];
   try {
     for (let i = 0; i < input.shardCount; i++) {
       const file = layout.shardSamples(input.runDir, i);
       if (!(await exists(file))) throw new Error(`shard ${i} has no finished samples file (${file})`);
+      const shardIds: string[] = [];
+      sidecars.push({ sidecar: layout.shardLogprobs(input.runDir, i), ids: shardIds });
       for await (const row of readJsonl<SampleRow>(file)) {
+        shardIds.push(row.id);
         if (ids.has(row.id)) throw new Error(`duplicate sample id ${row.id} in shard ${i}`);
         ids.add(row.id);
         prompts.add(row.promptId);
@@ -40,7 +47,10 @@ export async function mergeShards(input: MergeShardsInput): Promise<MergeShardsR
       }
       ctx?.heartbeat({ shard: i });
     }
-    return { samples: await out.finish(), prompts: prompts.size, promptTokens, completionTokens };
+    const have = await Promise.all(sidecars.map((s) => exists(s.sidecar)));
+    if (have.some((h) => h) && !have.every((h) => h)) throw new Error(`shard ${have.indexOf(false)} has no logprobs sidecar while others have one`);
+    const logprobs = have.length && have.every((h) => h) ? await concatSidecars(layout.logprobs(input.runDir), sidecars) : undefined;
+    return { samples: await out.finish(), prompts: prompts.size, promptTokens, completionTokens, ...(logprobs ? { logprobs } : {}) };
   } catch (err) {
     await out.abort();
     throw err;

@@ -46,6 +46,8 @@ export interface AttemptIndex {
   completionTokens: number;
   /** The attempt files, open for positional reads of the indexed lines. */
   sources: FileHandle[];
+  /** Their paths, in the same order. */
+  files: string[];
   close(): Promise<void>;
 }
 
@@ -84,8 +86,10 @@ export async function removeAttemptFiles(shard: string): Promise<void> {
  */
 export async function indexAttempts(shard: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<AttemptIndex> {
   const handles: FileHandle[] = [];
+  const files: string[] = [];
   const index: AttemptIndex = {
     sources: handles,
+    files,
     samples: new Map(),
     corrupt: 0,
     foreign: 0,
@@ -108,6 +112,7 @@ export async function indexAttempts(shard: string, expected: ReadonlyMap<string,
         continue;
       }
       const source = handles.push(h) - 1;
+      files.push(file);
       for await (const line of completeLines(h)) {
         if (!line.bytes.length) continue;
         let row: Partial<SampleRow>;
@@ -189,8 +194,8 @@ export class AttemptWriter {
     return new AttemptWriter(file, await fs.open(file, 'wx'));
   }
 
-  append(lines: string): Promise<void> {
-    const buf = Buffer.from(lines);
+  append(lines: string | Buffer): Promise<void> {
+    const buf = typeof lines === 'string' ? Buffer.from(lines) : lines;
     const run = this.tail.then(() => this.writeAll(buf));
     this.tail = run.catch(() => undefined);
     return run;

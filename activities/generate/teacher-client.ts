@@ -4,11 +4,15 @@ import type { RunSpec } from '../../schemas/run-spec';
 import { limiterFor } from './endpoint-limiter';
 import { apiKeyFor } from '../security/worker-policy';
 
+import { fromOpenAILogprobs, type TokenLogprob } from './logprobs-sidecar';
+
 export interface TeacherChoice {
   index: number;
   content: string;
   reasoning?: string;
   finishReason: string | null;
+  /** Per generated token: its log-probability and the top alternatives' (when sampling.logprobs asked for them). */
+  logprobs?: TokenLogprob[];
 }
 
 export interface TeacherAnswer {
@@ -72,7 +76,9 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
       if (!res || !Array.isArray(res.choices)) {
         throw new MalformedReplyError(`teacher at ${teacher.baseURL} answered without a choices array`);
       }
-      return toTeacherAnswer(res, teacher.model, Date.now() - started);
+      const answer = toTeacherAnswer(res, teacher.model, Date.now() - started);
+      if (sampling.logprobs) requireLogprobs(answer, teacher, sampling.logprobs);
+      return answer;
     } catch (err) {
       throw classifyTeacherError(err, teacher);
     }
@@ -89,6 +95,7 @@ export function toTeacherAnswer(res: OpenAI.Chat.ChatCompletion, model: string, 
       content: c.message?.content ?? '',
       reasoning: (c.message as { reasoning_content?: string } | undefined)?.reasoning_content ?? undefined,
       finishReason: c.finish_reason ?? null,
+      ...(c.logprobs?.content ? { logprobs: fromOpenAILogprobs(c.logprobs.content) } : {}),
     })),
     usage: { promptTokens: res.usage?.prompt_tokens ?? 0, completionTokens: res.usage?.completion_tokens ?? 0 },
     model: res.model ?? model,
@@ -111,7 +118,22 @@ export function chatRequestBody(teacher: RunSpec['teacher'], sampling: RunSpec['
     max_tokens: sampling.max_tokens,
     seed: req.seed,
     ...(sampling.stop ? { stop: sampling.stop } : {}),
+    ...(sampling.logprobs ? { logprobs: true, top_logprobs: sampling.logprobs } : {}),
   };
+}
+
+/**
+ * Soft targets cannot come from an endpoint that does not return them, and asking again will not change that: the
+ * first reply without them fails the run at once, naming the endpoint and the field.
+ */
+export function requireLogprobs(answer: TeacherAnswer, teacher: RunSpec['teacher'], k: number): void {
+  const i = answer.choices.findIndex((c) => !c.logprobs);
+  if (i < 0) return;
+  throw ApplicationFailure.nonRetryable(
+    `Teacher ${teacher.model} at ${teacher.baseURL} returned no choices[${i}].logprobs.content although the request asked for logprobs with top_logprobs=${k} (sampling.logprobs, needed by fineTune.objective kd). ` +
+      'Hosted reasoning APIs (DeepSeek\'s reasoner, OpenAI\'s reasoning models) refuse logprobs: soft targets need a self-hosted teacher (vLLM with --max-logprobs, llama.cpp\'s server), or drop sampling.logprobs and train with objective sft.',
+    'TeacherLogprobsMissing',
+  );
 }
 
 export class MalformedReplyError extends Error {

@@ -373,6 +373,7 @@ async function collectLoss(summary: ReportSummary, runDir: string, warnings: str
     if (r[k] !== undefined) facts[k] = r[k];
   }
   if (r.model && typeof r.model === 'object') facts.model = r.model;
+  Object.assign(facts, await objectiveFacts(r, path.dirname(file)));
   return {
     points: downsample(raw),
     smoothed: downsample(smooth(raw)),
@@ -381,6 +382,23 @@ async function collectLoss(summary: ReportSummary, runDir: string, warnings: str
     source: file,
     facts,
   };
+}
+
+/** What the student learned from: the objective, and for kd its settings and the soft targets' provenance and size. */
+async function objectiveFacts(r: Record<string, unknown>, dir: string): Promise<Record<string, unknown>> {
+  const facts: Record<string, unknown> = { objective: typeof r.objective === 'string' ? r.objective : 'sft' };
+  const kd = r.kd as Record<string, unknown> | undefined;
+  if (!kd) return facts;
+  for (const k of ['temperature', 'alpha', 'top_k', 'tail', 'rows_with_targets', 'positions', 'mapped_fraction']) if (kd[k] !== undefined) facts[`kd_${k}`] = kd[k];
+  const sidecar = await readJsonFile<{ k?: number; generationTemperature?: number; bytesPerToken?: number; bytes?: number; dropped?: number }>(path.join(dir, 'logprobs.json'));
+  if (sidecar) {
+    if (sidecar.k !== undefined) facts.logprobs_k = sidecar.k;
+    if (sidecar.generationTemperature !== undefined) facts.generation_temperature = sidecar.generationTemperature;
+    if (sidecar.bytesPerToken !== undefined) facts.sidecar_bytes_per_token = Math.round(sidecar.bytesPerToken * 10) / 10;
+    if (sidecar.bytes !== undefined) facts.sidecar_bytes = sidecar.bytes;
+    if (sidecar.dropped !== undefined) facts.sidecar_records_dropped = sidecar.dropped;
+  }
+  return facts;
 }
 
 async function collectTeacher(summary: ReportSummary, runDir: string): Promise<ReportData['teacherTrain']> {

@@ -55,6 +55,8 @@ export interface TeacherServerOptions {
   baseErrorRate?: number;
   /** Vary phrasing at temperature > 0 (default true). */
   styleVariation?: boolean;
+  /** Further models to serve: model name → a tiny student's model dir (model.onnx + config.json), with logprobs. */
+  students?: Record<string, string>;
 }
 
 export interface TeacherServerStats {
@@ -184,8 +186,17 @@ function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model
   if (r.model !== servedModel && !alsoServes(r.model)) {
     throw new HttpError(404, `The model \`${r.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
   }
+  if (r.logprobs !== undefined && r.logprobs !== null && typeof r.logprobs !== 'boolean') {
+    throw invalid(`Invalid 'logprobs': expected a boolean.`, 'logprobs', 'invalid_type');
+  }
+  const tl = r.top_logprobs;
+  if (tl !== undefined && tl !== null && (!isInt(tl) || tl < 0 || tl > 20)) {
+    throw invalid(`Invalid 'top_logprobs': expected an integer between 0 and 20.`, 'top_logprobs', 'invalid_value');
+  }
+  if (isInt(tl) && r.logprobs !== true) throw invalid(`'top_logprobs' requires 'logprobs' to be true.`, 'top_logprobs', 'invalid_value');
   const so = r.stream_options as { include_usage?: unknown } | undefined | null;
   return {
+    ...(r.logprobs === true ? { topLogprobs: isInt(tl) ? tl : 0 } : {}),
     model: r.model,
     prompt: prompt ?? '',
     promptTokens: approxTokens(texts.join('\n')),
@@ -279,7 +290,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
 
   /** One chat completion: to `res` as JSON or SSE, or (res = null, for the Batch API) returned as the JSON body. */
   async function answerChat(body: unknown, res: http.ServerResponse | null): Promise<Record<string, unknown> | undefined> {
-    const parsed = parseChatRequest(body, model, (m) => fineTuning.serves(m));
+    const parsed = parseChatRequest(body, model, (m) => !!opts.students?.[m] || fineTuning.serves(m));
     await sem.acquire();
     let choices: GeneratedChoice[];
     try {
@@ -317,7 +328,8 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
               ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
               refusal: null,
             },
-            logprobs: null,
+            // Only the ONNX students have a distribution to report; the procedural teacher has none (logprobs: null).
+            logprobs: (c as { logprobs?: unknown }).logprobs ? { content: (c as { logprobs?: unknown }).logprobs, refusal: null } : null,
             finish_reason: c.finishReason,
           })),
           usage,
@@ -361,7 +373,7 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
   const files = createFileStore();
   const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200, files });
   const fineTuning = createFineTuningApi({ files, dir: opts.fineTuningDir, startDelayMs: opts.fineTuningDelayMs, threads: opts.fineTuningThreads });
-  const students = createStudentServing((m) => fineTuning.servedModelDir(m));
+  const students = createStudentServing(async (m) => opts.students?.[m] ?? fineTuning.servedModelDir(m));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     counters.requests++;

@@ -1,12 +1,22 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { rngFrom } from '../../activities/dataset/arithmetic-task';
-import { decode, encodePrompt } from '../../activities/evaluate/byte-tokenizer';
-import { OnnxStudent } from '../../activities/evaluate/onnx-student';
+import { BOS, decode, encodePrompt, EOS, PAD } from '../../activities/evaluate/byte-tokenizer';
+import { OnnxStudent, type GeneratedTokenLogprob } from '../../activities/evaluate/onnx-student';
 import type { SamplingRequest } from './http-common';
 
 export interface StudentRequest extends SamplingRequest {
   prompt: string;
+  /** top_logprobs when the request asked for logprobs (0 = the chosen token's only), else undefined. */
+  topLogprobs?: number;
+}
+
+/** One entry of OpenAI's `choices[].logprobs.content`. */
+export interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: { token: string; logprob: number; bytes: number[] | null }[];
 }
 
 export interface StudentChoice {
@@ -14,6 +24,19 @@ export interface StudentChoice {
   content: string;
   finishReason: 'stop' | 'length';
   tokens: number;
+  logprobs?: ChatTokenLogprob[];
+}
+
+const SPECIAL: Record<number, string> = { [BOS]: '<bos>', [EOS]: '<eos>', [PAD]: '<pad>' };
+
+/** A byte token as the API shows it: its text (latin1 for a lone non-ASCII byte) and its bytes; specials by name. */
+function apiToken(id: number): { token: string; bytes: number[] | null } {
+  return id in SPECIAL ? { token: SPECIAL[id]!, bytes: null } : { token: Buffer.from([id]).toString('latin1'), bytes: [id] };
+}
+
+function toChatLogprobs(lps: GeneratedTokenLogprob[], contentBytes: number): ChatTokenLogprob[] {
+  // A stop sequence cut the content: the tokens past it are not part of the answer.
+  return lps.slice(0, contentBytes).map((t) => ({ ...apiToken(t.id), logprob: t.logprob, top_logprobs: t.top.map((a) => ({ ...apiToken(a.id), logprob: a.logprob })) }));
 }
 
 /** The prompt does not fit the student's context: the API's context_length_exceeded. */
@@ -64,7 +87,7 @@ export function createStudentServing(modelDir: (model: string) => Promise<string
       const rng = rngFrom('student-serving', req.model, String(req.seed), req.prompt);
       const outs = await student.generate(
         Array.from({ length: req.n }, () => prompt),
-        { temperature: req.temperature, topP: req.topP, maxNewTokens: Math.min(room, req.maxTokens ?? room), rng },
+        { temperature: req.temperature, topP: req.topP, maxNewTokens: Math.min(room, req.maxTokens ?? room), rng, ...(req.topLogprobs !== undefined ? { logprobs: req.topLogprobs } : {}) },
       );
       return outs.map((o, index) => {
         let content = decode(o.ids);
@@ -76,7 +99,13 @@ export function createStudentServing(modelDir: (model: string) => Promise<string
             stopped = true;
           }
         }
-        return { index, content, finishReason: o.truncated && !stopped ? 'length' : 'stop', tokens: o.ids.length };
+        return {
+          index,
+          content,
+          finishReason: o.truncated && !stopped ? 'length' : 'stop',
+          tokens: o.ids.length,
+          ...(o.logprobs ? { logprobs: toChatLogprobs(o.logprobs, Buffer.byteLength(content)) } : {}),
+        };
       });
     },
     async close(): Promise<void> {

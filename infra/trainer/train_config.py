@@ -45,6 +45,8 @@ class TrainConfig:
     log_every: int = 1
     device: str = "cpu"
     export_onnx: bool = True
+    # {"type": "sft"} or {"type": "kd", "temperature", "alpha", "top_k", "tail", "logprobs": sidecar path, "teacher"}
+    objective: dict[str, Any] = field(default_factory=lambda: {"type": "sft"})
     raw: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint_fields(self) -> dict[str, Any]:
@@ -61,13 +63,16 @@ class TrainConfig:
             "grad_clip": self.grad_clip,
             "seed": self.seed,
             "max_steps": self.max_steps,
+            # sft runs keep their old fingerprint (and so resume their old checkpoints)
+            **({"objective": {k: v for k, v in self.objective.items() if k not in ("logprobs", "teacher")}}
+               if self.objective.get("type") != "sft" else {}),
         }
 
 
 _KNOWN = {
     "data", "output_dir", "model", "init_from", "epochs", "batch_size", "lr", "min_lr_ratio", "warmup_ratio",
     "weight_decay", "grad_clip", "seed", "checkpoint_every", "keep_checkpoints", "max_steps", "threads", "log_every",
-    "device", "export_onnx",
+    "device", "export_onnx", "objective",
 }
 
 
@@ -139,8 +144,32 @@ def parse_config(d: dict[str, Any], base_dir: str = ".") -> TrainConfig:
         log_every=_num(d, "log_every", 1, int, lo=1),
         device=device,
         export_onnx=bool(d.get("export_onnx", True)),
+        objective=parse_objective(d.get("objective"), path_of),
         raw=d,
     )
+
+
+def parse_objective(o: Any, path_of) -> dict[str, Any]:
+    """sft (default) or kd with its settings and the training sidecar (one record per data row, in order)."""
+    if o is None:
+        return {"type": "sft"}
+    if not isinstance(o, dict) or o.get("type") not in ("sft", "kd"):
+        raise ConfigError(f"objective must be {{type: sft}} or {{type: kd, ...}}, got {o!r}")
+    if o["type"] == "sft":
+        return {"type": "sft"}
+    logprobs = o.get("logprobs")
+    if not isinstance(logprobs, str) or not logprobs:
+        raise ConfigError("objective kd needs logprobs: the path of the teacher's logprobs sidecar")
+    base = os.path.dirname(path_of("data", True))
+    return {
+        "type": "kd",
+        "temperature": _num(o, "temperature", 1.0, float, lo=0, lo_open=True),
+        "alpha": _num(o, "alpha", 0.5, float, lo=0, hi=1),
+        "top_k": _num(o, "top_k", 100, int, lo=1),
+        "tail": bool(o.get("tail", True)),
+        "logprobs": os.path.abspath(os.path.join(base, logprobs)),
+        "teacher": str(o.get("teacher") or "the teacher"),
+    }
 
 
 def load_config(path: str) -> TrainConfig:

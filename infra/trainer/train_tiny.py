@@ -3,7 +3,7 @@
     python train_tiny.py --config config.json [--no-resume]
 
 stdout: one JSON object per line (events start / step / checkpoint / done); stderr: human logs.
-Exit codes: 0 done, 2 bad config or data, 143 stopped by SIGTERM (after writing a checkpoint), 130 by SIGINT.
+Exit codes: 0 done, 2 bad config or data, 4 the teacher's tokens do not map onto the student's (objective kd), 143 stopped by SIGTERM (after writing a checkpoint), 130 by SIGINT.
 See README.md for the config keys, the checkpoint layout and the resume rule.
 """
 
@@ -31,6 +31,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import byte_tokenizer as tok  # noqa: E402
+import kd_targets  # noqa: E402
+from kd_loss import kd_objective  # noqa: E402
 from tiny_gpt import TinyGPT, fsync_dir, write_json  # noqa: E402
 from train_config import ConfigError, TrainConfig, initial_model, load_config, pick_device, set_threads  # noqa: E402
 
@@ -56,7 +58,8 @@ def emit(obj: dict[str, Any]) -> None:
 # Data
 # ---------------------------------------------------------------------------------------------------------------
 
-def load_examples(path: str, max_len: int) -> tuple[list[tuple[list[int], int]], dict[str, int], str]:
+def load_examples(path: str, max_len: int, meta: list[tuple[int, bytes]] | None = None
+                  ) -> tuple[list[tuple[list[int], int]], dict[str, int], str]:
     """Reads the chat JSONL. Each example is (token ids, prompt length). Sequences longer than max_len tokens are
     cut to max_len (counted in `truncated`); rows whose prompt leaves no completion token inside max_len are
     skipped (counted in `skipped_too_long`). Returns (examples, stats, sha256 of the file)."""
@@ -88,7 +91,54 @@ def load_examples(path: str, max_len: int) -> tuple[list[tuple[list[int], int]],
                 stats["truncated"] += 1
                 ids = ids[:max_len]
             examples.append((ids, len(prompt)))
+            if meta is not None:  # (row number among the data rows, assistant text): to find the row's soft targets
+                meta.append((stats["rows"] - 1, tok.split_messages(row["messages"])[2].encode("utf-8")))
     return examples, stats, h.hexdigest()
+
+
+def load_kd_targets(cfg: TrainConfig, meta: list[tuple[int, bytes]], rows: int
+                    ) -> tuple[list[kd_targets.Targets | None], dict[str, Any]]:
+    """Each example's soft targets from the training sidecar (one record per data row), after the tokenizer check."""
+    o = cfg.objective
+    try:
+        records = list(kd_targets.read_sidecar(o["logprobs"]))
+    except OSError as e:
+        raise DataError(f"invalid training data: cannot read the logprobs sidecar {o['logprobs']}: {e}") from e
+    except kd_targets.SidecarError as e:
+        raise DataError(f"invalid training data: {e}") from e
+    if len(records) != rows:
+        raise DataError(f"invalid training data: {o['logprobs']} has {len(records)} logprobs records for {rows} rows")
+    out: list[kd_targets.Targets | None] = []
+    sampled: list[tuple[bool, int, int]] = []
+    for row, assistant in meta:
+        t, mapped, unmapped = kd_targets.byte_targets(records[row], assistant, o["top_k"])
+        out.append(t)
+        if len(sampled) < 64:
+            sampled.append((t is not None, mapped, unmapped))
+    info = kd_targets.check_tokenizer(sampled, o["teacher"], f"byte-level (tiny GPT, {tok.VOCAB_SIZE} ids)")
+    info.update({"rows_with_targets": sum(1 for t in out if t is not None), "rows": len(out),
+                 "positions": sum(len(t.positions) for t in out if t is not None)})
+    return out, info
+
+
+def collate_kd(batch: list[tuple[list[int], int]], targets: list[kd_targets.Targets | None], top_k: int,
+               t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Teacher ids [B, t, K], logprobs [B, t, K] (−inf where absent) and mask [B, t], on collate's positions."""
+    ids = torch.zeros((len(batch), t, top_k), dtype=torch.long)
+    lps = torch.full((len(batch), t, top_k), float("-inf"))
+    mask = torch.zeros((len(batch), t), dtype=torch.bool)
+    for b, ((_, plen), tg) in enumerate(zip(batch, targets)):
+        if tg is None:
+            continue
+        for j, row_ids, row_lp in zip(tg.positions, tg.ids, tg.logprobs):
+            p = plen + j - 1  # this position predicts the completion's j-th token
+            if p >= t:
+                break
+            k = min(top_k, len(row_ids))
+            ids[b, p, :k] = torch.tensor(row_ids[:k])
+            lps[b, p, :k] = torch.tensor(row_lp[:k])
+            mask[b, p] = True
+    return ids, lps, mask
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -239,10 +289,18 @@ def train(cfg: TrainConfig, resume: bool) -> int:
     device = pick_device(cfg.device)
     max_len = cfg.model.max_len
 
-    examples, stats, data_sha = load_examples(cfg.data, max_len)
+    kd = cfg.objective if cfg.objective.get("type") == "kd" else None
+    meta: list[tuple[int, bytes]] | None = [] if kd else None
+    examples, stats, data_sha = load_examples(cfg.data, max_len, meta)
     if not examples:
         raise DataError(f"No training examples in {cfg.data} ({stats['rows']} rows, {stats['skipped_too_long']} "
                         f"with prompts longer than max_len={max_len})")
+    targets: list[kd_targets.Targets | None] = []
+    kd_info: dict[str, Any] | None = None
+    if kd:
+        # before any step: a teacher of another tokenizer family must stop the run here, not after an epoch
+        targets, kd_info = load_kd_targets(cfg, meta or [], stats["rows"])
+        log(f"kd: T={kd['temperature']} alpha={kd['alpha']} top_k={kd['top_k']} tail={kd['tail']}; {kd_info}")
     n = len(examples)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
@@ -310,7 +368,7 @@ def train(cfg: TrainConfig, resume: bool) -> int:
           "examples": n, "rows": stats["rows"], "truncated": stats["truncated"],
           "skipped_too_long": stats["skipped_too_long"], "steps_per_epoch": steps_per_epoch, "epochs": cfg.epochs,
           "batch_size": cfg.batch_size, "max_len": max_len, "threads": threads, "device": str(device),
-          "stale_checkpoints": stale_dir})
+          "stale_checkpoints": stale_dir, "objective": cfg.objective.get("type"), **({"kd": kd_info} if kd_info else {})})
 
     def checkpoint(step: int) -> str:
         epoch, pos = divmod(step, steps_per_epoch)
@@ -336,14 +394,20 @@ def train(cfg: TrainConfig, resume: bool) -> int:
         epoch, pos = divmod(step, steps_per_epoch)
         if epoch != order_epoch:
             order_epoch, order = epoch, epoch_order(n, cfg.seed, epoch)
-        batch = [examples[i] for i in order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]]
+        picked = order[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
+        batch = [examples[i] for i in picked]
         t0 = time.time()
         if not window:
             window.append((t0, 0))
         x, y, real = collate(batch)
         x, y = x.to(device), y.to(device)
         logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=tok.IGNORE_INDEX)
+        if kd:
+            t_ids, t_lp, t_mask = collate_kd(batch, [targets[i] for i in picked], kd["top_k"], x.size(1))
+            loss, _ = kd_objective(logits, y, t_ids.to(device), t_lp.to(device), t_mask.to(device), kd["temperature"],
+                                   kd["alpha"], kd["tail"], tok.IGNORE_INDEX)
+        else:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1), ignore_index=tok.IGNORE_INDEX)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -394,7 +458,8 @@ def train(cfg: TrainConfig, resume: bool) -> int:
         "wall_time_s_this_run": round(time.time() - t_start, 2), "threads": threads, "device": str(device),
         "final_loss": final_loss, "final_loss_avg10": round(sum(last) / len(last), 5) if last else None,
         "model_dir": info["model_dir"], "onnx": info["onnx"], "onnx_max_abs_diff": info.get("onnx_max_abs_diff"),
-        "config": dict(cfg.raw), "model": cfg.model.to_dict(),
+        "config": dict(cfg.raw), "model": cfg.model.to_dict(), "objective": cfg.objective.get("type"),
+        **({"kd": {**{k: v for k, v in cfg.objective.items() if k != "type"}, **kd_info}} if kd_info else {}),
         "settings": {**cfg.fingerprint_fields(), "data": cfg.data, "checkpoint_every": cfg.checkpoint_every,
                      "warmup_steps": warmup, "data_sha256": data_sha},
         "loss_curve": [{"step": int(s), "loss": l, "lr": lr} for s, l, lr in loss_curve],
@@ -427,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         log(str(e))
         return 2
+    except kd_targets.TokenizerMismatch as e:
+        log(str(e))
+        return 4
 
 
 if __name__ == "__main__":

@@ -107,6 +107,8 @@ DEFAULTS: dict[str, Any] = {
     "model_card": {"spec": None, "dataset_card": None},
     "distributed": {"strategy": "ddp", "cpu_offload": False, "activation_checkpointing": False,
                     "processes_per_node": None},
+    # {"type": "sft"} or {"type": "kd", temperature, alpha, top_k, tail, logprobs (sidecar, one record per row), teacher}
+    "objective": {"type": "sft"},
 }
 STRATEGIES = ("ddp", "fsdp", "zero3")
 # Settings that change the training trajectory: a checkpoint written under others is not resumed from.
@@ -166,6 +168,15 @@ def load_config(path: str) -> dict[str, Any]:
         cfg["lora"] = lora
         if not isinstance(lora["r"], int) or lora["r"] < 1:
             problems.append("lora.r must be a positive integer")
+    o = cfg["objective"]
+    if not isinstance(o, dict) or o.get("type") not in ("sft", "kd"):
+        problems.append("objective must be {type: sft} or {type: kd, ...}")
+    elif o["type"] == "kd":
+        if not isinstance(o.get("logprobs"), str):
+            problems.append("objective kd needs logprobs: the teacher's logprobs sidecar")
+        if cfg["packing"]:
+            problems.append("objective kd needs packing off (the soft targets are per row)")
+        cfg["objective"] = {"temperature": 1.0, "alpha": 0.5, "top_k": 20, "tail": True, "teacher": "the teacher", **o}
     if cfg["export"].get("gguf_dtype") not in ("f16", "f32"):
         problems.append("export.gguf_dtype must be f16 or f32")
     dist = cfg["distributed"]
@@ -232,12 +243,13 @@ def _ids(x: Any) -> list[int]:
     return list(x)
 
 
-def tokenize_rows(tok: Any, rows: list, max_len: int) -> tuple[list[list[int]], list[list[int]], dict[str, int]]:
+def tokenize_rows(tok: Any, rows: list, max_len: int, kept: list[tuple[int, int]] | None = None
+                  ) -> tuple[list[list[int]], list[list[int]], dict[str, int]]:
     """input_ids and labels (-100 on the prompt) per row, rendered by the student's own chat template: the loss
     covers the assistant's answer and the EOS that closes it, nothing else."""
     inputs, labels = [], []
     stats = {"truncated": 0, "skipped_too_long": 0, "prompt_not_prefix": 0}
-    for prompt, answer in rows:
+    for row, (prompt, answer) in enumerate(rows):
         p = _ids(tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True))
         full = _ids(tok.apply_chat_template(prompt + [answer], tokenize=True))
         plen = len(p)
@@ -253,6 +265,8 @@ def tokenize_rows(tok: Any, rows: list, max_len: int) -> tuple[list[list[int]], 
             full = full[:max_len]
         inputs.append(full)
         labels.append([IGNORE] * plen + full[plen:])
+        if kept is not None:  # (row, prompt length) of each example: where its soft targets are
+            kept.append((row, plen))
     return inputs, labels, stats
 
 
@@ -599,7 +613,10 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     # A sharded checkpoint is only readable by the same strategy, and its data order is the world size's.
     fp_dist = {"strategy": strategy, "world_size": world} if strategy != "ddp" else {}
     fingerprint = hashlib.sha256(json.dumps({"data_sha256": data_sha, **fp_src, **fp_dist,
-                                             **{k: cfg[k] for k in FINGERPRINT_KEYS}},
+                                             **{k: cfg[k] for k in FINGERPRINT_KEYS},
+                                             **({"objective": {k: v for k, v in cfg["objective"].items()
+                                                               if k not in ("logprobs", "teacher")}}
+                                                if cfg["objective"]["type"] == "kd" else {})},
                                             sort_keys=True, default=str).encode()).hexdigest()
 
     from student import load_generation_config, load_model, load_tokenizer
@@ -649,7 +666,22 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
     if baseline.path == baseline_dir and os.path.isfile(baseline_export):
         baseline_gguf = baseline_export
 
-    inputs, labels, stats = tokenize_rows(tok, rows, int(st["max_seq_len"]))
+    kd = cfg["objective"] if cfg["objective"]["type"] == "kd" else None
+    kept: list[tuple[int, int]] | None = [] if kd else None
+    inputs, labels, stats = tokenize_rows(tok, rows, int(st["max_seq_len"]), kept)
+    kd_rows: list[Any] = []
+    kd_info: dict[str, Any] | None = None
+    if kd:
+        # before any step: a teacher of another tokenizer family must stop the run here
+        from kd_trl import build_targets
+
+        try:
+            kd_rows, kd_info = build_targets(tok, kd["logprobs"], [r for r, _ in kept or []], inputs,
+                                             [p for _, p in kept or []], len(rows), int(kd["top_k"]), kd["teacher"],
+                                             os.path.basename(start_from.path.rstrip("/")))
+        except OSError as e:
+            raise DataError(f"invalid training data: cannot read the logprobs sidecar {kd['logprobs']}: {e}") from e
+        log(f"kd: T={kd['temperature']} alpha={kd['alpha']} top_k={kd['top_k']} tail={kd['tail']}; {kd_info}")
     if not inputs:
         raise DataError(f"No training examples in {cfg['data']} ({n_rows} rows, {stats['skipped_too_long']} with "
                         f"prompts longer than max_seq_len={st['max_seq_len']})")
@@ -690,7 +722,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         peft_config = LoraConfig(r=int(lo["r"]), lora_alpha=float(lo["alpha"]), lora_dropout=float(lo["dropout"]),
                                  target_modules=list(lo["target_modules"]), task_type="CAUSAL_LM", bias="none")
 
-    ds = datasets.Dataset.from_dict({"input_ids": inputs, "labels": labels})
+    ds = datasets.Dataset.from_dict({"input_ids": inputs, "labels": labels,
+                                     **({"kd_row": list(range(len(inputs)))} if kd else {})})
     sharding = sharding_args(cfg, model, device)
     args = SFTConfig(
         output_dir=ckpt_root,
@@ -726,6 +759,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         save_only_model=False,
         log_level="warning",
         **sharding,
+        # kd: the row index must reach the collator, which turns it into the row's soft targets
+        remove_unused_columns=not kd,
     )
 
     class Events(TrainerCallback):
@@ -803,8 +838,37 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
 
     model.config.use_cache = False
     events = Events()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config,
-                         callbacks=[events])
+    trainer_cls = SFTTrainer
+    if kd:
+        from kd_loss import kd_objective
+        from kd_trl import collate_targets
+
+        class KdSFTTrainer(SFTTrainer):
+            """α·T²·KL on the teacher's top k (+ tail) + (1−α)·CE, on the assistant tokens (labels != -100)."""
+
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                t_ids, t_lp, t_mask = inputs.pop("kd_ids"), inputs.pop("kd_lp"), inputs.pop("kd_mask")
+                labels = inputs.pop("labels")
+                outputs = model(**inputs, use_cache=False)
+                logits = outputs.logits[:, :-1]
+                loss, _ = kd_objective(logits, labels[:, 1:], t_ids[:, :-1], t_lp[:, :-1], t_mask[:, :-1],
+                                       float(kd["temperature"]), float(kd["alpha"]), bool(kd["tail"]))
+                return (loss, outputs) if return_outputs else loss
+
+        trainer_cls = KdSFTTrainer
+    trainer = trainer_cls(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config,
+                          callbacks=[events])
+    if kd:
+        base_collator = trainer.data_collator
+
+        def kd_collator(examples: list[dict[str, Any]]) -> dict[str, Any]:
+            rows = [kd_rows[int(e["kd_row"])] for e in examples]
+            batch = base_collator([{k: v for k, v in e.items() if k != "kd_row"} for e in examples])
+            batch["kd_ids"], batch["kd_lp"], batch["kd_mask"] = collate_targets(rows, batch["input_ids"].shape[1],
+                                                                                int(kd["top_k"]))
+            return batch
+
+        trainer.data_collator = kd_collator
     # It prints each log dict on stdout, which is reserved for the JSON events.
     trainer.remove_callback(PrinterCallback)
     if cfg["packing"]:
@@ -893,6 +957,8 @@ def train(cfg: dict[str, Any], resume: bool) -> int:
         "tokens_per_s": round(tokens_total / train_time, 1) if train_time > 0 else None,
         "wall_time_s_this_run": round(time.time() - t_start, 2), "threads": threads, "device": device,
         "precision": precision, "final_loss": final_loss, "final_loss_avg10": final_avg10,
+        "objective": cfg["objective"]["type"],
+        **({"kd": {**{k: v for k, v in cfg["objective"].items() if k != "type"}, **(kd_info or {})}} if kd else {}),
         "model_dir": model_dir, "baseline_model_dir": baseline.path, "baseline_gguf": baseline_gguf,
         "model_card": os.path.join(model_dir, "README.md"), **exports,
         "model": {"source": start_from.describe(), "params": params, "lora": cfg["lora"]},
@@ -1005,6 +1071,14 @@ def main(argv: list[str] | None = None) -> int:
     except StudentError as e:
         log(f"invalid student: {e}")
         return 2
+    except Exception as e:  # noqa: BLE001 - only the tokenizer check's own error is turned into exit code 4
+        if type(e).__name__ == "TokenizerMismatch":
+            log(str(e))
+            return 4
+        if type(e).__name__ == "SidecarError":
+            log(f"invalid training data: {e}")
+            return 2
+        raise
 
 
 if __name__ == "__main__":
