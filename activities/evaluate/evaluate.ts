@@ -7,7 +7,7 @@ import { rngFrom } from '../dataset/arithmetic-task';
 import type { CodeOptions } from '../verify/code';
 import { isEquivalent } from '../verify/math';
 import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
-import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
+import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type BenchmarkSource } from './benchmarks';
 import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples } from './metrics';
 import { openEngine, type EvalModel } from './engines';
 
@@ -21,7 +21,7 @@ export interface EvaluateInput {
    * Further benchmarks, scored after the spec's builtin one (which stays the primary: `benchmark`, `items` and
    * `scores` below are its). Local JSONL files (see benchmarks.ts).
    */
-  benchmarks?: FileBenchmarkSource[];
+  benchmarks?: BenchmarkSource[];
   /** The pass@k values to report (default 1, 2, 4, …, k; values above k are dropped). */
   passKs?: number[];
   /** Sandbox limits for code benchmarks. */

@@ -12,6 +12,7 @@ import { createTeacherClient, type TeacherAnswer } from './teacher-client';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
+import { loadSourcePlans } from '../dataset/mixture';
 
 export interface GenerateShardInput {
   runDir: string;
@@ -66,7 +67,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   tally.prompts = prompts.length;
 
   const teacher = createTeacherClient(input.teacher, input.sampling);
-  const n = input.sampling.n;
+  const planFor = await sourcePlansOf(input, { n: input.sampling.n, configHash, sampling: input.sampling, teacher, existing: false });
   const ctx = currentActivity();
   const beat = () => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size });
   // Heartbeat on a timer, not only when a prompt completes: a teacher slower per request than the heartbeat timeout
@@ -85,17 +86,21 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
    * are written. After that the endpoint evidently caps n, and the missing samples are asked for with fresh seeds.
    */
   const fillPrompt = async (p: PromptRow, prefetched?: TeacherAnswer) => {
+    const { n, configHash, sampling, teacher, existing } = planFor(p);
     const missing = new Set<number>();
     for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
     if (!missing.size) return;
     const rows: SampleRow[] = [];
+    // A source that reuses the responses in its data: its one sample is that response, and the teacher is not asked.
+    if (existing) rows.push(existingSample(p, configHash, sampling));
+    if (existing) missing.clear();
     for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
       const full = attempt < 2;
       const want = full ? n : missing.size;
       const answer =
         attempt === 0 && prefetched
           ? prefetched
-          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
+          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
       if (!(attempt === 0 && prefetched)) tally.requests += 1;
       tally.promptTokens += answer.usage.promptTokens;
       tally.completionTokens += answer.usage.completionTokens;
@@ -104,7 +109,7 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
         const index = full ? choice.index : order[k];
         if (index === undefined || !missing.has(index)) return;
         missing.delete(index);
-        rows.push(toSampleRow(p, index, k, configHash, choice, answer, input.sampling));
+        rows.push(toSampleRow(p, index, k, configHash, choice, answer, sampling));
       });
     }
     if (missing.size) {
@@ -126,8 +131,11 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
     beat();
   };
   try {
-    const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
-    if (input.teacher.mode === 'batch' && pending.length) {
+    const pending = prompts.filter((p) => {
+      const { n, configHash } = planFor(p);
+      return Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id));
+    });
+    if (input.teacher.mode === 'batch' && pending.length && !pending.some((p) => p.source)) {
       const answers = await runShardBatch({ ...input, configHash, prompts: pending, client: teacher.openai, signal: ctx?.cancellationSignal, heartbeat: (d) => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size, ...d }) });
       tally.batchRequests = answers.size;
       // Prompts the batch did not answer (failed lines) go online, like top-ups.
@@ -219,6 +227,7 @@ function toSampleRow(
     answer: p.answer,
     ...(p.task ? { task: p.task } : {}),
     ...(p.tests !== undefined ? { tests: p.tests } : {}),
+    ...(p.source ? { source: p.source } : {}),
     content: choice.content,
     ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
     finishReason: choice.finishReason,
@@ -230,6 +239,56 @@ function toSampleRow(
     teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
     sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
     latencyMs: answer.latencyMs,
+  };
+}
+
+interface PromptPlan {
+  n: number;
+  configHash: string;
+  sampling: RunSpec['sampling'];
+  teacher: ReturnType<typeof createTeacherClient>;
+  existing: boolean;
+}
+
+/**
+ * Each prompt's generation: the run's, or its mixture source's (own sampling, own system prompt: its own config
+ * hash, so its sample ids change with them; or its existing responses, one sample and no teacher call).
+ */
+async function sourcePlansOf(input: GenerateShardInput, base: PromptPlan): Promise<(p: PromptRow) => PromptPlan> {
+  const plans = await loadSourcePlans(input.runDir);
+  if (!plans) return () => base;
+  const bySource = new Map<string, PromptPlan>();
+  return (p) => {
+    const plan = p.source ? plans.get(p.source) : undefined;
+    if (!plan) return base;
+    let got = bySource.get(plan.name);
+    if (!got) {
+      const sampling = { ...input.sampling, ...plan.sampling };
+      const teacher = plan.systemPrompt !== undefined ? { ...input.teacher, systemPrompt: plan.systemPrompt } : input.teacher;
+      const existing = plan.responses === 'existing';
+      got = { n: existing ? 1 : sampling.n, configHash: existing ? 'existing' : generationConfigHash({ teacher, sampling }), sampling, teacher: createTeacherClient(teacher, sampling), existing };
+      bySource.set(plan.name, got);
+    }
+    return got;
+  };
+}
+
+function existingSample(p: PromptRow, configHash: string, sampling: RunSpec['sampling']): SampleRow {
+  return {
+    id: sampleId(p.id, 0, configHash),
+    promptId: p.id,
+    sampleIndex: 0,
+    configHash,
+    prompt: p.prompt,
+    answer: p.answer,
+    ...(p.task ? { task: p.task } : {}),
+    ...(p.source ? { source: p.source } : {}),
+    content: p.response ?? '',
+    finishReason: 'stop',
+    usage: { promptTokens: 0, completionTokens: 0 },
+    teacher: { model: 'existing', systemFingerprint: null },
+    sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
+    latencyMs: 0,
   };
 }
 
