@@ -68,7 +68,9 @@ const hfDirectorySource = z
 const SourceSchema = z.discriminatedUnion(
   'type',
   [
-    z.discriminatedUnion('task', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), builtinNumberWords.extend({ split: z.literal('train').default('train') })]),
+    z.discriminatedUnion('task', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), builtinNumberWords.extend({ split: z.literal('train').default('train') })], {
+      error: (iss) => `the builtin task must be "arithmetic" or "number-words", got ${JSON.stringify((iss.input as { task?: unknown } | undefined)?.task)}`,
+    }),
     fileSource('jsonl'),
     fileSource('parquet'),
     hfDirectorySource,
