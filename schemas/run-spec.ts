@@ -399,9 +399,27 @@ export const MixSourceSchema = z
     maxSamples: z.number().int().positive().optional(),
     /** Prompts read from the source at most (the rest are quarantined as over_limit). */
     limit: z.number().int().positive().optional(),
+    /**
+     * This source's own filter settings, over the run's `filters`: maxChars and the language, length (not its
+     * tokenizer) and repetition sections, key by key. Dedup and decontamination always run across all sources.
+     */
+    filters: z
+      .object({
+        maxChars: z.number().int().positive().optional(),
+        language: z.record(z.string(), z.unknown()).optional(),
+        length: z.record(z.string(), z.unknown()).optional(),
+        repetition: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
+    if (d.filters) {
+      if (d.filters.length && 'tokenizer' in d.filters.length) ctx.addIssue({ code: 'custom', path: ['filters', 'length', 'tokenizer'], message: `source ${d.name}: the tokenizer is the run's (filters.length.tokenizer), not a source's` });
+      const checked = FilterOptionsSchema.safeParse(d.filters);
+      if (!checked.success) for (const i of checked.error.issues) ctx.addIssue({ code: 'custom', path: ['filters', ...i.path.map(String)], message: `source ${d.name}: ${i.message}` });
+    }
     if (d.weight !== undefined && d.maxSamples !== undefined) ctx.addIssue({ code: 'custom', path: ['maxSamples'], message: `source ${d.name}: give weight or maxSamples, not both` });
     if (d.responses === 'existing' && (d.source.type === 'builtin' || !d.source.fields.response)) {
       ctx.addIssue({ code: 'custom', path: ['responses'], message: `source ${d.name}: responses "existing" needs a jsonl, parquet or hf source whose fields.response names the column holding the responses` });

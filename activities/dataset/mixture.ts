@@ -18,6 +18,8 @@ export interface SourcePlan {
   sampling?: MixSource['sampling'];
   weight?: number;
   maxSamples?: number;
+  /** Overrides of the run's filters for this source (maxChars, language, length, repetition). */
+  filters?: MixSource['filters'];
 }
 
 export interface SourceCounts {
@@ -43,6 +45,7 @@ export function planOf(d: MixSource, runVerifier: RunSpec['verifier']['type']): 
     ...(d.sampling ? { sampling: d.sampling } : {}),
     ...(d.weight !== undefined ? { weight: d.weight } : {}),
     ...(d.maxSamples !== undefined ? { maxSamples: d.maxSamples } : {}),
+    ...(d.filters ? { filters: d.filters } : {}),
   };
 }
 

@@ -64,7 +64,7 @@ function nearAnswer(reasoning: string, summary: string): string {
   return `${reasoning}\n${summary}`;
 }
 
-async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder, requireThinkOf: (s: SampleRow) => boolean) {
+async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder, requireThinkOf: (s: SampleRow) => boolean, plans: Map<string, SourcePlan> | null) {
   const passRates = input.passRates ? await loadPassRates(input.passRates) : undefined;
   const difficulty = new DifficultyFilter(passRates, f.difficulty);
   const bench = input.spec?.evaluation?.benchmark;
@@ -77,11 +77,12 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
       arithmetic: f.decontaminate.evaluationBenchmark && bench ? { count: bench.count, seed: bench.seed, digits: bench.digits, ops: bench.ops } : undefined,
     });
   }
-  const language = new LanguageFilter(f.language);
-  const repetition = new RepetitionFilter(f.repetition);
   const limits = new LimitsFilter(f.limits);
   const counter = await loadTokenCounter(f.length.tokenizer);
-  const length = new LengthFilter(counter, f.length);
+  const perSource = perSourceFilters(f, counter, plans);
+  const language = perSource.language;
+  const repetition = perSource.repetition;
+  const length = perSource.length;
   const deduper = new Deduper({ exact: f.dedupExact, near: f.nearDedup });
   const ctx = currentActivity();
   for (const file of f.earlierDatasets) await deduper.addEarlier(file, (rows) => ctx?.heartbeat({ loadingEarlier: file, rows }));
@@ -99,15 +100,18 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
   const steps: Step[] = [
     {
       stats: card.step('max_chars', true),
-      check: (c) => (c.text.length > f.maxChars ? { reason: 'too_long', detail: `${c.text.length} chars > ${f.maxChars}` } : null),
+      check: (c) => {
+        const maxChars = perSource.maxCharsOf(c.sample);
+        return c.text.length > maxChars ? { reason: 'too_long', detail: `${c.text.length} chars > ${maxChars}` } : null;
+      },
     },
     { stats: card.step('difficulty', difficulty.enabled), check: (c) => difficulty.check(c) },
     {
       stats: card.step('decontaminate', !!decon && decon.size > 0),
       check: (c) => (decon ? (decon.check(c.sample.prompt) ?? (f.decontaminate.checkResponse ? decon.check(c.text) : null)) : null),
     },
-    { stats: card.step('language', f.language.enabled), check: (c) => language.check(c) },
-    { stats: card.step('repetition', f.repetition.enabled), check: (c) => repetition.check(c) },
+    { stats: card.step('language', f.language.enabled || sourceEnables(plans, 'language')), check: (c) => language.check(c) },
+    { stats: card.step('repetition', f.repetition.enabled || sourceEnables(plans, 'repetition')), check: (c) => repetition.check(c) },
     { stats: card.step('limits', limits.enabled), check: (c) => limits.check(c) },
     { stats: card.step('length', true), check: (c) => length.check(c) },
     {
@@ -139,7 +143,7 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   const plans = await loadSourcePlans(input.runDir);
   const formatStep = thinkFormat(plans, f);
   const tSetup = performance.now();
-  const built = await buildSteps(input, f, card, formatStep.requireThinkOf).catch((err: NodeJS.ErrnoException) => {
+  const built = await buildSteps(input, f, card, formatStep.requireThinkOf, plans).catch((err: NodeJS.ErrnoException) => {
     // A benchmark file, earlier dataset or tokenizer named in the config that is not there will not appear on a retry.
     if (err.code === 'ENOENT' || /no tokenizer\.json/.test(err.message)) throw ApplicationFailure.nonRetryable(`filters: ${err.message}`, 'InvalidFilterConfig');
     throw err;
@@ -251,6 +255,50 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     cardMarkdownRef,
     ...(sharegptRef ? { sharegptRef } : {}),
     ...(mixed ? { mix: { keptRef, sources: mixed.sources } } : {}),
+  };
+}
+
+function sourceEnables(plans: Map<string, SourcePlan> | null, filter: 'language' | 'repetition'): boolean {
+  return [...(plans?.values() ?? [])].some((p) => p.filters?.[filter]?.enabled === true);
+}
+
+/**
+ * The language, repetition and length filters of each source (the run's settings with the source's own over them),
+ * behind one object per filter that sends each candidate to its source's instance and remembers the last one used
+ * (the card reads its measurements).
+ */
+function perSourceFilters(f: FilterOptions, counter: Awaited<ReturnType<typeof loadTokenCounter>>, plans: Map<string, SourcePlan> | null) {
+  type Set3 = { language: LanguageFilter; repetition: RepetitionFilter; length: LengthFilter; maxChars: number };
+  const make = (o: FilterOptions): Set3 => ({ language: new LanguageFilter(o.language), repetition: new RepetitionFilter(o.repetition), length: new LengthFilter(counter, o.length), maxChars: o.maxChars });
+  const global = make(f);
+  const bySource = new Map<string, Set3>();
+  for (const plan of plans?.values() ?? []) {
+    const o = plan.filters;
+    if (!o) continue;
+    const merged = resolveFilters({ ...(f as FilterOptionsInput), ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}), language: { ...f.language, ...o.language }, length: { ...f.length, ...o.length }, repetition: { ...f.repetition, ...o.repetition } } as FilterOptionsInput);
+    bySource.set(plan.name, make(merged));
+  }
+  const of = (s: SampleRow) => (s.source ? bySource.get(s.source) : undefined) ?? global;
+  let lastSet = global;
+  const use = (c: Candidate) => (lastSet = of(c.sample));
+  return {
+    maxCharsOf: (s: SampleRow) => of(s).maxChars,
+    language: {
+      check: (c: Candidate) => use(c).language.check(c),
+      get lastScript() {
+        return lastSet.language.lastScript;
+      },
+      get lastLanguage() {
+        return lastSet.language.lastLanguage;
+      },
+    },
+    repetition: { check: (c: Candidate) => use(c).repetition.check(c) },
+    length: {
+      check: (c: Candidate) => use(c).length.check(c),
+      get last() {
+        return lastSet.length.last;
+      },
+    },
   };
 }
 

@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { decideGate } from '../../core/gate';
 import { checkRunSpec } from '../../schemas/run-spec';
 import { mixTargets, pickCopies } from '../../activities/dataset/mixture';
 import { generateNumberWordsProblems, numberToWords, parseNumberWordsPrompt } from '../../activities/dataset/number-words-task';
@@ -115,4 +119,28 @@ describe('number-words task', () => {
     expect(w).toBeGreaterThan(0.04);
     expect(w).toBeLessThan(0.12);
   });
+});
+
+describe('the gate over both held-out tasks', () => {
+  const policy = { primary: 'arithmetic-2digit-heldout', minImprovement: 0.05, maxRegression: 0.02 };
+  const s = (mean: number) => ({ mean, stderr: 0.01 });
+  const baseline = { 'arithmetic-2digit-heldout': s(0.3), 'number-words-heldout': s(0.6) };
+  test.each([
+    [0.59, true],
+    [0.5, false],
+  ])('reasoning up 20 points, number-words at %p: promote=%p', (words, promote) => {
+    const d = decideGate({ policy, baseline, candidate: { 'arithmetic-2digit-heldout': s(0.5), 'number-words-heldout': s(words) } });
+    expect(d.promote).toBe(promote);
+    expect(d.checks.find((c) => c.benchmark === 'number-words-heldout' && c.check === 'no_regression')!.pass).toBe(promote);
+  });
+});
+
+test("the README's mixture example is a valid run spec", () => {
+  const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const block = /```yaml\n(name: r1-style-mix[\s\S]*?)```/.exec(readme);
+  expect(block).not.toBeNull();
+  const r = checkRunSpec(parseYaml(block![1]!));
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  const w = r.spec.datasets!.map((d) => d.weight!);
+  expect(w[0]! / (w[1]! + w[2]!)).toBe(3);
 });
