@@ -100,54 +100,54 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   const entries = entriesOf(input);
   const bySource: Record<string, SourceCounts> = {};
   const readAll = async () => {
-   for (const { dataset, plan } of entries) {
-    const counts: SourceCounts = { in: 0, kept: 0, quarantined: 0 };
-    if (plan) bySource[plan.name] = counts;
-    const prefix = plan ? `${plan.name}/` : '';
-    const tag = plan ? { source: plan.name } : {};
-    const quarantineHere = async (r: RejectRow) => {
-      counts.quarantined += 1;
-      await quarantine({ ...r, id: prefix + r.id, ...tag });
-    };
-    const limitName = plan ? `datasets.${plan.name}.limit` : 'dataset.limit';
-    for await (const candidate of sourceRows(dataset)) {
-      rowsIn += 1;
-      counts.in += 1;
-      if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
-      if (dataset.limit !== undefined && counts.kept >= dataset.limit) {
-        await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `${limitName} is ${dataset.limit}` });
-        continue;
-      }
-      if ('problem' in candidate) {
-        await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
-        continue;
-      }
-      if (plan) {
-        if (plan.responses === 'existing' && !candidate.row.response) {
-          await quarantineHere({ id: candidate.row.id, stage: 'prepare', reason: 'bad_response', detail: `${candidate.at}: source ${plan.name} reuses existing responses, but this row has none`, row: candidate.row });
+    for (const { dataset, plan } of entries) {
+      const counts: SourceCounts = { in: 0, kept: 0, quarantined: 0 };
+      if (plan) bySource[plan.name] = counts;
+      const prefix = plan ? `${plan.name}/` : '';
+      const tag = plan ? { source: plan.name } : {};
+      const quarantineHere = async (r: RejectRow) => {
+        counts.quarantined += 1;
+        await quarantine({ ...r, id: prefix + r.id, ...tag });
+      };
+      const limitName = plan ? `datasets.${plan.name}.limit` : 'dataset.limit';
+      for await (const candidate of sourceRows(dataset)) {
+        rowsIn += 1;
+        counts.in += 1;
+        if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
+        if (dataset.limit !== undefined && counts.kept >= dataset.limit) {
+          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `${limitName} is ${dataset.limit}` });
           continue;
         }
-        const { response, ...rest } = candidate.row;
-        candidate.row = { ...rest, id: prefix + candidate.row.id, source: plan.name, task: plan.verifier, ...(plan.responses === 'existing' ? { response } : {}) };
+        if ('problem' in candidate) {
+          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+          continue;
+        }
+        if (plan) {
+          if (plan.responses === 'existing' && !candidate.row.response) {
+            await quarantineHere({ id: candidate.row.id, stage: 'prepare', reason: 'bad_response', detail: `${candidate.at}: source ${plan.name} reuses existing responses, but this row has none`, row: candidate.row });
+            continue;
+          }
+          const { response, ...rest } = candidate.row;
+          candidate.row = { ...rest, id: prefix + candidate.row.id, source: plan.name, task: plan.verifier, ...(plan.responses === 'existing' ? { response } : {}) };
+        }
+        if (seen.has(candidate.row.id)) {
+          counts.quarantined += 1;
+          await quarantine({ ...tag, id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
+          continue;
+        }
+        seen.add(candidate.row.id);
+        const hash = promptHash(candidate.row.prompt);
+        if (seenBefore.has(hash)) {
+          seenCount += 1;
+          counts.quarantined += 1;
+          continue;
+        }
+        hashes.push(hash);
+        counts.kept += 1;
+        await hashesOut.write({ id: candidate.row.id, hash });
+        await keep(candidate.row);
       }
-      if (seen.has(candidate.row.id)) {
-        counts.quarantined += 1;
-        await quarantine({ ...tag, id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
-        continue;
-      }
-      seen.add(candidate.row.id);
-      const hash = promptHash(candidate.row.prompt);
-      if (seenBefore.has(hash)) {
-        seenCount += 1;
-        counts.quarantined += 1;
-        continue;
-      }
-      hashes.push(hash);
-      counts.kept += 1;
-      await hashesOut.write({ id: candidate.row.id, hash });
-      await keep(candidate.row);
     }
-   }
     if (shard) await finish(shard);
     return { prompts: await finish(promptsOut), quarantineRef: await finish(quarantineOut), promptHashes: await finish(hashesOut) };
   };

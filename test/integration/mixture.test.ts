@@ -1,10 +1,12 @@
 /**
  * @jest-environment ./test/helpers/outer-realm-env.js
  */
+import { execFileSync } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { startTeacherServer } from '../../infra/teacher/server';
+import { findTemporalCli } from '../../infra/temporal';
 import { pathOf, readJsonl } from '../../activities/artifacts/store';
 import { generateNumberWordsProblems, numberToWords } from '../../activities/dataset/number-words-task';
 import type { DatasetCard } from '../../activities/filter/card';
@@ -77,7 +79,8 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
     timeouts: { heartbeatSeconds: 10 },
     artifactRoot: path.join(t.tmp, 'artifacts'),
   };
-  const handle = await t.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId: `mixture-${Date.now()}`, args: [spec] });
+  const workflowId = `mixture-${Date.now()}`;
+  const handle = await t.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec] });
   const summary = (await handle.result()) as RunSummary;
   const dir = summary.runDir;
 
@@ -139,4 +142,10 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
   const evalSummary = readFileSync(pathOf(summary.artifacts.evalSummary!), 'utf8');
   expect(evalSummary).toContain('number-words-heldout');
   expect(evalSummary).toContain('arithmetic-2digit-heldout');
+
+  if (process.env.DISTILLERY_RECORD_HISTORY) {
+    // A mixture's history, replayed by test/integration/replay.test.ts against later workflow code.
+    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--address', t.server.address, '--output', 'json']);
+    await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history-mixture.json'), json);
+  }
 });
