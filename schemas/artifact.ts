@@ -18,6 +18,10 @@ export interface PromptRow {
   tests?: unknown;
   /** Pass-through fields of the source row that are not mapped (kept small). */
   meta?: Record<string, unknown>;
+  /** The mixture source the row came from (runs with `datasets`). */
+  source?: string;
+  /** The response already in the data, for a source with `responses: existing`. */
+  response?: string;
 }
 
 /** One teacher sample with its provenance. `id` is deterministic: `${promptId}#${sampleIndex}@${configHash}`. */
@@ -30,6 +34,8 @@ export interface SampleRow {
   answer: string;
   task?: string;
   tests?: unknown;
+  /** The mixture source of the sample's prompt (runs with `datasets`). */
+  source?: string;
   content: string;
   reasoning?: string;
   finishReason: string | null;
@@ -46,4 +52,6 @@ export interface RejectRow {
   reason: string;
   detail?: string;
   row?: unknown;
+  /** The mixture source of the rejected row (runs with `datasets`). */
+  source?: string;
 }

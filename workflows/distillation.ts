@@ -22,11 +22,14 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
   const { cpu, gpu, incremental, lineage, workflowId: runId } = run;
 
   await control.enter('prepare');
-  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId, dataset: spec.dataset, shardSize: spec.generation.shardSize, ...(incremental ? { incremental: { lineage } } : {}),
+  // A spec with several sources cannot appear in histories older than mixtures; the patch marks where they began.
+  const mixture = spec.datasets && patched('dataset-mixture') ? { datasets: spec.datasets, mixing: spec.mixing, verifierType: spec.verifier.type } : {};
+  const prepared = await cpu.prepareDataset({ artifactRoot: spec.artifactRoot, runId, dataset: spec.dataset, shardSize: spec.generation.shardSize, ...(incremental ? { incremental: { lineage } } : {}), ...mixture,
     // The whole spec is checked against the worker's policy (keys, paths) at the start; older runs replay without it.
     ...(patched('worker-policy-check') ? { spec } : {}) });
   const { runDir } = prepared;
   progress.counts.prepare = { in: prepared.rowsIn, kept: prepared.kept, quarantined: prepared.quarantined, shards: prepared.shardCount, ...(incremental ? { seen: prepared.seen } : {}) };
+  for (const [source, c] of Object.entries(prepared.bySource ?? {})) progress.counts[`prepare.${source}`] = { ...c };
   const lineageSummary: RunSummary['incremental'] = incremental ? { lineage, seen: prepared.seen, datasetVersion: prepared.datasetVersion } : undefined;
   if (incremental && prepared.kept === 0) {
     await control.enter('done');
@@ -53,6 +56,7 @@ export async function distillationWorkflow(input: unknown): Promise<RunSummary> 
     await control.enter('filter');
     const filtered = await cpu.formatFilter({ runDir, accepted, filters: spec.filters, passRates: verified.passRatesRef, spec });
     progress.counts.filter = { in: filtered.samplesIn, kept: filtered.kept, rejected: filtered.rejected, ...prefixed('rejected.', filtered.reasons) };
+    for (const m of filtered.mix?.sources ?? []) progress.counts[`mix.${m.name}`] = { filtered: m.available, target: m.target, final: m.final, dropped: m.dropped, repeats: m.repeats };
     if (filtered.kept === 0) {
       const why = `No sample survived verification and filtering (${verified.accepted} verified, 0 kept): nothing to fine-tune on. See ${filtered.rejectsRef.uri}`;
       throw ApplicationFailure.nonRetryable(why, 'NoTrainingData');

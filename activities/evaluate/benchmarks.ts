@@ -23,8 +23,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { generateArithmeticProblems, posedArithmeticPrompt, R1_MATH_INSTRUCTION, type ArithOp } from '../dataset/arithmetic-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
+import { generateNumberWordsProblems } from '../dataset/number-words-task';
 
-export type BenchmarkTask = 'math' | 'choice' | 'code';
+export type BenchmarkTask = 'math' | 'choice' | 'code' | 'exact';
 
 export interface BenchmarkItem {
   id: string;
@@ -71,7 +72,22 @@ export interface BuiltinBenchmarkSource {
   name?: string;
 }
 
-export type BenchmarkSource = FileBenchmarkSource | BuiltinBenchmarkSource;
+/** The non-reasoning task's held-out split: numbers written in words, graded by exact match. */
+export interface NumberWordsBenchmarkSource {
+  type: 'builtin';
+  task: 'number-words';
+  count: number;
+  seed: number;
+  maxValue?: number;
+  name?: string;
+}
+
+export type BenchmarkSource = FileBenchmarkSource | BuiltinBenchmarkSource | NumberWordsBenchmarkSource;
+
+export function loadNumberWords(src: Omit<NumberWordsBenchmarkSource, 'type' | 'task'>): Benchmark {
+  const items = generateNumberWordsProblems({ seed: src.seed, count: src.count, split: 'heldout', maxValue: src.maxValue });
+  return { name: src.name ?? 'number-words-heldout', task: 'exact', items: items.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, task: 'exact' })) };
+}
 
 export { R1_MATH_INSTRUCTION };
 export const CHOICE_INSTRUCTION = 'Please reason step by step, and put the letter of your final answer (A, B, C or D) within \\boxed{}.';
@@ -106,7 +122,7 @@ export function loadArithmetic(src: Omit<BuiltinBenchmarkSource, 'type' | 'task'
 export async function loadBenchmark(src: BenchmarkSource): Promise<Benchmark> {
   switch (src.type) {
     case 'builtin':
-      return loadArithmetic(src);
+      return src.task === 'number-words' ? loadNumberWords(src) : loadArithmetic(src);
     case 'math500':
       return loadMath500(src);
     case 'aime':

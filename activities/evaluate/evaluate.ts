@@ -7,7 +7,7 @@ import { rngFrom } from '../dataset/arithmetic-task';
 import type { CodeOptions } from '../verify/code';
 import { isEquivalent } from '../verify/math';
 import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
-import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type FileBenchmarkSource } from './benchmarks';
+import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type BenchmarkSource } from './benchmarks';
 import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type Outcomes } from './metrics';
 import { openEngine, type EvalModel } from './engines';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
@@ -22,7 +22,7 @@ export interface EvaluateInput {
    * Further benchmarks, scored after the spec's builtin one (which stays the primary: `benchmark`, `items` and
    * `scores` below are its). Local JSONL files (see benchmarks.ts).
    */
-  benchmarks?: FileBenchmarkSource[];
+  benchmarks?: BenchmarkSource[];
   /** The pass@k values to report (default 1, 2, 4, …, k; values above k are dropped). */
   passKs?: number[];
   /** Sandbox limits for code benchmarks. */
@@ -102,7 +102,7 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
     const b = ev.benchmark;
     // The worker's policy before any file is read or any endpoint asked: keys for their hosts, files inside its roots.
     for (const m of input.models) if ('endpoint' in m) apiKeyFor({ field: `the apiKeyEnv of evaluation model ${m.name}`, envName: m.endpoint.apiKeyEnv, baseURL: m.endpoint.baseURL });
-    for (const [i, src] of (input.benchmarks ?? []).entries()) await confinePath({ field: `evaluation.benchmarks.${i}.path`, path: src.path, access: 'read' });
+    for (const [i, src] of (input.benchmarks ?? []).entries()) if ('path' in src) await confinePath({ field: `evaluation.benchmarks.${i}.path`, path: src.path, access: 'read' });
     const benchmarks: Benchmark[] = [loadArithmetic({ seed: b.seed, count: b.count, digits: b.digits, ops: b.ops })];
     for (const src of input.benchmarks ?? []) benchmarks.push(await loadBenchmark(src));
     const names = new Set<string>();

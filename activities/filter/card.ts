@@ -4,6 +4,7 @@
  * Written as JSON (for tools) and Markdown (for people) beside the SFT file. Memory stays flat: counters, plus one
  * int per kept sample for exact length percentiles.
  */
+import { renderMixtureMarkdown, type SourceFunnel } from './source-funnel';
 import type { SampleRow } from '../../schemas/artifact';
 import { HashSet64 } from './minhash';
 import { hash53 } from './text';
@@ -58,6 +59,8 @@ export interface DatasetCard {
   spec?: unknown;
   /** Building the indexes (benchmarks, earlier datasets, tokenizer), and the whole stage, in ms. */
   timing?: { setupMs: number; totalMs: number };
+  /** A mixture of sources: each one's funnel and its target vs achieved share of the SFT set. */
+  mixture?: { seed: number; total?: number; sftRows: number; sources: SourceFunnel[] };
 }
 
 const MAX_DISTINCT = 50;
@@ -168,6 +171,7 @@ export class CardBuilder {
     filters: unknown;
     spec?: unknown;
     timing?: DatasetCard['timing'];
+    mixture?: DatasetCard['mixture'];
   }): DatasetCard {
     this.keptProv.prompts = this.keptPrompts.size;
     return {
@@ -190,6 +194,7 @@ export class CardBuilder {
       filters: args.filters,
       spec: args.spec,
       timing: args.timing,
+      ...(args.mixture ? { mixture: args.mixture } : {}),
     };
   }
 }
@@ -206,6 +211,7 @@ export function renderCardMarkdown(c: DatasetCard): string {
   out.push(`Created ${c.createdAt}. Format: ${c.format}.`, '');
   out.push(`**${c.counts.kept}** of ${c.counts.in} samples kept (${pct(c.counts.kept, c.counts.in)}); ${c.counts.rejected} rejected, each with its reason in the rejects file.`, '');
   if (c.timing) out.push(`Filtered in ${(c.timing.totalMs / 1000).toFixed(1)} s (${(c.timing.setupMs / 1000).toFixed(1)} s building the indexes).`, '');
+  if (c.mixture) out.push(renderMixtureMarkdown(c.mixture));
   out.push('## Files', '');
   out.push(table(['file', 'rows', 'sha256'], Object.entries(c.files).filter(([, f]) => f).map(([k, f]) => [`\`${k}\` ${f!.uri}`, f!.count, `\`${f!.sha256.slice(0, 16)}…\``])), '');
   out.push('## Filters, in order', '');

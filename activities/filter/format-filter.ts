@@ -21,6 +21,9 @@ import { RepetitionFilter } from './repetition';
 import { confinePath } from '../security/worker-policy';
 import { BUILTIN_TOKENIZERS } from '../security/spec-uses';
 import type { Candidate, Verdict } from './types';
+import { loadSourcePlans, type SourcePlan } from '../dataset/mixture';
+import { mixSft, type MixResult } from './mix';
+import { sourceFunnels, type SourceFunnel } from './source-funnel';
 
 export { formatAssistant } from './format';
 export type { SftRow } from './output';
@@ -48,6 +51,8 @@ export interface FormatFilterResult {
   cardMarkdownRef: ArtifactRef;
   /** filter/sft.sharegpt.jsonl, when filters.output.sharegpt. */
   sharegptRef?: ArtifactRef;
+  /** A mixture: the rows that survived the filters (before mixing), and each source's share of the SFT set. */
+  mix?: { keptRef: ArtifactRef; sources: MixResult['sources'] };
 }
 
 interface Step {
@@ -61,7 +66,7 @@ function nearAnswer(reasoning: string, summary: string): string {
   return `${reasoning}\n${summary}`;
 }
 
-async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder) {
+async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder, requireThinkOf: (s: SampleRow) => boolean, plans: Map<string, SourcePlan> | null) {
   const passRates = input.passRates ? await loadPassRates(input.passRates) : undefined;
   const difficulty = new DifficultyFilter(passRates, f.difficulty);
   const bench = input.spec?.evaluation?.benchmark;
@@ -74,18 +79,19 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
       arithmetic: f.decontaminate.evaluationBenchmark && bench ? { count: bench.count, seed: bench.seed, digits: bench.digits, ops: bench.ops } : undefined,
     });
   }
-  const language = new LanguageFilter(f.language);
-  const repetition = new RepetitionFilter(f.repetition);
   const limits = new LimitsFilter(f.limits);
   const counter = await loadTokenCounter(f.length.tokenizer);
-  const length = new LengthFilter(counter, f.length);
+  const perSource = perSourceFilters(f, counter, plans);
+  const language = perSource.language;
+  const repetition = perSource.repetition;
+  const length = perSource.length;
   const deduper = new Deduper({ exact: f.dedupExact, near: f.nearDedup });
   const ctx = currentActivity();
   for (const file of f.earlierDatasets) await deduper.addEarlier(file, (rows) => ctx?.heartbeat({ loadingEarlier: file, rows }));
   // Kept samples are read back from the accepted file by offset when a later one is a near-duplicate candidate.
   const source = deduper.addSource(pathOf(input.accepted), (row) => {
     const s = row as unknown as SampleRow;
-    const fr = formatAssistant(s, f.requireThink);
+    const fr = formatAssistant(s, requireThinkOf(s));
     if (!fr.ok) return null;
     const { reasoning, summary } = reasoningAndSummary(fr.text);
     return { prompt: s.prompt, answer: nearAnswer(reasoning, summary) };
@@ -96,15 +102,18 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
   const steps: Step[] = [
     {
       stats: card.step('max_chars', true),
-      check: (c) => (c.text.length > f.maxChars ? { reason: 'too_long', detail: `${c.text.length} chars > ${f.maxChars}` } : null),
+      check: (c) => {
+        const maxChars = perSource.maxCharsOf(c.sample);
+        return c.text.length > maxChars ? { reason: 'too_long', detail: `${c.text.length} chars > ${maxChars}` } : null;
+      },
     },
     { stats: card.step('difficulty', difficulty.enabled), check: (c) => difficulty.check(c) },
     {
       stats: card.step('decontaminate', !!decon && decon.size > 0),
       check: (c) => (decon ? (decon.check(c.sample.prompt) ?? (f.decontaminate.checkResponse ? decon.check(c.text) : null)) : null),
     },
-    { stats: card.step('language', f.language.enabled), check: (c) => language.check(c) },
-    { stats: card.step('repetition', f.repetition.enabled), check: (c) => repetition.check(c) },
+    { stats: card.step('language', f.language.enabled || sourceEnables(plans, 'language')), check: (c) => language.check(c) },
+    { stats: card.step('repetition', f.repetition.enabled || sourceEnables(plans, 'repetition')), check: (c) => repetition.check(c) },
     { stats: card.step('limits', limits.enabled), check: (c) => limits.check(c) },
     { stats: card.step('length', true), check: (c) => length.check(c) },
     {
@@ -137,17 +146,19 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   const card = new CardBuilder();
   const completion = card.step('completion', true);
   const format = card.step('format', true);
-  const formatStep = new FormatStep({ requireThink: f.requireThink, format: f.format });
+  const plans = await loadSourcePlans(input.runDir);
+  const formatStep = thinkFormat(plans, f);
   const tSetup = performance.now();
-  const built = await buildSteps(input, f, card).catch((err: NodeJS.ErrnoException) => {
+  const built = await buildSteps(input, f, card, formatStep.requireThinkOf, plans).catch((err: NodeJS.ErrnoException) => {
     // A benchmark file, earlier dataset or tokenizer named in the config that is not there will not appear on a retry.
     if (err.code === 'ENOENT' || /no tokenizer\.json/.test(err.message)) throw ApplicationFailure.nonRetryable(`filters: ${err.message}`, 'InvalidFilterConfig');
     throw err;
   });
   const setupMs = performance.now() - tSetup;
-  const sftOut = new AtomicJsonlWriter(path.join(dir, 'sft.jsonl'));
+  // A mixture's filtered rows are mixed into sft.jsonl afterwards, by source weight.
+  const sftOut = new AtomicJsonlWriter(path.join(dir, plans ? 'kept.jsonl' : 'sft.jsonl'));
   const rejectsOut = new AtomicJsonlWriter(path.join(dir, 'rejects.jsonl'));
-  const sharegptOut = f.output.sharegpt ? new AtomicJsonlWriter(path.join(dir, 'sft.sharegpt.jsonl')) : undefined;
+  const sharegptOut = f.output.sharegpt && !plans ? new AtomicJsonlWriter(path.join(dir, 'sft.sharegpt.jsonl')) : undefined;
   const reasons: Record<string, number> = {};
   const ctx = currentActivity();
   let samplesIn = 0;
@@ -155,7 +166,7 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
     step.dropped += 1;
     step.reasons[v.reason] = (step.reasons[v.reason] ?? 0) + 1;
-    const row: RejectRow = { id: s.id, stage: 'filter', reason: v.reason, detail: v.detail, row: { step: step.name, promptId: s.promptId } };
+    const row: RejectRow = { id: s.id, stage: 'filter', reason: v.reason, detail: v.detail, row: { step: step.name, promptId: s.promptId }, ...(s.source ? { source: s.source } : {}) };
     await rejectsOut.write(row);
   };
   try {
@@ -194,7 +205,7 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
         step.stats.out += 1;
       }
       card.keep(s, built.length.last, built.language.lastScript, built.language.lastLanguage);
-      const row: SftRow = toMessages(s.id, s.prompt, c.text);
+      const row: SftRow = { ...toMessages(s.id, s.prompt, c.text), ...(s.source ? { source: s.source } : {}) };
       await sftOut.write(row);
       if (sharegptOut) await sharegptOut.write(toShareGpt(row));
     }
@@ -204,16 +215,26 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   } finally {
     built.deduper.close();
   }
-  const sftRef = await sftOut.finish();
+  const keptRef = await sftOut.finish();
   const rejectsRef = await rejectsOut.finish();
-  const sharegptRef = sharegptOut ? await sharegptOut.finish() : undefined;
-  if (sftRef.count + rejectsRef.count !== samplesIn) {
-    throw ApplicationFailure.nonRetryable(`filter accounting: ${samplesIn} in ≠ ${sftRef.count} kept + ${rejectsRef.count} rejected`, 'AccountingMismatch');
+  let sharegptRef = sharegptOut ? await sharegptOut.finish() : undefined;
+  if (keptRef.count + rejectsRef.count !== samplesIn) {
+    throw ApplicationFailure.nonRetryable(`filter accounting: ${samplesIn} in ≠ ${keptRef.count} kept + ${rejectsRef.count} rejected`, 'AccountingMismatch');
+  }
+  let sftRef = keptRef;
+  let mixed: MixResult | undefined;
+  let funnels: SourceFunnel[] | undefined;
+  if (plans) {
+    mixed = await mixSft({ dir, kept: keptRef, plans: [...plans.values()], runDir: input.runDir, sharegpt: f.output.sharegpt });
+    sftRef = mixed.sftRef;
+    sharegptRef = mixed.sharegptRef;
+    funnels = await sourceFunnels(input.runDir, { accepted: input.accepted, filterRejects: rejectsRef, kept: keptRef, mix: mixed.sources });
   }
   const dataset = card.build({
     title: `SFT dataset${input.spec?.name ? ` of run ${input.spec.name}` : ''}`,
     files: { sft: sftRef, rejects: rejectsRef, sharegpt: sharegptRef, accepted: input.accepted },
-    counts: { in: samplesIn, kept: sftRef.count, rejected: rejectsRef.count },
+    counts: { in: samplesIn, kept: keptRef.count, rejected: rejectsRef.count },
+    ...(mixed && funnels ? { mixture: { seed: mixed.seed, total: mixed.total, sftRows: sftRef.count, sources: funnels } } : {}),
     reasons,
     tokenizer: { name: built.counter.name, exact: built.counter.exact },
     dedup: built.deduper.stats(),
@@ -231,7 +252,7 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   const cardMarkdownRef = await writeTextAtomic(path.join(dir, 'dataset-card.md'), renderCardMarkdown(dataset));
   return {
     samplesIn,
-    kept: sftRef.count,
+    kept: keptRef.count,
     rejected: rejectsRef.count,
     reasons,
     sftRef,
@@ -239,5 +260,77 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     cardRef,
     cardMarkdownRef,
     ...(sharegptRef ? { sharegptRef } : {}),
+    ...(mixed ? { mix: { keptRef, sources: mixed.sources } } : {}),
+  };
+}
+
+function sourceEnables(plans: Map<string, SourcePlan> | null, filter: 'language' | 'repetition'): boolean {
+  return [...(plans?.values() ?? [])].some((p) => p.filters?.[filter]?.enabled === true);
+}
+
+/**
+ * The language, repetition and length filters of each source (the run's settings with the source's own over them),
+ * behind one object per filter that sends each candidate to its source's instance and remembers the last one used
+ * (the card reads its measurements).
+ */
+function perSourceFilters(f: FilterOptions, counter: Awaited<ReturnType<typeof loadTokenCounter>>, plans: Map<string, SourcePlan> | null) {
+  type Set3 = { language: LanguageFilter; repetition: RepetitionFilter; length: LengthFilter; maxChars: number };
+  const make = (o: FilterOptions): Set3 => ({ language: new LanguageFilter(o.language), repetition: new RepetitionFilter(o.repetition), length: new LengthFilter(counter, o.length), maxChars: o.maxChars });
+  const global = make(f);
+  const bySource = new Map<string, Set3>();
+  for (const plan of plans?.values() ?? []) {
+    const o = plan.filters;
+    if (!o) continue;
+    const merged = resolveFilters({ ...(f as FilterOptionsInput), ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}), language: { ...f.language, ...o.language }, length: { ...f.length, ...o.length }, repetition: { ...f.repetition, ...o.repetition } } as FilterOptionsInput);
+    bySource.set(plan.name, make(merged));
+  }
+  const of = (s: SampleRow) => (s.source ? bySource.get(s.source) : undefined) ?? global;
+  let lastSet = global;
+  const use = (c: Candidate) => (lastSet = of(c.sample));
+  return {
+    maxCharsOf: (s: SampleRow) => of(s).maxChars,
+    language: {
+      check: (c: Candidate) => use(c).language.check(c),
+      get lastScript() {
+        return lastSet.language.lastScript;
+      },
+      get lastLanguage() {
+        return lastSet.language.lastLanguage;
+      },
+    },
+    repetition: { check: (c: Candidate) => use(c).repetition.check(c) },
+    length: {
+      check: (c: Candidate) => use(c).length.check(c),
+      get last() {
+        return lastSet.length.last;
+      },
+    },
+  };
+}
+
+/**
+ * The format step per source: a reasoning source needs its <think> block (think: required), a non-reasoning one
+ * may not have one (none), or either (optional). A run without sources keeps filters.requireThink.
+ */
+function thinkFormat(plans: Map<string, SourcePlan> | null, f: FilterOptions) {
+  const planOf = (s: SampleRow) => (plans && s.source ? plans.get(s.source) : undefined);
+  const requireThinkOf = (s: SampleRow) => {
+    const plan = planOf(s);
+    return plan ? plan.think === 'required' : f.requireThink;
+  };
+  const strict = new FormatStep({ requireThink: true, format: f.format });
+  const loose = new FormatStep({ requireThink: false, format: f.format });
+  const global = new FormatStep({ requireThink: f.requireThink, format: f.format });
+  return {
+    requireThinkOf,
+    apply(s: SampleRow): ReturnType<FormatStep['apply']> {
+      const plan = planOf(s);
+      if (!plan) return global.apply(s);
+      const r = (plan.think === 'required' ? strict : loose).apply(s);
+      if (r.candidate && plan.think === 'none' && r.candidate.reasoning.trim()) {
+        return { candidate: null, verdict: { reason: 'unexpected_think', detail: `source ${plan.name} is answered without reasoning (think: none)` } };
+      }
+      return r;
+    },
   };
 }

@@ -3,6 +3,8 @@
 export interface SftRow {
   id: string;
   messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+  /** The mixture source of the row (runs with `datasets`). */
+  source?: string;
 }
 
 export interface ShareGptRow {

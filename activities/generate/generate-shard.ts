@@ -14,6 +14,7 @@ import { idsOf, writeAlignedSidecar } from './logprobs-files';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
+import { loadSourcePlans } from '../dataset/mixture';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
 import { attemptFileFor, attemptFiles, AttemptWriter, commitShard, indexAttempts, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
 
@@ -84,12 +85,14 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
   if (await exists(final)) return committedShard(input, final, { requests: 0 });
   await fs.mkdir(path.dirname(final), { recursive: true });
   const configHash = generationConfigHash(input);
-  const n = input.sampling.n;
+  const teacher = createTeacherClient(input.teacher, input.sampling);
+  const planFor = await sourcePlansOf(input, { n: input.sampling.n, configHash, sampling: input.sampling, teacher, existing: false });
 
   const prompts: PromptRow[] = [];
   for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
   const expected = new Map<string, ExpectedSample>();
   prompts.forEach((p, position) => {
+    const { n, configHash } = planFor(p);
     for (let i = 0; i < n; i++) expected.set(sampleId(p.id, i, configHash), { position, sampleIndex: i });
   });
 
@@ -102,7 +105,6 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
   tally.promptTokens = recovered.promptTokens;
   tally.completionTokens = recovered.completionTokens;
 
-  const teacher = createTeacherClient(input.teacher, input.sampling);
   const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1));
   // The teacher's top-k logprobs go to a sidecar attempt file paired with the samples' one (same name after the
   // shard's): a sample line's frame is always in its pair, written before it.
@@ -119,18 +121,22 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
    * are written. After that the endpoint evidently caps n, and the missing samples are asked for with fresh seeds.
    */
   const fillPrompt = async (p: PromptRow, prefetched?: TeacherAnswer) => {
+    const { n, configHash, sampling, teacher, existing } = planFor(p);
     const missing = new Set<number>();
     for (let i = 0; i < n; i++) if (!written.has(sampleId(p.id, i, configHash))) missing.add(i);
     if (!missing.size || overtaken || (overtaken = await exists(final))) return;
     const rows: SampleRow[] = [];
     const frames = new Map<string, Buffer>();
+    // A source that reuses the responses in its data: its one sample is that response, and the teacher is not asked.
+    if (existing) rows.push(existingSample(p, configHash, sampling));
+    if (existing) missing.clear();
     for (let attempt = 0; missing.size && attempt <= MAX_TOP_UPS; attempt++) {
       const full = attempt < 2;
       const want = full ? n : missing.size;
       const answer =
         attempt === 0 && prefetched
           ? prefetched
-          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(input.sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
+          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
       if (input.sampling.logprobs && attempt === 0 && prefetched) requireLogprobs(answer, input.teacher, input.sampling.logprobs);
       if (!(attempt === 0 && prefetched)) tally.requests += 1;
       tally.promptTokens += answer.usage.promptTokens;
@@ -140,7 +146,7 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
         const index = full ? choice.index : order[k];
         if (index === undefined || !missing.has(index)) return;
         missing.delete(index);
-        const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
+        const row = toSampleRow(p, index, k, configHash, choice, answer, sampling);
         rows.push(row);
         if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
       });
@@ -160,8 +166,11 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
     beat(written.size);
   };
   try {
-    const pending = prompts.filter((p) => Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id)));
-    if (input.teacher.mode === 'batch' && pending.length) {
+    const pending = prompts.filter((p) => {
+      const { n, configHash } = planFor(p);
+      return Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id));
+    });
+    if (input.teacher.mode === 'batch' && pending.length && !pending.some((p) => p.source)) {
       const answers = await runShardBatch({ ...input, configHash, prompts: pending, client: teacher.openai, signal: ctx?.cancellationSignal, heartbeat: (d) => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size, ...d }) });
       tally.batchRequests = answers.size;
       // Prompts the batch did not answer (failed lines) go online, like top-ups.
@@ -278,6 +287,7 @@ function toSampleRow(
     answer: p.answer,
     ...(p.task ? { task: p.task } : {}),
     ...(p.tests !== undefined ? { tests: p.tests } : {}),
+    ...(p.source ? { source: p.source } : {}),
     content: choice.content,
     ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
     finishReason: choice.finishReason,
@@ -289,6 +299,56 @@ function toSampleRow(
     teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
     sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
     latencyMs: answer.latencyMs,
+  };
+}
+
+interface PromptPlan {
+  n: number;
+  configHash: string;
+  sampling: RunSpec['sampling'];
+  teacher: ReturnType<typeof createTeacherClient>;
+  existing: boolean;
+}
+
+/**
+ * Each prompt's generation: the run's, or its mixture source's (own sampling, own system prompt: its own config
+ * hash, so its sample ids change with them; or its existing responses, one sample and no teacher call).
+ */
+async function sourcePlansOf(input: GenerateShardInput, base: PromptPlan): Promise<(p: PromptRow) => PromptPlan> {
+  const plans = await loadSourcePlans(input.runDir);
+  if (!plans) return () => base;
+  const bySource = new Map<string, PromptPlan>();
+  return (p) => {
+    const plan = p.source ? plans.get(p.source) : undefined;
+    if (!plan) return base;
+    let got = bySource.get(plan.name);
+    if (!got) {
+      const sampling = { ...input.sampling, ...plan.sampling };
+      const teacher = plan.systemPrompt !== undefined ? { ...input.teacher, systemPrompt: plan.systemPrompt } : input.teacher;
+      const existing = plan.responses === 'existing';
+      got = { n: existing ? 1 : sampling.n, configHash: existing ? 'existing' : generationConfigHash({ teacher, sampling }), sampling, teacher: createTeacherClient(teacher, sampling), existing };
+      bySource.set(plan.name, got);
+    }
+    return got;
+  };
+}
+
+function existingSample(p: PromptRow, configHash: string, sampling: RunSpec['sampling']): SampleRow {
+  return {
+    id: sampleId(p.id, 0, configHash),
+    promptId: p.id,
+    sampleIndex: 0,
+    configHash,
+    prompt: p.prompt,
+    answer: p.answer,
+    ...(p.task ? { task: p.task } : {}),
+    ...(p.source ? { source: p.source } : {}),
+    content: p.response ?? '',
+    finishReason: 'stop',
+    usage: { promptTokens: 0, completionTokens: 0 },
+    teacher: { model: 'existing', systemFingerprint: null },
+    sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
+    latencyMs: 0,
   };
 }
 

@@ -2,11 +2,14 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ArtifactRef, PromptRow, RejectRow } from '../../schemas/artifact';
-import type { RunSpec } from '../../schemas/run-spec';
+import type { DatasetSource, MixSource, RunSpec } from '../../schemas/run-spec';
 import { layout } from '../artifacts/layout';
 import { currentActivity } from '../activity-context';
-import { AtomicJsonlWriter, ensureWritableDir, exists, readJsonlLines, runDirFor } from '../artifacts/store';
+import { AtomicJsonlWriter, ensureWritableDir, writeJsonAtomic, exists, readJsonlLines, runDirFor } from '../artifacts/store';
 import { generateArithmeticProblems, posedArithmeticPrompt } from '../dataset/arithmetic-task';
+import { hfDataFiles } from '../dataset/hf-directory';
+import { planOf, sourcesFileOf, type SourceCounts, type SourcePlan, type SourcesFile } from '../dataset/mixture';
+import { generateNumberWordsProblems } from '../dataset/number-words-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 import { datasetVersion, promptHash, seenPromptHashes } from '../lineage/lineage';
 import { checkSpecAgainstPolicy, confinePath } from '../security/worker-policy';
@@ -14,7 +17,12 @@ import { checkSpecAgainstPolicy, confinePath } from '../security/worker-policy';
 export interface PrepareDatasetInput {
   artifactRoot: string;
   runId: string;
-  dataset: RunSpec['dataset'];
+  dataset?: RunSpec['dataset'];
+  /** A mixture: every source read in turn, its ids prefixed with its name; prepare/sources.json holds each one's plan. */
+  datasets?: MixSource[];
+  mixing?: RunSpec['mixing'];
+  /** The run's verifier.type: a reasoning source's default verifier. */
+  verifierType?: RunSpec['verifier']['type'];
   shardSize: number;
   /** Incremental run: skip prompts that the lineage's earlier successful runs have distilled. */
   incremental?: { lineage: string };
@@ -37,6 +45,20 @@ export interface PrepareDatasetResult {
   promptHashes: ArtifactRef;
   /** sha256 over the kept prompts' sorted content hashes. */
   datasetVersion: string;
+  /** Per source of a mixture: in = kept + quarantined. */
+  bySource?: Record<string, SourceCounts>;
+}
+
+/** What prepare reads: one dataset, or each source of a mixture with its plan. */
+interface Entry {
+  dataset: { source: DatasetSource; limit?: number };
+  plan?: SourcePlan;
+}
+
+function entriesOf(input: PrepareDatasetInput): Entry[] {
+  if (input.datasets) return input.datasets.map((d) => ({ dataset: { source: d.source, limit: d.limit }, plan: planOf(d, input.verifierType ?? 'math') }));
+  if (!input.dataset) throw ApplicationFailure.nonRetryable('prepare needs dataset or datasets', 'InvalidRunSpec');
+  return [{ dataset: input.dataset }];
 }
 
 /**
@@ -47,7 +69,8 @@ export interface PrepareDatasetResult {
 export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
   if (input.spec) await checkSpecAgainstPolicy(input.spec);
   await confinePath({ field: 'artifactRoot', path: input.artifactRoot, access: 'write' });
-  if (input.dataset.source.type !== 'builtin') await confinePath({ field: 'dataset.source.path', path: input.dataset.source.path, access: 'read' });
+  if (input.dataset && input.dataset.source.type !== 'builtin') await confinePath({ field: 'dataset.source.path', path: input.dataset.source.path, access: 'read' });
+  for (const d of input.datasets ?? []) if (d.source.type !== 'builtin') await confinePath({ field: `datasets.${d.name}.source.path`, path: d.source.path, access: 'read' });
   const runDir = runDirFor(input.artifactRoot, input.runId);
   const dir = path.join(runDir, 'prepare');
   // A read-only or permission-denied root fails here, non-retryably and naming the path, before anything is written.
@@ -81,31 +104,56 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   };
   const quarantine = (r: RejectRow) => quarantineOut.write(r);
 
+  const entries = entriesOf(input);
+  const bySource: Record<string, SourceCounts> = {};
   const readAll = async () => {
-    for await (const candidate of sourceRows(input.dataset)) {
-      rowsIn += 1;
-      if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
-      if (input.dataset.limit !== undefined && promptsOut.count >= input.dataset.limit) {
-        await quarantine({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `dataset.limit is ${input.dataset.limit}` });
-        continue;
+    for (const { dataset, plan } of entries) {
+      const counts: SourceCounts = { in: 0, kept: 0, quarantined: 0 };
+      if (plan) bySource[plan.name] = counts;
+      const prefix = plan ? `${plan.name}/` : '';
+      const tag = plan ? { source: plan.name } : {};
+      const quarantineHere = async (r: RejectRow) => {
+        counts.quarantined += 1;
+        await quarantine({ ...r, id: prefix + r.id, ...tag });
+      };
+      const limitName = plan ? `datasets.${plan.name}.limit` : 'dataset.limit';
+      for await (const candidate of sourceRows(dataset)) {
+        rowsIn += 1;
+        counts.in += 1;
+        if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
+        if (dataset.limit !== undefined && counts.kept >= dataset.limit) {
+          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `${limitName} is ${dataset.limit}` });
+          continue;
+        }
+        if ('problem' in candidate) {
+          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+          continue;
+        }
+        if (plan) {
+          if (plan.responses === 'existing' && !candidate.row.response) {
+            await quarantineHere({ id: candidate.row.id, stage: 'prepare', reason: 'bad_response', detail: `${candidate.at}: source ${plan.name} reuses existing responses, but this row has none`, row: candidate.row });
+            continue;
+          }
+          const { response, ...rest } = candidate.row;
+          candidate.row = { ...rest, id: prefix + candidate.row.id, source: plan.name, task: plan.verifier, ...(plan.responses === 'existing' ? { response } : {}) };
+        }
+        if (seen.has(candidate.row.id)) {
+          counts.quarantined += 1;
+          await quarantine({ ...tag, id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
+          continue;
+        }
+        seen.add(candidate.row.id);
+        const hash = promptHash(candidate.row.prompt);
+        if (seenBefore.has(hash)) {
+          seenCount += 1;
+          counts.quarantined += 1;
+          continue;
+        }
+        hashes.push(hash);
+        counts.kept += 1;
+        await hashesOut.write({ id: candidate.row.id, hash });
+        await keep(candidate.row);
       }
-      if ('problem' in candidate) {
-        await quarantine({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
-        continue;
-      }
-      if (seen.has(candidate.row.id)) {
-        await quarantine({ id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
-        continue;
-      }
-      seen.add(candidate.row.id);
-      const hash = promptHash(candidate.row.prompt);
-      if (seenBefore.has(hash)) {
-        seenCount += 1;
-        continue;
-      }
-      hashes.push(hash);
-      await hashesOut.write({ id: candidate.row.id, hash });
-      await keep(candidate.row);
     }
     if (shard) await finish(shard);
     return { prompts: await finish(promptsOut), quarantineRef: await finish(quarantineOut), promptHashes: await finish(hashesOut) };
@@ -121,13 +169,23 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
     throw err;
   }
   const { prompts, quarantineRef, promptHashes } = written;
+  if (input.datasets) {
+    const file: SourcesFile = { sources: entries.map((e) => ({ ...e.plan!, prepare: bySource[e.plan!.name]! })), mixing: { seed: input.mixing?.seed ?? 0, ...(input.mixing?.total !== undefined ? { total: input.mixing.total } : {}) } };
+    await writeJsonAtomic(sourcesFileOf(runDir), file);
+    const empty = file.sources.filter((s) => s.prepare.kept === 0 && s.prepare.in > 0 && seenCount === 0).map((s) => `${s.name} (all ${s.prepare.in} rows quarantined)`);
+    const none = file.sources.filter((s) => s.prepare.in === 0).map((s) => `${s.name} (empty)`);
+    if (empty.length || none.length) {
+      throw ApplicationFailure.nonRetryable(`No usable rows in source ${[...none, ...empty].join(', ')}: a mixture needs every source. See ${quarantineRef.uri}`, 'EmptyDataset');
+    }
+  }
   const version = datasetVersion(hashes);
   // An incremental run with nothing new is not an error: the workflow ends it early and says so.
+  const sourceCounts = input.datasets ? { bySource } : {};
   if (prompts.count === 0 && seenCount > 0) {
-    return { runDir, rowsIn, kept: 0, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount: 0, seen: seenCount, promptHashes, datasetVersion: version };
+    return { ...sourceCounts, runDir, rowsIn, kept: 0, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount: 0, seen: seenCount, promptHashes, datasetVersion: version };
   }
   if (prompts.count === 0) {
-    const hint = await formatHint(input.dataset);
+    const hint = input.dataset ? await formatHint(input.dataset) : '';
     throw ApplicationFailure.nonRetryable(
       rowsIn === 0
         ? `The dataset is empty: no rows to distil. Check dataset.source.${hint}`
@@ -135,7 +193,7 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       'EmptyDataset',
     );
   }
-  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount, seen: seenCount, promptHashes, datasetVersion: version };
+  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount, seen: seenCount, promptHashes, datasetVersion: version, ...sourceCounts };
 }
 
 /** A source row, good or not; `at` says where it is ("line 3" of a JSONL file, "row 3" of a Parquet file). */
@@ -145,10 +203,15 @@ type Candidate =
 
 const MAX_PROMPT_CHARS = 200_000;
 const TASK_TYPES = new Set(['math', 'choice', 'exact', 'regex', 'code', 'judge']);
-type SourceFields = Extract<RunSpec['dataset']['source'], { fields: unknown }>['fields'];
+type SourceFields = Extract<DatasetSource, { fields: unknown }>['fields'];
 
-async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidate> {
+async function* sourceRows(dataset: { source: DatasetSource }): AsyncGenerator<Candidate> {
   const source = dataset.source;
+  if (source.type === 'builtin' && source.task === 'number-words') {
+    const problems = generateNumberWordsProblems({ seed: source.seed, count: source.count, split: 'train', maxValue: source.maxValue });
+    for (const [i, p] of problems.entries()) yield { at: `line ${i + 1}`, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer } };
+    return;
+  }
   if (source.type === 'builtin') {
     const problems = generateArithmeticProblems({ seed: source.seed, count: source.count, split: 'train', digits: source.digits, ops: source.ops });
     let line = 0;
@@ -162,9 +225,24 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
   if (!(await exists(source.path))) {
     throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`, 'DatasetNotFound');
   }
+  if (source.type === 'hf') {
+    const files = await hfDataFiles(source.path, source.split);
+    if (!files.length) throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path}: no .jsonl or .parquet file of split "${source.split}" in the directory`, 'DatasetNotFound');
+    for (const file of files) {
+      const rel = path.relative(source.path, file);
+      yield* fileRows({ path: file, type: file.endsWith('.parquet') ? 'parquet' : 'jsonl', fields }, rel);
+    }
+    return;
+  }
+  yield* fileRows(source, '');
+}
+
+async function* fileRows(source: { type: 'jsonl' | 'parquet'; path: string; fields: SourceFields }, label: string): AsyncGenerator<Candidate> {
+  const fields = source.fields;
+  const where = (at: string) => (label ? `${label} ${at}` : at);
   if (source.type === 'parquet') {
     try {
-      for await (const { row, value } of readParquetRows(source.path)) yield candidateOf(`row ${row}`, value, fields);
+      for await (const { row, value } of readParquetRows(source.path)) yield candidateOf(where(`row ${row}`), value, fields);
     } catch (err) {
       if (err instanceof ParquetFileError) throw ApplicationFailure.nonRetryable(`dataset.source.path: ${err.message}`, 'InvalidDatasetFile');
       throw err;
@@ -172,7 +250,7 @@ async function* sourceRows(dataset: RunSpec['dataset']): AsyncGenerator<Candidat
     return;
   }
   for await (const { line, text, invalidUtf8 } of readJsonlLines(source.path)) {
-    const at = `line ${line}`;
+    const at = where(`line ${line}`);
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -210,6 +288,7 @@ function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFie
     return { at, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
   }
   const task = fields.task ? obj[fields.task] : undefined;
+  const response = fields.response ? obj[fields.response] : undefined;
   const tests = fields.tests ? obj[fields.tests] : undefined;
   // Code tasks may carry their tests as the answer (an object): it is kept as JSON text.
   const codeAnswer = task === 'code' && answer !== null && typeof answer === 'object';
@@ -222,7 +301,14 @@ function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFie
   return {
     at,
     id,
-    row: { id, prompt, answer: codeAnswer ? JSON.stringify(answer) : String(answer), ...(typeof task === 'string' ? { task } : {}), ...(tests !== undefined && tests !== null ? { tests } : {}) },
+    row: {
+      id,
+      prompt,
+      answer: codeAnswer ? JSON.stringify(answer) : String(answer),
+      ...(typeof task === 'string' ? { task } : {}),
+      ...(tests !== undefined && tests !== null ? { tests } : {}),
+      ...(typeof response === 'string' && response.trim() ? { response } : {}),
+    },
   };
 }
 
@@ -233,7 +319,7 @@ export const SUPPORTED_DATASET_FORMATS = "JSONL (dataset.source.type: jsonl, one
  * When every row of a file source was quarantined: a hint if the file is in another format than its type says
  * (Parquet by its PAR1 magic; gzip), naming the file and what to do.
  */
-async function formatHint(dataset: RunSpec['dataset']): Promise<string> {
+async function formatHint(dataset: NonNullable<RunSpec['dataset']>): Promise<string> {
   if (dataset.source.type !== 'jsonl') return '';
   const file = dataset.source.path;
   let head = Buffer.alloc(0);

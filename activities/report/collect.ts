@@ -10,6 +10,7 @@ import type { ArtifactRef } from '../../schemas/artifact';
 import { currentActivity } from '../activity-context';
 import { exists, pathOf, readJsonl } from '../artifacts/store';
 import type { GateDecision } from '../../core/gate';
+import type { DatasetCard } from '../filter/card';
 import { countCarries } from '../dataset/arithmetic-task';
 import { benchmarkMetrics, lengthStats, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type LengthStats, type Outcomes, type SliceMetrics } from '../evaluate/metrics';
 
@@ -88,6 +89,14 @@ export interface ReportData {
   gate: ReportSummary['gate'] | null;
   artifacts: Record<string, string>;
   warnings: string[];
+  /** A mixture run: each source's funnel and its target vs achieved share (from the dataset card). */
+  mixture?: NonNullable<DatasetCard['mixture']>;
+}
+
+async function collectMixture(runDir: string): Promise<NonNullable<DatasetCard['mixture']> | undefined> {
+  const file = path.join(runDir, 'filter', 'dataset-card.json');
+  if (!(await exists(file))) return undefined;
+  return (JSON.parse(await fs.readFile(file, 'utf8')) as DatasetCard).mixture;
 }
 
 function fileOf(summary: ReportSummary, key: string, runDir: string, ...rel: string[]): string {
@@ -425,6 +434,10 @@ export async function collectReport(input: { runDir: string; summary: ReportSumm
     collectLoss(summary, runDir, warnings),
     collectTeacher(summary, runDir),
   ]);
+  const mixture = await collectMixture(runDir).catch((err: Error) => {
+    warnings.push(`mixture: dataset card unreadable (${err.message})`);
+    return undefined;
+  });
   return {
     runId: summary.runId ?? path.basename(runDir),
     name: summary.name ?? summary.runId ?? path.basename(runDir),
@@ -442,5 +455,6 @@ export async function collectReport(input: { runDir: string; summary: ReportSumm
     gate: summary.gate ?? null,
     artifacts: Object.fromEntries(Object.entries(summary.artifacts ?? {}).map(([k, v]) => [k, v.uri])),
     warnings,
+    ...(mixture ? { mixture } : {}),
   };
 }

@@ -168,6 +168,7 @@ export function renderHtml(d: ReportData): string {
   if (d.funnel.length) parts.push(funnelChart({ title: 'From prompts to training examples', rows: d.funnel.map((s) => ({ label: s.label, count: s.count, unit: s.unit, drops: s.drops })) }));
   if (d.acceptanceRate !== null) parts.push(`<p>Acceptance rate (verified correct / samples): <strong>${esc(pct(d.acceptanceRate))}</strong>.</p>`);
   if (d.accounting.length) parts.push(`<ul class="accounting">${d.accounting.map((a) => `<li class="${a.ok ? 'ok' : 'bad'}">${a.ok ? '✓' : '✗'} ${esc(a.stage)}: ${esc(a.detail)}</li>`).join('')}</ul>`);
+  if (d.mixture) parts.push(...mixtureSection(d.mixture));
   parts.push('<h2 id="lengths">Answer lengths</h2>');
   if (d.lengths.training.length) parts.push(histogramChart({ title: 'Training data: length of teacher samples and kept examples', hist: { ...binLengths(d.lengths.training.map((s) => ({ name: s.name, values: s.values }))) }, xLabel: 'characters', klass: 'histogram training-lengths' }));
   if (d.lengths.evaluation.length) parts.push(histogramChart({ title: `Evaluation answers: length on ${d.accuracy[0]?.benchmark ?? 'the benchmark'}`, hist: binLengths(d.lengths.evaluation.map((s) => ({ name: s.name, values: s.values }))), xLabel: 'characters', klass: 'histogram eval-lengths' }));
@@ -197,4 +198,22 @@ export function renderHtml(d: ReportData): string {
   if (d.warnings.length) parts.push(`<h2>Warnings</h2><div class="warn"><ul>${d.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>`);
   if (Object.keys(d.artifacts).length) parts.push(`<h2>Artifacts</h2><ul class="note">${Object.entries(d.artifacts).map(([k, u]) => `<li>${esc(k)}: <code>${esc(u)}</code></li>`).join('')}</ul>`);
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(`Distillation report: ${d.name}`)}</title><style>${CSS}</style></head><body>\n${parts.join('\n')}\n</body></html>\n`;
+}
+
+/** A mixture run's sources: the achieved mix next to the target, and each source's funnel (in = kept + rejected). */
+function mixtureSection(m: NonNullable<ReportData['mixture']>): string[] {
+  const share = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const mix = m.sources.map((s) => [s.name, s.kind, share(s.mix.targetShare), share(s.mix.achievedShare), String(s.mix.final), String(s.mix.dropped), String(s.mix.repeats)]);
+  const funnel = m.sources.flatMap((s) => [
+    [s.name, 'prepare', String(s.prepare.in), String(s.prepare.kept), String(s.prepare.quarantined)],
+    [s.name, 'verify', String(s.verify.in), String(s.verify.kept), String(s.verify.rejected)],
+    [s.name, 'filter', String(s.filter.in), String(s.filter.kept), String(s.filter.rejected)],
+    [s.name, 'mix', String(s.mix.available), String(s.mix.final), String(s.mix.dropped)],
+  ]);
+  return [
+    '<h2 id="sources">Sources</h2>',
+    `<p>${m.sftRows} training rows mixed from ${m.sources.length} sources (seed ${m.seed}).</p>`,
+    htmlTable(['source', 'kind', 'target share', 'achieved share', 'rows', 'downsampled', 'repeated'], mix, 'mixture'),
+    htmlTable(['source', 'stage', 'in', 'kept', 'rejected'], funnel, 'source-funnel'),
+  ];
 }

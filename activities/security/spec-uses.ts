@@ -34,8 +34,9 @@ export function specKeyUses(spec: RunSpec): KeyUse[] {
 export function specPathUses(spec: RunSpec): PathUse[] {
   const uses: PathUse[] = [{ field: 'artifactRoot', path: spec.artifactRoot, access: 'write' }];
   const read = (field: string, p: string) => uses.push({ field, path: p, access: 'read' });
-  if (spec.dataset.source.type !== 'builtin') read('dataset.source.path', spec.dataset.source.path);
-  spec.evaluation.benchmarks.forEach((b, i) => read(`evaluation.benchmarks.${i}.path`, b.path));
+  if (spec.dataset && spec.dataset.source.type !== 'builtin') read('dataset.source.path', spec.dataset.source.path);
+  spec.datasets?.forEach((d) => d.source.type !== 'builtin' && read(`datasets.${d.name}.source.path`, d.source.path));
+  spec.evaluation.benchmarks.forEach((b, i) => 'path' in b && read(`evaluation.benchmarks.${i}.path`, b.path));
   const f = spec.filters;
   if (!BUILTIN_TOKENIZERS.has(f.length.tokenizer)) read('filters.length.tokenizer', f.length.tokenizer);
   f.earlierDatasets.forEach((p, i) => read(`filters.earlierDatasets.${i}`, p));

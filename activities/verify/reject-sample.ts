@@ -250,6 +250,7 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
       stage: 'verify',
       reason,
       detail: v.reason,
+      ...(s.source ? { source: s.source } : {}),
       row: { promptId: s.promptId, extracted: v.extracted, gold: s.answer, ...(v.failure ? { failure: v.failure } : {}), ...(v.judge ? { judge: v.judge } : {}) },
     };
     await rejectsOut.write(reject);

@@ -5,7 +5,7 @@ import { verifyMath } from './math';
 import { verifyChoice, verifyExact, verifyRegex } from './simple';
 
 /** What a task's answer is checked with. */
-export const TASK_TYPES = ['math', 'choice', 'exact', 'regex', 'code', 'judge'] as const;
+export const TASK_TYPES = ['math', 'choice', 'exact', 'regex', 'code', 'judge', 'none'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 export function isTaskType(x: unknown): x is TaskType {
@@ -58,6 +58,9 @@ function syncVerdict(sample: VerifiableSample, type: TaskType, o: Partial<Verifi
       return fromPlain(verifyChoice(sample.content, sample.answer));
     case 'regex':
       return fromPlain(verifyRegex(sample.content, sample.answer));
+    case 'none':
+      // a source without a verifier (existing responses, open-ended writing): the filters still judge its samples
+      return { correct: true, verdict: 'correct', extracted: null, reason: 'no verifier for this source (verifier: none)' };
     default:
       return null;
   }

@@ -30,6 +30,7 @@ import {
   rngFrom,
   traceColumnArithmetic,
 } from '../../activities/dataset/arithmetic-task';
+import { numberToWords, parseNumberWordsPrompt } from '../../activities/dataset/number-words-task';
 
 export const DEFAULT_BASE_ERROR_RATE = 0.08;
 export const MAX_STEP_ERROR_RATE = 0.5;
@@ -105,6 +106,8 @@ export function styleFor(req: Pick<TeacherRequest, 'prompt' | 'seed' | 'choiceIn
 export function proceduralTeacherRespond(req: TeacherRequest): TeacherResponse {
   const separate = req.reasoningFormat === 'separate';
   const parsed = parseArithmeticPrompt(req.prompt);
+  const words = parsed ? null : parseNumberWordsPrompt(req.prompt);
+  if (words !== null) return numberWordsRespond(req, words);
   if (!parsed) {
     return {
       content: separate ? CANNOT_SOLVE_ANSWER : `<think>${CANNOT_SOLVE_REASONING}</think>\n${CANNOT_SOLVE_ANSWER}`,
@@ -144,4 +147,19 @@ export function proceduralTeacherRespond(req: TeacherRequest): TeacherResponse {
     mistakes: trace.mistakes.length,
     style,
   };
+}
+
+/**
+ * The non-reasoning task (`Write N in words.`): answered directly, without a <think> block. With probability
+ * errorProbabilityPerStep(temperature, top_p) (8% at temperature 1) it writes a neighbouring number instead, a
+ * mistake an exact-match verifier catches.
+ */
+function numberWordsRespond(req: TeacherRequest, n: number): TeacherResponse {
+  const rng = rngFrom('teacher-words', req.seed, req.prompt, req.choiceIndex);
+  const p = errorProbabilityPerStep(req.temperature ?? 1, req.topP ?? 1, req.baseErrorRate ?? DEFAULT_BASE_ERROR_RATE);
+  const u = rng();
+  const wrong = u < p;
+  const given = wrong ? (n === 0 || rng() < 0.5 ? n + 1 : n - 1) : n;
+  const text = numberToWords(given);
+  return { content: text, problem: null, givenAnswer: text, correctAnswer: numberToWords(n), mistakes: wrong ? 1 : 0, style: 0 };
 }

@@ -6,7 +6,8 @@ import { workflowBundlePath } from '../../workers/build-bundle';
 /**
  * Determinism guard: histories recorded from real runs (test/fixtures: a plain run, re-recorded with
  * `DISTILLERY_RECORD_HISTORY=1 npx jest test/integration/pipeline.test.ts -t "Web UI"`; an incremental scheduled run
- * that starts from a promoted student, with `DISTILLERY_RECORD_HISTORY=1 npx jest test/integration/schedule.test.ts`) must replay against
+ * that starts from a promoted student, with `DISTILLERY_RECORD_HISTORY=1 npx jest test/integration/schedule.test.ts`; a run mixing two sources, with
+ * `DISTILLERY_RECORD_HISTORY=1 npx jest test/integration/mixture.test.ts`) must replay against
  * today's workflow code. A change that would break runs in flight fails here; it needs `patched()` or a new
  * workflow type, not a new fixture.
  */
