@@ -138,10 +138,11 @@ test('an invalid spec fails at once, non-retryably, as InvalidRunSpec naming eve
   const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
   expect(cause).toMatchObject({ type: 'InvalidRunSpec', nonRetryable: true });
   for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'sampling.n', 'sampling.temperature']) expect(cause.message).toContain(`- ${field}:`);
-  // The spec was checked once, by the local activity whose answer history keeps; no stage was scheduled.
+  // The spec was checked once, by the activity whose answer history keeps; no stage was scheduled.
   expect(stubs.calls.map((c) => c.name)).toEqual(['normaliseRunSpec']);
   const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
-  expect(history.events!.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+  const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  expect(scheduled).toEqual(['normaliseRunSpec']);
 });
 
 describe('the promotion gate against the promoted model', () => {
