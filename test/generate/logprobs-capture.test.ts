@@ -93,6 +93,38 @@ test('a resumed shard cuts a torn record, lets a redone sample\'s newer record w
   await expect(fs.access(lpPartial)).rejects.toThrow();
 }, 120_000);
 
+test('two attempts wrote one sample differently: the committed line and its frame come from the same attempt file', async () => {
+  const reference = await shardDir(3);
+  await generateShard(input(reference, STUDENT));
+  const full = await shardRows(reference);
+  const refRecords = await sidecarRecords(layout.shardLogprobs(reference, 0));
+
+  // Attempt 1 wrote p0 and p1 with their frames; attempt 2 (running beside it) wrote p0's first sample with other
+  // content and a frame spelling that content, later than attempt 1's. The shard keeps attempt 1's line (the first
+  // attempt's file takes precedence), so its frame must be attempt 1's too, not the latest one for that id.
+  const runDir = await shardDir(3);
+  const final = layout.shardSamples(runDir, 0);
+  const lp = layout.shardLogprobs(runDir, 0);
+  await fs.mkdir(path.dirname(final), { recursive: true });
+  const first = full.filter((s) => s.promptId !== 'p2');
+  await fs.writeFile(`${final}.attempt-1-0000aaaa.partial`, first.map((s) => JSON.stringify(s)).join('\n') + '\n');
+  await fs.writeFile(`${lp}.attempt-1-0000aaaa.partial`, Buffer.concat(refRecords.filter((x) => !x.id.startsWith('p2#')).map(encodeSampleLogprobs)));
+  const victim = refRecords[0]!;
+  const forged = { ...victim, tokens: [{ ...victim.tokens[0]!, token: { ...victim.tokens[0]!.token, bytes: Buffer.from('FORGED') } }, ...victim.tokens.slice(1)] };
+  const forgedContent = Buffer.concat(forged.tokens.map((t) => t.token.bytes)).toString('utf8');
+  await fs.writeFile(`${final}.attempt-2-0000bbbb.partial`, JSON.stringify({ ...full[0]!, content: forgedContent }) + '\n');
+  await fs.writeFile(`${lp}.attempt-2-0000bbbb.partial`, encodeSampleLogprobs(forged));
+
+  await generateShard(input(runDir, STUDENT));
+  const samples = await shardRows(runDir);
+  const records = await sidecarRecords(lp);
+  expect(records.map((x) => x.id)).toEqual(samples.map((s) => s.id));
+  expect(samples[0]!.content).toBe(full[0]!.content);
+  samples.forEach((s, i) => expect(Buffer.concat(records[i]!.tokens.map((t) => t.token.bytes)).toString('utf8')).toBe(s.content));
+  const left = (await fs.readdir(path.dirname(final))).filter((f) => f.endsWith('.partial'));
+  expect(left).toEqual([]);
+}, 120_000);
+
 test('an endpoint that returns no logprobs fails the shard at once, non-retryably, naming the endpoint and the field', async () => {
   const runDir = await shardDir(3);
   const before = server.stats().completions;
