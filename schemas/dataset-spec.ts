@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FilterOptionsSchema } from '../activities/filter/config';
+import { FilterOptionsSchema } from './filter-options';
 
 /** Where a run's prompts come from: one dataset source, or a mixture of named sources with weights. */
 

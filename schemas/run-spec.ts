@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FilterOptionsSchema } from '../activities/filter/config';
+import { FilterOptionsSchema } from './filter-options';
 import { builtinArithmetic, builtinNumberWords, DatasetSchema, MixingSchema, MixSourceSchema } from './dataset-spec';
 
 export { DatasetSchema, MixingSchema, MixSourceSchema, SOURCE_VERIFIERS, type DatasetSource, type MixSource } from './dataset-spec';
@@ -101,7 +101,7 @@ export const VerifierSchema = z
   .strict()
   .refine((v) => v.type !== 'judge' || !!v.judge, { message: 'verifier.type "judge" needs verifier.judge', path: ['judge'] });
 
-/** The format/filter stage's options: one section per filter (activities/filter/config.ts, which imports only zod). */
+/** The format/filter stage's options: one section per filter (schemas/filter-options.ts). */
 export const FiltersSchema = FilterOptionsSchema;
 
 /** The trl backend's student: a Hugging Face causal LM, from a GGUF file (loaded into transformers by `gguf`) or a local checkpoint. */

@@ -38,7 +38,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import { cacheDir } from '../paths';
-import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
+import { Semaphore } from '../../core/semaphore';
+import { HttpError, invalid, readBody, sendError, sendJson } from './http-common';
 import { choiceSeed, parseLlamaChatRequest, splitThink, type ParsedLlamaRequest } from './llama-request';
 
 export { choiceSeed, parseLlamaChatRequest, splitThink, type ParsedLlamaRequest } from './llama-request';
