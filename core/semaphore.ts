@@ -18,7 +18,8 @@ export class Semaphore {
   }
   release(): void {
     const next = this.waiting.shift();
-    if (next) next(); // slot handed over; active unchanged
+    if (next)
+      next(); // slot handed over; active unchanged
     else this.active--;
   }
 }

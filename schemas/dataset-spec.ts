@@ -10,7 +10,10 @@ export const builtinArithmetic = z
     count: z.number().int().positive().max(1_000_000).default(500),
     seed: z.number().int().default(0),
     digits: z.number().int().min(1).max(6).default(2),
-    ops: z.array(z.enum(['+', '-'])).nonempty().default(['+']),
+    ops: z
+      .array(z.enum(['+', '-']))
+      .nonempty()
+      .default(['+']),
   })
   .strict();
 
@@ -53,7 +56,10 @@ const hfDirectorySource = z
   .object({
     type: z.literal('hf'),
     path: z.string().min(1),
-    split: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('train'),
+    split: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('train'),
     fields: fieldMapping.default({ id: 'id', prompt: 'prompt', answer: 'answer' }),
   })
   .strict();
@@ -61,9 +67,17 @@ const hfDirectorySource = z
 export const SourceSchema = z.discriminatedUnion(
   'type',
   [
-    z.discriminatedUnion('task', [builtinArithmetic.extend({ split: z.literal('train').default('train') }), builtinNumberWords.extend({ split: z.literal('train').default('train') })], {
-      error: (iss) => `the builtin task must be "arithmetic" or "number-words", got ${JSON.stringify((iss.input as { task?: unknown } | undefined)?.task)}`,
-    }),
+    z.discriminatedUnion(
+      'task',
+      [
+        builtinArithmetic.extend({ split: z.literal('train').default('train') }),
+        builtinNumberWords.extend({ split: z.literal('train').default('train') }),
+      ],
+      {
+        error: (iss) =>
+          `the builtin task must be "arithmetic" or "number-words", got ${JSON.stringify((iss.input as { task?: unknown } | undefined)?.task)}`,
+      },
+    ),
     fileSource('jsonl'),
     fileSource('parquet'),
     hfDirectorySource,
@@ -71,7 +85,8 @@ export const SourceSchema = z.discriminatedUnion(
   {
     error: (iss) => {
       const input = iss.input as { type?: unknown; task?: unknown; path?: unknown } | undefined;
-      if (input?.type === 'builtin') return `source.task must be "arithmetic" or "number-words", got ${JSON.stringify(input.task)}`;
+      if (input?.type === 'builtin')
+        return `source.task must be "arithmetic" or "number-words", got ${JSON.stringify(input.task)}`;
       const where = typeof input?.path === 'string' ? ` (${input.path})` : '';
       return `dataset.source.type must be "builtin", "jsonl", "parquet" or "hf"${where}, got ${JSON.stringify(input?.type)}`;
     },
@@ -106,7 +121,9 @@ const SamplingOverridesSchema = z
  */
 export const MixSourceSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ - (max 32), starting with a letter or digit'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'letters, digits, _ - (max 32), starting with a letter or digit'),
     source: SourceSchema,
     kind: z.enum(['reasoning', 'non-reasoning']),
     /** Default: the run's verifier.type for a reasoning source, none for a non-reasoning one. */
@@ -139,13 +156,33 @@ export const MixSourceSchema = z
   .strict()
   .superRefine((d, ctx) => {
     if (d.filters) {
-      if (d.filters.length && 'tokenizer' in d.filters.length) ctx.addIssue({ code: 'custom', path: ['filters', 'length', 'tokenizer'], message: `source ${d.name}: the tokenizer is the run's (filters.length.tokenizer), not a source's` });
+      if (d.filters.length && 'tokenizer' in d.filters.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['filters', 'length', 'tokenizer'],
+          message: `source ${d.name}: the tokenizer is the run's (filters.length.tokenizer), not a source's`,
+        });
       const checked = FilterOptionsSchema.safeParse(d.filters);
-      if (!checked.success) for (const i of checked.error.issues) ctx.addIssue({ code: 'custom', path: ['filters', ...i.path.map(String)], message: `source ${d.name}: ${i.message}` });
+      if (!checked.success)
+        for (const i of checked.error.issues)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['filters', ...i.path.map(String)],
+            message: `source ${d.name}: ${i.message}`,
+          });
     }
-    if (d.weight !== undefined && d.maxSamples !== undefined) ctx.addIssue({ code: 'custom', path: ['maxSamples'], message: `source ${d.name}: give weight or maxSamples, not both` });
+    if (d.weight !== undefined && d.maxSamples !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxSamples'],
+        message: `source ${d.name}: give weight or maxSamples, not both`,
+      });
     if (d.responses === 'existing' && (d.source.type === 'builtin' || !d.source.fields.response)) {
-      ctx.addIssue({ code: 'custom', path: ['responses'], message: `source ${d.name}: responses "existing" needs a jsonl, parquet or hf source whose fields.response names the column holding the responses` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['responses'],
+        message: `source ${d.name}: responses "existing" needs a jsonl, parquet or hf source whose fields.response names the column holding the responses`,
+      });
     }
   });
 

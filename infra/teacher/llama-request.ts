@@ -28,14 +28,22 @@ function messageText(content: unknown, index: number): string {
           const t = (part as { text?: unknown }).text;
           if (typeof t === 'string') return t;
         }
-        throw invalid(`Invalid content part at messages[${index}].content[${j}]: this model takes text parts only.`, `messages[${index}].content`);
+        throw invalid(
+          `Invalid content part at messages[${index}].content[${j}]: this model takes text parts only.`,
+          `messages[${index}].content`,
+        );
       })
       .join('');
   }
   throw invalid(`Invalid type for 'messages[${index}].content'.`, `messages[${index}].content`, 'invalid_type');
 }
 
-const ROLE_MAP: Record<string, ChatRole> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+const ROLE_MAP: Record<string, ChatRole> = {
+  system: 'system',
+  developer: 'system',
+  user: 'user',
+  assistant: 'assistant',
+};
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
@@ -51,17 +59,31 @@ function penalty(r: Record<string, unknown>, key: string): number {
 
 /** Validates an OpenAI chat.completions body (the same rules and messages as the procedural teacher's server). */
 export function parseLlamaChatRequest(body: unknown, servedModel: string): ParsedLlamaRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('The request body must be a JSON object.');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw invalid('The request body must be a JSON object.');
   const r = body as Record<string, unknown>;
-  if (typeof r.model !== 'string' || r.model === '') throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
-  if (r.messages === undefined) throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
-  if (!Array.isArray(r.messages)) throw invalid("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
-  if (r.messages.length === 0) throw invalid("Invalid 'messages': empty array. Expected an array with minimum length 1.", 'messages', 'empty_array');
+  if (typeof r.model !== 'string' || r.model === '')
+    throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  if (r.messages === undefined)
+    throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  if (!Array.isArray(r.messages))
+    throw invalid("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
+  if (r.messages.length === 0)
+    throw invalid(
+      "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+      'messages',
+      'empty_array',
+    );
   const messages = r.messages.map((m, i) => {
-    if (!m || typeof m !== 'object') throw invalid(`Invalid type for 'messages[${i}]': expected an object.`, `messages[${i}]`, 'invalid_type');
+    if (!m || typeof m !== 'object')
+      throw invalid(`Invalid type for 'messages[${i}]': expected an object.`, `messages[${i}]`, 'invalid_type');
     const role = (m as { role?: unknown }).role;
     if (role === 'tool' || role === 'function') {
-      throw invalid(`Invalid value for 'messages[${i}].role': this local teacher does not support tool calls.`, `messages[${i}].role`, 'unsupported_value');
+      throw invalid(
+        `Invalid value for 'messages[${i}].role': this local teacher does not support tool calls.`,
+        `messages[${i}].role`,
+        'unsupported_value',
+      );
     }
     if (typeof role !== 'string' || !ROLE_MAP[role]) {
       throw invalid(`Invalid value for 'messages[${i}].role'.`, `messages[${i}].role`, 'invalid_value');
@@ -70,8 +92,18 @@ export function parseLlamaChatRequest(body: unknown, servedModel: string): Parse
   });
 
   const n = r.n ?? 1;
-  if (!isInt(n) || n < 1) throw invalid(`Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${JSON.stringify(n)} instead.`, 'n', 'integer_below_min_value');
-  if (n > MAX_N) throw invalid(`Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N}, but got ${n} instead.`, 'n', 'integer_above_max_value');
+  if (!isInt(n) || n < 1)
+    throw invalid(
+      `Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${JSON.stringify(n)} instead.`,
+      'n',
+      'integer_below_min_value',
+    );
+  if (n > MAX_N)
+    throw invalid(
+      `Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N}, but got ${n} instead.`,
+      'n',
+      'integer_above_max_value',
+    );
   const temperature = r.temperature ?? 1;
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0 || temperature > 2) {
     throw invalid(`Invalid 'temperature': expected a number between 0 and 2.`, 'temperature', 'invalid_value');
@@ -112,7 +144,13 @@ export function parseLlamaChatRequest(body: unknown, servedModel: string): Parse
     throw invalid(`Invalid 'stream': expected a boolean.`, 'stream', 'invalid_type');
   }
   if (r.model !== servedModel) {
-    throw new HttpError(404, `The model \`${r.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+    throw new HttpError(
+      404,
+      `The model \`${r.model}\` does not exist or you do not have access to it.`,
+      'invalid_request_error',
+      'model',
+      'model_not_found',
+    );
   }
   const so = r.stream_options as { include_usage?: unknown } | undefined | null;
   return {

@@ -16,7 +16,8 @@ const LAYERS: Array<{ name: string; holds: (rel: string) => boolean }> = [
   { name: 'schemas', holds: (p) => p.startsWith('schemas/') },
   {
     name: 'run-time infra',
-    holds: (p) => ['infra/paths.ts', 'infra/temporal.ts', 'infra/processes.ts'].includes(p) || p.startsWith('infra/codec/'),
+    holds: (p) =>
+      ['infra/paths.ts', 'infra/temporal.ts', 'infra/processes.ts'].includes(p) || p.startsWith('infra/codec/'),
   },
   { name: 'activities', holds: (p) => p.startsWith('activities/') },
   { name: 'workflows', holds: (p) => p.startsWith('workflows/') },
@@ -44,17 +45,29 @@ export function importsOf(fileName: string, text: string): ImportSite[] {
   const out: ImportSite[] = [];
   const at = (node: ts.Node) => sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1;
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       const typeOnly = ts.isImportDeclaration(node) ? !!node.importClause?.isTypeOnly : node.isTypeOnly;
       out.push({ specifier: node.moduleSpecifier.text, line: at(node), typeOnly });
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       out.push({ specifier: node.moduleReference.expression.text, line: at(node), typeOnly: node.isTypeOnly });
     } else if (ts.isCallExpression(node) && node.arguments.length === 1 && ts.isStringLiteral(node.arguments[0])) {
       const callee = node.expression;
       if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) {
         out.push({ specifier: node.arguments[0].text, line: at(node), typeOnly: false });
       }
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       out.push({ specifier: node.argument.literal.text, line: at(node), typeOnly: true });
     }
     ts.forEachChild(node, visit);
@@ -105,13 +118,21 @@ describe('layers', () => {
     ];
     for (const line of bad) expect(upwardImports('core/probe.ts', line)).toHaveLength(1);
     expect(upwardImports('core/probe.ts', "import { g } from './gate';\nimport { z } from 'zod';")).toEqual([]);
-    expect(upwardImports('activities/filter/probe.ts', "import { RunSpec } from '../../schemas/run-spec';")).toEqual([]);
-    expect(upwardImports('workflows/probe.ts', "import { f } from '../activities/filter/format-filter';")).toHaveLength(1);
-    expect(upwardImports('workflows/probe.ts', "import type { f } from '../activities/filter/format-filter';")).toEqual([]);
+    expect(upwardImports('activities/filter/probe.ts', "import { RunSpec } from '../../schemas/run-spec';")).toEqual(
+      [],
+    );
+    expect(upwardImports('workflows/probe.ts', "import { f } from '../activities/filter/format-filter';")).toHaveLength(
+      1,
+    );
+    expect(upwardImports('workflows/probe.ts', "import type { f } from '../activities/filter/format-filter';")).toEqual(
+      [],
+    );
   });
 
   it('no import in the source tree runs up the layers', () => {
-    const files = ['core', 'schemas', 'activities', 'workflows', 'infra', 'workers', 'cli', 'bench'].filter((d) => fs.existsSync(path.join(ROOT, d))).flatMap(sourceFiles);
+    const files = ['core', 'schemas', 'activities', 'workflows', 'infra', 'workers', 'cli', 'bench']
+      .filter((d) => fs.existsSync(path.join(ROOT, d)))
+      .flatMap(sourceFiles);
     expect(files.filter((f) => f.startsWith('activities/')).length).toBeGreaterThan(50);
     const violations = files.flatMap((rel) => upwardImports(rel, fs.readFileSync(path.join(ROOT, rel), 'utf8')));
     expect(violations).toEqual([]);

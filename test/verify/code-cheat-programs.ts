@@ -31,9 +31,19 @@ export const ANY_TASK_CHEATS: Record<string, { what: string; program: (entryPoin
   read_tests: { what: 'reads the tests and answers from them', program: readTestsCheat },
   always_equal: {
     what: 'returns an object equal to anything',
-    program: (e) => `class Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n\ndef ${e}(*args):\n    return Any()`,
+    program: (e) =>
+      `class Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n\ndef ${e}(*args):\n    return Any()`,
   },
-  exit_at_load: { what: 'exits 0 at load', program: (e) => `import sys\nsys.exit(0)\n\ndef ${e}(*args):\n    return None` },
-  atexit_hook: { what: 'exits 0 from an atexit hook', program: (e) => `import atexit, os\natexit.register(os._exit, 0)\n\ndef ${e}(*args):\n    return None` },
-  exit_in_function: { what: 'exits 0 inside the function', program: (e) => `import os\n\ndef ${e}(*args):\n    os._exit(0)` },
+  exit_at_load: {
+    what: 'exits 0 at load',
+    program: (e) => `import sys\nsys.exit(0)\n\ndef ${e}(*args):\n    return None`,
+  },
+  atexit_hook: {
+    what: 'exits 0 from an atexit hook',
+    program: (e) => `import atexit, os\natexit.register(os._exit, 0)\n\ndef ${e}(*args):\n    return None`,
+  },
+  exit_in_function: {
+    what: 'exits 0 inside the function',
+    program: (e) => `import os\n\ndef ${e}(*args):\n    os._exit(0)`,
+  },
 };

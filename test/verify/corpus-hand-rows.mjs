@@ -1,6 +1,7 @@
 // Hand-written rows, labelled by hand: [response, gold, label, category].
 
-export const R = 'Let me set up the problem. Let $x$ be the unknown. From the first condition, $2x + 3 = 11$, so $2x = 8$.';
+export const R =
+  'Let me set up the problem. Let $x$ be the unknown. From the first condition, $2x + 3 = 11$, so $2x = 8$.';
 export const HAND_ROWS = [
   // nested \boxed and extraction formats
   [`${R}\n\nThus $\\boxed{\\boxed{4}}$.`, '4', true, 'extraction'],
@@ -22,15 +23,30 @@ export const HAND_ROWS = [
   [`${R}\n\nSo $S = \\boxed{\\{1, 2, 3\\}}$.`, '\\{3,2,1\\}', true, 'extraction'],
   // think vs final
   [`<think>\n${R} so \\boxed{4}.\n</think>\n\nOn reflection the answer is $\\boxed{5}$.`, '4', false, 'think_vs_final'],
-  [`<think>\n${R} so \\boxed{5}? No: 2x=8 gives 4.\n</think>\n\nThe answer is $\\boxed{4}$.`, '4', true, 'think_vs_final'],
+  [
+    `<think>\n${R} so \\boxed{5}? No: 2x=8 gives 4.\n</think>\n\nThe answer is $\\boxed{4}$.`,
+    '4',
+    true,
+    'think_vs_final',
+  ],
   [`<think>\n${R} so \\boxed{5}.\n</think>\n\nThe answer is 4.`, '4', true, 'think_vs_final'],
   [`<think>\n${R} so \\boxed{4}.\n</think>\n\nThe answer is 5.`, '4', false, 'think_vs_final'],
   [`<think>\n${R} Hence x = \\boxed{4}.\n</think>`, '4', true, 'think_vs_final'],
   // truncated / missing answers (never correct)
   [`<think>\n${R} so \\boxed{4} maybe, but let me check the second condition, which says`, '4', false, 'no_answer'],
-  [`${R} Then we need to consider the other case, which is much harder and requires a long computation of the sum.`, '4', false, 'no_answer'],
+  [
+    `${R} Then we need to consider the other case, which is much harder and requires a long computation of the sum.`,
+    '4',
+    false,
+    'no_answer',
+  ],
   ['', '4', false, 'no_answer'],
-  [`<think>\n${R}\n</think>\n\nI could not determine the answer from the given information, since the system is underdetermined as stated.`, '4', false, 'no_answer'],
+  [
+    `<think>\n${R}\n</think>\n\nI could not determine the answer from the given information, since the system is underdetermined as stated.`,
+    '4',
+    false,
+    'no_answer',
+  ],
   // fail-closed gold
   ['\\boxed{4}', '', false, 'unparseable_gold'],
   ['\\boxed{\\frac{1}{}', '\\frac{1}{', false, 'unparseable_gold'],

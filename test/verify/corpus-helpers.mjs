@@ -26,13 +26,16 @@ const OPENERS = [
   'Okay, so I need to be careful with the definitions here.',
 ];
 const STEPS = [
-  () => `Let $x$ denote the unknown, so the first condition reads $${1 + Math.floor(rng() * 9)}x + ${Math.floor(rng() * 20)} = ${20 + Math.floor(rng() * 80)}$.`,
+  () =>
+    `Let $x$ denote the unknown, so the first condition reads $${1 + Math.floor(rng() * 9)}x + ${Math.floor(rng() * 20)} = ${20 + Math.floor(rng() * 80)}$.`,
   () => `Subtracting the two equations eliminates $y$ and leaves a single linear relation.`,
   () => `Multiplying both sides by $${2 + Math.floor(rng() * 8)}$ clears the denominators.`,
   () => `By symmetry it is enough to consider the case $a \\ge b$.`,
-  () => `The discriminant is $${Math.floor(rng() * 50)}^2 - 4 \\cdot ${1 + Math.floor(rng() * 9)} \\cdot ${1 + Math.floor(rng() * 9)}$, which we simplify next.`,
+  () =>
+    `The discriminant is $${Math.floor(rng() * 50)}^2 - 4 \\cdot ${1 + Math.floor(rng() * 9)} \\cdot ${1 + Math.floor(rng() * 9)}$, which we simplify next.`,
   () => `Expanding the product and collecting like terms gives a quadratic in $t$.`,
-  () => `Applying the Pythagorean theorem to the right triangle with legs $${3 + Math.floor(rng() * 9)}$ and $${3 + Math.floor(rng() * 9)}$ gives the hypotenuse.`,
+  () =>
+    `Applying the Pythagorean theorem to the right triangle with legs $${3 + Math.floor(rng() * 9)}$ and $${3 + Math.floor(rng() * 9)}$ gives the hypotenuse.`,
   () => `Now I substitute back into the original expression to check consistency.`,
   () => `There are $${2 + Math.floor(rng() * 10)}$ cases to count, and they do not overlap.`,
   () => `Using the identity $\\sin^2\\theta + \\cos^2\\theta = 1$ simplifies the numerator.`,
@@ -61,9 +64,15 @@ export function filler(mentions = []) {
 
 /** Numeric value of a simple radical/π expression (generator only; the strings are our own benchmark golds). */
 export function numericValue(g) {
-  let s = g.replace(/\\left|\\right/g, '').replace(/\\dfrac/g, '\\frac').replace(/\s+/g, ' ');
+  let s = g
+    .replace(/\\left|\\right/g, '')
+    .replace(/\\dfrac/g, '\\frac')
+    .replace(/\s+/g, ' ');
   s = s.replace(/\\sqrt\s*\{(\d+)\}/g, 'Math.sqrt($1)');
-  for (let k = 0; k < 6; k++) s = s.replace(/\\frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}/g, '(($1)/($2))').replace(/\\frac\s*(\d)\s*(\d)/g, '(($1)/($2))');
+  for (let k = 0; k < 6; k++)
+    s = s
+      .replace(/\\frac\s*\{([^{}]+)\}\s*\{([^{}]+)\}/g, '(($1)/($2))')
+      .replace(/\\frac\s*(\d)\s*(\d)/g, '(($1)/($2))');
   s = s
     .replace(/\\sqrt\s*\{([^{}]+)\}/g, 'Math.sqrt($1)')
     .replace(/\\sqrt\s*(\d)/g, 'Math.sqrt($1)')

@@ -9,7 +9,10 @@ const HAND = {
   '2k': { pos: ['k \\cdot 2', '2 k'], neg: ['k', 'k^2'] },
   '3R^2': { pos: ['3 R^2', 'R^2 \\cdot 3'], neg: ['3R', '9R^2'] },
   '5r^5': { pos: ['5 r^{5}', 'r^5 \\cdot 5'], neg: ['5r^4', '25r^5'] },
-  '\\frac{11+9a}{20}': { pos: ['\\frac{9a+11}{20}', '\\frac{11}{20} + \\frac{9a}{20}'], neg: ['\\frac{11+9a}{2}', '\\frac{11-9a}{20}'] },
+  '\\frac{11+9a}{20}': {
+    pos: ['\\frac{9a+11}{20}', '\\frac{11}{20} + \\frac{9a}{20}'],
+    neg: ['\\frac{11+9a}{2}', '\\frac{11-9a}{20}'],
+  },
   '\\text{Evelyn}': { pos: ['Evelyn', '\\text{evelyn}'], neg: ['\\text{Navin}', 'Bob'] },
   '\\text{Navin}': { pos: ['Navin', '\\textbf{Navin}'], neg: ['\\text{Evelyn}', 'Luna'] },
   '\\text{east}': { pos: ['East', '\\text{East}'], neg: ['west', '\\text{north}'] },
@@ -18,14 +21,32 @@ const HAND = {
   'x=5': { pos: ['5', 'x = 5'], neg: ['x=-5', '6'] },
   'y = 2x + 3': { pos: ['y=3+2x', '2x - y + 3 = 0'], neg: ['y = 2x - 3', 'y = 3x + 2'] },
   'y = -2x': { pos: ['y=-2x', '2x + y = 0'], neg: ['y = 2x', 'y = -\\frac{1}{2}x'] },
-  '5x - 7y + 11z + 4 = 0': { pos: ['-5x + 7y - 11z - 4 = 0', '5x-7y+11z=-4'], neg: ['5x - 7y + 11z - 4 = 0', '5x + 7y + 11z + 4 = 0'] },
+  '5x - 7y + 11z + 4 = 0': {
+    pos: ['-5x + 7y - 11z - 4 = 0', '5x-7y+11z=-4'],
+    neg: ['5x - 7y + 11z - 4 = 0', '5x + 7y + 11z + 4 = 0'],
+  },
   'x \\in [-2,7]': { pos: ['[-2,7]', '-2 \\le x \\le 7'], neg: ['(-2,7)', '[-2,7)'] },
-  '1 \\pm \\sqrt{19}': { pos: ['1+\\sqrt{19}, 1-\\sqrt{19}', '1-\\sqrt{19},1+\\sqrt{19}'], neg: ['1+\\sqrt{19}', '1 \\pm \\sqrt{17}'] },
-  '3 \\pm 2 \\sqrt{2}': { pos: ['3+2\\sqrt2, 3-2\\sqrt2', '3 \\pm \\sqrt{8}'], neg: ['3+2\\sqrt{2}', '3 \\pm \\sqrt{2}'] },
-  '\\{1\\pm\\sqrt{5},-2\\}': { pos: ['-2, 1+\\sqrt5, 1-\\sqrt5', '\\{1+\\sqrt{5}, 1-\\sqrt{5}, -2\\}'], neg: ['1+\\sqrt5, 1-\\sqrt5', '\\{1\\pm\\sqrt{5},2\\}'] },
+  '1 \\pm \\sqrt{19}': {
+    pos: ['1+\\sqrt{19}, 1-\\sqrt{19}', '1-\\sqrt{19},1+\\sqrt{19}'],
+    neg: ['1+\\sqrt{19}', '1 \\pm \\sqrt{17}'],
+  },
+  '3 \\pm 2 \\sqrt{2}': {
+    pos: ['3+2\\sqrt2, 3-2\\sqrt2', '3 \\pm \\sqrt{8}'],
+    neg: ['3+2\\sqrt{2}', '3 \\pm \\sqrt{2}'],
+  },
+  '\\{1\\pm\\sqrt{5},-2\\}': {
+    pos: ['-2, 1+\\sqrt5, 1-\\sqrt5', '\\{1+\\sqrt{5}, 1-\\sqrt{5}, -2\\}'],
+    neg: ['1+\\sqrt5, 1-\\sqrt5', '\\{1\\pm\\sqrt{5},2\\}'],
+  },
   '(0,9) \\cup (9,36)': { pos: ['(9,36) \\cup (0,9)', '(0, 9)\\cup(9, 36)'], neg: ['(0,36)', '[0,9) \\cup (9,36)'] },
-  '(2,12) \\cup (12,102)': { pos: ['(12,102) \\cup (2,12)', '(2, 12) \\cup (12, 102)'], neg: ['(2,102)', '(2,12] \\cup (12,102)'] },
-  '(-\\infty, 2) \\cup (3, \\infty)': { pos: ['(3,\\infty) \\cup (-\\infty,2)', 'x<2 \\text{ or } x>3'], neg: ['(-\\infty, 2] \\cup [3, \\infty)', '(2,3)'] },
+  '(2,12) \\cup (12,102)': {
+    pos: ['(12,102) \\cup (2,12)', '(2, 12) \\cup (12, 102)'],
+    neg: ['(2,102)', '(2,12] \\cup (12,102)'],
+  },
+  '(-\\infty, 2) \\cup (3, \\infty)': {
+    pos: ['(3,\\infty) \\cup (-\\infty,2)', 'x<2 \\text{ or } x>3'],
+    neg: ['(-\\infty, 2] \\cup [3, \\infty)', '(2,3)'],
+  },
   '6 - 5i': { pos: ['-5i + 6', '6-5i'], neg: ['6 + 5i', '-6 + 5i'] },
   '6+9i': { pos: ['9i+6', '6 + 9 i'], neg: ['6-9i', '9+6i'] },
   '-2 + 7i': { pos: ['7i - 2', '-2+7i'], neg: ['2 - 7i', '-2 - 7i'] },
@@ -61,7 +82,15 @@ function terminatingDecimal(a, b) {
 /** → { cat, pos: string[], neg: string[] } or null when the generator has no safe rewrite for this gold. */
 export function variants(g) {
   if (HAND[g]) {
-    const cat = /\\text/.test(g) ? 'text' : /=|\\in/.test(g) ? 'equation' : /\\pm|\\cup|\\\{/.test(g) ? 'set' : /i$/.test(g) ? 'complex' : 'expression';
+    const cat = /\\text/.test(g)
+      ? 'text'
+      : /=|\\in/.test(g)
+        ? 'equation'
+        : /\\pm|\\cup|\\\{/.test(g)
+          ? 'set'
+          : /i$/.test(g)
+            ? 'complex'
+            : 'expression';
     return { cat, ...HAND[g] };
   }
   let m;
@@ -78,24 +107,40 @@ export function variants(g) {
   // thousands separators
   if ((m = /^(\\\$)?(\d{1,3}(?:,(?:\\!)?\s?\d{3})+)$/.exec(g))) {
     const n = Number(m[2].replace(/,|\\!|\s/g, ''));
-    return { cat: 'thousands', pos: [String(n), n.toLocaleString('en-US')], neg: [String(n + 1), (n + 1000).toLocaleString('en-US')] };
+    return {
+      cat: 'thousands',
+      pos: [String(n), n.toLocaleString('en-US')],
+      neg: [String(n + 1), (n + 1000).toLocaleString('en-US')],
+    };
   }
   // money
   if ((m = /^\\\$(\d+(?:\.\d+)?)$/.exec(g))) {
     const x = Number(m[1]);
-    return { cat: 'currency', pos: [m[1], `\\$${x.toFixed(2)}`, `${m[1]} dollars`], neg: [String(x + 1), `\\$${(x + 0.5).toFixed(2)}`] };
+    return {
+      cat: 'currency',
+      pos: [m[1], `\\$${x.toFixed(2)}`, `${m[1]} dollars`],
+      neg: [String(x + 1), `\\$${(x + 0.5).toFixed(2)}`],
+    };
   }
   // degrees
   if ((m = /^(\d+)\^\\circ$/.exec(g))) {
     const n = Number(m[1]);
-    return { cat: 'degrees', pos: [String(n), `${n}^{\\circ}`, `${n} degrees`, `${n}\u00b0`], neg: [String(n + 1), `${n + 10}^\\circ`, `${180 - n === n ? n + 5 : 180 - n}^\\circ`] };
+    return {
+      cat: 'degrees',
+      pos: [String(n), `${n}^{\\circ}`, `${n} degrees`, `${n}\u00b0`],
+      neg: [String(n + 1), `${n + 10}^\\circ`, `${180 - n === n ? n + 5 : 180 - n}^\\circ`],
+    };
   }
   // units
   if ((m = /^([\d.]+|\\frac\{\d+\}\d)\s*\\(?:text|mbox)\{\s*([a-z ]+)\}(\^2)?$/.exec(g))) {
     const x = m[1];
     const unit = m[2].trim();
     const plusOne = /^\d+(\.\d+)?$/.test(x) ? String(Math.round((Number(x) + 1) * 100) / 100) : `${x}+1`;
-    return { cat: 'units', pos: [x, `${x} ${unit}${m[3] ?? ''}`, `${x}\\text{ ${unit}}`], neg: [plusOne, `${plusOne} ${unit}`] };
+    return {
+      cat: 'units',
+      pos: [x, `${x} ${unit}${m[3] ?? ''}`, `${x}\\text{ ${unit}}`],
+      neg: [plusOne, `${plusOne} ${unit}`],
+    };
   }
   // mixed numbers
   if ((m = /^(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$/.exec(g))) {
@@ -143,7 +188,11 @@ export function variants(g) {
   // multiple choice
   if ((m = /^\\text\{\(([A-E])\)\}$/.exec(g))) {
     const other = m[1] === 'A' ? 'B' : 'A';
-    return { cat: 'choice', pos: [`(${m[1]})`, m[1], `\\textbf{(${m[1]})}`, `${m[1]})`], neg: [`(${other})`, other, `\\textbf{(${m[1] === 'E' ? 'D' : 'E'})}`] };
+    return {
+      cat: 'choice',
+      pos: [`(${m[1]})`, m[1], `\\textbf{(${m[1]})}`, `${m[1]})`],
+      neg: [`(${other})`, other, `\\textbf{(${m[1] === 'E' ? 'D' : 'E'})}`],
+    };
   }
   // matrices / vectors
   if (g.startsWith('\\begin{pmatrix}')) {
@@ -151,9 +200,17 @@ export function variants(g) {
     const rows = body.split('\\\\').map((r) => r.split('&').map((c) => c.trim()));
     const fracify = (c) => c.replace(/^(-?)(\d+)\/(\d+)$/, '$1\\frac{$2}{$3}');
     const build = (env, rs) => `\\begin{${env}} ${rs.map((r) => r.join(' & ')).join(' \\\\ ')} \\end{${env}}`;
-    const pos = [build('bmatrix', rows.map((r) => r.map(fracify))), build('pmatrix', rows)];
+    const pos = [
+      build(
+        'bmatrix',
+        rows.map((r) => r.map(fracify)),
+      ),
+      build('pmatrix', rows),
+    ];
     if (rows.every((r) => r.length === 1)) pos.push(`(${rows.map((r) => r[0]).join(', ')})`);
-    const flipped = rows.map((r, i) => r.map((c, j) => (i === 0 && j === 0 ? (c.startsWith('-') ? c.slice(1) : `-${c}`) : c)));
+    const flipped = rows.map((r, i) =>
+      r.map((c, j) => (i === 0 && j === 0 ? (c.startsWith('-') ? c.slice(1) : `-${c}`) : c)),
+    );
     const neg = [build('pmatrix', flipped)];
     if (rows.length > 1) neg.push(build('pmatrix', [...rows].reverse()));
     return { cat: 'matrix', pos, neg };
@@ -166,7 +223,8 @@ export function variants(g) {
     const pos = [`${open}${items.join(', ')}${close}`, `\\left${open} ${items.join(',')} \\right${close}`];
     const neg = [];
     if (isInterval && items.length === 2) neg.push(`${open === '(' ? '[' : '('}${items.join(',')}${close}`);
-    if (items[0] !== items[1] && !/\\infty/.test(g)) neg.push(`${open}${[items[1], items[0], ...items.slice(2)].join(',')}${close}`);
+    if (items[0] !== items[1] && !/\\infty/.test(g))
+      neg.push(`${open}${[items[1], items[0], ...items.slice(2)].join(',')}${close}`);
     if (items.length > 2) neg.push(`${open}${items.slice(0, -1).join(',')}${close}`);
     if (!neg.length) neg.push(`${open}${items.join(',')}${close === ')' ? ']' : ')'}`);
     const clearlyInterval = /\\infty/.test(g) || (open === '(') !== (close === ')');
@@ -179,7 +237,11 @@ export function variants(g) {
     return {
       cat: 'set',
       pos: [rev.join(', '), `\\{${items.join(', ')}\\}`, items.map((x) => `x=${x}`).join(', ')],
-      neg: [items.slice(0, -1).join(', '), [...items.slice(0, -1), String(Number(items.at(-1)) + 1)].join(', '), `(${items.join(',')})`],
+      neg: [
+        items.slice(0, -1).join(', '),
+        [...items.slice(0, -1), String(Number(items.at(-1)) + 1)].join(', '),
+        `(${items.join(',')})`,
+      ],
     };
   }
   // radicals and pi: exact rewrites vs decimal approximations
@@ -204,7 +266,11 @@ export function variants(g) {
     const flipped = [...ts];
     const last = flipped.length - 1;
     flipped[last] = (flipped[last][0] === '+' ? '-' : '+') + flipped[last].slice(1);
-    return { cat: 'expression', pos: [joinTerms([...ts].reverse()), joinTerms(ts)], neg: [joinTerms(flipped), joinTerms(ts.slice(0, -1))] };
+    return {
+      cat: 'expression',
+      pos: [joinTerms([...ts].reverse()), joinTerms(ts)],
+      neg: [joinTerms(flipped), joinTerms(ts.slice(0, -1))],
+    };
   }
   return null;
 }

@@ -16,7 +16,6 @@ import { formRows } from './corpus-forms.mjs';
 import { FORM_HAND_ROWS, HAND_ROWS } from './corpus-hand-rows.mjs';
 import { variants } from './corpus-variants.mjs';
 
-
 const here = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const outFlag = argv.indexOf('--out');
@@ -33,7 +32,8 @@ if (!fs.existsSync(path.join(benchDir, 'math500.jsonl'))) {
 // ---------------------------------------------------------------------------------------------------------------
 
 const TEMPLATES = {
-  r1_boxed: (r, a) => `<think>\n${r}\n\nLet me double-check that once more... yes, that holds.\n</think>\n\nTherefore, the final answer is $\\boxed{${a}}$.`,
+  r1_boxed: (r, a) =>
+    `<think>\n${r}\n\nLet me double-check that once more... yes, that holds.\n</think>\n\nTherefore, the final answer is $\\boxed{${a}}$.`,
   plain_boxed: (r, a) => `${r}\n\nSo the answer is $\\boxed{${a}}$.`,
   display_boxed: (r, a) => `${r}\n\nPutting it together:\n\\[\n\\boxed{${a}}\n\\]`,
   minerva: (r, a) => `${r}\n\nFinal Answer: The final answer is $${a}$. I hope it is correct.`,
@@ -97,8 +97,20 @@ for (const f of ['aime24', 'amc23']) {
   for (const it of items.slice(0, 10)) {
     const gold = String(it.answer);
     const n = Number(gold);
-    add(`<think>\nComputing carefully, we get ${n}.\n</think>\n\n\\boxed{${n}}`, gold, true, 'integer', `${f}:${it.id ?? it.url ?? ''} unpadded`);
-    add(`<think>\nComputing carefully, we get ${n + 2}.\n</think>\n\n\\boxed{${n + 2}}`, gold, false, 'integer', `${f}:${it.id ?? it.url ?? ''} off by two`);
+    add(
+      `<think>\nComputing carefully, we get ${n}.\n</think>\n\n\\boxed{${n}}`,
+      gold,
+      true,
+      'integer',
+      `${f}:${it.id ?? it.url ?? ''} unpadded`,
+    );
+    add(
+      `<think>\nComputing carefully, we get ${n + 2}.\n</think>\n\n\\boxed{${n + 2}}`,
+      gold,
+      false,
+      'integer',
+      `${f}:${it.id ?? it.url ?? ''} off by two`,
+    );
   }
 }
 
@@ -112,8 +124,20 @@ for (const it of gsm.slice(0, 12)) {
   const n = it.answer.split('####').pop().trim().replace(/,/g, '');
   // the gold keeps GSM8K's shape (worked text, then "#### N") with synthetic worked text
   const gold = `${filler([String(Number(n) + 1)])}\n#### ${n}`;
-  add(`Let's think step by step.\n${filler([n])}\nThe answer is ${n}.`, gold, true, 'gsm8k', 'gsm8k_test answer, "The answer is N"');
-  add(`Let's think step by step.\n${filler([n])}\nThe answer is ${Number(n) + 3}.`, gold, false, 'gsm8k', 'gsm8k_test answer, wrong number');
+  add(
+    `Let's think step by step.\n${filler([n])}\nThe answer is ${n}.`,
+    gold,
+    true,
+    'gsm8k',
+    'gsm8k_test answer, "The answer is N"',
+  );
+  add(
+    `Let's think step by step.\n${filler([n])}\nThe answer is ${Number(n) + 3}.`,
+    gold,
+    false,
+    'gsm8k',
+    'gsm8k_test answer, wrong number',
+  );
 }
 
 // 4. hand-written rows
@@ -133,7 +157,8 @@ for (const item of math500) {
   }
 }
 
-for (const [response, gold, label, category] of FORM_HAND_ROWS) add(response, gold, label, category, 'hand-written (answer forms)');
+for (const [response, gold, label, category] of FORM_HAND_ROWS)
+  add(response, gold, label, category, 'hand-written (answer forms)');
 
 const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 const stats = {};
