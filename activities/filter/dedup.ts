@@ -9,7 +9,7 @@
  * Only kept samples enter the indexes, so a sample is always compared with what the dataset actually holds.
  */
 import { stripThinkTags } from '../text/think';
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import { readJsonlLocated, RowReader } from './jsonl';
 import { HashSet64, jaccardSorted, LshIndex, lshParams, MinHasher, sortedSet } from './minhash';
 import { exactHash, Tokenizer } from './text';

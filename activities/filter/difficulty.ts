@@ -6,7 +6,7 @@
  */
 import type { ArtifactRef } from '../../schemas/artifact';
 import { readJsonl, verifyRef } from '../artifacts/store';
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import type { Candidate, Verdict } from './types';
 
 export interface PassRateRow {

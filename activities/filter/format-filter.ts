@@ -7,7 +7,7 @@ import { AtomicJsonlWriter, pathOf, verifyRef, writeJsonAtomic, writeTextAtomic 
 import { reasoningAndSummary } from '../text/think';
 import { CardBuilder, renderCardMarkdown, type StepStats } from './card';
 import { checkCompletion } from './completion';
-import { resolveFilters, type FilterOptions, type FilterOptionsInput } from './config';
+import { resolveFilters, type FilterOptions, type FilterOptionsInput } from '../../schemas/filter-options';
 import { buildDecontaminator, type Decontaminator } from './decontaminate';
 import { Deduper } from './dedup';
 import { DifficultyFilter, loadPassRates } from './difficulty';
@@ -31,7 +31,7 @@ export type { SftRow } from './output';
 export interface FormatFilterInput {
   runDir: string;
   accepted: ArtifactRef;
-  /** `RunSpec['filters']` as it is today, or the extended sections of activities/filter/config.ts. */
+  /** `RunSpec['filters']` as it is today, or the extended sections of schemas/filter-options.ts. */
   filters: RunSpec['filters'] | FilterOptionsInput;
   /** verify/pass-rates.jsonl (rejectSample's passRatesRef): needed by the difficulty filter. */
   passRates?: ArtifactRef;

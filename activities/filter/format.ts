@@ -5,7 +5,7 @@
  * the rest with a reason.
  */
 import type { SampleRow } from '../../schemas/artifact';
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import { formatThink, reasoningAndSummary } from '../text/think';
 import type { Candidate, Verdict } from './types';
 

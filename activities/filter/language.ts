@@ -6,7 +6,7 @@
  * one- or two-letter Greek words (π, θ) are symbols, not words. Optionally tinyld identifies the language within a
  * script (English vs Spanish), only when both texts are long enough for it to be reliable.
  */
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import type { Candidate, Verdict } from './types';
 
 export const SCRIPTS = ['latin', 'han', 'kana', 'hangul', 'cyrillic', 'greek', 'arabic', 'hebrew', 'devanagari', 'thai', 'other'] as const;

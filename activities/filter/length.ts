@@ -6,7 +6,7 @@
  */
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import type { Candidate, Verdict } from './types';
 
 export interface TokenCount {

@@ -2,7 +2,7 @@
  * Optional limits on code blocks (fenced ``` blocks) and links (http(s) URLs, markdown links) in an answer: a
  * reasoning dataset for math rarely wants either, a code dataset may want a cap.
  */
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import type { Candidate, Verdict } from './types';
 
 export function countCodeBlocks(text: string): number {

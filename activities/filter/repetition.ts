@@ -4,7 +4,7 @@
  * One pass over the token hashes with a reusable open-addressing table (n-gram hash → last position): a span of
  * period p repeated k times shows as a run of positions whose n-gram last occurred exactly p tokens before.
  */
-import type { FilterOptions } from './config';
+import type { FilterOptions } from '../../schemas/filter-options';
 import { ngramHash, Tokenizer } from './text';
 import type { Candidate, Verdict } from './types';
 

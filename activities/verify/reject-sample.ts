@@ -16,8 +16,8 @@ import { SandboxUnavailableError } from './sandbox';
 import { verifySample, verifySampleAsync, type SampleVerdict, type TaskType } from './verify-sample';
 
 /**
- * The verifier section of the run spec, and what it may grow into (see the report of issue 4): more task types,
- * the judge and the code sandbox's limits, and tie-breaks. `RunSpec['verifier']` is a valid value.
+ * The verifier section of the run spec as the verifier stage takes it: the task type, the judge and the code
+ * sandbox's limits, and tie-breaks. `RunSpec['verifier']` is a valid value.
  */
 export interface VerifierConfig {
   type: TaskType;

@@ -33,7 +33,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { generateArithmeticProblems } from '../../activities/dataset/arithmetic-task';
 import { readJsonl, refOfFile } from '../../activities/artifacts/store';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { formatFilter } from '../../activities/filter/format-filter';
 import { lshParams } from '../../activities/filter/minhash';
 import { cacheDir, projectRoot } from '../../infra/paths';

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 
-/** HTTP plumbing shared by the local teachers (procedural and llama): OpenAI-style errors, a semaphore, bodies. */
+/** HTTP plumbing shared by the local teachers (procedural and llama): OpenAI-style errors, bodies. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export class HttpError extends Error {
@@ -17,31 +17,6 @@ export class HttpError extends Error {
 
 export const invalid = (message: string, param: string | null = null, code: string | null = null) =>
   new HttpError(400, message, 'invalid_request_error', param, code);
-
-export class Semaphore {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  peakActive = 0;
-  peakWaiting = 0;
-  constructor(private readonly limit: number) {}
-  async acquire(): Promise<void> {
-    if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => {
-        this.waiting.push(resolve);
-        this.peakWaiting = Math.max(this.peakWaiting, this.waiting.length);
-      });
-    } else {
-      this.active++;
-    }
-    this.peakActive = Math.max(this.peakActive, this.active);
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // slot handed over; active unchanged
-    else this.active--;
-  }
-}
-
 
 export function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(payload);

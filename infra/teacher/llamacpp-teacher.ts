@@ -34,8 +34,8 @@ import {
   type LlamaTeacherOptions,
   type ParsedLlamaRequest,
 } from './llama-server';
+import { DEFAULT_LLAMACPP_SLOTS } from '../../core/llamacpp';
 
-export const DEFAULT_LLAMACPP_SLOTS = 4;
 const MAX_TOP_LOGPROBS = 20;
 
 export interface LlamaCppTeacherOptions extends Omit<LlamaTeacherOptions, 'gpu' | 'parallelSequences' | 'maxInFlight'> {

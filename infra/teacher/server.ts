@@ -24,7 +24,8 @@ import { DEFAULT_BASE_ERROR_RATE, ReasoningFormat, proceduralTeacherRespond } fr
 import { createBatchApi, createFileStore } from './batch-api';
 import { createFineTuningApi } from './fine-tuning-api';
 import { createStudentServing, StudentContextError, type StudentRequest } from './student-serving';
-import { HttpError, invalid, readBody, Semaphore, sendError, sendJson } from './http-common';
+import { Semaphore } from '../../core/semaphore';
+import { HttpError, invalid, readBody, sendError, sendJson } from './http-common';
 
 export const DEFAULT_TEACHER_MODEL = 'procedural-arithmetic-teacher';
 export const CHARS_PER_TOKEN = 4;

@@ -80,8 +80,8 @@ useChaosStack('crash', { teacherLatencyMs: 15 }, {
 });
 
 test('the fault-free run needs no retry (every activity heartbeats within timeouts.heartbeatSeconds)', () => {
-  // fineTune's baseline export used to run before its heartbeat ticker started: with a short heartbeat timeout its
-  // first attempt always timed out.
+  // fineTune's baseline export must run after its heartbeat ticker starts: before it, a short heartbeat timeout would
+  // fail every first attempt.
   expect(ref.retried).toEqual([]);
 });
 

@@ -6,7 +6,7 @@ import { accountingProblems, accountRun } from './harness';
 import { recordLoad, recordRow } from './table';
 
 /**
- * Load: N prompts through generate → verify → filter (bench/load): CHAOS_LOAD_N, default the issue's 100,000 (about
+ * Load: N prompts through generate → verify → filter (bench/load): CHAOS_LOAD_N, default 100,000 (about
  * 3 minutes on two cores); a smaller N for a quick look. `LOAD_PROMPTS=… npm run bench:load` runs the same by hand.
  * Peak RSS of each process must stay bounded and every history far below Temporal's limits.
  */

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FilterOptionsSchema, resolveFilters } from '../../activities/filter/config';
+import { FilterOptionsSchema, resolveFilters } from '../../schemas/filter-options';
 import { readJsonlLocated, RowReader } from '../../activities/filter/jsonl';
 import { FiltersSchema, RunSpecSchema } from '../../schemas/run-spec';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { Deduper, promptAndAnswer } from '../../activities/filter/dedup';
 import { candidateProbability, HashSet64, jaccardSorted, LshIndex, lshParams, MinHasher, sortedSet } from '../../activities/filter/minhash';
 

@@ -1,5 +1,5 @@
 import { checkCompletion } from '../../activities/filter/completion';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { formatAssistant, FormatStep, statesFinalAnswer, stripTrailingSpecial } from '../../activities/filter/format';
 import { sample } from './helpers';
 

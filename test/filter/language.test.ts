@@ -1,4 +1,4 @@
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { LanguageFilter, scriptProfile } from '../../activities/filter/language';
 import { candidate } from './helpers';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { byteCounter, estimateTokens, LengthFilter, loadTokenCounter } from '../../activities/filter/length';
 import { candidate } from './helpers';
 

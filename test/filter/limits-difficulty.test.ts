@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeJsonlAtomic } from '../../activities/artifacts/store';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { DifficultyFilter, loadPassRates } from '../../activities/filter/difficulty';
 import { countCodeBlocks, countLinks, LimitsFilter } from '../../activities/filter/limits';
 import { candidate } from './helpers';

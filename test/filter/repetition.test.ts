@@ -1,5 +1,5 @@
 import { generateArithmeticProblems, solveWithReasoning } from '../../activities/dataset/arithmetic-task';
-import { resolveFilters } from '../../activities/filter/config';
+import { resolveFilters } from '../../schemas/filter-options';
 import { RepetitionFilter, RepetitionMeter } from '../../activities/filter/repetition';
 import { candidate } from './helpers';
 

@@ -7,6 +7,7 @@
  */
 import { verifyCode, type CodeFailure, type CodeVerification } from '../../activities/verify/code';
 import { describeSandbox, sandboxProblem } from '../../activities/verify/sandbox';
+import { readTestsCheat } from './code-cheat-programs';
 
 interface Task {
   language: 'python' | 'javascript';
@@ -131,23 +132,6 @@ const py = (code: string) => `Here is the function.\n\n\`\`\`python\n${code}\n\`
 const js = (code: string) => `<think>\nok\n</think>\n\n\`\`\`javascript\n${code}\n\`\`\`\n`;
 const lines = (...l: string[]) => l.join('\n');
 
-/** Python that finds the tests wherever it can read them and answers from a table built from their asserts. */
-const READ_TESTS_PY = lines(
-  'import ast, os',
-  'table = {}',
-  "for name in os.listdir('/sandbox'):",
-  '    try:',
-  "        tree = ast.parse(open(os.path.join('/sandbox', name)).read())",
-  '    except Exception:',
-  '        continue',
-  '    for node in ast.walk(tree):',
-  "        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Call) and getattr(node.left.func, 'id', '') == 'candidate':",
-  "            ev = lambda n: eval(compile(ast.Expression(body=n), 'x', 'eval'))",
-  '            table[tuple(ev(a) for a in node.left.args)] = ev(node.comparators[0])',
-  'def add(a, b):',
-  '    return table[(a, b)]',
-);
-
 /** Every way a program can try to have the run scored as passed without solving the task, and how it is caught. */
 const CHEATS: Array<[string, Task, string, CodeFailure]> = [
   ['py: raise SystemExit(0) at load', ADD, py('raise SystemExit(0)\ndef add(a, b):\n    return 0'), 'early_exit'],
@@ -210,7 +194,7 @@ const CHEATS: Array<[string, Task, string, CodeFailure]> = [
     'early_exit',
   ],
   ['py: re-runs itself with -O so the asserts are stripped', ADD, py('import os, sys\nif not sys.flags.optimize:\n    os.execv(sys.executable, [sys.executable, "-O", *sys.argv])\ndef add(a, b):\n    return 0'), 'early_exit'],
-  ['py: reads the tests from its own files and answers from them', ADD, py(READ_TESTS_PY), 'runtime_error'],
+  ['py: reads the tests from its own files and answers from them', ADD, py(readTestsCheat('add')), 'runtime_error'],
   [
     "py: patches json and os.write so the harness's messages read as a pass",
     ADD,

@@ -16,6 +16,7 @@ import { readJsonl } from '../../activities/artifacts/store';
 import { createEvaluate, type EvaluateResult } from '../../activities/evaluate/evaluate';
 import { sandboxProblem } from '../../activities/verify/sandbox';
 import { EvaluationSchema } from '../../schemas/run-spec';
+import { ANY_TASK_CHEATS } from './code-cheat-programs';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const benchDir = process.env.DISTILLERY_BENCHMARKS ?? path.join(repoRoot, '..', 'shared', 'data', 'benchmarks');
@@ -31,31 +32,7 @@ interface Row {
 const fence = (code: string) => `<think>\nDone.\n</think>\n\n\`\`\`python\n${code}\n\`\`\`\n`;
 
 /** One cheat per task, each written for any HumanEval task. */
-const CHEATS: Array<[string, (r: Row) => string]> = [
-  [
-    'reads the tests and answers from them',
-    (r) =>
-      [
-        'import ast, os',
-        'table = {}',
-        "for name in os.listdir('/sandbox'):",
-        '    try:',
-        "        tree = ast.parse(open(os.path.join('/sandbox', name)).read())",
-        '    except Exception:',
-        '        continue',
-        '    for node in ast.walk(tree):',
-        "        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Call) and getattr(node.left.func, 'id', '') == 'candidate':",
-        "            ev = lambda n: eval(compile(ast.Expression(body=n), 'x', 'eval'))",
-        '            table[repr(tuple(ev(a) for a in node.left.args))] = ev(node.comparators[0])',
-        `def ${r.entry_point}(*args):`,
-        '    return table[repr(args)]',
-      ].join('\n'),
-  ],
-  ['returns an object equal to anything', (r) => `class Any:\n    def __eq__(self, other):\n        return True\n\ndef ${r.entry_point}(*args):\n    return Any()`],
-  ['exits 0 at load', (r) => `import sys\nsys.exit(0)\n\ndef ${r.entry_point}(*args):\n    return None`],
-  ['exits 0 from an atexit hook', (r) => `import atexit, os\natexit.register(os._exit, 0)\n\ndef ${r.entry_point}(*args):\n    return None`],
-  ['exits 0 inside the function', (r) => `import os\n\ndef ${r.entry_point}(*args):\n    os._exit(0)`],
-];
+const CHEATS: Array<[string, (r: Row) => string]> = Object.values(ANY_TASK_CHEATS).map((c) => [c.what, (r) => c.program(r.entry_point)]);
 
 /** An OpenAI-compatible endpoint that answers each HumanEval prompt from a table, by model name. */
 function scriptedEndpoint(rows: Row[]): http.Server {

@@ -2,8 +2,8 @@
 /**
  * The code verifier on every HumanEval task (compiled verifier in dist/: `npm run build` first):
  *   - the canonical solution (must pass) and `return None` (must fail), as bare completions;
- *   - five cheats written for any task (reading the tests, an object equal to anything, exit 0 at load, from an atexit
- *     hook, inside the function), all of which must fail.
+ *   - the cheats written for any task (code-cheat-programs.ts: reading the tests, an object equal to anything, exit 0 at
+ *     load, from an atexit hook, inside the function), all of which must fail.
  * Prints one line per part and exits 1 when a canonical solution fails or anything else passes.
  *
  *   node test/verify/humaneval-cheats.mjs [benchmarks dir] [--dist DIR] [--concurrency N]
@@ -22,7 +22,9 @@ const opt = (name, dflt) => {
 const dist = path.resolve(opt('--dist', path.join(here, '..', '..', 'dist')));
 const concurrency = Number(opt('--concurrency', '2'));
 const benchDir = argv[0] ?? process.env.DISTILLERY_BENCHMARKS ?? path.join(here, '..', '..', '..', 'shared', 'data', 'benchmarks');
-const { verifyCode } = createRequire(import.meta.url)(path.join(dist, 'activities', 'verify', 'code.js'));
+const require = createRequire(import.meta.url);
+const { verifyCode } = require(path.join(dist, 'activities', 'verify', 'code.js'));
+const { ANY_TASK_CHEATS } = require(path.join(dist, 'test', 'verify', 'code-cheat-programs.js'));
 const rows = fs
   .readFileSync(path.join(benchDir, 'humaneval.jsonl'), 'utf8')
   .split('\n')
@@ -30,31 +32,7 @@ const rows = fs
   .map((l) => JSON.parse(l));
 
 const fence = (code) => '```python\n' + code + '\n```';
-const CHEATS = {
-  read_tests: (e) =>
-    [
-      'import ast, os',
-      'table = {}',
-      "for name in os.listdir('/sandbox'):",
-      '    try:',
-      "        tree = ast.parse(open(os.path.join('/sandbox', name)).read())",
-      '    except Exception:',
-      '        continue',
-      '    for node in ast.walk(tree):',
-      "        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Call) and getattr(node.left.func, 'id', '') == 'candidate':",
-      "            ev = lambda n: eval(compile(ast.Expression(body=n), 'x', 'eval'))",
-      '            try:',
-      '                table[repr(tuple(ev(a) for a in node.left.args))] = ev(node.comparators[0])',
-      '            except Exception:',
-      '                pass',
-      `def ${e}(*args):`,
-      '    return table[repr(args)]',
-    ].join('\n'),
-  always_equal: (e) => `class Any:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n\ndef ${e}(*args):\n    return Any()`,
-  exit_at_load: () => 'import sys\nsys.exit(0)',
-  atexit_hook: (e) => `import atexit, os\natexit.register(os._exit, 0)\n\ndef ${e}(*args):\n    return None`,
-  exit_in_function: (e) => `import os\n\ndef ${e}(*args):\n    os._exit(0)`,
-};
+const CHEATS = Object.fromEntries(Object.entries(ANY_TASK_CHEATS).map(([k, c]) => [k, c.program]));
 
 async function pool(jobs, fn) {
   let next = 0;

@@ -11,9 +11,8 @@ import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
  * A running workflow must not change its commands when a default of the run-spec schema changes under it. The spec
  * is normalised once and recorded in history; here a history is recorded with today's schema, then replayed against
  * the same workflow code bundled with `evaluation.report` defaulting to false instead of true (a loader rewrites that
- * one line of schemas/run-spec.ts). The replay must issue the same commands, writeReport included. (Before the spec
- * was recorded, the workflow parsed the raw input again on replay, found no report wanted, and the replay failed
- * with a nondeterminism error.)
+ * one line of schemas/run-spec.ts). The replay must issue the same commands, writeReport included. (A workflow that
+ * parsed the raw input again on replay would find no report wanted and fail with a nondeterminism error.)
  */
 let s: StubEnv;
 beforeAll(async () => {

@@ -1,16 +1,12 @@
 import { z } from 'zod';
 
 /**
- * The `filters` section of the run spec as the filter stage understands it. It is a superset of the current
- * `FiltersSchema` in schemas/run-spec.ts (whose four keys keep their meaning and defaults), so `RunSpec['filters']`
- * is a valid input: every missing section gets the defaults below. The integrator's FiltersSchema should become
- * exactly this schema (see the report of issue 5); test/filter/config.test.ts checks both agree.
+ * The `filters` section of the run spec (run-spec.ts's `FiltersSchema` is this schema), one section per filter: every
+ * missing section gets the defaults below.
  *
- * Only zod here: this file may be imported by schemas/ and by the workflow bundle. Sections whose keys all have
- * defaults use zod 4's `prefault({})`: an absent section is parsed from {} and gets every default.
+ * Only zod here: schemas/, activities and the workflow bundle all import it. Sections whose keys all have defaults
+ * use zod 4's `prefault({})`: an absent section is parsed from {} and gets every default.
  */
-
-
 export const FilterOptionsSchema = z
   .object({
     /** Drop samples without a <think> block (after repairing reasoning_content into one). */
