@@ -20,7 +20,8 @@ import { DEFAULT_SOLVE_RATE_MODEL, startSolveRateEndpoint } from './solve-rate-e
  * Each round uses a new endpoint seed (new solve rates, new samples); rounds run in ABBA order; medians over rounds.
  * Accepted samples are capped at TARGET per prompt by the stage on both sides. Last line:
  * `token_saving= kept_ratio= solved_ratio=` (1 − adaptive/fixed teacher completion tokens; adaptive/fixed accepted
- * samples; adaptive/fixed prompts with at least one accepted sample).
+ * samples; adaptive/fixed prompts with at least one accepted sample). Exits 1 when a target is missed
+ * (token_saving ≥ 0.4, kept_ratio ≥ 0.99, solved_ratio ≥ 1).
  */
 const PROMPTS = envInt('SAMPLING_PROMPTS', 1000);
 const MAX_SAMPLES = envInt('SAMPLING_MAX_SAMPLES', 16);
@@ -98,6 +99,9 @@ async function main(): Promise<void> {
   const kept = median(rounds.map((r) => r.b.accepted / r.a.accepted));
   const solved = median(rounds.map((r) => r.b.solved / r.a.solved));
   console.log(`token_saving=${saving.toFixed(3)} kept_ratio=${kept.toFixed(3)} solved_ratio=${solved.toFixed(3)}`);
+  // The issue's targets; solved_ratio compares two independent draws of up to MAX_SAMPLES samples per prompt, so it
+  // scatters around 1 by chance (see the raw rounds).
+  if (saving < 0.4 || kept < 0.99 || solved < 1) process.exitCode = 1;
 }
 
 async function withEndpoint<T>(round: number, fn: (url: string) => Promise<T>): Promise<T> {
