@@ -28,7 +28,10 @@ export interface StopRecord {
   };
 }
 
-export function adaptivePlanOf(adaptive: NonNullable<RunSpec['sampling']['adaptive']>, keepPerPrompt: number): AdaptivePlan {
+export function adaptivePlanOf(
+  adaptive: NonNullable<RunSpec['sampling']['adaptive']>,
+  keepPerPrompt: number,
+): AdaptivePlan {
   return {
     minSamples: adaptive.minSamples,
     maxSamples: adaptive.maxSamples,
@@ -67,12 +70,18 @@ export interface AdaptivePromptIO {
  * are recomputed: they are deterministic), so a resumed prompt repeats no answered request and reaches the same
  * decisions a run without the fault would have.
  */
-export async function samplePromptAdaptively(promptId: string, configHash: string, plan: AdaptivePlan, io: AdaptivePromptIO): Promise<StopRecord> {
+export async function samplePromptAdaptively(
+  promptId: string,
+  configHash: string,
+  plan: AdaptivePlan,
+  io: AdaptivePromptIO,
+): Promise<StopRecord> {
   let accepted = 0;
   let completionTokens = 0;
   for (let round = 0; ; round++) {
     const { start, size } = roundOf(plan, round);
-    if (size <= 0) throw new Error(`adaptive sampling of ${promptId} ran past maxSamples ${plan.maxSamples} without stopping`);
+    if (size <= 0)
+      throw new Error(`adaptive sampling of ${promptId} ran past maxSamples ${plan.maxSamples} without stopping`);
     const rows: SampleRow[] = [];
     const missing: number[] = [];
     for (let i = start; i < start + size; i++) {
@@ -87,13 +96,26 @@ export async function samplePromptAdaptively(promptId: string, configHash: strin
     }
     const drawn = start + size;
     const reason = stopReason(plan, drawn, accepted);
-    const stop: StopRecord | null = reason ? { stopped: { promptId, configHash, reason, drawn, accepted, completionTokens } } : null;
-    if (fresh.length || stop) await io.write(fresh.sort((a, b) => a.sampleIndex - b.sampleIndex), stop);
+    const stop: StopRecord | null = reason
+      ? { stopped: { promptId, configHash, reason, drawn, accepted, completionTokens } }
+      : null;
+    if (fresh.length || stop)
+      await io.write(
+        fresh.sort((a, b) => a.sampleIndex - b.sampleIndex),
+        stop,
+      );
     if (stop) return stop;
   }
 }
 
 export function isStopRecord(row: unknown): row is StopRecord {
   const s = (row as Partial<StopRecord> | null)?.stopped;
-  return !!s && typeof s === 'object' && typeof s.promptId === 'string' && typeof s.configHash === 'string' && Number.isInteger(s.drawn) && s.drawn >= 0;
+  return (
+    !!s &&
+    typeof s === 'object' &&
+    typeof s.promptId === 'string' &&
+    typeof s.configHash === 'string' &&
+    Number.isInteger(s.drawn) &&
+    s.drawn >= 0
+  );
 }

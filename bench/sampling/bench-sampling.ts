@@ -54,17 +54,32 @@ async function runSide(url: string, adaptive: boolean, round: number): Promise<S
     const g = await generateShard({
       runDir,
       shardIndex: 0,
-      teacher: TeacherSchema.parse({ baseURL: url, model: 'solve-rate-sim', concurrency: CONCURRENCY, maxInFlight: CONCURRENCY }),
+      teacher: TeacherSchema.parse({
+        baseURL: url,
+        model: 'solve-rate-sim',
+        concurrency: CONCURRENCY,
+        maxInFlight: CONCURRENCY,
+      }),
       sampling: SamplingSchema.parse({
         seed: round,
         n: MAX_SAMPLES,
-        ...(adaptive ? { adaptive: { minSamples: 1, maxSamples: MAX_SAMPLES, roundSize: ROUND_SIZE, stopAfterAccepted: TARGET } } : {}),
+        ...(adaptive
+          ? { adaptive: { minSamples: 1, maxSamples: MAX_SAMPLES, roundSize: ROUND_SIZE, stopAfterAccepted: TARGET } }
+          : {}),
       }),
       ...(adaptive ? { verifier } : {}),
     });
     const v = await rejectSample({ runDir, samples: g.samplesRef, verifier });
-    if (v.samplesIn !== g.samples) throw new Error(`the stage saw ${v.samplesIn} samples, generation committed ${g.samples}`);
-    return { completionTokens: g.completionTokens, requests: g.requests, samples: g.samples, accepted: v.accepted, solved: v.promptsSolved, seconds: (performance.now() - started) / 1000 };
+    if (v.samplesIn !== g.samples)
+      throw new Error(`the stage saw ${v.samplesIn} samples, generation committed ${g.samples}`);
+    return {
+      completionTokens: g.completionTokens,
+      requests: g.requests,
+      samples: g.samples,
+      accepted: v.accepted,
+      solved: v.promptsSolved,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
@@ -91,10 +106,16 @@ async function main(): Promise<void> {
   );
   const fixedTok = median(rounds.map((r) => r.a.completionTokens));
   const adaptTok = median(rounds.map((r) => r.b.completionTokens));
-  console.log(`teacher completion tokens per accepted sample (median): fixed=${median(rounds.map((r) => perAccepted(r.a))).toFixed(1)} adaptive=${median(rounds.map((r) => perAccepted(r.b))).toFixed(1)}`);
+  console.log(
+    `teacher completion tokens per accepted sample (median): fixed=${median(rounds.map((r) => perAccepted(r.a))).toFixed(1)} adaptive=${median(rounds.map((r) => perAccepted(r.b))).toFixed(1)}`,
+  );
   console.log(`teacher completion tokens (median): fixed=${fixedTok} adaptive=${adaptTok}`);
-  console.log(`accepted samples, at most ${TARGET} per prompt (median): fixed=${median(rounds.map((r) => r.a.accepted))} adaptive=${median(rounds.map((r) => r.b.accepted))}`);
-  console.log(`prompts solved of ${PROMPTS} (median): fixed=${median(rounds.map((r) => r.a.solved))} adaptive=${median(rounds.map((r) => r.b.solved))}`);
+  console.log(
+    `accepted samples, at most ${TARGET} per prompt (median): fixed=${median(rounds.map((r) => r.a.accepted))} adaptive=${median(rounds.map((r) => r.b.accepted))}`,
+  );
+  console.log(
+    `prompts solved of ${PROMPTS} (median): fixed=${median(rounds.map((r) => r.a.solved))} adaptive=${median(rounds.map((r) => r.b.solved))}`,
+  );
   const saving = median(rounds.map((r) => 1 - r.b.completionTokens / r.a.completionTokens));
   const kept = median(rounds.map((r) => r.b.accepted / r.a.accepted));
   const solved = median(rounds.map((r) => r.b.solved / r.a.solved));

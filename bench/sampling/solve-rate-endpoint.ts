@@ -20,11 +20,20 @@ export interface SolveRateModel {
   wrongLengthFactor: number;
   /** Salt of the PRNG. */
   seed: number;
+  /** Time before each answer (ms): keeps requests in flight long enough for a chaos test to kill a client among them. */
+  delayMs?: number;
   /** Overrides the Beta draw for a prompt (tests pin prompts to always/never solved). */
   solveRate?: (prompt: string) => number | undefined;
 }
 
-export const DEFAULT_SOLVE_RATE_MODEL: SolveRateModel = { alpha: 0.6, beta: 0.6, lengthMedian: 400, lengthSigma: 0.8, wrongLengthFactor: 1.5, seed: 1 };
+export const DEFAULT_SOLVE_RATE_MODEL: SolveRateModel = {
+  alpha: 0.6,
+  beta: 0.6,
+  lengthMedian: 400,
+  lengthSigma: 0.8,
+  wrongLengthFactor: 1.5,
+  seed: 1,
+};
 
 export interface LoggedRequest {
   prompt: string;
@@ -82,10 +91,14 @@ function sumOf(prompt: string): number {
   return m ? Number(m[1]) + Number(m[2]) : 0;
 }
 
-export async function startSolveRateEndpoint(model: Partial<SolveRateModel> = {}, port = 0): Promise<SolveRateEndpoint> {
+export async function startSolveRateEndpoint(
+  model: Partial<SolveRateModel> = {},
+  port = 0,
+): Promise<SolveRateEndpoint> {
   const m = { ...DEFAULT_SOLVE_RATE_MODEL, ...model };
   const log: LoggedRequest[] = [];
-  const solveRateOf = (prompt: string) => m.solveRate?.(prompt) ?? betaDraw(m.alpha, m.beta, prng(`${m.seed}:rate:${prompt}`));
+  const solveRateOf = (prompt: string) =>
+    m.solveRate?.(prompt) ?? betaDraw(m.alpha, m.beta, prng(`${m.seed}:rate:${prompt}`));
   const endpoint: SolveRateEndpoint = { url: '', log, failAfter: undefined, solveRateOf, close: async () => undefined };
 
   const server = http.createServer((req, res) => {
@@ -96,13 +109,21 @@ export async function startSolveRateEndpoint(model: Partial<SolveRateModel> = {}
         res.writeHead(404).end();
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messages: { role: string; content: string }[]; n?: number; seed?: number; max_tokens?: number; model?: string };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        messages: { role: string; content: string }[];
+        n?: number;
+        seed?: number;
+        max_tokens?: number;
+        model?: string;
+      };
       const prompt = [...body.messages].reverse().find((x) => x.role === 'user')?.content ?? '';
       const n = body.n ?? 1;
       const seed = body.seed ?? null;
       if (endpoint.failAfter !== undefined && endpoint.failAfter <= 0) {
         log.push({ prompt, seed, n, answered: false, completionTokens: 0 });
-        res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'refused by the test double (failAfter)' } }));
+        res
+          .writeHead(503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'refused by the test double (failAfter)' } }));
         return;
       }
       if (endpoint.failAfter !== undefined) endpoint.failAfter -= 1;
@@ -113,25 +134,37 @@ export async function startSolveRateEndpoint(model: Partial<SolveRateModel> = {}
       const choices = Array.from({ length: n }, (_, index) => {
         const rand = prng(`${m.seed}:${prompt}:${seed}:${index}`);
         const correct = rand() < rate;
-        const drawn = Math.round(Math.exp(Math.log(m.lengthMedian) + m.lengthSigma * normal(rand)) * (correct ? 1 : m.wrongLengthFactor));
+        const drawn = Math.round(
+          Math.exp(Math.log(m.lengthMedian) + m.lengthSigma * normal(rand)) * (correct ? 1 : m.wrongLengthFactor),
+        );
         const tokens = Math.max(8, Math.min(maxTokens, drawn));
         const truncated = drawn >= maxTokens;
         completionTokens += tokens;
         const answer = correct ? gold : gold + 1 + Math.floor(rand() * 9);
-        const content = truncated ? `<think>${'hmm '.repeat(8)}` : `<think>${'step '.repeat(4)}</think>The answer is \\boxed{${answer}}.`;
+        const content = truncated
+          ? `<think>${'hmm '.repeat(8)}`
+          : `<think>${'step '.repeat(4)}</think>The answer is \\boxed{${answer}}.`;
         return { index, message: { role: 'assistant', content }, finish_reason: truncated ? 'length' : 'stop' };
       });
-      log.push({ prompt, seed, n, answered: true, completionTokens });
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          id: `sim-${log.length}`,
-          object: 'chat.completion',
-          created: 0,
-          model: body.model ?? 'solve-rate-sim',
-          choices,
-          usage: { prompt_tokens: Math.ceil(prompt.length / 4) * n, completion_tokens: completionTokens, total_tokens: Math.ceil(prompt.length / 4) * n + completionTokens },
-        }),
-      );
+      const send = () => {
+        log.push({ prompt, seed, n, answered: true, completionTokens });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            id: `sim-${log.length}`,
+            object: 'chat.completion',
+            created: 0,
+            model: body.model ?? 'solve-rate-sim',
+            choices,
+            usage: {
+              prompt_tokens: Math.ceil(prompt.length / 4) * n,
+              completion_tokens: completionTokens,
+              total_tokens: Math.ceil(prompt.length / 4) * n + completionTokens,
+            },
+          }),
+        );
+      };
+      if (m.delayMs) setTimeout(send, m.delayMs);
+      else send();
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

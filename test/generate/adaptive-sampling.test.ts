@@ -24,13 +24,18 @@ beforeEach(() => {
 
 const adaptive = { minSamples: 1, maxSamples: 8, roundSize: 2, stopAfterAccepted: 2 };
 const input = (runDir: string, extra: Record<string, unknown> = {}, teacherExtra: Record<string, unknown> = {}) => ({
-  ...shardInput(runDir, { baseURL: teacher.url, model: 'solve-rate-sim', ...teacherExtra }, { max_tokens: 4096, adaptive: { ...adaptive, ...extra } }),
+  ...shardInput(
+    runDir,
+    { baseURL: teacher.url, model: 'solve-rate-sim', ...teacherExtra },
+    { max_tokens: 4096, adaptive: { ...adaptive, ...extra } },
+  ),
   verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 2 }),
 });
 
 async function stopsOf(runDir: string): Promise<Map<string, StopRecord['stopped']>> {
   const out = new Map<string, StopRecord['stopped']>();
-  for await (const s of readJsonl<StopRecord['stopped']>(shardSamplingFile(layout.shardSamples(runDir, 0)))) out.set(s.promptId, s);
+  for await (const s of readJsonl<StopRecord['stopped']>(shardSamplingFile(layout.shardSamples(runDir, 0))))
+    out.set(s.promptId, s);
   return out;
 }
 
@@ -40,7 +45,8 @@ function perPrompt(ids: string[]): Map<string, number> {
   return out;
 }
 
-const answeredKeys = (log: SolveRateEndpoint['log']) => log.filter((r) => r.answered).map((r) => `${r.prompt}|${r.seed}|${r.n}`);
+const answeredKeys = (log: SolveRateEndpoint['log']) =>
+  log.filter((r) => r.answered).map((r) => `${r.prompt}|${r.seed}|${r.n}`);
 
 test('a solved prompt stops at the target; an unsolved one gets rounds up to maxSamples', async () => {
   const runDir = await shardDir(6);
@@ -52,19 +58,31 @@ test('a solved prompt stops at the target; an unsolved one gets rounds up to max
     const solved = i % 2 === 0;
     // solved: one round of 2 (both correct) reaches stopAfterAccepted 2; unsolved: 4 rounds of 2
     expect(counts.get(`p${i}`)).toBe(solved ? 2 : 8);
-    expect(stops.get(`p${i}`)).toMatchObject({ reason: solved ? 'target' : 'max_samples', drawn: solved ? 2 : 8, accepted: solved ? 2 : 0 });
+    expect(stops.get(`p${i}`)).toMatchObject({
+      reason: solved ? 'target' : 'max_samples',
+      drawn: solved ? 2 : 8,
+      accepted: solved ? 2 : 0,
+    });
   }
   expect(new Set(rows.map((s) => s.id)).size).toBe(rows.length);
   // one request per round: 3 × 1 + 3 × 4, each round with its own seed
   expect(teacher.log.length).toBe(15);
   expect(new Set(answeredKeys(teacher.log)).size).toBe(15);
-  expect(r).toMatchObject({ samples: 30, requests: 15, adaptive: { drawn: 30, accepted: 6, stopped: { target: 3, max_samples: 3, gave_up: 0 } } });
+  expect(r).toMatchObject({
+    samples: 30,
+    requests: 15,
+    adaptive: { drawn: 30, accepted: 6, stopped: { target: 3, max_samples: 3, gave_up: 0 } },
+  });
   expect(rows.reduce((t, s) => t + s.usage.completionTokens, 0)).toBe(r.completionTokens);
   // no attempt file is left behind
   expect((await fs.readdir(`${runDir}/generate`)).filter((f) => f.includes('.partial'))).toEqual([]);
 
   // the reject-sample stage reaches the verdicts generation stopped on
-  const v = await rejectSample({ runDir, samples: r.samplesRef, verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 2 }) });
+  const v = await rejectSample({
+    runDir,
+    samples: r.samplesRef,
+    verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 2 }),
+  });
   expect(v).toMatchObject({ samplesIn: 30, accepted: 6, promptsSolved: 3, prompts: 6 });
 });
 
@@ -72,7 +90,12 @@ test('giveUpAfter stops a prompt whose first samples are all wrong', async () =>
   const runDir = await shardDir(4);
   const r = await generateShard(input(runDir, { giveUpAfter: 4 }));
   const counts = perPrompt((await shardRows(runDir)).map((s) => s.id));
-  expect([...counts.entries()].sort()).toEqual([['p0', 2], ['p1', 4], ['p2', 2], ['p3', 4]]);
+  expect([...counts.entries()].sort()).toEqual([
+    ['p0', 2],
+    ['p1', 4],
+    ['p2', 2],
+    ['p3', 4],
+  ]);
   expect(r.adaptive?.stopped).toEqual({ target: 2, max_samples: 0, gave_up: 2 });
 });
 
@@ -127,7 +150,11 @@ test('a committed adaptive shard is reported from disk and never sampled again',
 });
 
 test('spec: adaptive settings are validated, naming the field', () => {
-  const base = { name: 'r1', dataset: { source: { type: 'builtin', task: 'arithmetic' } }, teacher: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' } };
+  const base = {
+    name: 'r1',
+    dataset: { source: { type: 'builtin', task: 'arithmetic' } },
+    teacher: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' },
+  };
   const bad = checkRunSpec({ ...base, sampling: { adaptive: { maxSamples: 4, roundSize: 8 } } });
   expect(bad.ok).toBe(false);
   if (!bad.ok) expect(bad.issues.map((i) => i.path)).toContain('sampling.adaptive.roundSize');
