@@ -1,9 +1,11 @@
 import { promises as fs } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { generateShard, shardSamplingFile } from '../../activities/generate/generate-shard';
 import { layout } from '../../activities/artifacts/layout';
 import { readJsonl } from '../../activities/artifacts/store';
 import { rejectSample } from '../../activities/verify/reject-sample';
-import { checkRunSpec, SamplingSchema, VerifierSchema } from '../../schemas/run-spec';
+import { checkRunSpec, FiltersSchema, SamplingSchema, VerifierSchema } from '../../schemas/run-spec';
+import { formatFilter } from '../../activities/filter/format-filter';
 import type { StopRecord } from '../../activities/generate/adaptive-sampling';
 import { startSolveRateEndpoint, type SolveRateEndpoint } from '../../bench/sampling/solve-rate-endpoint';
 import { shardDir, shardInput, shardRows } from '../helpers/shard-fixture';
@@ -84,6 +86,17 @@ test('a solved prompt stops at the target; an unsolved one gets rounds up to max
     verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 2 }),
   });
   expect(v).toMatchObject({ samplesIn: 30, accepted: 6, promptsSolved: 3, prompts: 6 });
+
+  // and the dataset card reports what was drawn per prompt and why each stopped
+  const f = await formatFilter({ runDir, accepted: v.acceptedRef, filters: FiltersSchema.parse({}) });
+  const card = JSON.parse(await fs.readFile(fileURLToPath(f.cardRef.uri), 'utf8')) as { adaptiveSampling?: unknown };
+  expect(card.adaptiveSampling).toMatchObject({
+    prompts: 6,
+    drawn: 30,
+    accepted: 6,
+    stopped: { target: 3, max_samples: 3, gave_up: 0 },
+    drawnPerPrompt: { 2: 3, 8: 3 },
+  });
 });
 
 test('giveUpAfter stops a prompt whose first samples are all wrong', async () => {
