@@ -1,5 +1,12 @@
+/** @jest-environment ./test/helpers/outer-realm-env.js */
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startTeacherServer, type TeacherServer } from '../../infra/teacher/server';
+import { decodeSampleLogprobs, scanFrames } from '../../activities/generate/logprobs-sidecar';
+import { writeJsonAtomic } from '../../activities/artifacts/store';
+import { exportInitialModel } from '../helpers/trainer-fixture';
 import { generateShard, shardSamplingFile } from '../../activities/generate/generate-shard';
 import { layout } from '../../activities/artifacts/layout';
 import { readJsonl } from '../../activities/artifacts/store';
@@ -179,4 +186,42 @@ test('spec: adaptive settings are validated, naming the field', () => {
   expect(SamplingSchema.parse({ adaptive: {} }).adaptive).toEqual({ minSamples: 1, maxSamples: 16, roundSize: 4 });
   const ok = checkRunSpec({ ...base, sampling: { adaptive: { maxSamples: 16, stopAfterAccepted: 2 } } });
   expect(ok.ok).toBe(true);
+});
+
+describe("with the teacher's logprobs", () => {
+  // An untrained tiny GPT served with an exact softmax: it never solves a prompt, so every prompt runs to maxSamples.
+  let server: TeacherServer;
+  beforeAll(async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'adaptive-lp-'));
+    const config = path.join(dir, 'config.json');
+    await writeJsonAtomic(config, {
+      data: 'none.jsonl',
+      output_dir: dir,
+      model: { d_model: 32, n_layer: 1, n_head: 2, max_len: 96 },
+      seed: 1,
+    });
+    exportInitialModel(config, path.join(dir, 'model'));
+    server = await startTeacherServer({ port: 0, students: { 'tiny-untrained': path.join(dir, 'model') } });
+  }, 120_000);
+  afterAll(async () => server?.close());
+
+  test("the shard sidecar holds one record per committed sample, in the shard's order", async () => {
+    const runDir = await shardDir(3);
+    const r = await generateShard({
+      ...shardInput(
+        runDir,
+        { baseURL: server.url, model: 'tiny-untrained', maxRetries: 3 },
+        { max_tokens: 12, logprobs: 3, adaptive: { maxSamples: 4, roundSize: 2 } },
+      ),
+      verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 1 }),
+    });
+    const samples = await shardRows(runDir);
+    const buf = await fs.readFile(layout.shardLogprobs(runDir, 0));
+    const { frames, validBytes } = scanFrames(buf);
+    expect(validBytes).toBe(buf.length);
+    const records = frames.map((f) => decodeSampleLogprobs(buf.subarray(f.offset, f.offset + f.length)));
+    expect(records.map((x) => x.id)).toEqual(samples.map((s) => s.id));
+    expect(r.samples).toBe(samples.length);
+    expect(r.adaptive?.drawn).toBe(samples.length);
+  }, 120_000);
 });
