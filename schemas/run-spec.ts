@@ -43,6 +43,32 @@ export const TeacherSchema = z
   })
   .strict();
 
+/**
+ * Adaptive rejection sampling: a prompt is sampled in rounds of `roundSize`, each sample verified as its round
+ * returns, and sampling stops once `stopAfterAccepted` samples are correct (never before `minSamples` are drawn) or
+ * `maxSamples` are drawn. With `giveUpAfter`, a prompt whose first `giveUpAfter` samples are all wrong stops there.
+ */
+export const AdaptiveSamplingSchema = z
+  .object({
+    minSamples: z.number().int().min(1).max(128).default(1),
+    maxSamples: z.number().int().min(1).max(128).default(16),
+    /** Default: verifier.keepPerPrompt (more correct samples than are kept buy nothing). */
+    stopAfterAccepted: z.number().int().min(1).max(128).optional(),
+    roundSize: z.number().int().min(1).max(128).default(4),
+    giveUpAfter: z.number().int().min(1).max(128).optional(),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.minSamples > a.maxSamples) ctx.addIssue({ code: 'custom', path: ['minSamples'], message: `minSamples ${a.minSamples} is more than maxSamples ${a.maxSamples}` });
+    if (a.roundSize > a.maxSamples) ctx.addIssue({ code: 'custom', path: ['roundSize'], message: `roundSize ${a.roundSize} is more than maxSamples ${a.maxSamples}` });
+    if (a.stopAfterAccepted !== undefined && a.stopAfterAccepted > a.maxSamples) {
+      ctx.addIssue({ code: 'custom', path: ['stopAfterAccepted'], message: `stopAfterAccepted ${a.stopAfterAccepted} can never be reached with maxSamples ${a.maxSamples}` });
+    }
+    if (a.giveUpAfter !== undefined && (a.giveUpAfter < a.minSamples || a.giveUpAfter > a.maxSamples)) {
+      ctx.addIssue({ code: 'custom', path: ['giveUpAfter'], message: `giveUpAfter ${a.giveUpAfter} must lie between minSamples ${a.minSamples} and maxSamples ${a.maxSamples}` });
+    }
+  });
+
 /** Keys are OpenAI's request parameter names: they go to the teacher as they are. Defaults are R1's. */
 export const SamplingSchema = z
   .object({
@@ -58,6 +84,8 @@ export const SamplingSchema = z
      * teacher: hosted reasoning APIs refuse logprobs.
      */
     logprobs: z.number().int().min(1).max(100).optional(),
+    /** Sample in rounds and stop each prompt once enough samples are correct (replaces the fixed `n`). */
+    adaptive: AdaptiveSamplingSchema.optional(),
   })
   .strict();
 
@@ -392,7 +420,17 @@ const RunSpecObject = z
 export const RunSpecSchema = RunSpecObject.superRefine((spec, ctx) => {
   checkSources(spec, ctx);
   checkObjective(spec, ctx);
+  checkAdaptive(spec, ctx);
 });
+
+/** Adaptive sampling decides per prompt from the run's verifier, online, one request per round. */
+function checkAdaptive(spec: SpecShape, ctx: z.RefinementCtx): void {
+  const a = spec.sampling.adaptive;
+  if (!a) return;
+  const path = ['sampling', 'adaptive'];
+  if (spec.teacher.mode === 'batch') ctx.addIssue({ code: 'custom', path, message: 'adaptive sampling decides after each round: it needs teacher.mode online, not batch' });
+  if (spec.datasets) ctx.addIssue({ code: 'custom', path, message: 'adaptive sampling is not supported with datasets (a mixture) yet: use one dataset, or a fixed sampling.n' });
+}
 
 type SpecShape = z.output<typeof RunSpecObject>;
 

@@ -39,6 +39,7 @@ export async function generate(run: Run, control: RunControl, prepared: { runDir
         shardCount: prepared.shardCount,
         teacher: { ...spec.teacher, ...(limits.maxInFlight ? { maxInFlight: limits.maxInFlight } : {}), ...(limits.concurrency ? { concurrency: limits.concurrency } : {}) },
         sampling: spec.sampling,
+        ...(spec.sampling.adaptive ? { verifier: spec.verifier } : {}),
         maxShardsInFlight: limits.maxShardsInFlight ?? spec.generation.maxShardsInFlight,
         cpuQueue: spec.taskQueues.cpu,
         heartbeatSeconds: spec.timeouts.heartbeatSeconds,

@@ -10,6 +10,8 @@ export interface GenerationInput {
   shardCount: number;
   teacher: RunSpec['teacher'];
   sampling: RunSpec['sampling'];
+  /** Only with sampling.adaptive: the shards verify their samples as they arrive. */
+  verifier?: RunSpec['verifier'];
   maxShardsInFlight: number;
   cpuQueue: string;
   heartbeatSeconds: number;
@@ -86,7 +88,7 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
       const shardIndex = next++;
       pending.set(
         shardIndex,
-        generateShard({ runDir: input.runDir, shardIndex, teacher: { ...teacher }, sampling: input.sampling }).then(async (r) => {
+        generateShard({ runDir: input.runDir, shardIndex, teacher: { ...teacher }, sampling: input.sampling, ...(input.verifier ? { verifier: input.verifier } : {}) }).then(async (r) => {
           pending.delete(shardIndex);
           tally.shardsDone += 1;
           tally.prompts += r.prompts;

@@ -8,6 +8,7 @@ import { renderMixtureMarkdown, type SourceFunnel } from './source-funnel';
 import type { SampleRow } from '../../schemas/artifact';
 import { HashSet64 } from './minhash';
 import { hash53 } from './text';
+import type { AdaptiveSamplingSummary } from '../generate/sampling-summary';
 
 export interface StepStats {
   name: string;
@@ -61,6 +62,8 @@ export interface DatasetCard {
   timing?: { setupMs: number; totalMs: number };
   /** A mixture of sources: each one's funnel and its target vs achieved share of the SFT set. */
   mixture?: { seed: number; total?: number; sftRows: number; sources: SourceFunnel[] };
+  /** Adaptive sampling: samples drawn per prompt and why each prompt's sampling stopped. */
+  adaptiveSampling?: AdaptiveSamplingSummary;
 }
 
 const MAX_DISTINCT = 50;
@@ -172,6 +175,7 @@ export class CardBuilder {
     spec?: unknown;
     timing?: DatasetCard['timing'];
     mixture?: DatasetCard['mixture'];
+    adaptiveSampling?: AdaptiveSamplingSummary;
   }): DatasetCard {
     this.keptProv.prompts = this.keptPrompts.size;
     return {
@@ -195,8 +199,21 @@ export class CardBuilder {
       spec: args.spec,
       timing: args.timing,
       ...(args.mixture ? { mixture: args.mixture } : {}),
+      ...(args.adaptiveSampling ? { adaptiveSampling: args.adaptiveSampling } : {}),
     };
   }
+}
+
+function renderAdaptiveMarkdown(a: AdaptiveSamplingSummary): string {
+  const per = Object.entries(a.drawnPerPrompt).sort(([x], [y]) => Number(x) - Number(y));
+  return [
+    '## Adaptive sampling',
+    '',
+    `${a.prompts} prompts drew ${a.drawn} samples (${a.prompts ? (a.drawn / a.prompts).toFixed(2) : '–'} per prompt), ${a.accepted} of them correct, ${a.completionTokens} teacher completion tokens. Sampling stopped at the target for ${a.stopped.target} prompts, at maxSamples for ${a.stopped.max_samples}, given up for ${a.stopped.gave_up}. Per prompt: ${a.files.join(', ')}.`,
+    '',
+    table(['samples drawn', 'prompts'], per),
+    '',
+  ].join('\n');
 }
 
 const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : '–');
@@ -212,6 +229,7 @@ export function renderCardMarkdown(c: DatasetCard): string {
   out.push(`**${c.counts.kept}** of ${c.counts.in} samples kept (${pct(c.counts.kept, c.counts.in)}); ${c.counts.rejected} rejected, each with its reason in the rejects file.`, '');
   if (c.timing) out.push(`Filtered in ${(c.timing.totalMs / 1000).toFixed(1)} s (${(c.timing.setupMs / 1000).toFixed(1)} s building the indexes).`, '');
   if (c.mixture) out.push(renderMixtureMarkdown(c.mixture));
+  if (c.adaptiveSampling) out.push(renderAdaptiveMarkdown(c.adaptiveSampling));
   out.push('## Files', '');
   out.push(table(['file', 'rows', 'sha256'], Object.entries(c.files).filter(([, f]) => f).map(([k, f]) => [`\`${k}\` ${f!.uri}`, f!.count, `\`${f!.sha256.slice(0, 16)}…\``])), '');
   out.push('## Filters, in order', '');

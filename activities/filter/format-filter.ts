@@ -24,6 +24,7 @@ import type { Candidate, Verdict } from './types';
 import { loadSourcePlans, type SourcePlan } from '../dataset/mixture';
 import { mixSft, type MixResult } from './mix';
 import { sourceFunnels, type SourceFunnel } from './source-funnel';
+import { adaptiveSamplingSummary } from '../generate/sampling-summary';
 
 export { formatAssistant } from './format';
 export type { SftRow } from './output';
@@ -230,11 +231,13 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     sharegptRef = mixed.sharegptRef;
     funnels = await sourceFunnels(input.runDir, { accepted: input.accepted, filterRejects: rejectsRef, kept: keptRef, mix: mixed.sources });
   }
+  const adaptiveSampling = await adaptiveSamplingSummary(input.runDir);
   const dataset = card.build({
     title: `SFT dataset${input.spec?.name ? ` of run ${input.spec.name}` : ''}`,
     files: { sft: sftRef, rejects: rejectsRef, sharegpt: sharegptRef, accepted: input.accepted },
     counts: { in: samplesIn, kept: keptRef.count, rejected: rejectsRef.count },
     ...(mixed && funnels ? { mixture: { seed: mixed.seed, total: mixed.total, sftRows: sftRef.count, sources: funnels } } : {}),
+    ...(adaptiveSampling ? { adaptiveSampling } : {}),
     reasons,
     tokenizer: { name: built.counter.name, exact: built.counter.exact },
     dedup: built.deduper.stats(),

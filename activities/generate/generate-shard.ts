@@ -6,7 +6,8 @@ import { recordCost, recordSamples } from '../metrics';
 import { costUSD } from '../../core/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
 import type { RunSpec } from '../../schemas/run-spec';
-import { exists, readJsonl, refOfFile } from '../artifacts/store';
+import { ApplicationFailure } from '@temporalio/common';
+import { exists, readJsonl, refOfFile, writeJsonlAtomic } from '../artifacts/store';
 import { layout } from '../artifacts/layout';
 import { createTeacherClient, requireLogprobs, type TeacherAnswer } from './teacher-client';
 import { encodeSampleLogprobs } from './logprobs-sidecar';
@@ -16,13 +17,24 @@ import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
 import { loadSourcePlans } from '../dataset/mixture';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
-import { attemptFileFor, attemptFiles, AttemptWriter, commitShard, indexAttempts, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
+import { attemptFileFor, attemptFiles, AttemptWriter, commitShard, indexAttempts, readIndexedLine, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
+import { adaptivePlanOf, roundOf, samplePromptAdaptively, type StopReason, type StopRecord } from './adaptive-sampling';
+import { verdictFor, type VerifierConfig } from '../verify/reject-sample';
 
 export interface GenerateShardInput {
   runDir: string;
   shardIndex: number;
   teacher: RunSpec['teacher'];
   sampling: RunSpec['sampling'];
+  /** Needed (only) with sampling.adaptive: samples are verified as they arrive, by the reject-sample stage's verifier. */
+  verifier?: RunSpec['verifier'] | VerifierConfig;
+}
+
+/** Adaptive sampling's per-shard account: samples drawn and correct, and why each prompt stopped. */
+export interface AdaptiveTally {
+  drawn: number;
+  accepted: number;
+  stopped: Record<StopReason, number>;
 }
 
 export interface ShardTally {
@@ -35,6 +47,7 @@ export interface ShardTally {
   resumedSamples: number;
   /** Prompts answered through the provider's Batch API (teacher.mode = batch). */
   batchRequests?: number;
+  adaptive?: AdaptiveTally;
 }
 
 export interface GenerateShardResult extends ShardTally {
@@ -82,8 +95,9 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
 async function generateShardSamples(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   // a crash between the commit of the shard and the removal of the attempt files leaves the latter behind
-  if (await exists(final)) return committedShard(input, final, { requests: 0 });
+  if (await exists(final)) return input.sampling.adaptive ? adaptiveCommitted(input, final, { requests: 0 }) : committedShard(input, final, { requests: 0 });
   await fs.mkdir(path.dirname(final), { recursive: true });
+  if (input.sampling.adaptive) return generateAdaptively(input, ctx, beat, final);
   const configHash = generationConfigHash(input);
   const teacher = createTeacherClient(input.teacher, input.sampling);
   const planFor = await sourcePlansOf(input, { n: input.sampling.n, configHash, sampling: input.sampling, teacher, existing: false });
@@ -370,3 +384,168 @@ async function tallyOf(file: string): Promise<ShardTally> {
 }
 
 
+
+/** Where an adaptive shard's per-prompt sampling account goes (beside the shard, written before it is committed). */
+export function shardSamplingFile(final: string): string {
+  return final.replace(/\.jsonl$/, '.sampling.jsonl');
+}
+
+function emptyAdaptiveTally(): AdaptiveTally {
+  return { drawn: 0, accepted: 0, stopped: { target: 0, max_samples: 0, gave_up: 0 } };
+}
+
+function adaptiveTallyOf(stops: Iterable<StopRecord>): AdaptiveTally {
+  const t = emptyAdaptiveTally();
+  for (const { stopped } of stops) {
+    t.drawn += stopped.drawn;
+    t.accepted += stopped.accepted;
+    t.stopped[stopped.reason] += 1;
+  }
+  return t;
+}
+
+/**
+ * Adaptive sampling of a shard: each prompt in rounds, each round verified as it returns, until it stops (see
+ * adaptive-sampling.ts). The attempt files hold the samples and, per stopped prompt, a stop record naming how many
+ * were drawn: the shard commits exactly indices 0..drawn-1 of every prompt, from all attempt files by sample id, as
+ * the fixed-n path does. A retried attempt rebuilds each unstopped prompt's state from the samples on disk.
+ */
+async function generateAdaptively(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void, final: string): Promise<GenerateShardResult> {
+  if (!input.verifier) throw ApplicationFailure.nonRetryable('sampling.adaptive needs the run\'s verifier in the generate shard input', 'AdaptiveWithoutVerifier');
+  const cfg = input.verifier as VerifierConfig;
+  const plan = adaptivePlanOf(input.sampling.adaptive!, cfg.keepPerPrompt);
+  const configHash = generationConfigHash(input);
+  const teacher = createTeacherClient(input.teacher, input.sampling);
+  const prompts: PromptRow[] = [];
+  for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
+  const possible = new Map<string, ExpectedSample>();
+  prompts.forEach((p, position) => {
+    for (let i = 0; i < plan.maxSamples; i++) possible.set(sampleId(p.id, i, configHash), { position, sampleIndex: i });
+  });
+  const stopKey = (promptId: string) => `${promptId}@${configHash}`;
+
+  const recovered = await indexAttempts(final, possible);
+  const tally: ShardTally = { ...emptyTally(), prompts: prompts.length, samples: recovered.samples.size, resumedSamples: recovered.samples.size };
+  tally.promptTokens = recovered.promptTokens;
+  tally.completionTokens = recovered.completionTokens;
+  const stops = new Map<string, StopRecord>();
+  for (const p of prompts) {
+    const s = recovered.stops.get(stopKey(p.id));
+    if (s) stops.set(p.id, s);
+  }
+  let written = recovered.samples.size;
+  beat(written);
+  let overtaken = false;
+  const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1)).catch(async (err) => {
+    await recovered.close();
+    throw err;
+  });
+  const lpOut = input.sampling.logprobs ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
+    await out.close();
+    await recovered.close();
+    throw err;
+  }) : undefined;
+  const frames = new Map<string, Buffer>();
+
+  const samplePrompt = async (p: PromptRow) => {
+    if (overtaken || (overtaken = await exists(final))) return;
+    const stop = await samplePromptAdaptively(p.id, configHash, plan, {
+      onDisk: async (i) => {
+        const line = await readIndexedLine(recovered, sampleId(p.id, i, configHash));
+        return line ? (JSON.parse(line.toString('utf8')) as SampleRow) : undefined;
+      },
+      ask: async (round, missing) => {
+        const { start, size } = roundOf(plan, round);
+        const want = new Set(missing);
+        const rows: SampleRow[] = [];
+        // The first two requests ask for the whole round with its seed (the samples a fault-free run gets); an
+        // endpoint that caps n is then asked for what is missing with seeds of their own.
+        for (let attempt = 0; want.size && attempt <= MAX_TOP_UPS; attempt++) {
+          const full = attempt < 2;
+          const order = [...want];
+          const answer = await teacher.complete({ prompt: p.prompt, n: full ? size : want.size, seed: promptSeed(input.sampling.seed, p.id, full ? round : round + attempt * 65536) }, ctx?.cancellationSignal);
+          tally.requests += 1;
+          tally.promptTokens += answer.usage.promptTokens;
+          tally.completionTokens += answer.usage.completionTokens;
+          answer.choices.forEach((choice, k) => {
+            const index = full ? start + choice.index : order[k];
+            if (index === undefined || !want.has(index)) return;
+            want.delete(index);
+            const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
+            rows.push(row);
+            if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
+          });
+        }
+        if (want.size) throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than ${size} for round ${round} of prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+        return rows;
+      },
+      verify: async (row) => (await verdictFor(row, cfg, ctx?.cancellationSignal)).correct,
+      write: async (rows, stop) => {
+        if (lpOut && rows.length) await lpOut.append(Buffer.concat(rows.map((r) => frames.get(r.id)!)));
+        for (const r of rows) frames.delete(r.id);
+        // The round's samples and the prompt's stop record in one append: a kill leaves at most a torn last line.
+        const lines = [...rows.map((r) => JSON.stringify(r)), ...(stop ? [JSON.stringify(stop)] : [])];
+        await out.append(lines.join('\n') + '\n');
+        const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
+        recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
+        recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
+        written += rows.length;
+        beat(written);
+      },
+    });
+    stops.set(p.id, stop);
+  };
+  try {
+    await mapWithConcurrency(prompts.filter((p) => !stops.has(p.id)), input.teacher.concurrency, samplePrompt);
+    await lpOut?.sync();
+    await out.sync();
+  } finally {
+    await out.close();
+    await lpOut?.close();
+    await recovered.close();
+  }
+  const own = { requests: tally.requests, resumedSamples: tally.resumedSamples };
+  if (overtaken || (await exists(final))) return adaptiveCommitted(input, final, own);
+
+  // The expected set, from the stop records on disk (the first per prompt wins, for every attempt alike).
+  const index = await indexAttempts(final, possible);
+  let committed: boolean;
+  const finalStops: StopRecord[] = [];
+  try {
+    const expected = new Map<string, ExpectedSample>();
+    for (const p of prompts) {
+      const stop = index.stops.get(stopKey(p.id));
+      if (!stop) {
+        if (index.vanished || (await exists(final))) return adaptiveCommitted(input, final, own);
+        throw new Error(`prompt ${p.id} of ${final} has no stop record in its attempt files after adaptive sampling`);
+      }
+      finalStops.push(stop);
+      for (let i = 0; i < stop.stopped.drawn; i++) expected.set(sampleId(p.id, i, configHash), possible.get(sampleId(p.id, i, configHash))!);
+    }
+    for (const id of [...index.samples.keys()]) if (!expected.has(id)) index.samples.delete(id);
+    if (index.samples.size < expected.size) {
+      if (index.vanished || (await exists(final))) return adaptiveCommitted(input, final, own);
+      throw new Error(`${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`);
+    }
+    if (await exists(final)) return adaptiveCommitted(input, final, own);
+    await writeJsonlAtomic(shardSamplingFile(final), finalStops.map((s) => s.stopped));
+    if (input.sampling.logprobs) await writeShardSidecar(input, final, index);
+    committed = await commitShard(final, index);
+  } finally {
+    await index.close();
+  }
+  if (!committed) return adaptiveCommitted(input, final, own);
+  await removeShardAttempts(input, final);
+  return { shardIndex: input.shardIndex, ...(await committedCounts(final)), samplesRef: await refOfFile(final), requests: tally.requests, resumedSamples: tally.resumedSamples };
+}
+
+async function committedCounts(final: string): Promise<ShardTally> {
+  const stops: StopRecord[] = [];
+  if (await exists(shardSamplingFile(final))) for await (const stopped of readJsonl<StopRecord['stopped']>(shardSamplingFile(final))) stops.push({ stopped });
+  return { ...(await tallyOf(final)), adaptive: adaptiveTallyOf(stops) };
+}
+
+async function adaptiveCommitted(input: GenerateShardInput, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
+  const r = await committedShard(input, final, own);
+  return { ...r, ...(await committedCounts(final)), ...own };
+}

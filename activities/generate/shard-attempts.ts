@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { SampleRow } from '../../schemas/artifact';
 import { completeLines } from '../artifacts/complete-lines';
 import { writeChunksOnce } from '../artifacts/store';
+import { isStopRecord, type StopRecord } from './adaptive-sampling';
 
 /**
  * The files in which the attempts of one shard keep the samples they have written.
@@ -40,6 +41,8 @@ export interface AttemptIndex {
   foreign: number;
   /** Lines of an id already found in an earlier line or file. */
   duplicates: number;
+  /** Adaptive sampling's stop records, by `promptId@configHash` (the first one found wins, like samples). */
+  stops: Map<string, StopRecord>;
   /** A file listed had gone when opened: an attempt that committed the shard has cleaned up. */
   vanished: boolean;
   promptTokens: number;
@@ -91,6 +94,7 @@ export async function indexAttempts(shard: string, expected: ReadonlyMap<string,
     sources: handles,
     files,
     samples: new Map(),
+    stops: new Map(),
     corrupt: 0,
     foreign: 0,
     duplicates: 0,
@@ -122,6 +126,11 @@ export async function indexAttempts(shard: string, expected: ReadonlyMap<string,
           index.corrupt += 1;
           continue;
         }
+        if (isStopRecord(row)) {
+          const key = `${row.stopped.promptId}@${row.stopped.configHash}`;
+          if (!index.stops.has(key)) index.stops.set(key, row);
+          continue;
+        }
         const want = typeof row?.id === 'string' ? expected.get(row.id) : undefined;
         if (!want) {
           if (row && typeof row === 'object' && typeof row.id === 'string') index.foreign += 1;
@@ -144,6 +153,16 @@ export async function indexAttempts(shard: string, expected: ReadonlyMap<string,
     throw err;
   }
   return index;
+}
+
+/** The indexed line of a sample, as written (with its newline). */
+export async function readIndexedLine(index: AttemptIndex, id: string): Promise<Buffer | undefined> {
+  const l = index.samples.get(id);
+  if (!l) return undefined;
+  const buf = Buffer.allocUnsafe(l.end - l.start);
+  const { bytesRead } = await index.sources[l.source]!.read(buf, 0, buf.length, l.start);
+  if (bytesRead !== buf.length) throw new Error(`attempt file ${index.files[l.source]} is shorter than when it was read (line at ${l.start})`);
+  return buf;
 }
 
 /**

@@ -107,6 +107,26 @@ async function loadCache(file: string, key: string): Promise<Map<string, SampleV
   return out;
 }
 
+/**
+ * One sample's verdict exactly as the stage reaches it (generation's adaptive sampling asks the same question before
+ * the stage runs): the cheap checkers inline, code and judge (and a gold the checker cannot use) asynchronously.
+ */
+export async function verdictFor(row: SampleRow, cfg: VerifierConfig, signal?: AbortSignal): Promise<SampleVerdict> {
+  // a row's own task type is read as the stage reads it
+  const s = row as VerifiedSampleRow;
+  const opts = { type: cfg.type, ignoreCase: cfg.ignoreCase, judge: cfg.judge, code: cfg.code, signal };
+  const task = s.task ?? cfg.type;
+  if (task !== 'code' && task !== 'judge') {
+    const v = verifySample(s, opts);
+    if (!(v.verdict === 'unparseable_gold' && cfg.judge)) return v;
+  }
+  try {
+    return await verifySampleAsync(s, opts);
+  } catch (e) {
+    throw asActivityFailure(e);
+  }
+}
+
 function defaultConcurrency(c: VerifierConfig): number {
   if (c.concurrency) return c.concurrency;
   if (c.type === 'code') return Math.max(1, Math.floor(os.cpus().length / 2));
