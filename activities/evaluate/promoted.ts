@@ -69,7 +69,7 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const held = await fs.stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
       if (held > STALE_LOCK_MS) await fs.rm(lock, { force: true });
-      else if (waited > 2 * STALE_LOCK_MS) throw new Error(`${lock} is held by another writer for too long`);
+      else if (waited > 2 * STALE_LOCK_MS) throw new Error(`${lock} is held by another writer for too long`, { cause: err });
       else await new Promise((r) => setTimeout(r, 50));
     }
   }

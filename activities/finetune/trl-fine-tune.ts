@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import { pythonBin, trainerScript } from '../../infra/paths';
 import { fineTuneLr } from '../../schemas/run-spec';
 import { currentActivity } from '../activity-context';
-import { exists, pathOf, refOfFile, verifyRef, writeJsonAtomic } from '../artifacts/store';
+import { exists, pathOf, verifyRef, writeJsonAtomic } from '../artifacts/store';
 import type { DeviceSlot, FineTuneInput, FineTuneResult } from './fine-tune';
 import type { ClusterEndpoints } from './cluster-endpoints';
 import { fineTuneOnCluster } from './cluster-fine-tune';

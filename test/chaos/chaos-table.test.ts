@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { recordFailedRun, recordRow, recordSkipped } from './table';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const { render, totals } = require('./table-reporter.js') as { render: (dir: string) => string; totals: (rows: unknown[]) => Record<string, number> };
 
 test('the chaos table shows a skipped scenario as SKIP, never ok, and counts the skips', () => {

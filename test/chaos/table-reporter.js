@@ -1,4 +1,3 @@
-/* eslint-disable */
 /**
  * Jest reporter of the chaos suite: gives the run a results directory (DISTILLERY_CHAOS_RESULTS, inherited by the
  * test processes) and, when the run ends, prints the table the scenarios recorded (test/chaos/table.ts):

@@ -1,4 +1,3 @@
-/* eslint-disable */
 /**
  * Jest reporter of both suites: counts the tests that did not run (skipped, todo) and says why where a test was
  * skipped for a missing prerequisite (test/helpers/prerequisites.ts records those), then prints one closing line,

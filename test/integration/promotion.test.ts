@@ -29,7 +29,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- a YAML document, overridden field by field
+type Spec = Record<string, any>;  
 const tiny = readSpecFile(path.join(__dirname, '..', '..', 'specs', 'tiny-arithmetic.yaml')) as Spec;
 
 function variant(name: string, prompts: number, fineTune: Record<string, unknown>): Spec {

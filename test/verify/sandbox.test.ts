@@ -32,7 +32,12 @@ function strayProcesses(): string[] {
   const mine = new Set([process.pid]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const p of procs) if (!mine.has(p.pid) && mine.has(p.ppid)) (mine.add(p.pid), (grew = true));
+    for (const p of procs) {
+      if (!mine.has(p.pid) && mine.has(p.ppid)) {
+        mine.add(p.pid);
+        grew = true;
+      }
+    }
   }
   return procs.filter((p) => p.pid !== process.pid && mine.has(p.pid) && p.comm !== 'ps').map((p) => `${p.pid} uid=${p.uid} ${p.comm}`);
 }

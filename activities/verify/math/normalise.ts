@@ -13,7 +13,7 @@ const TRAILING_UNIT_RE = new RegExp(`([\\d}).\\]])\\s*${UNIT_WORDS}(?:\\s*\\^\\s
  * (2 100/200 is a mixed number).
  */
 const SPACED_GROUPS_RE = /(?<![\d.^_A-Za-z])\d{1,3}(?: +\d{3})+(?! *[\d/])/g;
-const TRAILING_TEXT_RE = /^([\s\S]*?[\w})\].])\s*\\text\s*\{\s*([A-Za-z][A-Za-z .\/-]*)\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$/;
+const TRAILING_TEXT_RE = /^([\s\S]*?[\w})\].])\s*\\text\s*\{\s*([A-Za-z][A-Za-z ./-]*)\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$/;
 
 /** Unwrap \text{…} (after units were dealt with); \text{ and } / \text{ or } become list separators. */
 function unwrapText(s: string): string {
