@@ -50,7 +50,10 @@ export function createCpuActivities() {
 
 /** Activities of the GPU queue, bound to one device slot: fine-tuning and evaluation of the student. */
 export function createGpuActivities(slot: DeviceSlot) {
-  return { fineTune: timed('finetune', createFineTune(slot)), evaluate: timed('evaluate', createEvaluate({ threads: slot.threads, cudaVisibleDevices: slot.cudaVisibleDevices })) };
+  return {
+    fineTune: timed('finetune', createFineTune(slot)),
+    evaluate: timed('evaluate', createEvaluate({ threads: slot.threads, cudaVisibleDevices: slot.cudaVisibleDevices })),
+  };
 }
 
 export type WorkflowActivities = ReturnType<typeof createWorkflowActivities>;

@@ -52,7 +52,8 @@ export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = 
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new RangeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return v;
 }
 
@@ -61,7 +62,8 @@ export function envNumber(name: string, fallback: number, env: NodeJS.ProcessEnv
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(v) || v < 0)
+    throw new RangeError(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
   return v;
 }
 

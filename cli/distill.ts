@@ -3,7 +3,14 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { checkRunSpec, describeSpecIssues, runSpecJsonSchema, type RunSpec } from '../schemas/run-spec';
-import { pauseSignal, progressQuery, resumeSignal, setTeacherLimitsUpdate, type RunProgress, type TeacherLimits } from '../workflows/messages';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setTeacherLimitsUpdate,
+  type RunProgress,
+  type TeacherLimits,
+} from '../workflows/messages';
 import type { RunSummary } from '../workflows/distillation';
 import { startStack } from '../infra/stack';
 import { projectRoot } from '../infra/paths';
@@ -16,18 +23,25 @@ import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-w
 import { registerVerifyCommand } from './verify-command';
 import { registerScheduleCommand } from './schedule-command';
 
-const program = new Command('distill').description('Distil a teacher model’s verified reasoning into a small student, durably, on Temporal.');
+const program = new Command('distill').description(
+  'Distil a teacher model’s verified reasoning into a small student, durably, on Temporal.',
+);
 const defaultAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const stateDir = path.join(projectRoot, '.distillery');
 
 async function connectClient(address: string): Promise<Client> {
   const connection = await Connection.connect({ address });
-  return new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default', dataConverter: dataConverterFromEnv() });
+  return new Client({
+    connection,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    dataConverter: dataConverterFromEnv(),
+  });
 }
 
 function loadSpec(file: string, overrides: { teacherUrl?: string }): RunSpec {
   const raw = readSpecFile(file) as Record<string, unknown>;
-  if (overrides.teacherUrl && raw.teacher && typeof raw.teacher === 'object') (raw.teacher as Record<string, unknown>).baseURL = overrides.teacherUrl;
+  if (overrides.teacherUrl && raw.teacher && typeof raw.teacher === 'object')
+    (raw.teacher as Record<string, unknown>).baseURL = overrides.teacherUrl;
   const checked = checkRunSpec(raw);
   if (!checked.ok) {
     console.error(describeSpecIssues(checked.issues));
@@ -38,7 +52,11 @@ function loadSpec(file: string, overrides: { teacherUrl?: string }): RunSpec {
 
 /** Starts a run and follows it: a live status line on stderr, the summary as JSON on stdout. */
 async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): Promise<RunSummary> {
-  const handle = await client.workflow.start('distillationWorkflow', { taskQueue: spec.taskQueues.workflow, workflowId, args: [spec] });
+  const handle = await client.workflow.start('distillationWorkflow', {
+    taskQueue: spec.taskQueues.workflow,
+    workflowId,
+    args: [spec],
+  });
   console.error(`started ${workflowId} on task queue ${spec.taskQueues.workflow}`);
   const tty = process.stderr.isTTY;
   let last = '';
@@ -50,7 +68,8 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
   const timer = setInterval(async () => {
     try {
       const progress = await handle.query(progressQuery);
-      const detail = progress.stage === 'finetune' || progress.stage === 'evaluate' ? await runningDetail(client, handle) : '';
+      const detail =
+        progress.stage === 'finetune' || progress.stage === 'evaluate' ? await runningDetail(client, handle) : '';
       const line = progressLine(progress) + (detail ? `  ${detail}` : '');
       if (finished) return; // a query answered after the result: the summary is already printed
       if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
@@ -80,7 +99,11 @@ async function runningDetail(client: Client, handle: ReturnType<Client['workflow
   for (const a of pending) {
     const type = a.activityType?.name ?? '';
     if (!a.heartbeatDetails?.payloads?.length) continue;
-    const details = await decodeFromPayloadsAtIndex<Record<string, unknown>>(client.options.loadedDataConverter, 0, a.heartbeatDetails.payloads).catch(() => null);
+    const details = await decodeFromPayloadsAtIndex<Record<string, unknown>>(
+      client.options.loadedDataConverter,
+      0,
+      a.heartbeatDetails.payloads,
+    ).catch(() => null);
     const text = activityDetail(type, details);
     if (text) return text;
   }
@@ -90,16 +113,24 @@ async function runningDetail(client: Client, handle: ReturnType<Client['workflow
 /** Runs left open in the demo's server (an interrupted demo) resume now and share the workers with the new run. */
 async function warnOfOpenRuns(client: Client, address: string): Promise<void> {
   const open: string[] = [];
-  for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running" AND WorkflowType = "distillationWorkflow"' })) open.push(w.workflowId);
+  for await (const w of client.workflow.list({
+    query: 'ExecutionStatus = "Running" AND WorkflowType = "distillationWorkflow"',
+  }))
+    open.push(w.workflowId);
   if (open.length === 0) return;
-  console.error(`note: ${open.length} earlier run(s) still open on this server resume now and share the workers: ${open.join(', ')}`);
-  console.error(`      (cancel them in the Web UI, or while this demo runs: node dist/cli/distill.js cancel <id> --address ${address})`);
+  console.error(
+    `note: ${open.length} earlier run(s) still open on this server resume now and share the workers: ${open.join(', ')}`,
+  );
+  console.error(
+    `      (cancel them in the Web UI, or while this demo runs: node dist/cli/distill.js cancel <id> --address ${address})`,
+  );
 }
 
 function printScores(summary: RunSummary, spec: RunSpec): void {
   console.error('');
   for (const line of scoreLines(summary, spec)) console.error(line);
-  if (summary.gate) console.error(`gate: ${summary.gate.promote ? 'PROMOTED' : 'not promoted'} (${summary.gate.reasons.join('; ')})`);
+  if (summary.gate)
+    console.error(`gate: ${summary.gate.promote ? 'PROMOTED' : 'not promoted'} (${summary.gate.reasons.join('; ')})`);
   console.error(`artifacts: ${summary.runDir}`);
   if (summary.artifacts.reportHtml) console.error(`report: ${summary.artifacts.reportHtml.uri}`);
 }
@@ -146,13 +177,30 @@ program
       progress = null;
       console.error(`(progress query unavailable: ${(err as Error).message})`);
     }
-    console.log(JSON.stringify({ workflowId, status: desc.status.name, startTime: desc.startTime, closeTime: desc.closeTime ?? null, progress }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          workflowId,
+          status: desc.status.name,
+          startTime: desc.startTime,
+          closeTime: desc.closeTime ?? null,
+          progress,
+        },
+        null,
+        2,
+      ),
+    );
     if (progress) console.error(progressLine(progress));
     await client.connection.close();
   });
 
 /** A command that sends one message to a run and says so: pause, resume, cancel. */
-function runMessageCommand(name: string, description: string, send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>, done: string): void {
+function runMessageCommand(
+  name: string,
+  description: string,
+  send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>,
+  done: string,
+): void {
   program
     .command(`${name} <workflowId>`)
     .description(description)
@@ -165,9 +213,19 @@ function runMessageCommand(name: string, description: string, send: (handle: Ret
     });
 }
 
-runMessageCommand('pause', 'pause a run: no new stage or generation shard starts; work in flight finishes', (h) => h.signal(pauseSignal), 'paused');
+runMessageCommand(
+  'pause',
+  'pause a run: no new stage or generation shard starts; work in flight finishes',
+  (h) => h.signal(pauseSignal),
+  'paused',
+);
 runMessageCommand('resume', 'resume a paused run', (h) => h.signal(resumeSignal), 'resumed');
-runMessageCommand('cancel', 'cancel a run: activities stop, artifacts so far are kept (listed by `distill status`)', async (h) => void (await h.cancel()), 'cancellation requested for');
+runMessageCommand(
+  'cancel',
+  'cancel a run: activities stop, artifacts so far are kept (listed by `distill status`)',
+  async (h) => void (await h.cancel()),
+  'cancellation requested for',
+);
 
 program
   .command('limits <workflowId>')
@@ -176,16 +234,25 @@ program
   .option('--max-in-flight <n>', 'requests in flight to the endpoint per worker')
   .option('--concurrency <n>', 'request lanes per shard')
   .option('--shards <n>', 'shards in flight')
-  .action(async (workflowId: string, opts: { address: string; maxInFlight?: string; concurrency?: string; shards?: string }) => {
-    const limits: TeacherLimits = {
-      ...(opts.maxInFlight ? { maxInFlight: Number(opts.maxInFlight) } : {}),
-      ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
-      ...(opts.shards ? { maxShardsInFlight: Number(opts.shards) } : {}),
-    };
-    const client = await connectClient(opts.address);
-    console.log(JSON.stringify(await client.workflow.getHandle(workflowId).executeUpdate(setTeacherLimitsUpdate, { args: [limits] })));
-    await client.connection.close();
-  });
+  .action(
+    async (
+      workflowId: string,
+      opts: { address: string; maxInFlight?: string; concurrency?: string; shards?: string },
+    ) => {
+      const limits: TeacherLimits = {
+        ...(opts.maxInFlight ? { maxInFlight: Number(opts.maxInFlight) } : {}),
+        ...(opts.concurrency ? { concurrency: Number(opts.concurrency) } : {}),
+        ...(opts.shards ? { maxShardsInFlight: Number(opts.shards) } : {}),
+      };
+      const client = await connectClient(opts.address);
+      console.log(
+        JSON.stringify(
+          await client.workflow.getHandle(workflowId).executeUpdate(setTeacherLimitsUpdate, { args: [limits] }),
+        ),
+      );
+      await client.connection.close();
+    },
+  );
 
 program
   .command('up')
@@ -195,9 +262,25 @@ program
   .option('--teacher-port <n>', 'local teacher port', '8400')
   .option('--gpu-slots <slots>', 'GPU slots, e.g. "0,1" or "cpu"', process.env.DISTILLERY_GPU_SLOTS ?? 'cpu')
   .action(async (opts: { port: string; uiPort: string; teacherPort: string; gpuSlots: string }) => {
-    const stack = await startStack({ stateDir, port: Number(opts.port), uiPort: Number(opts.uiPort), teacherPort: Number(opts.teacherPort), gpuSlots: opts.gpuSlots });
-    console.log(JSON.stringify({ event: 'up', temporal: stack.server.address, ui: stack.server.uiUrl, teacher: stack.teacherUrl, logs: path.join(stateDir, 'logs') }));
-    console.error(`Temporal ${stack.server.address}  Web UI ${stack.server.uiUrl}  teacher ${stack.teacherUrl}\nCtrl-C stops everything.`);
+    const stack = await startStack({
+      stateDir,
+      port: Number(opts.port),
+      uiPort: Number(opts.uiPort),
+      teacherPort: Number(opts.teacherPort),
+      gpuSlots: opts.gpuSlots,
+    });
+    console.log(
+      JSON.stringify({
+        event: 'up',
+        temporal: stack.server.address,
+        ui: stack.server.uiUrl,
+        teacher: stack.teacherUrl,
+        logs: path.join(stateDir, 'logs'),
+      }),
+    );
+    console.error(
+      `Temporal ${stack.server.address}  Web UI ${stack.server.uiUrl}  teacher ${stack.teacherUrl}\nCtrl-C stops everything.`,
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -244,10 +327,16 @@ program
 
 program
   .command('codec-server')
-  .description('serve /encode and /decode for the Temporal Web UI with the keys in DISTILLERY_CODEC_KEYS; requests need Authorization: Bearer $DISTILLERY_CODEC_SERVER_TOKEN')
+  .description(
+    'serve /encode and /decode for the Temporal Web UI with the keys in DISTILLERY_CODEC_KEYS; requests need Authorization: Bearer $DISTILLERY_CODEC_SERVER_TOKEN',
+  )
   .option('--port <n>', 'port', '8888')
   .option('--host <address>', 'address to listen on', '127.0.0.1')
-  .option('--allow-origin <origins>', 'the Web UI origins allowed by CORS, comma-separated (never *)', 'http://127.0.0.1:8233,http://localhost:8233')
+  .option(
+    '--allow-origin <origins>',
+    'the Web UI origins allowed by CORS, comma-separated (never *)',
+    'http://127.0.0.1:8233,http://localhost:8233',
+  )
   .option('--max-body-mb <n>', 'largest request body, MiB', '8')
   .action(async (opts: { port: string; host: string; allowOrigin: string; maxBodyMb: string }) => {
     const codec = codecFromEnv();
@@ -257,14 +346,19 @@ program
     }
     const token = process.env.DISTILLERY_CODEC_SERVER_TOKEN ?? '';
     if (token.length < 16) {
-      console.error('DISTILLERY_CODEC_SERVER_TOKEN must hold the bearer token clients send (at least 16 characters, e.g. `openssl rand -hex 32`)');
+      console.error(
+        'DISTILLERY_CODEC_SERVER_TOKEN must hold the bearer token clients send (at least 16 characters, e.g. `openssl rand -hex 32`)',
+      );
       process.exit(2);
     }
     const server = await startCodecServer({
       codec,
       port: Number(opts.port),
       host: opts.host,
-      allowOrigins: opts.allowOrigin.split(',').map((o) => o.trim()).filter(Boolean),
+      allowOrigins: opts.allowOrigin
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
       token,
       maxBodyBytes: Math.round(Number(opts.maxBodyMb) * 1024 * 1024),
     });

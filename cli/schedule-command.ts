@@ -8,9 +8,15 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** `distill schedule create|list|describe|pause|unpause|trigger|backfill|delete`. */
 export function registerScheduleCommand(
   program: Command,
-  deps: { defaultAddress: string; connectClient: (address: string) => Promise<Client>; loadSpec: (file: string, o: { teacherUrl?: string }) => RunSpec },
+  deps: {
+    defaultAddress: string;
+    connectClient: (address: string) => Promise<Client>;
+    loadSpec: (file: string, o: { teacherUrl?: string }) => RunSpec;
+  },
 ): void {
-  const schedule = program.command('schedule').description('nightly distillations on Temporal schedules (incremental over unseen prompts)');
+  const schedule = program
+    .command('schedule')
+    .description('nightly distillations on Temporal schedules (incremental over unseen prompts)');
   const withClient = async (address: string, fn: (client: Client) => Promise<void>) => {
     const client = await deps.connectClient(address);
     try {
@@ -22,7 +28,9 @@ export function registerScheduleCommand(
 
   schedule
     .command('create <spec>')
-    .description('create a schedule that runs the spec (incremental: only prompts earlier successful runs have not seen)')
+    .description(
+      'create a schedule that runs the spec (incremental: only prompts earlier successful runs have not seen)',
+    )
     .option('--address <host:port>', 'Temporal frontend', deps.defaultAddress)
     .option('--id <scheduleId>', 'schedule id and lineage name (default: the spec name)')
     .option('--cron <expr>', 'cron expression in UTC, e.g. "0 2 * * *" (repeatable)', collect, [])
@@ -33,23 +41,39 @@ export function registerScheduleCommand(
     .option('--note <text>', 'a note shown with the schedule')
     .option('--no-incremental', 'every run takes the whole dataset')
     .option('--teacher-url <url>', 'override teacher.baseURL')
-    .action(async (file: string, o: { address: string; id?: string; cron: string[]; every: string[]; overlap: string; catchupWindow?: string; paused?: boolean; note?: string; incremental: boolean; teacherUrl?: string }) => {
-      overlapPolicy(o.overlap);
-      const spec = deps.loadSpec(file, o);
-      await withClient(o.address, async (client) => {
-        const r = await createSchedule(client, spec, {
-          scheduleId: o.id,
-          cron: o.cron,
-          every: o.every,
-          overlap: o.overlap as OverlapName,
-          catchupWindow: o.catchupWindow,
-          paused: o.paused,
-          note: o.note,
-          incremental: o.incremental,
+    .action(
+      async (
+        file: string,
+        o: {
+          address: string;
+          id?: string;
+          cron: string[];
+          every: string[];
+          overlap: string;
+          catchupWindow?: string;
+          paused?: boolean;
+          note?: string;
+          incremental: boolean;
+          teacherUrl?: string;
+        },
+      ) => {
+        overlapPolicy(o.overlap);
+        const spec = deps.loadSpec(file, o);
+        await withClient(o.address, async (client) => {
+          const r = await createSchedule(client, spec, {
+            scheduleId: o.id,
+            cron: o.cron,
+            every: o.every,
+            overlap: o.overlap as OverlapName,
+            catchupWindow: o.catchupWindow,
+            paused: o.paused,
+            note: o.note,
+            incremental: o.incremental,
+          });
+          console.log(JSON.stringify({ created: r.scheduleId, incremental: r.spec.incremental }, null, 2));
         });
-        console.log(JSON.stringify({ created: r.scheduleId, incremental: r.spec.incremental }, null, 2));
-      });
-    });
+      },
+    );
 
   schedule
     .command('list')
@@ -58,7 +82,19 @@ export function registerScheduleCommand(
     .action(async (o: { address: string }) =>
       withClient(o.address, async (client) => {
         const all = await listSchedules(client);
-        console.log(JSON.stringify(all.map((s) => ({ scheduleId: s.scheduleId, paused: s.state.paused, note: s.state.note ?? null, next: s.info.nextActionTimes[0] ?? null, recent: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null })), null, 2));
+        console.log(
+          JSON.stringify(
+            all.map((s) => ({
+              scheduleId: s.scheduleId,
+              paused: s.state.paused,
+              note: s.state.note ?? null,
+              next: s.info.nextActionTimes[0] ?? null,
+              recent: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
+            })),
+            null,
+            2,
+          ),
+        );
       }),
     );
 
@@ -66,10 +102,16 @@ export function registerScheduleCommand(
     .command('describe <scheduleId>')
     .option('--address <host:port>', 'Temporal frontend', deps.defaultAddress)
     .action(async (id: string, o: { address: string }) =>
-      withClient(o.address, async (client) => console.log(JSON.stringify(describeForHumans(await client.schedule.getHandle(id).describe()), null, 2))),
+      withClient(o.address, async (client) =>
+        console.log(JSON.stringify(describeForHumans(await client.schedule.getHandle(id).describe()), null, 2)),
+      ),
     );
 
-  const simple = (name: string, description: string, act: (h: ReturnType<Client['schedule']['getHandle']>, note?: string) => Promise<void>) =>
+  const simple = (
+    name: string,
+    description: string,
+    act: (h: ReturnType<Client['schedule']['getHandle']>, note?: string) => Promise<void>,
+  ) =>
     schedule
       .command(`${name} <scheduleId>`)
       .description(description)
@@ -107,7 +149,8 @@ export function registerScheduleCommand(
     .action(async (id: string, o: { address: string; start: string; end: string; overlap: string }) => {
       const start = new Date(o.start);
       const end = new Date(o.end);
-      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) throw new Error('--start and --end must be ISO times with start < end');
+      if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start)
+        throw new Error('--start and --end must be ISO times with start < end');
       await withClient(o.address, async (client) => {
         await client.schedule.getHandle(id).backfill({ start, end, overlap: overlapPolicy(o.overlap) });
         console.error(`backfilled ${id} from ${start.toISOString()} to ${end.toISOString()}`);

@@ -7,7 +7,14 @@ import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type Sche
 import type { RunSpec } from '../schemas/run-spec';
 import { RUN_NAME, STUDENT, TEACHER } from '../workflows/search-attributes';
 
-export const OVERLAP_POLICIES = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
+export const OVERLAP_POLICIES = [
+  'skip',
+  'buffer_one',
+  'buffer_all',
+  'cancel_other',
+  'terminate_other',
+  'allow_all',
+] as const;
 export type OverlapName = (typeof OVERLAP_POLICIES)[number];
 
 export function overlapPolicy(name: string): ScheduleOverlapPolicy {
@@ -47,15 +54,22 @@ export function scheduledSpec(spec: RunSpec, scheduleId: string, incremental = t
   };
 }
 
-export async function createSchedule(client: Client, spec: RunSpec, opts: CreateScheduleOptions): Promise<{ scheduleId: string; spec: RunSpec }> {
-  if (!opts.cron?.length && !opts.every?.length) throw new Error('a schedule needs --cron "<expr>" or --every <interval>');
+export async function createSchedule(
+  client: Client,
+  spec: RunSpec,
+  opts: CreateScheduleOptions,
+): Promise<{ scheduleId: string; spec: RunSpec }> {
+  if (!opts.cron?.length && !opts.every?.length)
+    throw new Error('a schedule needs --cron "<expr>" or --every <interval>');
   const scheduleId = opts.scheduleId ?? spec.name;
   const runSpec = scheduledSpec(spec, scheduleId, opts.incremental ?? true);
   await client.schedule.create({
     scheduleId,
     spec: {
       ...(opts.cron?.length ? { cronExpressions: opts.cron } : {}),
-      ...(opts.every?.length ? { intervals: opts.every.map((every) => ({ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` })) } : {}),
+      ...(opts.every?.length
+        ? { intervals: opts.every.map((every) => ({ every: every as `${number}${'s' | 'm' | 'h' | 'd'}` })) }
+        : {}),
     },
     action: {
       type: 'startWorkflow',
@@ -67,7 +81,10 @@ export async function createSchedule(client: Client, spec: RunSpec, opts: Create
       typedSearchAttributes: [
         { key: RUN_NAME, value: runSpec.name },
         { key: TEACHER, value: runSpec.teacher.model },
-        { key: STUDENT, value: runSpec.fineTune.backend === 'trl' ? runSpec.fineTune.student.source : runSpec.fineTune.backend },
+        {
+          key: STUDENT,
+          value: runSpec.fineTune.backend === 'trl' ? runSpec.fineTune.student.source : runSpec.fineTune.backend,
+        },
       ],
     },
     policies: {
@@ -108,7 +125,11 @@ export function describeForHumans(d: ScheduleDescription): Record<string, unknow
     skippedOverlap: d.info.numActionsSkippedOverlap,
     missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
     running: d.info.runningActions.map((a) => a.workflow.workflowId),
-    recent: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt, takenAt: a.takenAt, workflowId: a.action.workflow.workflowId })),
+    recent: d.info.recentActions.map((a) => ({
+      scheduledAt: a.scheduledAt,
+      takenAt: a.takenAt,
+      workflowId: a.action.workflow.workflowId,
+    })),
     next: d.info.nextActionTimes.slice(0, 5),
   };
 }

@@ -13,10 +13,14 @@ export function scoreLines(summary: RunSummary, spec?: Pick<RunSpec, 'teacher' |
   const e = summary.evaluation;
   const out: string[] = [];
   const ev = spec?.evaluation;
-  const asked = ev ? ` (every model: the same prompt and chat template, temperature ${ev.temperature}, top_p ${ev.top_p}, ${ev.maxNewTokens} new tokens)` : '';
+  const asked = ev
+    ? ` (every model: the same prompt and chat template, temperature ${ev.temperature}, top_p ${ev.top_p}, ${ev.maxNewTokens} new tokens)`
+    : '';
   out.push(`${e.benchmark}: ${e.items} held-out items × k=${e.k}${asked}`);
   const w = Math.max(8, ...e.scores.map((s) => s.name.length));
-  out.push(`  ${'model'.padEnd(w)}  ${'pass@1 ± s.e.'.padEnd(15)}  ${'correct'.padStart(7)}  ${'incorrect'.padStart(9)}  ${'no answer'.padStart(9)}  of`);
+  out.push(
+    `  ${'model'.padEnd(w)}  ${'pass@1 ± s.e.'.padEnd(15)}  ${'correct'.padStart(7)}  ${'incorrect'.padStart(9)}  ${'no answer'.padStart(9)}  of`,
+  );
   for (const s of e.scores) {
     const n = (v: number | undefined) => (v === undefined ? '—' : String(v));
     out.push(

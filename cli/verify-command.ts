@@ -15,7 +15,13 @@ import { SandboxUnavailableError } from '../activities/verify/sandbox';
 import { JudgeError, type JudgeConfig } from '../activities/verify/judge';
 import { withKeyGrant } from '../activities/security/key-policy';
 import { loadWorkerPolicy } from '../activities/security/worker-policy';
-import { isTaskType, TASK_TYPES, verifySampleAsync, type SampleVerdict, type TaskType } from '../activities/verify/verify-sample';
+import {
+  isTaskType,
+  TASK_TYPES,
+  verifySampleAsync,
+  type SampleVerdict,
+  type TaskType,
+} from '../activities/verify/verify-sample';
 
 export interface VerifyFileOptions {
   file: string;
@@ -38,21 +44,47 @@ export interface VerifyFileSummary {
 
 type Row = Record<string, unknown>;
 
-async function verifyRow(line: string, o: VerifyFileOptions): Promise<{ row: Row; task: string; v: Pick<SampleVerdict, 'verdict' | 'extracted' | 'reason'> & Partial<SampleVerdict> }> {
+async function verifyRow(
+  line: string,
+  o: VerifyFileOptions,
+): Promise<{
+  row: Row;
+  task: string;
+  v: Pick<SampleVerdict, 'verdict' | 'extracted' | 'reason'> & Partial<SampleVerdict>;
+}> {
   let row: Row;
   try {
     const parsed = JSON.parse(line) as unknown;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
     row = parsed as Row;
   } catch (e) {
-    return { row: { line }, task: '?', v: { verdict: 'invalid_row', extracted: null, reason: `not a JSON object: ${(e as Error).message}` } };
+    return {
+      row: { line },
+      task: '?',
+      v: { verdict: 'invalid_row', extracted: null, reason: `not a JSON object: ${(e as Error).message}` },
+    };
   }
   const task = row.task ?? o.task ?? (row.tests !== undefined ? 'code' : 'math');
-  if (!isTaskType(task)) return { row, task: String(task), v: { verdict: 'invalid_row', extracted: null, reason: `unknown task ${JSON.stringify(task)} (${TASK_TYPES.join(', ')})` } };
+  if (!isTaskType(task))
+    return {
+      row,
+      task: String(task),
+      v: {
+        verdict: 'invalid_row',
+        extracted: null,
+        reason: `unknown task ${JSON.stringify(task)} (${TASK_TYPES.join(', ')})`,
+      },
+    };
   const gold = row.gold ?? row.answer;
   const response = row.response;
-  if (typeof response !== 'string') return { row, task, v: { verdict: 'invalid_row', extracted: null, reason: 'row has no string "response"' } };
-  if (typeof gold !== 'string' && typeof gold !== 'number' && !(task === 'code' && row.tests !== undefined) && task !== 'judge') {
+  if (typeof response !== 'string')
+    return { row, task, v: { verdict: 'invalid_row', extracted: null, reason: 'row has no string "response"' } };
+  if (
+    typeof gold !== 'string' &&
+    typeof gold !== 'number' &&
+    !(task === 'code' && row.tests !== undefined) &&
+    task !== 'judge'
+  ) {
     return { row, task, v: { verdict: 'invalid_row', extracted: null, reason: 'row has no "gold"' } };
   }
   try {
@@ -68,7 +100,8 @@ async function verifyRow(line: string, o: VerifyFileOptions): Promise<{ row: Row
     );
     return { row, task, v };
   } catch (e) {
-    if (e instanceof JudgeError || e instanceof SandboxUnavailableError) return { row, task, v: { verdict: 'error', extracted: null, reason: e.message } };
+    if (e instanceof JudgeError || e instanceof SandboxUnavailableError)
+      return { row, task, v: { verdict: 'error', extracted: null, reason: e.message } };
     throw e;
   }
 }
@@ -87,7 +120,8 @@ export async function verifyFile(o: VerifyFileOptions): Promise<VerifyFileSummar
   const limit = Math.max(1, o.concurrency ?? 4);
   const summary: VerifyFileSummary = { rows: 0, counts: {}, byTask: {}, correct: 0, errors: 0, seconds: 0 };
   const pending: Array<Promise<Awaited<ReturnType<typeof verifyRow>>>> = [];
-  const write = (s: string) => new Promise<void>((resolve) => (out.write(s) ? resolve() : out.once('drain', () => resolve())));
+  const write = (s: string) =>
+    new Promise<void>((resolve) => (out.write(s) ? resolve() : out.once('drain', () => resolve())));
   const drainOne = async () => {
     const r = await pending.shift()!;
     const { verdict, extracted, reason, failure, judge, task: decidedBy } = r.v;
@@ -108,7 +142,10 @@ export async function verifyFile(o: VerifyFileOptions): Promise<VerifyFileSummar
     if (pending.length >= limit) await drainOne();
   }
   while (pending.length) await drainOne();
-  if (o.out) await new Promise<void>((resolve, reject) => (out as WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())));
+  if (o.out)
+    await new Promise<void>((resolve, reject) =>
+      (out as WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())),
+    );
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
 }
@@ -135,7 +172,9 @@ const positiveInt = (name: string) => (v: string) => {
 export function registerVerifyCommand(program: Command): Command {
   return program
     .command('verify <file>')
-    .description('Verify a JSONL file of {gold, response[, task, tests, prompt]} rows; each row comes back with verdict, extracted and reason')
+    .description(
+      'Verify a JSONL file of {gold, response[, task, tests, prompt]} rows; each row comes back with verdict, extracted and reason',
+    )
     .option('--out <file>', 'write the rows here instead of stdout')
     .option('--task <task>', `default task of rows without one: ${TASK_TYPES.join(' | ')}`)
     .option('--concurrency <n>', 'rows verified at a time (code runs, judge calls)', positiveInt('--concurrency'), 4)
@@ -158,12 +197,20 @@ export function registerVerifyCommand(program: Command): Command {
         return;
       }
       const judge: JudgeConfig | undefined = opts.judgeUrl
-        ? { baseURL: String(opts.judgeUrl), model: String(opts.judgeModel), apiKeyEnv: opts.judgeKeyEnv as string | undefined, rubric: opts.rubric as string | undefined }
+        ? {
+            baseURL: String(opts.judgeUrl),
+            model: String(opts.judgeModel),
+            apiKeyEnv: opts.judgeKeyEnv as string | undefined,
+            rubric: opts.rubric as string | undefined,
+          }
         : undefined;
       let s: VerifyFileSummary;
       try {
         // The person at the terminal owns this process's keys: naming one on the command line grants it for this judge.
-        if (judge?.apiKeyEnv) process.env.DISTILLERY_KEY_POLICY = JSON.stringify(withKeyGrant(loadWorkerPolicy().keys, judge.apiKeyEnv, judge.baseURL));
+        if (judge?.apiKeyEnv)
+          process.env.DISTILLERY_KEY_POLICY = JSON.stringify(
+            withKeyGrant(loadWorkerPolicy().keys, judge.apiKeyEnv, judge.baseURL),
+          );
         s = await verifyFile({
           file,
           out: opts.out as string | undefined,

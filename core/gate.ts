@@ -79,7 +79,9 @@ export function decideGate(input: GateInput): GateDecision {
   const delta = policy.minImprovement ?? 0;
   const eps = policy.maxRegression ?? 0.01;
   if (!(delta >= 0) || !(eps >= 0) || (policy.z !== undefined && !(policy.z >= 0))) {
-    throw new RangeError(`gate policy needs minImprovement ≥ 0, maxRegression ≥ 0, z ≥ 0; got ${JSON.stringify(policy)}`);
+    throw new RangeError(
+      `gate policy needs minImprovement ≥ 0, maxRegression ≥ 0, z ≥ 0; got ${JSON.stringify(policy)}`,
+    );
   }
   const checks: GateCheck[] = [];
   const reasons: string[] = [];
@@ -91,7 +93,10 @@ export function decideGate(input: GateInput): GateDecision {
   const pb = baseline[policy.primary];
   const pc = candidate[policy.primary];
   if (!pb || !pc) {
-    record({ benchmark: policy.primary, check: 'present', pass: false }, `${policy.primary}: primary benchmark has no ${!pc ? 'candidate' : 'baseline'} score`);
+    record(
+      { benchmark: policy.primary, check: 'present', pass: false },
+      `${policy.primary}: primary benchmark has no ${!pc ? 'candidate' : 'baseline'} score`,
+    );
   } else {
     const d = pc.mean - pb.mean;
     record(
@@ -102,7 +107,13 @@ export function decideGate(input: GateInput): GateDecision {
       const se = Math.sqrt(pb.stderr ** 2 + pc.stderr ** 2);
       const need = policy.z * se;
       record(
-        { benchmark: policy.primary, check: 'primary_significance', pass: d > need - SLACK && d > 0, delta: d, threshold: need },
+        {
+          benchmark: policy.primary,
+          check: 'primary_significance',
+          pass: d > need - SLACK && d > 0,
+          delta: d,
+          threshold: need,
+        },
         `${policy.primary}: improvement ${signed(d)} vs ${policy.z} × s.e. ${(se * 100).toFixed(2)} pts = ${signed(need)}${se === 0 ? ' (no standard error: needs Δ > 0)' : ''}`,
       );
     }
@@ -112,21 +123,33 @@ export function decideGate(input: GateInput): GateDecision {
     const b = baseline[name]!;
     const c = candidate[name];
     if (!c) {
-      if (name !== policy.primary) record({ benchmark: name, check: 'present', pass: false }, `${name}: candidate was not scored on it`);
+      if (name !== policy.primary)
+        record({ benchmark: name, check: 'present', pass: false }, `${name}: candidate was not scored on it`);
       continue;
     }
     const d = c.mean - b.mean;
-    record({ benchmark: name, check: 'no_regression', pass: d >= -eps - SLACK, delta: d, threshold: -eps }, `${name}: ${pct(b.mean)} → ${pct(c.mean)} (${signed(d)}), may drop at most ${(eps * 100).toFixed(2)} pts`);
+    record(
+      { benchmark: name, check: 'no_regression', pass: d >= -eps - SLACK, delta: d, threshold: -eps },
+      `${name}: ${pct(b.mean)} → ${pct(c.mean)} (${signed(d)}), may drop at most ${(eps * 100).toFixed(2)} pts`,
+    );
   }
 
   const promote = checks.length > 0 && checks.every((c) => c.pass);
-  reasons.unshift(promote ? 'promote: every check passed' : `keep the current model: ${checks.filter((c) => !c.pass).length} check(s) failed`);
+  reasons.unshift(
+    promote
+      ? 'promote: every check passed'
+      : `keep the current model: ${checks.filter((c) => !c.pass).length} check(s) failed`,
+  );
   return { promote, reasons, checks };
 }
 
 /** A model's pass@1 per benchmark, from the evaluate activity's result (`benchmarks`, else the primary `scores`). */
 export function scoresByBenchmark(
-  result: { benchmark: string; scores: { name: string; pass1: GateScore }[]; benchmarks?: { name: string; scores: { name: string; pass1: GateScore }[] }[] },
+  result: {
+    benchmark: string;
+    scores: { name: string; pass1: GateScore }[];
+    benchmarks?: { name: string; scores: { name: string; pass1: GateScore }[] }[];
+  },
   model: string,
 ): Record<string, GateScore> {
   const benches = result.benchmarks ?? [{ name: result.benchmark, scores: result.scores }];
@@ -155,13 +178,28 @@ export function decidePromotion(input: PromotionInput): GateDecision {
   const reasons = vsBaseline.reasons.slice(1);
   if ('unavailable' in incumbent) {
     checks.push({ benchmark: policy.primary, check: 'present', pass: false, against: 'promoted' });
-    reasons.push(`FAIL vs promoted ${incumbent.runId}: it could not be scored on these items (${incumbent.unavailable})`);
+    reasons.push(
+      `FAIL vs promoted ${incumbent.runId}: it could not be scored on these items (${incumbent.unavailable})`,
+    );
   } else {
-    const vsPromoted = decideGate({ policy: { primary: policy.primary, minImprovement: 0, maxRegression: policy.maxRegression }, baseline: incumbent.scores, candidate: input.candidate });
+    const vsPromoted = decideGate({
+      policy: { primary: policy.primary, minImprovement: 0, maxRegression: policy.maxRegression },
+      baseline: incumbent.scores,
+      candidate: input.candidate,
+    });
     checks.push(...vsPromoted.checks.map((c) => ({ ...c, against: 'promoted' as const })));
-    reasons.push(...vsPromoted.reasons.slice(1).map((r) => r.replace(/^(PASS|FAIL) /, `$1 vs promoted ${incumbent.runId}: `)));
+    reasons.push(
+      ...vsPromoted.reasons.slice(1).map((r) => r.replace(/^(PASS|FAIL) /, `$1 vs promoted ${incumbent.runId}: `)),
+    );
   }
   const promote = checks.every((c) => c.pass);
   const failed = checks.filter((c) => !c.pass).length;
-  return { promote, checks, reasons: [promote ? 'promote: every check passed' : `keep the current model: ${failed} check(s) failed`, ...reasons] };
+  return {
+    promote,
+    checks,
+    reasons: [
+      promote ? 'promote: every check passed' : `keep the current model: ${failed} check(s) failed`,
+      ...reasons,
+    ],
+  };
 }

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
  * gets a fault from the plan (by its sequence number), so tests can replay 429 storms, 5xx bursts, hangs, resets,
  * truncated JSON and short `choices` against the real client and the real pipeline.
  */
-export type Fault = 'none' | 'rate_limit' | 'server_error' | 'unavailable' | 'hang' | 'reset' | 'truncated_json' | 'fewer_choices';
+export type Fault =
+  'none' | 'rate_limit' | 'server_error' | 'unavailable' | 'hang' | 'reset' | 'truncated_json' | 'fewer_choices';
 
 export interface FaultProxy {
   url: string;
@@ -14,13 +15,27 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultProxy(opts: { upstream: string; plan: (requestIndex: number) => Fault; retryAfterSeconds?: number }): Promise<FaultProxy> {
+export async function startFaultProxy(opts: {
+  upstream: string;
+  plan: (requestIndex: number) => Fault;
+  retryAfterSeconds?: number;
+}): Promise<FaultProxy> {
   const upstream = new URL(opts.upstream.replace(/\/v1\/?$/, '/'));
-  const counts: Record<Fault, number> = { none: 0, rate_limit: 0, server_error: 0, unavailable: 0, hang: 0, reset: 0, truncated_json: 0, fewer_choices: 0 };
+  const counts: Record<Fault, number> = {
+    none: 0,
+    rate_limit: 0,
+    server_error: 0,
+    unavailable: 0,
+    hang: 0,
+    reset: 0,
+    truncated_json: 0,
+    fewer_choices: 0,
+  };
   let requests = 0;
   const hung = new Set<http.ServerResponse>();
 
-  const errorBody = (message: string, type: string) => JSON.stringify({ error: { message, type, param: null, code: null } });
+  const errorBody = (message: string, type: string) =>
+    JSON.stringify({ error: { message, type, param: null, code: null } });
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -30,7 +45,10 @@ export async function startFaultProxy(opts: { upstream: string; plan: (requestIn
       counts[fault] += 1;
       switch (fault) {
         case 'rate_limit':
-          res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(opts.retryAfterSeconds ?? 1) });
+          res.writeHead(429, {
+            'content-type': 'application/json',
+            'retry-after': String(opts.retryAfterSeconds ?? 1),
+          });
           return res.end(errorBody('Rate limit reached (injected)', 'rate_limit_error'));
         case 'server_error':
           res.writeHead(500, { 'content-type': 'application/json' });
@@ -46,7 +64,13 @@ export async function startFaultProxy(opts: { upstream: string; plan: (requestIn
           return req.socket.destroy();
       }
       const forward = http.request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
         (up) => {
           const body: Buffer[] = [];
           up.on('data', (c: Buffer) => body.push(c));
@@ -55,7 +79,8 @@ export async function startFaultProxy(opts: { upstream: string; plan: (requestIn
             if (fault === 'truncated_json') text = text.slice(0, Math.floor(text.length / 2));
             if (fault === 'fewer_choices' && up.statusCode === 200) {
               const parsed = JSON.parse(text) as { choices: unknown[] };
-              if (parsed.choices.length > 1) parsed.choices = parsed.choices.slice(0, Math.ceil(parsed.choices.length / 2));
+              if (parsed.choices.length > 1)
+                parsed.choices = parsed.choices.slice(0, Math.ceil(parsed.choices.length / 2));
               text = JSON.stringify(parsed);
             }
             const headers = { ...up.headers };

@@ -20,7 +20,10 @@ export function cacheDir(): string {
 
 export function pythonBin(): string {
   const py = process.env.DISTILLERY_PYTHON ?? path.join(cacheDir(), 'venv', 'bin', 'python');
-  if (!existsSync(py)) throw new Error(`Python for the trainer not found at ${py}: run \`npm run setup\` first (or set DISTILLERY_PYTHON)`);
+  if (!existsSync(py))
+    throw new Error(
+      `Python for the trainer not found at ${py}: run \`npm run setup\` first (or set DISTILLERY_PYTHON)`,
+    );
   return py;
 }
 

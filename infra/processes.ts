@@ -46,7 +46,10 @@ export async function startNodeProcess(opts: {
   readline.createInterface({ input: child.stderr! }).on('line', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const readyInfo = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${opts.name} not ready after ${opts.timeoutMs ?? 60_000} ms:\n${tail.join('\n')}`)), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.name} not ready after ${opts.timeoutMs ?? 60_000} ms:\n${tail.join('\n')}`)),
+      opts.timeoutMs ?? 60_000,
+    );
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       keep(line);
       if (!line.startsWith('{')) return;
@@ -90,5 +93,11 @@ export function startGpuWorker(env: NodeJS.ProcessEnv, logFile?: string): Promis
 }
 
 export function startLocalTeacher(args: string[], logFile?: string): Promise<ManagedProcess> {
-  return startNodeProcess({ name: 'teacher', script: 'dist/infra/teacher/main.js', args, readyEvent: 'listening', logFile });
+  return startNodeProcess({
+    name: 'teacher',
+    script: 'dist/infra/teacher/main.js',
+    args,
+    readyEvent: 'listening',
+    logFile,
+  });
 }

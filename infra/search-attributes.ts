@@ -13,7 +13,10 @@ export function devServerSearchAttributes(): Record<string, string> {
  * an unregistered attribute fails its tasks, so workers do this before they poll. Needs operator rights; where the
  * worker has none, an administrator runs `temporal operator search-attribute create` once (infra/deploy/README.md).
  */
-export async function ensureSearchAttributes(connection: Connection | NativeConnection, namespace: string): Promise<string[]> {
+export async function ensureSearchAttributes(
+  connection: Connection | NativeConnection,
+  namespace: string,
+): Promise<string[]> {
   const operator = connection.operatorService;
   const existing = await operator.listSearchAttributes({ namespace });
   const have = new Set(Object.keys(existing.customAttributes ?? {}));
@@ -22,7 +25,9 @@ export async function ensureSearchAttributes(connection: Connection | NativeConn
   try {
     await operator.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
   } catch (err) {
     // Another worker starting at the same moment registered them first.

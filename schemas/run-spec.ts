@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { FilterOptionsSchema } from './filter-options';
 import { builtinArithmetic, builtinNumberWords, DatasetSchema, MixingSchema, MixSourceSchema } from './dataset-spec';
 
-export { DatasetSchema, MixingSchema, MixSourceSchema, SOURCE_VERIFIERS, type DatasetSource, type MixSource } from './dataset-spec';
+export {
+  DatasetSchema,
+  MixingSchema,
+  MixSourceSchema,
+  SOURCE_VERIFIERS,
+  type DatasetSource,
+  type MixSource,
+} from './dataset-spec';
 
 /**
  * The one input of a distillation run. It is stored in workflow history (it is the workflow's argument), so it
@@ -35,7 +42,10 @@ export const TeacherSchema = z
     mode: z.enum(['online', 'batch']).default('online'),
     batchPollSeconds: z.number().positive().default(30),
     /** USD per 1M tokens, for live cost accounting and the budget. */
-    pricing: z.object({ inputPerMTokens: z.number().min(0), outputPerMTokens: z.number().min(0) }).strict().optional(),
+    pricing: z
+      .object({ inputPerMTokens: z.number().min(0), outputPerMTokens: z.number().min(0) })
+      .strict()
+      .optional(),
     /** Generation stops cleanly (no new shards) once this much is spent; the finished shards go on through the pipeline. */
     budgetUSD: z.number().positive().optional(),
     requestTimeoutSeconds: z.number().positive().default(600),
@@ -59,13 +69,31 @@ export const AdaptiveSamplingSchema = z
   })
   .strict()
   .superRefine((a, ctx) => {
-    if (a.minSamples > a.maxSamples) ctx.addIssue({ code: 'custom', path: ['minSamples'], message: `minSamples ${a.minSamples} is more than maxSamples ${a.maxSamples}` });
-    if (a.roundSize > a.maxSamples) ctx.addIssue({ code: 'custom', path: ['roundSize'], message: `roundSize ${a.roundSize} is more than maxSamples ${a.maxSamples}` });
+    if (a.minSamples > a.maxSamples)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minSamples'],
+        message: `minSamples ${a.minSamples} is more than maxSamples ${a.maxSamples}`,
+      });
+    if (a.roundSize > a.maxSamples)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['roundSize'],
+        message: `roundSize ${a.roundSize} is more than maxSamples ${a.maxSamples}`,
+      });
     if (a.stopAfterAccepted !== undefined && a.stopAfterAccepted > a.maxSamples) {
-      ctx.addIssue({ code: 'custom', path: ['stopAfterAccepted'], message: `stopAfterAccepted ${a.stopAfterAccepted} can never be reached with maxSamples ${a.maxSamples}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stopAfterAccepted'],
+        message: `stopAfterAccepted ${a.stopAfterAccepted} can never be reached with maxSamples ${a.maxSamples}`,
+      });
     }
     if (a.giveUpAfter !== undefined && (a.giveUpAfter < a.minSamples || a.giveUpAfter > a.maxSamples)) {
-      ctx.addIssue({ code: 'custom', path: ['giveUpAfter'], message: `giveUpAfter ${a.giveUpAfter} must lie between minSamples ${a.minSamples} and maxSamples ${a.maxSamples}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['giveUpAfter'],
+        message: `giveUpAfter ${a.giveUpAfter} must lie between minSamples ${a.minSamples} and maxSamples ${a.maxSamples}`,
+      });
     }
   });
 
@@ -127,7 +155,10 @@ export const VerifierSchema = z
     concurrency: z.number().int().min(1).max(256).optional(),
   })
   .strict()
-  .refine((v) => v.type !== 'judge' || !!v.judge, { message: 'verifier.type "judge" needs verifier.judge', path: ['judge'] });
+  .refine((v) => v.type !== 'judge' || !!v.judge, {
+    message: 'verifier.type "judge" needs verifier.judge',
+    path: ['judge'],
+  });
 
 /** The format/filter stage's options: one section per filter (schemas/filter-options.ts). */
 export const FiltersSchema = FilterOptionsSchema;
@@ -151,7 +182,9 @@ export const LoraSchema = z
     r: z.number().int().positive().max(1024).default(16),
     alpha: z.number().positive().default(32),
     dropout: z.number().min(0).max(1).default(0.05),
-    targetModules: z.array(z.string().min(1)).default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
+    targetModules: z
+      .array(z.string().min(1))
+      .default(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']),
   })
   .strict();
 
@@ -219,11 +252,18 @@ export const ClusterSchema = z
         engine: z.literal('kubernetes'),
         ...ClusterShape,
         /** The Kubeflow Trainer ClusterTrainingRuntime the TrainJob refers to. */
-        runtime: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63).default('torch-distributed'),
+        runtime: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
+          .max(63)
+          .default('torch-distributed'),
       })
       .strict(),
   ])
-  .refine((c) => c.gpusPerNode === 0 || c.gpuMemoryGiB !== undefined, { message: 'fineTune.cluster.gpuMemoryGiB is required with gpusPerNode > 0', path: ['gpuMemoryGiB'] });
+  .refine((c) => c.gpusPerNode === 0 || c.gpuMemoryGiB !== undefined, {
+    message: 'fineTune.cluster.gpuMemoryGiB is required with gpusPerNode > 0',
+    path: ['gpuMemoryGiB'],
+  });
 
 /**
  * What the student learns from. sft: the sampled tokens (cross-entropy). kd: Hinton's soft targets from the teacher's
@@ -276,7 +316,10 @@ export const FineTuneSchema = z
     /** bf16 on GPU, fp32 on CPU unless set. */
     precision: z.enum(['auto', 'fp32', 'bf16']).default('auto'),
     /** Export the trained student to ONNX (onnxruntime-node) and GGUF (llama.cpp). */
-    export: z.object({ onnx: z.boolean().default(true), gguf: z.boolean().default(true) }).strict().default({ onnx: true, gguf: true }),
+    export: z
+      .object({ onnx: z.boolean().default(true), gguf: z.boolean().default(true) })
+      .strict()
+      .default({ onnx: true, gguf: true }),
     openai: OpenAIFineTuneSchema.optional(),
     /** trl: ddp / fsdp / zero3 across the GPUs of the slot (or of the cluster's nodes). */
     distributed: DistributedSchema.default(DistributedSchema.parse({})),
@@ -284,14 +327,30 @@ export const FineTuneSchema = z
     cluster: ClusterSchema.optional(),
   })
   .strict()
-  .refine((v) => v.backend !== 'openai' || !!v.openai, { message: 'fineTune.backend "openai" needs fineTune.openai', path: ['openai'] })
-  .refine((v) => v.backend === 'trl' || (v.distributed.strategy === 'ddp' && !v.cluster), { message: 'fineTune.distributed.strategy fsdp/zero3 and fineTune.cluster need backend "trl"', path: ['distributed'] })
-  .refine((v) => v.distributed.strategy !== 'ddp' || !v.distributed.cpuOffload, { message: 'fineTune.distributed.cpuOffload needs strategy fsdp or zero3', path: ['distributed', 'cpuOffload'] })
-  .refine((v) => v.distributed.strategy === 'ddp' || !v.lora, { message: 'fineTune.lora trains few parameters: use distributed.strategy ddp with it (fsdp/zero3 are for full fine-tunes)', path: ['lora'] });
+  .refine((v) => v.backend !== 'openai' || !!v.openai, {
+    message: 'fineTune.backend "openai" needs fineTune.openai',
+    path: ['openai'],
+  })
+  .refine((v) => v.backend === 'trl' || (v.distributed.strategy === 'ddp' && !v.cluster), {
+    message: 'fineTune.distributed.strategy fsdp/zero3 and fineTune.cluster need backend "trl"',
+    path: ['distributed'],
+  })
+  .refine((v) => v.distributed.strategy !== 'ddp' || !v.distributed.cpuOffload, {
+    message: 'fineTune.distributed.cpuOffload needs strategy fsdp or zero3',
+    path: ['distributed', 'cpuOffload'],
+  })
+  .refine((v) => v.distributed.strategy === 'ddp' || !v.lora, {
+    message:
+      'fineTune.lora trains few parameters: use distributed.strategy ddp with it (fsdp/zero3 are for full fine-tunes)',
+    path: ['lora'],
+  });
 
 export const EvaluationSchema = z
   .object({
-    benchmark: builtinArithmetic.extend({ split: z.literal('heldout').default('heldout'), count: z.number().int().positive().max(100_000).default(100) }),
+    benchmark: builtinArithmetic.extend({
+      split: z.literal('heldout').default('heldout'),
+      count: z.number().int().positive().max(100_000).default(100),
+    }),
     /** Samples per item; pass@1 is averaged over them (R1's protocol). */
     k: z.number().int().positive().max(64).default(1),
     temperature: z.number().min(0).max(2).default(0.6),
@@ -331,7 +390,10 @@ export const EvaluationSchema = z
             })
             .strict(),
           /** The builtin non-reasoning task's held-out split (numbers in words, exact match): what the gate holds within ε. */
-          builtinNumberWords.extend({ count: z.number().int().positive().max(100_000).default(100), name: z.string().min(1).optional() }),
+          builtinNumberWords.extend({
+            count: z.number().int().positive().max(100_000).default(100),
+            name: z.string().min(1).optional(),
+          }),
         ]),
       )
       .max(16)
@@ -386,7 +448,10 @@ export const IncrementalSchema = z
   .object({
     enabled: z.boolean().default(false),
     /** The line of runs this one belongs to (default: the spec's name). */
-    lineage: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+    lineage: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+      .optional(),
     /** Fine-tune on this run's accepted samples plus those of the lineage's earlier successful runs. */
     mergeAccepted: z.boolean().default(false),
     /** Fine-tune from the student the lineage promoted last (evaluation.gate), when there is one. */
@@ -396,7 +461,9 @@ export const IncrementalSchema = z
 
 const RunSpecObject = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64), starting with a letter or digit'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64), starting with a letter or digit'),
     /** One source: shorthand for a run without a mixture. */
     dataset: DatasetSchema.optional(),
     /** Several sources, each processed its own way, mixed by weight into one SFT set. */
@@ -407,7 +474,9 @@ const RunSpecObject = z
     verifier: VerifierSchema.default(VerifierSchema.parse({})),
     filters: FiltersSchema.default(FiltersSchema.parse({})),
     fineTune: FineTuneSchema.default(FineTuneSchema.parse({})),
-    evaluation: EvaluationSchema.default(EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic' } })),
+    evaluation: EvaluationSchema.default(
+      EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic' } }),
+    ),
     taskQueues: TaskQueuesSchema.default(TaskQueuesSchema.parse({})),
     generation: GenerationSchema.default(GenerationSchema.parse({})),
     timeouts: TimeoutsSchema.default(TimeoutsSchema.parse({})),
@@ -428,46 +497,103 @@ function checkAdaptive(spec: SpecShape, ctx: z.RefinementCtx): void {
   const a = spec.sampling.adaptive;
   if (!a) return;
   const path = ['sampling', 'adaptive'];
-  if (spec.teacher.mode === 'batch') ctx.addIssue({ code: 'custom', path, message: 'adaptive sampling decides after each round: it needs teacher.mode online, not batch' });
-  if (spec.datasets) ctx.addIssue({ code: 'custom', path, message: 'adaptive sampling is not supported with datasets (a mixture) yet: use one dataset, or a fixed sampling.n' });
+  if (spec.teacher.mode === 'batch')
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'adaptive sampling decides after each round: it needs teacher.mode online, not batch',
+    });
+  if (spec.datasets)
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        'adaptive sampling is not supported with datasets (a mixture) yet: use one dataset, or a fixed sampling.n',
+    });
 }
 
 type SpecShape = z.output<typeof RunSpecObject>;
 
 function checkSources(spec: SpecShape, ctx: z.RefinementCtx): void {
-    if (spec.dataset && spec.datasets) ctx.addIssue({ code: 'custom', path: ['datasets'], message: 'give dataset (one source) or datasets (a mixture), not both' });
-    if (!spec.dataset && !spec.datasets) ctx.addIssue({ code: 'custom', path: ['dataset'], message: 'a run needs dataset (one source) or datasets (a mixture of sources)' });
-    if (spec.mixing && !spec.datasets) ctx.addIssue({ code: 'custom', path: ['mixing'], message: 'mixing applies to datasets (a mixture); this run has none' });
-    const sources = spec.datasets ?? [];
-    const seen = new Set<string>();
-    sources.forEach((d, i) => {
-      if (seen.has(d.name)) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `two sources are named ${d.name}` });
-      seen.add(d.name);
-      if (d.verifier === 'judge' && !spec.verifier.judge) ctx.addIssue({ code: 'custom', path: ['datasets', i, 'verifier'], message: `source ${d.name}: verifier "judge" needs verifier.judge (the judge endpoint)` });
+  if (spec.dataset && spec.datasets)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['datasets'],
+      message: 'give dataset (one source) or datasets (a mixture), not both',
     });
-    const sized = sources.filter((d) => d.weight !== undefined || d.maxSamples !== undefined);
-    if (sized.length && sized.length < sources.length) {
-      const bare = sources.filter((d) => d.weight === undefined && d.maxSamples === undefined).map((d) => d.name);
-      ctx.addIssue({ code: 'custom', path: ['datasets'], message: `when one source has a weight or maxSamples, every source needs one (${bare.join(', ')} has neither)` });
-    }
+  if (!spec.dataset && !spec.datasets)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dataset'],
+      message: 'a run needs dataset (one source) or datasets (a mixture of sources)',
+    });
+  if (spec.mixing && !spec.datasets)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mixing'],
+      message: 'mixing applies to datasets (a mixture); this run has none',
+    });
+  const sources = spec.datasets ?? [];
+  const seen = new Set<string>();
+  sources.forEach((d, i) => {
+    if (seen.has(d.name))
+      ctx.addIssue({ code: 'custom', path: ['datasets', i, 'name'], message: `two sources are named ${d.name}` });
+    seen.add(d.name);
+    if (d.verifier === 'judge' && !spec.verifier.judge)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['datasets', i, 'verifier'],
+        message: `source ${d.name}: verifier "judge" needs verifier.judge (the judge endpoint)`,
+      });
+  });
+  const sized = sources.filter((d) => d.weight !== undefined || d.maxSamples !== undefined);
+  if (sized.length && sized.length < sources.length) {
+    const bare = sources.filter((d) => d.weight === undefined && d.maxSamples === undefined).map((d) => d.name);
+    ctx.addIssue({
+      code: 'custom',
+      path: ['datasets'],
+      message: `when one source has a weight or maxSamples, every source needs one (${bare.join(', ')} has neither)`,
+    });
+  }
 }
 
 function checkObjective(spec: SpecShape, ctx: z.RefinementCtx): void {
-    const o = spec.fineTune.objective;
-    if (o.type !== 'kd') return;
-    if (!spec.sampling.logprobs) {
-      ctx.addIssue({ code: 'custom', path: ['sampling', 'logprobs'], message: 'fineTune.objective kd needs the teacher\'s top-k log-probabilities: set sampling.logprobs (e.g. 20)' });
-    } else if (o.topK !== undefined && o.topK > spec.sampling.logprobs) {
-      ctx.addIssue({ code: 'custom', path: ['fineTune', 'objective', 'topK'], message: `topK ${o.topK} is more than the ${spec.sampling.logprobs} alternatives sampling.logprobs captures` });
-    }
-    if (spec.fineTune.backend === 'openai') {
-      ctx.addIssue({ code: 'custom', path: ['fineTune', 'objective'], message: 'a fine-tuning API trains on text only: objective kd needs backend tiny or trl' });
-    }
-    if (spec.fineTune.backend === 'trl' && spec.fineTune.packing) {
-      ctx.addIssue({ code: 'custom', path: ['fineTune', 'packing'], message: 'objective kd needs packing off: the soft targets are per row' });
+  const o = spec.fineTune.objective;
+  if (o.type !== 'kd') return;
+  if (!spec.sampling.logprobs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sampling', 'logprobs'],
+      message: "fineTune.objective kd needs the teacher's top-k log-probabilities: set sampling.logprobs (e.g. 20)",
+    });
+  } else if (o.topK !== undefined && o.topK > spec.sampling.logprobs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fineTune', 'objective', 'topK'],
+      message: `topK ${o.topK} is more than the ${spec.sampling.logprobs} alternatives sampling.logprobs captures`,
+    });
+  }
+  if (spec.fineTune.backend === 'openai') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fineTune', 'objective'],
+      message: 'a fine-tuning API trains on text only: objective kd needs backend tiny or trl',
+    });
+  }
+  if (spec.fineTune.backend === 'trl' && spec.fineTune.packing) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fineTune', 'packing'],
+      message: 'objective kd needs packing off: the soft targets are per row',
+    });
   }
   if (spec.datasets?.some((d) => d.responses === 'existing')) {
-    ctx.addIssue({ code: 'custom', path: ['datasets'], message: 'objective kd needs the teacher\'s logprobs for every sample: a source with responses "existing" has none' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['datasets'],
+      message:
+        'objective kd needs the teacher\'s logprobs for every sample: a source with responses "existing" has none',
+    });
   }
 }
 
@@ -492,7 +618,10 @@ export function checkRunSpec(input: unknown): SpecCheck {
 }
 
 export function describeSpecIssues(issues: SpecIssue[]): string {
-  return `Invalid run spec (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` + issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
+  return (
+    `Invalid run spec (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
+    issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')
+  );
 }
 
 export function runSpecJsonSchema(): unknown {

@@ -10,7 +10,10 @@ export interface WorkerEnv {
 }
 
 export function workerEnv(): WorkerEnv {
-  return { address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' };
+  return {
+    address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+  };
 }
 
 /**
@@ -20,7 +23,11 @@ export function workerEnv(): WorkerEnv {
 export function jsonLogLine(entry: LogEntry): void {
   const { message, level, timestampNanos, meta } = entry;
   const ts = new Date(Number(timestampNanos / 1_000_000n)).toISOString();
-  process.stderr.write(JSON.stringify({ ts, level, msg: message, pid: process.pid, ...meta }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+  process.stderr.write(
+    JSON.stringify({ ts, level, msg: message, pid: process.pid, ...meta }, (_k, v) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    ) + '\n',
+  );
 }
 
 let runtimeInstalled = false;
@@ -29,7 +36,8 @@ export function installRuntime(): void {
   const metricsAddress = process.env.DISTILLERY_METRICS_ADDRESS;
   const level = (process.env.DISTILLERY_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO';
   Runtime.install({
-    logger: process.env.DISTILLERY_LOG_FORMAT === 'text' ? new DefaultLogger(level) : new DefaultLogger(level, jsonLogLine),
+    logger:
+      process.env.DISTILLERY_LOG_FORMAT === 'text' ? new DefaultLogger(level) : new DefaultLogger(level, jsonLogLine),
     // Prometheus /metrics: the SDK runtime's temporal_* metrics and the project's distillery_* ones.
     ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } } } : {}),
   });
@@ -44,7 +52,14 @@ export function installRuntime(): void {
 export function loadSecurityPolicy(): void {
   const policy = loadWorkerPolicy();
   codecFromEnv();
-  const line = { ts: new Date().toISOString(), level: 'INFO', msg: 'worker policy', pid: process.pid, ...describeWorkerPolicy(policy), requireEncryption: encryptionRequired() };
+  const line = {
+    ts: new Date().toISOString(),
+    level: 'INFO',
+    msg: 'worker policy',
+    pid: process.pid,
+    ...describeWorkerPolicy(policy),
+    requireEncryption: encryptionRequired(),
+  };
   process.stderr.write(JSON.stringify(line) + '\n');
 }
 
@@ -53,7 +68,8 @@ export async function connect(env: WorkerEnv): Promise<NativeConnection> {
 }
 
 export function workflowBundle(): { codePath: string } {
-  if (!existsSync(workflowBundlePath)) throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\``);
+  if (!existsSync(workflowBundlePath))
+    throw new Error(`No workflow bundle at ${workflowBundlePath}: run \`npm run build\``);
   return { codePath: workflowBundlePath };
 }
 
@@ -61,7 +77,11 @@ export function workflowBundle(): { codePath: string } {
  * Runs workers until SIGTERM/SIGINT, then shuts them down gracefully: in-flight activities get the grace time to
  * heartbeat or checkpoint (the trainer writes a checkpoint on SIGTERM) before they are cancelled.
  */
-export async function runUntilSignalled(workers: Worker[], connection: NativeConnection, ready: Record<string, unknown>): Promise<void> {
+export async function runUntilSignalled(
+  workers: Worker[],
+  connection: NativeConnection,
+  ready: Record<string, unknown>,
+): Promise<void> {
   const stop = () => workers.forEach((w) => w.getState() === 'RUNNING' && w.shutdown());
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -14,7 +14,9 @@ async function main(): Promise<void> {
     logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} },
   });
   await fs.writeFile(workflowBundlePath, code);
-  console.log(`workflow bundle: ${path.relative(process.cwd(), workflowBundlePath)} (${(code.length / 1024).toFixed(0)} KiB)`);
+  console.log(
+    `workflow bundle: ${path.relative(process.cwd(), workflowBundlePath)} (${(code.length / 1024).toFixed(0)} KiB)`,
+  );
 }
 
 if (require.main === module) {

@@ -2,7 +2,15 @@ import { Worker } from '@temporalio/worker';
 import { createCpuActivities, createWorkflowActivities } from '../activities';
 import { dataConverterFromEnv } from '../infra/codec/aes-gcm-codec';
 import { ensureSearchAttributes } from '../infra/search-attributes';
-import { connect, installRuntime, loadSecurityPolicy, option, runUntilSignalled, workerEnv, workflowBundle } from './bootstrap';
+import {
+  connect,
+  installRuntime,
+  loadSecurityPolicy,
+  option,
+  runUntilSignalled,
+  workerEnv,
+  workflowBundle,
+} from './bootstrap';
 
 /**
  * The CPU worker: runs the workflows (orchestration queue) and the CPU stages (prepare, generate, verify, filter).
@@ -18,9 +26,24 @@ async function main(): Promise<void> {
   const connection = await connect(env);
   const added = await ensureSearchAttributes(connection, env.namespace);
   if (added.length) console.error(JSON.stringify({ level: 'INFO', msg: 'registered search attributes', names: added }));
-  const common = { connection, namespace: env.namespace, shutdownGraceTime: '10 seconds', dataConverter: dataConverterFromEnv() } as const;
-  const workflows = await Worker.create({ ...common, taskQueue: workflowQueue, workflowBundle: workflowBundle(), activities: createWorkflowActivities() });
-  const activities = await Worker.create({ ...common, taskQueue: cpuQueue, activities: createCpuActivities(), maxConcurrentActivityTaskExecutions: concurrency });
+  const common = {
+    connection,
+    namespace: env.namespace,
+    shutdownGraceTime: '10 seconds',
+    dataConverter: dataConverterFromEnv(),
+  } as const;
+  const workflows = await Worker.create({
+    ...common,
+    taskQueue: workflowQueue,
+    workflowBundle: workflowBundle(),
+    activities: createWorkflowActivities(),
+  });
+  const activities = await Worker.create({
+    ...common,
+    taskQueue: cpuQueue,
+    activities: createCpuActivities(),
+    maxConcurrentActivityTaskExecutions: concurrency,
+  });
   await runUntilSignalled([workflows, activities], connection, { worker: 'cpu', workflowQueue, cpuQueue });
 }
 

@@ -43,7 +43,11 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  await runUntilSignalled(workers, connection, { worker: 'gpu', gpuQueue, slots: slots.map((s) => s.cudaVisibleDevices || 'cpu') });
+  await runUntilSignalled(workers, connection, {
+    worker: 'gpu',
+    gpuQueue,
+    slots: slots.map((s) => s.cudaVisibleDevices || 'cpu'),
+  });
 }
 
 if (require.main === module) {

@@ -27,12 +27,18 @@ export function evalModels(spec: RunSpec, trained: TrainedStudent, incumbent?: I
   const kind = trained.studentKind ?? 'tiny';
   const ft = spec.fineTune.openai;
   if (spec.evaluation.baseline) {
-    if (kind === 'hf') models.push({ name: 'baseline', serve: { gguf: trained.baselineGguf, hfDir: trained.baselineModelDir } });
-    else if (kind === 'api' && ft) models.push({ name: 'baseline', endpoint: { baseURL: ft.baseURL, model: ft.model, apiKeyEnv: ft.apiKeyEnv } });
+    if (kind === 'hf')
+      models.push({ name: 'baseline', serve: { gguf: trained.baselineGguf, hfDir: trained.baselineModelDir } });
+    else if (kind === 'api' && ft)
+      models.push({ name: 'baseline', endpoint: { baseURL: ft.baseURL, model: ft.model, apiKeyEnv: ft.apiKeyEnv } });
     else models.push({ name: 'baseline', dir: trained.baselineModelDir });
   }
   if (kind === 'hf') models.push({ name: 'student', serve: { gguf: trained.gguf, hfDir: trained.modelDir } });
-  else if (kind === 'api' && ft && trained.fineTunedModel) models.push({ name: 'student', endpoint: { baseURL: ft.baseURL, model: trained.fineTunedModel, apiKeyEnv: ft.apiKeyEnv } });
+  else if (kind === 'api' && ft && trained.fineTunedModel)
+    models.push({
+      name: 'student',
+      endpoint: { baseURL: ft.baseURL, model: trained.fineTunedModel, apiKeyEnv: ft.apiKeyEnv },
+    });
   else models.push({ name: 'student', dir: trained.modelDir });
   if (incumbent?.student && !incumbent.unavailable) {
     const p = incumbent.student;
@@ -42,9 +48,28 @@ export function evalModels(spec: RunSpec, trained: TrainedStudent, incumbent?: I
   }
   if (spec.evaluation.teacher) {
     const t = spec.teacher;
-    models.push({ name: 'teacher', endpoint: { baseURL: t.baseURL, model: t.model, apiKeyEnv: t.apiKeyEnv, systemPrompt: t.systemPrompt, maxInFlight: Math.min(t.maxInFlight, 16) } });
+    models.push({
+      name: 'teacher',
+      endpoint: {
+        baseURL: t.baseURL,
+        model: t.model,
+        apiKeyEnv: t.apiKeyEnv,
+        systemPrompt: t.systemPrompt,
+        maxInFlight: Math.min(t.maxInFlight, 16),
+      },
+    });
   }
-  for (const e of spec.evaluation.endpoints) models.push({ name: e.name, endpoint: { baseURL: e.baseURL, model: e.model, apiKeyEnv: e.apiKeyEnv, systemPrompt: e.systemPrompt, maxInFlight: e.maxInFlight } });
+  for (const e of spec.evaluation.endpoints)
+    models.push({
+      name: e.name,
+      endpoint: {
+        baseURL: e.baseURL,
+        model: e.model,
+        apiKeyEnv: e.apiKeyEnv,
+        systemPrompt: e.systemPrompt,
+        maxInFlight: e.maxInFlight,
+      },
+    });
   return models;
 }
 
@@ -53,6 +78,14 @@ export function promotedStudentOf(spec: RunSpec, trained: TrainedStudent): Promo
   const kind = trained.studentKind ?? 'tiny';
   const ft = spec.fineTune.openai;
   if (kind === 'hf') return { kind: 'hf', ...(trained.gguf ? { gguf: trained.gguf } : {}) };
-  if (kind === 'api' && ft && trained.fineTunedModel) return { kind: 'api', endpoint: { baseURL: ft.baseURL, model: trained.fineTunedModel, ...(ft.apiKeyEnv ? { apiKeyEnv: ft.apiKeyEnv } : {}) } };
+  if (kind === 'api' && ft && trained.fineTunedModel)
+    return {
+      kind: 'api',
+      endpoint: {
+        baseURL: ft.baseURL,
+        model: trained.fineTunedModel,
+        ...(ft.apiKeyEnv ? { apiKeyEnv: ft.apiKeyEnv } : {}),
+      },
+    };
   return { kind: 'tiny' };
 }

@@ -11,7 +11,11 @@ export type MergedSamples = Awaited<ReturnType<CpuActivities['mergeShards']>>;
  * The generate stage: the generation child fans the prompt shards out to the teacher (with the limits and pause
  * state in force when it starts, and whatever changed while it was being started), then one merge of its shards.
  */
-export async function generate(run: Run, control: RunControl, prepared: { runDir: string; shardCount: number }): Promise<{ tally: GenerationTally; merged: MergedSamples }> {
+export async function generate(
+  run: Run,
+  control: RunControl,
+  prepared: { runDir: string; shardCount: number },
+): Promise<{ tally: GenerationTally; merged: MergedSamples }> {
   const { spec } = run;
   const { progress } = control;
   const emptyTally: GenerationTally = {
@@ -37,7 +41,11 @@ export async function generate(run: Run, control: RunControl, prepared: { runDir
         runDir: prepared.runDir,
         parentWorkflowId: run.workflowId,
         shardCount: prepared.shardCount,
-        teacher: { ...spec.teacher, ...(limits.maxInFlight ? { maxInFlight: limits.maxInFlight } : {}), ...(limits.concurrency ? { concurrency: limits.concurrency } : {}) },
+        teacher: {
+          ...spec.teacher,
+          ...(limits.maxInFlight ? { maxInFlight: limits.maxInFlight } : {}),
+          ...(limits.concurrency ? { concurrency: limits.concurrency } : {}),
+        },
         sampling: spec.sampling,
         ...(spec.sampling.adaptive ? { verifier: spec.verifier } : {}),
         maxShardsInFlight: limits.maxShardsInFlight ?? spec.generation.maxShardsInFlight,
@@ -53,11 +61,15 @@ export async function generate(run: Run, control: RunControl, prepared: { runDir
   });
   // A pause or a limit change that arrived while the child was being started reaches it now.
   if (progress.paused !== pausedAtStart) await child.signal(progress.paused ? pauseSignal : resumeSignal);
-  if (progress.teacherLimits && progress.teacherLimits !== limits) await child.signal(teacherLimitsSignal, progress.teacherLimits);
+  if (progress.teacherLimits && progress.teacherLimits !== limits)
+    await child.signal(teacherLimitsSignal, progress.teacherLimits);
   const tally = await child.result();
   progress.generation = tally;
   // After a budget stop only the first shardsDone shards exist (all started shards are drained first).
-  const merged = await run.cpu.mergeShards({ runDir: prepared.runDir, shardCount: tally.stoppedByBudget ? tally.shardsDone : prepared.shardCount });
+  const merged = await run.cpu.mergeShards({
+    runDir: prepared.runDir,
+    shardCount: tally.stoppedByBudget ? tally.shardsDone : prepared.shardCount,
+  });
   progress.tokens = { prompt: merged.promptTokens, completion: merged.completionTokens };
   progress.counts.generate = {
     prompts: merged.prompts,

@@ -1,8 +1,24 @@
-import { condition, continueAsNew, getExternalWorkflowHandle, patched, proxyActivities, setHandler, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
 import { costUSD } from '../core/cost';
-import { generationProgressSignal, generationTallyQuery, pauseSignal, resumeSignal, teacherLimitsSignal, type GenerationTally } from './messages';
+import {
+  generationProgressSignal,
+  generationTallyQuery,
+  pauseSignal,
+  resumeSignal,
+  teacherLimitsSignal,
+  type GenerationTally,
+} from './messages';
 
 export interface GenerationInput {
   runDir: string;
@@ -77,18 +93,31 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
   };
   const pending = new Map<number, Promise<void>>();
   let next = input.nextShard;
-  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
+  const historyFull = () =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
   const budget = input.teacher.budgetUSD;
   const overBudget = () => budget !== undefined && tally.costUSD >= budget;
 
   while ((next < input.shardCount && !tally.stoppedByBudget) || pending.size) {
     if (overBudget()) tally.stoppedByBudget = true;
     if (paused && !pending.size) await condition(() => !paused);
-    while (!paused && pending.size < maxShardsInFlight && next < input.shardCount && !historyFull() && !tally.stoppedByBudget) {
+    while (
+      !paused &&
+      pending.size < maxShardsInFlight &&
+      next < input.shardCount &&
+      !historyFull() &&
+      !tally.stoppedByBudget
+    ) {
       const shardIndex = next++;
       pending.set(
         shardIndex,
-        generateShard({ runDir: input.runDir, shardIndex, teacher: { ...teacher }, sampling: input.sampling, ...(input.verifier ? { verifier: input.verifier } : {}) }).then(async (r) => {
+        generateShard({
+          runDir: input.runDir,
+          shardIndex,
+          teacher: { ...teacher },
+          sampling: input.sampling,
+          ...(input.verifier ? { verifier: input.verifier } : {}),
+        }).then(async (r) => {
           pending.delete(shardIndex);
           tally.shardsDone += 1;
           tally.prompts += r.prompts;
@@ -109,7 +138,14 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
     await Promise.race(pending.values());
     if (!pending.size && next < input.shardCount && !tally.stoppedByBudget && historyFull()) {
       if (throttled) await report(true);
-      await continueAsNew<typeof generationWorkflow>({ ...input, teacher, maxShardsInFlight, paused, nextShard: next, tally });
+      await continueAsNew<typeof generationWorkflow>({
+        ...input,
+        teacher,
+        maxShardsInFlight,
+        paused,
+        nextShard: next,
+        tally,
+      });
     }
   }
   if (throttled) await report(true);

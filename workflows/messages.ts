@@ -2,7 +2,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** Shared by the workflows and their clients (CLI, tests, UI users): names here are the public API of a run. */
 
-export type Stage = 'validate' | 'prepare' | 'generate' | 'verify' | 'filter' | 'finetune' | 'evaluate' | 'report' | 'done';
+export type Stage =
+  'validate' | 'prepare' | 'generate' | 'verify' | 'filter' | 'finetune' | 'evaluate' | 'report' | 'done';
 
 export interface GenerationTally {
   shardCount: number;

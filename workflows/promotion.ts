@@ -15,12 +15,17 @@ import type { RunSummary } from './summary';
 export async function fineTuneFrom(run: Run, lineageSummary: RunSummary['incremental']): Promise<RunSpec['fineTune']> {
   const { spec } = run;
   const fineTune = spec.fineTune;
-  const explicit = fineTune.student.initFrom?.startsWith('promoted:') ? fineTune.student.initFrom.slice('promoted:'.length) : undefined;
+  const explicit = fineTune.student.initFrom?.startsWith('promoted:')
+    ? fineTune.student.initFrom.slice('promoted:'.length)
+    : undefined;
   const fromPointer = explicit ?? (run.incremental && spec.incremental.fromPromoted ? run.pointerName : undefined);
   if (fromPointer === undefined || !patched('init-from-promoted')) return fineTune;
   const pointer = await run.cpu.getPromoted({ artifactRoot: spec.artifactRoot, name: fromPointer });
   if (!pointer && explicit !== undefined) {
-    throw ApplicationFailure.nonRetryable(`fineTune.student.initFrom names promoted:${explicit}, but nothing has been promoted under that name`, 'NoPromotedStudent');
+    throw ApplicationFailure.nonRetryable(
+      `fineTune.student.initFrom names promoted:${explicit}, but nothing has been promoted under that name`,
+      'NoPromotedStudent',
+    );
   }
   if (lineageSummary) lineageSummary.initFrom = pointer ? { runId: pointer.runId, modelDir: pointer.modelDir } : null;
   return { ...fineTune, student: { ...fineTune.student, initFrom: pointer?.modelDir } };
@@ -44,7 +49,9 @@ function incumbentScores(incumbent: IncumbentModel | null, evaluated: Evaluated)
   if (!incumbent) return null;
   if (incumbent.unavailable) return { runId: incumbent.runId, unavailable: incumbent.unavailable };
   const scores = scoresByBenchmark(evaluated, INCUMBENT);
-  return Object.keys(scores).length ? { runId: incumbent.runId, scores } : { runId: incumbent.runId, unavailable: 'the evaluation returned no score for it' };
+  return Object.keys(scores).length
+    ? { runId: incumbent.runId, scores }
+    : { runId: incumbent.runId, unavailable: 'the evaluation returned no score for it' };
 }
 
 /**
@@ -52,21 +59,39 @@ function incumbentScores(incumbent: IncumbentModel | null, evaluated: Evaluated)
  * With an incumbent read (`readIncumbent`), the candidate must beat its baseline and be at least as good as the
  * promoted model (core/gate.ts: decidePromotion), and the pointer moves only if it still names that incumbent.
  */
-export async function gateAndReport(run: Run, control: RunControl, summary: RunSummary, trained: TrainedStudent, evaluated: Evaluated, incumbent: IncumbentModel | null | undefined): Promise<void> {
+export async function gateAndReport(
+  run: Run,
+  control: RunControl,
+  summary: RunSummary,
+  trained: TrainedStudent,
+  evaluated: Evaluated,
+  incumbent: IncumbentModel | null | undefined,
+): Promise<void> {
   // Runs started before the gate and the report existed end without them (replay-safe).
   if (!patched('gate-and-report')) return;
   const { spec, cpu } = run;
   const g = spec.evaluation.gate;
   if (g) {
     const againstIncumbent =
-      incumbent === undefined ? {} : { incumbent: incumbentScores(incumbent, evaluated), expectPrevious: incumbent?.runId ?? null, student: promotedStudentOf(spec, trained) };
+      incumbent === undefined
+        ? {}
+        : {
+            incumbent: incumbentScores(incumbent, evaluated),
+            expectPrevious: incumbent?.runId ?? null,
+            student: promotedStudentOf(spec, trained),
+          };
     try {
       summary.gate = await cpu.promote({
         artifactRoot: spec.artifactRoot,
         name: run.pointerName,
         runId: run.workflowId,
         modelDir: trained.modelDir,
-        policy: { primary: g.primary ?? evaluated.benchmark, minImprovement: g.minImprovement, z: g.z, maxRegression: g.maxRegression },
+        policy: {
+          primary: g.primary ?? evaluated.benchmark,
+          minImprovement: g.minImprovement,
+          z: g.z,
+          maxRegression: g.maxRegression,
+        },
         baseline: scoresByBenchmark(evaluated, 'baseline'),
         candidate: scoresByBenchmark(evaluated, 'student'),
         evaluation: { ...spec.evaluation.benchmark, k: spec.evaluation.k, seed: spec.evaluation.seed },
@@ -74,7 +99,11 @@ export async function gateAndReport(run: Run, control: RunControl, summary: RunS
       });
     } catch (err) {
       // Another run promoted after this one read the pointer: fail the run under the conflict's own name.
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'PromotionConflict') {
+      if (
+        err instanceof ActivityFailure &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === 'PromotionConflict'
+      ) {
         throw ApplicationFailure.nonRetryable(err.cause.message, 'PromotionConflict');
       }
       throw err;

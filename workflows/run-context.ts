@@ -1,4 +1,11 @@
-import { patched, proxyActivities, upsertSearchAttributes, workflowInfo, type ActivityInterfaceFor, type RetryPolicy } from '@temporalio/workflow';
+import {
+  patched,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityInterfaceFor,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
 import type { RunControl } from './run-control';
@@ -31,8 +38,16 @@ export function openRun(spec: RunSpec, control: RunControl): Run {
   }
   const lineage = spec.incremental.lineage ?? spec.name;
   const incremental = spec.incremental.enabled && patched('incremental-lineage');
-  const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 };
-  const timeouts = { startToCloseTimeout: spec.timeouts.stageHours * 3_600_000, heartbeatTimeout: spec.timeouts.heartbeatSeconds * 1000 };
+  const retry: RetryPolicy = {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 10,
+  };
+  const timeouts = {
+    startToCloseTimeout: spec.timeouts.stageHours * 3_600_000,
+    heartbeatTimeout: spec.timeouts.heartbeatSeconds * 1000,
+  };
   return {
     spec,
     workflowId: workflowInfo().workflowId,
@@ -48,6 +63,10 @@ export function openRun(spec: RunSpec, control: RunControl): Run {
 function studentName(spec: RunSpec): string {
   const ft = spec.fineTune;
   if (ft.backend === 'openai') return ft.openai?.model ?? 'openai';
-  if (ft.backend === 'trl') return ft.student.source.split('/').pop()!.replace(/\.gguf$/, '');
+  if (ft.backend === 'trl')
+    return ft.student.source
+      .split('/')
+      .pop()!
+      .replace(/\.gguf$/, '');
   return `tiny-gpt-d${ft.model.dModel}-l${ft.model.nLayer}`;
 }

@@ -3,7 +3,9 @@ import type { WorkflowActivities } from '../activities';
 import { checkRunSpec, describeSpecIssues, type RunSpec, type SpecCheck } from '../schemas/run-spec';
 
 // Pure and quick: it fails only on a bug or a worker without it, which a deployment fixes, so it retries until then.
-const { normaliseRunSpec: normaliseLocally } = proxyLocalActivities<WorkflowActivities>({ startToCloseTimeout: '30 seconds' });
+const { normaliseRunSpec: normaliseLocally } = proxyLocalActivities<WorkflowActivities>({
+  startToCloseTimeout: '30 seconds',
+});
 
 /**
  * The run's spec, normalised once and recorded in history: replays and newer workers keep the defaults the run
@@ -19,11 +21,18 @@ export async function runSpecOf(input: unknown): Promise<RunSpec> {
     : patched('normalised-run-spec')
       ? await normaliseLocally(input)
       : checkRunSpec(input);
-  if (!checked.ok) throw ApplicationFailure.nonRetryable(describeSpecIssues(checked.issues), 'InvalidRunSpec', { issues: checked.issues });
+  if (!checked.ok)
+    throw ApplicationFailure.nonRetryable(describeSpecIssues(checked.issues), 'InvalidRunSpec', {
+      issues: checked.issues,
+    });
   return checked.spec;
 }
 
 function normaliseByActivity(input: unknown): Promise<SpecCheck> {
-  const { normaliseRunSpec } = proxyActivities<WorkflowActivities>({ taskQueue: workflowInfo().taskQueue, startToCloseTimeout: '1 minute', retry: { maximumInterval: '30 seconds' } });
+  const { normaliseRunSpec } = proxyActivities<WorkflowActivities>({
+    taskQueue: workflowInfo().taskQueue,
+    startToCloseTimeout: '1 minute',
+    retry: { maximumInterval: '30 seconds' },
+  });
   return normaliseRunSpec(input);
 }

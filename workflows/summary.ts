@@ -17,13 +17,27 @@ export interface RunSummary {
     items: number;
     k: number;
     /** Per model: pass@1 ± s.e. and its samples by outcome (correct + incorrect + noAnswer = samples). */
-    scores: { name: string; pass1: number; stderr: number; samples?: number; correct?: number; incorrect?: number; noAnswer?: number }[];
+    scores: {
+      name: string;
+      pass1: number;
+      stderr: number;
+      samples?: number;
+      correct?: number;
+      incorrect?: number;
+      noAnswer?: number;
+    }[];
   };
   artifacts: Record<string, ArtifactRef>;
   /** The promotion gate's decision, when evaluation.gate is set. */
   gate?: GateDecision & { pointer: ArtifactRef | null };
   /** Incremental runs: the lineage, how many prompts earlier runs had seen, the data version, where training started. */
-  incremental?: { lineage: string; seen: number; datasetVersion: string; mergedFromEarlierRuns?: number; initFrom?: { runId: string; modelDir: string } | null };
+  incremental?: {
+    lineage: string;
+    seen: number;
+    datasetVersion: string;
+    mergedFromEarlierRuns?: number;
+    initFrom?: { runId: string; modelDir: string } | null;
+  };
   /** Set when the run ended early without training, and why (e.g. an incremental run with no unseen prompt). */
   skipped?: string;
 }
@@ -66,12 +80,30 @@ export function buildSummary(run: Run, progress: RunProgress, r: StageResults): 
     acceptanceRate: verified?.acceptanceRate ?? 0,
     tokens: progress.tokens,
     fineTune: trained
-      ? { steps: trained.steps, finalLoss: trained.finalLoss, resumedFromStep: trained.resumedFromStep, modelDir: trained.modelDir }
+      ? {
+          steps: trained.steps,
+          finalLoss: trained.finalLoss,
+          resumedFromStep: trained.resumedFromStep,
+          modelDir: trained.modelDir,
+        }
       : { steps: 0, finalLoss: null, resumedFromStep: 0, modelDir: '' },
     evaluation: evaluated
-      ? { benchmark: evaluated.benchmark, items: evaluated.items, k: evaluated.k, scores: evaluated.scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr, samples: s.samples, ...s.outcomes })) }
+      ? {
+          benchmark: evaluated.benchmark,
+          items: evaluated.items,
+          k: evaluated.k,
+          scores: evaluated.scores.map((s) => ({
+            name: s.name,
+            pass1: s.pass1.mean,
+            stderr: s.pass1.stderr,
+            samples: s.samples,
+            ...s.outcomes,
+          })),
+        }
       : { benchmark: '', items: 0, k: 0, scores: [] },
-    artifacts: Object.fromEntries(Object.entries(produced).filter((e): e is [string, ArtifactRef] => e[1] !== undefined)),
+    artifacts: Object.fromEntries(
+      Object.entries(produced).filter((e): e is [string, ArtifactRef] => e[1] !== undefined),
+    ),
     ...(r.incremental ? { incremental: r.incremental } : {}),
     ...(r.skipped !== undefined ? { skipped: r.skipped } : {}),
   };

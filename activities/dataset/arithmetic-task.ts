@@ -263,7 +263,8 @@ export function traceColumnArithmetic(a: number, op: ArithOp, b: number, opts: T
     const p = da[i] ?? 0;
     const q = db[i] ?? 0;
     const isLast = i === n - 1;
-    let m: ColumnMistake | null = opts.mistakeAt?.({ column: i, isLast, op, digitA: p, digitB: q, carryIn: carry }) ?? null;
+    let m: ColumnMistake | null =
+      opts.mistakeAt?.({ column: i, isLast, op, digitA: p, digitB: q, carryIn: carry }) ?? null;
     if (m && m.kind === 'forgot-carry' && carry === 0) m = null;
     const cin: 0 | 1 = m?.kind === 'forgot-carry' ? 0 : carry;
     if (op === '+') {
@@ -341,9 +342,11 @@ export function generateArithmeticProblems(opts: GenerateArithmeticOptions): Ari
   const digits = opts.digits ?? 2;
   const ops: ArithOp[] = opts.ops && opts.ops.length > 0 ? [...new Set(opts.ops)].sort() : ['+'];
   const { count, split, seed } = opts;
-  if (!Number.isInteger(digits) || digits < 1 || digits > 12) throw new RangeError(`digits must be 1..12, got ${digits}`);
+  if (!Number.isInteger(digits) || digits < 1 || digits > 12)
+    throw new RangeError(`digits must be 1..12, got ${digits}`);
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
-  if (split !== 'train' && split !== 'heldout') throw new RangeError(`split must be 'train' or 'heldout', got ${split}`);
+  if (split !== 'train' && split !== 'heldout')
+    throw new RangeError(`split must be 'train' or 'heldout', got ${split}`);
   for (const op of ops) if (op !== '+' && op !== '-') throw new RangeError(`unsupported op ${String(op)}`);
   if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new RangeError(`seed must be a finite number`);
   if (count === 0) return [];
@@ -363,7 +366,9 @@ export function generateArithmeticProblems(opts: GenerateArithmeticOptions): Ari
       }
     }
     if (count > pool.length) {
-      throw new RangeError(`split '${split}' has only ${pool.length} problems for digits=${digits} ops=${ops.join(',')}`);
+      throw new RangeError(
+        `split '${split}' has only ${pool.length} problems for digits=${digits} ops=${ops.join(',')}`,
+      );
     }
     // Partial Fisher-Yates.
     for (let i = 0; i < count; i++) {

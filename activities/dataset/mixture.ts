@@ -89,10 +89,14 @@ export interface MixTarget {
  * by largest remainder, so each count is within one sample of weight × size. A weighted source whose target exceeds
  * what it has is repeated (the caller says so in the card). Sources without weight or maxSamples take everything.
  */
-export function mixTargets(sources: { name: string; weight?: number; maxSamples?: number; available: number }[], total?: number): MixTarget[] {
+export function mixTargets(
+  sources: { name: string; weight?: number; maxSamples?: number; available: number }[],
+  total?: number,
+): MixTarget[] {
   const fixed = sources.filter((s) => s.weight === undefined);
   const weighted = sources.filter((s) => s.weight !== undefined);
-  const fixedCount = (s: (typeof sources)[number]) => (s.maxSamples !== undefined ? Math.min(s.available, s.maxSamples) : s.available);
+  const fixedCount = (s: (typeof sources)[number]) =>
+    s.maxSamples !== undefined ? Math.min(s.available, s.maxSamples) : s.available;
   const fixedTotal = fixed.reduce((t, s) => t + fixedCount(s), 0);
   const wSum = weighted.reduce((t, s) => t + s.weight!, 0);
   let part = 0;
@@ -111,8 +115,22 @@ export function mixTargets(sources: { name: string; weight?: number; maxSamples?
   }
   const size = fixedTotal + part;
   const out = new Map<string, MixTarget>();
-  fixed.forEach((s) => out.set(s.name, { name: s.name, available: s.available, target: fixedCount(s), targetShare: size ? fixedCount(s) / size : 0 }));
-  weighted.forEach((s, i) => out.set(s.name, { name: s.name, available: s.available, target: counts[i]!, targetShare: size ? (part / size) * (s.weight! / wSum) : 0 }));
+  fixed.forEach((s) =>
+    out.set(s.name, {
+      name: s.name,
+      available: s.available,
+      target: fixedCount(s),
+      targetShare: size ? fixedCount(s) / size : 0,
+    }),
+  );
+  weighted.forEach((s, i) =>
+    out.set(s.name, {
+      name: s.name,
+      available: s.available,
+      target: counts[i]!,
+      targetShare: size ? (part / size) * (s.weight! / wSum) : 0,
+    }),
+  );
   return sources.map((s) => out.get(s.name)!);
 }
 
@@ -125,9 +143,19 @@ export function seededRank(seed: number, key: string): string {
  * The copies of one source's ids that make its target: the first `target` in seeded order when downsampling; when
  * upsampling every id once, then whole passes in a fresh seeded order, then the first of another pass.
  */
-export function pickCopies(ids: string[], target: number, seed: number, source: string): { id: string; copy: number }[] {
+export function pickCopies(
+  ids: string[],
+  target: number,
+  seed: number,
+  source: string,
+): { id: string; copy: number }[] {
   if (!ids.length || target <= 0) return [];
-  const passOrder = (pass: number) => [...ids].sort((a, b) => (seededRank(seed, `${source}\u001f${pass}\u001f${a}`) < seededRank(seed, `${source}\u001f${pass}\u001f${b}`) ? -1 : 1));
+  const passOrder = (pass: number) =>
+    [...ids].sort((a, b) =>
+      seededRank(seed, `${source}\u001f${pass}\u001f${a}`) < seededRank(seed, `${source}\u001f${pass}\u001f${b}`)
+        ? -1
+        : 1,
+    );
   const out: { id: string; copy: number }[] = [];
   for (let pass = 0; out.length < target; pass++) {
     for (const id of passOrder(pass)) {

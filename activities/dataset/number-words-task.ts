@@ -24,7 +24,28 @@ export interface GenerateNumberWordsOptions {
 
 export const NUMBER_WORDS_MAX = 999_999;
 const HELDOUT_PERCENT = 20;
-const ONES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];
+const ONES = [
+  'zero',
+  'one',
+  'two',
+  'three',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'eight',
+  'nine',
+  'ten',
+  'eleven',
+  'twelve',
+  'thirteen',
+  'fourteen',
+  'fifteen',
+  'sixteen',
+  'seventeen',
+  'eighteen',
+  'nineteen',
+];
 const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
 
 function belowThousand(n: number): string {
@@ -39,7 +60,8 @@ function belowThousand(n: number): string {
 
 /** American English without "and": 4721 → "four thousand seven hundred twenty-one". */
 export function numberToWords(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > NUMBER_WORDS_MAX) throw new RangeError(`numberToWords: 0..${NUMBER_WORDS_MAX}, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > NUMBER_WORDS_MAX)
+    throw new RangeError(`numberToWords: 0..${NUMBER_WORDS_MAX}, got ${n}`);
   const thousands = Math.floor(n / 1000);
   const rest = n % 1000;
   if (!thousands) return belowThousand(rest);
@@ -67,10 +89,12 @@ function problemOf(n: number): NumberWordsProblem {
 /** Deterministic sample without replacement of `count` numbers of one split. */
 export function generateNumberWordsProblems(opts: GenerateNumberWordsOptions): NumberWordsProblem[] {
   const maxValue = opts.maxValue ?? 9999;
-  if (!Number.isInteger(maxValue) || maxValue < 1 || maxValue > NUMBER_WORDS_MAX) throw new RangeError(`maxValue must be 1..${NUMBER_WORDS_MAX}, got ${maxValue}`);
+  if (!Number.isInteger(maxValue) || maxValue < 1 || maxValue > NUMBER_WORDS_MAX)
+    throw new RangeError(`maxValue must be 1..${NUMBER_WORDS_MAX}, got ${maxValue}`);
   const pool: number[] = [];
   for (let n = 0; n <= maxValue; n++) if (numberWordsSplitOf(n) === opts.split) pool.push(n);
-  if (opts.count > pool.length) throw new RangeError(`split '${opts.split}' has only ${pool.length} numbers up to ${maxValue}`);
+  if (opts.count > pool.length)
+    throw new RangeError(`split '${opts.split}' has only ${pool.length} numbers up to ${maxValue}`);
   const rng = rngFrom('words-gen', opts.seed, opts.split, maxValue);
   for (let i = 0; i < opts.count; i++) {
     const j = i + Math.floor(rng() * (pool.length - i));

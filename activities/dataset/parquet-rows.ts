@@ -20,12 +20,17 @@ const importEsm = new Function('specifier', 'return import(specifier)') as (spec
 type HyparquetNode = typeof Hyparquet & { asyncBufferFromFile(file: string): Promise<Hyparquet.AsyncBuffer> };
 let modules: Promise<{ hp: HyparquetNode; compressors: typeof HyparquetCompressors.compressors }> | null = null;
 function load() {
-  modules ??= Promise.all([importEsm('hyparquet') as Promise<HyparquetNode>, importEsm('hyparquet-compressors') as Promise<typeof HyparquetCompressors>])
+  modules ??= Promise.all([
+    importEsm('hyparquet') as Promise<HyparquetNode>,
+    importEsm('hyparquet-compressors') as Promise<typeof HyparquetCompressors>,
+  ])
     .then(([hp, c]) => ({ hp, compressors: c.compressors }))
     .catch((e: unknown) => {
       modules = null;
       if (e instanceof Error && /experimental-vm-modules/.test(e.message)) {
-        throw new Error('hyparquet is an ES module and cannot be imported inside a VM sandbox such as jest: read Parquet in a worker process');
+        throw new Error(
+          'hyparquet is an ES module and cannot be imported inside a VM sandbox such as jest: read Parquet in a worker process',
+        );
       }
       throw e;
     });
@@ -33,7 +38,8 @@ function load() {
 }
 
 export function jsonSafe(v: unknown): unknown {
-  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (typeof v === 'bigint')
+    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
   if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
   if (Array.isArray(v)) return v.map(jsonSafe);
@@ -57,11 +63,18 @@ export async function* readParquetRows(file: string): AsyncGenerator<{ row: numb
     const end = start + Number(group.num_rows);
     let rows: Record<string, unknown>[];
     try {
-      rows = (await hp.parquetReadObjects({ file: buffer, metadata, compressors, rowStart: start, rowEnd: end })) as Record<string, unknown>[];
+      rows = (await hp.parquetReadObjects({
+        file: buffer,
+        metadata,
+        compressors,
+        rowStart: start,
+        rowEnd: end,
+      })) as Record<string, unknown>[];
     } catch (err) {
       throw new ParquetFileError(`${file}: rows ${start + 1}–${end} cannot be decoded: ${(err as Error).message}`);
     }
-    for (let i = 0; i < rows.length; i++) yield { row: start + i + 1, value: jsonSafe(rows[i]) as Record<string, unknown> };
+    for (let i = 0; i < rows.length; i++)
+      yield { row: start + i + 1, value: jsonSafe(rows[i]) as Record<string, unknown> };
     start = end;
   }
 }

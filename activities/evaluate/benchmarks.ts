@@ -21,7 +21,12 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { generateArithmeticProblems, posedArithmeticPrompt, R1_MATH_INSTRUCTION, type ArithOp } from '../dataset/arithmetic-task';
+import {
+  generateArithmeticProblems,
+  posedArithmeticPrompt,
+  R1_MATH_INSTRUCTION,
+  type ArithOp,
+} from '../dataset/arithmetic-task';
 import { ParquetFileError, readParquetRows } from '../dataset/parquet-rows';
 import { generateNumberWordsProblems } from '../dataset/number-words-task';
 
@@ -85,13 +90,24 @@ export interface NumberWordsBenchmarkSource {
 export type BenchmarkSource = FileBenchmarkSource | BuiltinBenchmarkSource | NumberWordsBenchmarkSource;
 
 export function loadNumberWords(src: Omit<NumberWordsBenchmarkSource, 'type' | 'task'>): Benchmark {
-  const items = generateNumberWordsProblems({ seed: src.seed, count: src.count, split: 'heldout', maxValue: src.maxValue });
-  return { name: src.name ?? 'number-words-heldout', task: 'exact', items: items.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, task: 'exact' })) };
+  const items = generateNumberWordsProblems({
+    seed: src.seed,
+    count: src.count,
+    split: 'heldout',
+    maxValue: src.maxValue,
+  });
+  return {
+    name: src.name ?? 'number-words-heldout',
+    task: 'exact',
+    items: items.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, task: 'exact' })),
+  };
 }
 
 export { R1_MATH_INSTRUCTION };
-export const CHOICE_INSTRUCTION = 'Please reason step by step, and put the letter of your final answer (A, B, C or D) within \\boxed{}.';
-export const CODE_INSTRUCTION = 'Complete the following Python function. Reply with the whole function in a ```python code block.';
+export const CHOICE_INSTRUCTION =
+  'Please reason step by step, and put the letter of your final answer (A, B, C or D) within \\boxed{}.';
+export const CODE_INSTRUCTION =
+  'Complete the following Python function. Reply with the whole function in a ```python code block.';
 
 export class BenchmarkFormatError extends Error {
   constructor(
@@ -110,11 +126,23 @@ export function arithmeticBenchmarkName(digits = 2): string {
 }
 
 export function loadArithmetic(src: Omit<BuiltinBenchmarkSource, 'type' | 'task'>): Benchmark {
-  const items = generateArithmeticProblems({ seed: src.seed, count: src.count, split: 'heldout', digits: src.digits, ops: src.ops });
+  const items = generateArithmeticProblems({
+    seed: src.seed,
+    count: src.count,
+    split: 'heldout',
+    digits: src.digits,
+    ops: src.ops,
+  });
   return {
     name: src.name ?? arithmeticBenchmarkName(src.digits ?? 2),
     task: 'math',
-    items: items.map((p) => ({ id: p.id, prompt: posedArithmeticPrompt(p), answer: p.answer, task: 'math', difficulty: p.difficulty })),
+    items: items.map((p) => ({
+      id: p.id,
+      prompt: posedArithmeticPrompt(p),
+      answer: p.answer,
+      task: 'math',
+      difficulty: p.difficulty,
+    })),
   };
 }
 
@@ -158,7 +186,8 @@ async function readRows(file: string, limit?: number): Promise<{ line: number; r
     } catch {
       throw new BenchmarkFormatError(file, i + 1, 'not valid JSON');
     }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new BenchmarkFormatError(file, i + 1, 'not a JSON object');
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      throw new BenchmarkFormatError(file, i + 1, 'not a JSON object');
     out.push({ line: i + 1, row: v as Row });
   }
   if (!out.length) throw new BenchmarkFormatError(file, 0, 'no rows');
@@ -173,7 +202,8 @@ async function readParquetBenchmark(file: string, limit?: number): Promise<{ lin
       out.push({ line: row, row: value });
     }
   } catch (err) {
-    if (err instanceof ParquetFileError) throw new BenchmarkFormatError(file, 0, err.message.replace(`${file}`, 'the file'));
+    if (err instanceof ParquetFileError)
+      throw new BenchmarkFormatError(file, 0, err.message.replace(`${file}`, 'the file'));
     throw err;
   }
   if (!out.length) throw new BenchmarkFormatError(file, 0, 'no rows');
@@ -185,7 +215,11 @@ function str(file: string, line: number, row: Row, ...keys: string[]): string {
     const v = row[k];
     if (typeof v === 'string' && v.trim()) return v;
   }
-  throw new BenchmarkFormatError(file, line, `missing or empty field ${keys.map((k) => JSON.stringify(k)).join(' / ')}`);
+  throw new BenchmarkFormatError(
+    file,
+    line,
+    `missing or empty field ${keys.map((k) => JSON.stringify(k)).join(' / ')}`,
+  );
 }
 
 /** A gold answer that may be stored as a number (AMC23 stores 27.0; JSON.parse already makes that 27 → "27"). */
@@ -220,9 +254,16 @@ export async function loadMath500(src: Omit<FileBenchmarkSource, 'type'>): Promi
     const lv = row.level;
     let difficulty: number | undefined;
     if (typeof lv === 'number' && Number.isFinite(lv)) difficulty = lv;
-    else if (typeof lv === 'string' && /^\s*(?:level\s*)?(\d+)\s*$/i.test(lv)) difficulty = Number(/(\d+)/.exec(lv)![1]);
-    else if (lv !== undefined && lv !== null && lv !== '?' && lv !== 'Level ?') throw new BenchmarkFormatError(src.path, line, `level is not a number: ${JSON.stringify(lv)}`);
-    const id = typeof row.unique_id === 'string' ? row.unique_id : typeof row.id === 'string' || typeof row.id === 'number' ? String(row.id) : `math500-${i}`;
+    else if (typeof lv === 'string' && /^\s*(?:level\s*)?(\d+)\s*$/i.test(lv))
+      difficulty = Number(/(\d+)/.exec(lv)![1]);
+    else if (lv !== undefined && lv !== null && lv !== '?' && lv !== 'Level ?')
+      throw new BenchmarkFormatError(src.path, line, `level is not a number: ${JSON.stringify(lv)}`);
+    const id =
+      typeof row.unique_id === 'string'
+        ? row.unique_id
+        : typeof row.id === 'string' || typeof row.id === 'number'
+          ? String(row.id)
+          : `math500-${i}`;
     return {
       id,
       prompt: withInstruction(str(src.path, line, row, 'problem'), src.instruction, R1_MATH_INSTRUCTION),
@@ -254,7 +295,10 @@ export async function loadAime(src: Omit<FileBenchmarkSource, 'type'>): Promise<
 export function gsm8kGold(answer: string): string | null {
   const at = answer.lastIndexOf('####');
   if (at < 0) return null;
-  const g = answer.slice(at + 4).trim().replace(/,(?=\d{3}\b)/g, '');
+  const g = answer
+    .slice(at + 4)
+    .trim()
+    .replace(/,(?=\d{3}\b)/g, '');
   return g || null;
 }
 
@@ -265,7 +309,12 @@ export async function loadGsm8k(src: Omit<FileBenchmarkSource, 'type'>): Promise
   const items = rows.map(({ line, row }, i): BenchmarkItem => {
     const gold = gsm8kGold(str(src.path, line, row, 'answer'));
     if (gold === null) throw new BenchmarkFormatError(src.path, line, 'answer has no "#### N" line');
-    return { id: `${name}-${i}`, prompt: withInstruction(str(src.path, line, row, 'question'), src.instruction, R1_MATH_INSTRUCTION), answer: gold, task: 'math' };
+    return {
+      id: `${name}-${i}`,
+      prompt: withInstruction(str(src.path, line, row, 'question'), src.instruction, R1_MATH_INSTRUCTION),
+      answer: gold,
+      task: 'math',
+    };
   });
   return { name, task: 'math', items };
 }
@@ -284,9 +333,16 @@ export async function loadGpqa(src: Omit<FileBenchmarkSource, 'type'>): Promise<
     const raw = row.choices ?? row.options;
     let choices: string[];
     if (Array.isArray(raw)) choices = raw.map((c) => String(c));
-    else if (raw && typeof raw === 'object') choices = LETTERS.map((l) => (raw as Row)[l]).filter((c) => c !== undefined).map(String);
-    else choices = LETTERS.map((l) => row[l]).filter((c) => c !== undefined).map(String);
-    if (choices.length !== 4 || choices.some((c) => !c.trim())) throw new BenchmarkFormatError(src.path, line, 'needs exactly four non-empty choices A–D');
+    else if (raw && typeof raw === 'object')
+      choices = LETTERS.map((l) => (raw as Row)[l])
+        .filter((c) => c !== undefined)
+        .map(String);
+    else
+      choices = LETTERS.map((l) => row[l])
+        .filter((c) => c !== undefined)
+        .map(String);
+    if (choices.length !== 4 || choices.some((c) => !c.trim()))
+      throw new BenchmarkFormatError(src.path, line, 'needs exactly four non-empty choices A–D');
     const m = /^\s*\(?([A-Da-d])\)?\s*$/.exec(String(row.answer ?? ''));
     if (!m) throw new BenchmarkFormatError(src.path, line, `answer is not a letter A–D: ${JSON.stringify(row.answer)}`);
     const body = `${question.trim()}\n\n${choices.map((c, k) => `${LETTERS[k]}) ${c.trim()}`).join('\n')}\n`;
@@ -308,7 +364,8 @@ export async function loadHumanEval(src: Omit<FileBenchmarkSource, 'type'>): Pro
     const prompt = str(src.path, line, row, 'prompt');
     const test = str(src.path, line, row, 'test');
     const entryPoint = str(src.path, line, row, 'entry_point', 'entryPoint');
-    if (!/^[A-Za-z_]\w*$/.test(entryPoint)) throw new BenchmarkFormatError(src.path, line, `entry_point is not an identifier: ${JSON.stringify(entryPoint)}`);
+    if (!/^[A-Za-z_]\w*$/.test(entryPoint))
+      throw new BenchmarkFormatError(src.path, line, `entry_point is not an identifier: ${JSON.stringify(entryPoint)}`);
     const ins = src.instruction ?? CODE_INSTRUCTION;
     return {
       id: typeof row.task_id === 'string' ? row.task_id : `humaneval-${i}`,

@@ -77,7 +77,8 @@ export interface EngineContext {
 
 export async function openEngine(model: EvalModel, ctx: EngineContext): Promise<EvalEngine> {
   if ('dir' in model) return openOnnxEngine(path.join(model.dir, 'model.onnx'), ctx);
-  if ('endpoint' in model) return endpointEngine(model.endpoint, 'endpoint', `the apiKeyEnv of evaluation model ${model.name}`);
+  if ('endpoint' in model)
+    return endpointEngine(model.endpoint, 'endpoint', `the apiKeyEnv of evaluation model ${model.name}`);
   return serveCheckpoint(model.name, model.serve, ctx);
 }
 
@@ -99,7 +100,8 @@ async function openOnnxEngine(file: string, ctx: EngineContext): Promise<EvalEng
       const byIndex = new Map(fits.map((i, n) => [i, outs[n]!]));
       return encoded.map((e, i) => {
         const out = byIndex.get(i);
-        if (!out) return { text: '', truncated: true, skipped: `prompt is ${e.length} tokens, the model reads ${ctx.maxLen}` };
+        if (!out)
+          return { text: '', truncated: true, skipped: `prompt is ${e.length} tokens, the model reads ${ctx.maxLen}` };
         return { text: decode(out.ids), truncated: out.truncated };
       });
     },
@@ -116,7 +118,11 @@ export function sampleSeed(seed: number, itemId: string, sampleIndex: number): n
 
 type ChatMessage = { role: 'system' | 'user'; content: string };
 
-export function endpointEngine(spec: EndpointSpec, kind: string, keyField = 'evaluation endpoint apiKeyEnv'): EvalEngine {
+export function endpointEngine(
+  spec: EndpointSpec,
+  kind: string,
+  keyField = 'evaluation endpoint apiKeyEnv',
+): EvalEngine {
   // Before any request: the worker's key policy decides whether this key may go to this host, and a named key must be set.
   const apiKey = apiKeyFor({ field: keyField, envName: spec.apiKeyEnv, baseURL: spec.baseURL });
   const unauthorized = () =>
@@ -126,11 +132,19 @@ export function endpointEngine(spec: EndpointSpec, kind: string, keyField = 'eva
         : `evaluation endpoint ${spec.baseURL} (model ${spec.model}) answered 401: it wants an API key, and no apiKeyEnv names one`,
       'EvaluationEndpointUnauthorized',
     );
-  const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey ?? 'none', maxRetries: 6, timeout: (spec.timeoutSeconds ?? 300) * 1000 });
+  const client = new OpenAI({
+    baseURL: spec.baseURL,
+    apiKey: apiKey ?? 'none',
+    maxRetries: 6,
+    timeout: (spec.timeoutSeconds ?? 300) * 1000,
+  });
   const sem = new Semaphore(spec.maxInFlight ?? 8);
   const ask = async (p: { id: string; prompt: string }, opts: GenerateOptions): Promise<EngineOutput> => {
     const seed = sampleSeed(opts.seed, p.id, opts.sampleIndex);
-    const messages: ChatMessage[] = [...(spec.systemPrompt ? [{ role: 'system' as const, content: spec.systemPrompt }] : []), { role: 'user', content: p.prompt }];
+    const messages: ChatMessage[] = [
+      ...(spec.systemPrompt ? [{ role: 'system' as const, content: spec.systemPrompt }] : []),
+      { role: 'user', content: p.prompt },
+    ];
     await sem.acquire();
     try {
       const res = await client.chat.completions
@@ -147,7 +161,11 @@ export function endpointEngine(spec: EndpointSpec, kind: string, keyField = 'eva
           const status = (err as { status?: number }).status;
           if (status === 401) throw unauthorized();
           // A model the endpoint does not serve will not appear by retrying.
-          if (status === 404) throw ApplicationFailure.nonRetryable(`evaluation endpoint ${spec.baseURL} does not serve model ${spec.model}: ${(err as Error).message}`, 'EvaluationModelNotFound');
+          if (status === 404)
+            throw ApplicationFailure.nonRetryable(
+              `evaluation endpoint ${spec.baseURL} does not serve model ${spec.model}: ${(err as Error).message}`,
+              'EvaluationModelNotFound',
+            );
           throw err;
         });
       const choice = res.choices?.[0];
@@ -179,7 +197,11 @@ function vllmAvailable(ctx: EngineContext): boolean {
   }
 }
 
-async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: string }, ctx: EngineContext): Promise<EvalEngine> {
+async function serveCheckpoint(
+  name: string,
+  serve: { gguf?: string; hfDir?: string },
+  ctx: EngineContext,
+): Promise<EvalEngine> {
   const port = await freePort();
   const served = `eval-${name}`;
   let child: ChildProcess;
@@ -187,11 +209,26 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
   let serverSlots = 1;
   if (serve.hfDir && vllmAvailable(ctx)) {
     kind = 'vllm';
-    child = spawn(pythonBin(), ['-m', 'vllm.entrypoints.openai.api_server', '--model', serve.hfDir, '--served-model-name', served, '--host', '127.0.0.1', '--port', String(port)], {
-      env: { ...process.env, CUDA_VISIBLE_DEVICES: ctx.cudaVisibleDevices },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      pythonBin(),
+      [
+        '-m',
+        'vllm.entrypoints.openai.api_server',
+        '--model',
+        serve.hfDir,
+        '--served-model-name',
+        served,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+      ],
+      {
+        env: { ...process.env, CUDA_VISIBLE_DEVICES: ctx.cudaVisibleDevices },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
   } else if (serve.gguf) {
     kind = 'llama.cpp';
     const main = path.join(projectRoot, 'dist', 'infra', 'teacher', 'llama-main.js');
@@ -211,7 +248,9 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     }
     child = spawn(process.execPath, args, { env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } else {
-    throw new Error(`cannot serve ${name}: no GGUF for llama.cpp${serve.hfDir ? ' and vLLM is not usable here (not installed or no GPU in this slot)' : ''}`);
+    throw new Error(
+      `cannot serve ${name}: no GGUF for llama.cpp${serve.hfDir ? ' and vLLM is not usable here (not installed or no GPU in this slot)' : ''}`,
+    );
   }
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -240,7 +279,10 @@ async function serveCheckpoint(name: string, serve: { gguf?: string; hfDir?: str
     throw err;
   }
   ctx.log?.(`evaluation server for ${name}: ${kind} on :${port}`);
-  const inner = endpointEngine({ baseURL: `http://127.0.0.1:${port}/v1`, model: served, maxInFlight: kind === 'vllm' ? 64 : serverSlots }, kind);
+  const inner = endpointEngine(
+    { baseURL: `http://127.0.0.1:${port}/v1`, model: served, maxInFlight: kind === 'vllm' ? 64 : serverSlots },
+    kind,
+  );
   return {
     ...inner,
     close: async () => {
@@ -261,7 +303,10 @@ async function waitReady(child: ChildProcess, port: number, kind: string, ctx: E
   readline.createInterface({ input: child.stderr! }).on('line', keep);
   const deadline = Date.now() + 15 * 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${kind} evaluation server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail.join('\n')}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(
+        `${kind} evaluation server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail.join('\n')}`,
+      );
     if (ctx.signal?.aborted) throw new Error('evaluation cancelled while its server was starting');
     try {
       const res = await fetch(`http://127.0.0.1:${port}/v1/models`);

@@ -8,7 +8,14 @@ import type { CodeOptions } from '../verify/code';
 import { isEquivalent } from '../verify/math';
 import { verifySample, verifySampleAsync, type SampleVerdict } from '../verify/verify-sample';
 import { loadArithmetic, loadBenchmark, type Benchmark, type BenchmarkItem, type BenchmarkSource } from './benchmarks';
-import { benchmarkMetrics, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type Outcomes } from './metrics';
+import {
+  benchmarkMetrics,
+  meanWithStderr,
+  type BenchmarkMetrics,
+  type Estimate,
+  type ItemSamples,
+  type Outcomes,
+} from './metrics';
 import { openEngine, type EvalModel } from './engines';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
 
@@ -67,7 +74,8 @@ export interface EvaluateResult {
 
 /** A sample's answer as a vote key: equivalent math answers (1/2, 0.5, \frac12) share the first one's key. */
 function voteKeys(task: Benchmark['task'], extracted: (string | null)[]): (string | null)[] {
-  if (task !== 'math') return extracted.map((e) => (e === null ? null : task === 'code' ? e.replace(/\s+/g, ' ').trim() : e.trim()));
+  if (task !== 'math')
+    return extracted.map((e) => (e === null ? null : task === 'code' ? e.replace(/\s+/g, ' ').trim() : e.trim()));
   const reps: string[] = [];
   return extracted.map((e) => {
     if (e === null) return null;
@@ -101,8 +109,16 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
     const ev = input.evaluation;
     const b = ev.benchmark;
     // The worker's policy before any file is read or any endpoint asked: keys for their hosts, files inside its roots.
-    for (const m of input.models) if ('endpoint' in m) apiKeyFor({ field: `the apiKeyEnv of evaluation model ${m.name}`, envName: m.endpoint.apiKeyEnv, baseURL: m.endpoint.baseURL });
-    for (const [i, src] of (input.benchmarks ?? []).entries()) if ('path' in src) await confinePath({ field: `evaluation.benchmarks.${i}.path`, path: src.path, access: 'read' });
+    for (const m of input.models)
+      if ('endpoint' in m)
+        apiKeyFor({
+          field: `the apiKeyEnv of evaluation model ${m.name}`,
+          envName: m.endpoint.apiKeyEnv,
+          baseURL: m.endpoint.baseURL,
+        });
+    for (const [i, src] of (input.benchmarks ?? []).entries())
+      if ('path' in src)
+        await confinePath({ field: `evaluation.benchmarks.${i}.path`, path: src.path, access: 'read' });
     const benchmarks: Benchmark[] = [loadArithmetic({ seed: b.seed, count: b.count, digits: b.digits, ops: b.ops })];
     for (const src of input.benchmarks ?? []) benchmarks.push(await loadBenchmark(src));
     const names = new Set<string>();
@@ -114,7 +130,12 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
     const resultsOut = new AtomicJsonlWriter(path.join(dir, 'results.jsonl'));
     const ctx = currentActivity();
     const engines: Record<string, string> = {};
-    const results: BenchmarkResult[] = benchmarks.map((bm) => ({ name: bm.name, task: bm.task, items: bm.items.length, scores: [] }));
+    const results: BenchmarkResult[] = benchmarks.map((bm) => ({
+      name: bm.name,
+      task: bm.task,
+      items: bm.items.length,
+      scores: [],
+    }));
     // A batch on a slow engine (a CPU llama.cpp server, one sequence at a time) or a server still loading its model can
     // take longer than the heartbeat timeout: the heartbeat goes on a timer, carrying the latest progress.
     let progress: Record<string, unknown> = { phase: 'starting' };
@@ -152,14 +173,23 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
                 const idx = [...Array(Math.min(engine.batch, items.length - start)).keys()].map((i) => start + i);
                 const outs = await engine.generate(
                   idx.map((i) => ({ id: items[i]!.id, prompt: items[i]!.prompt })),
-                  { temperature: ev.temperature, topP: ev.top_p, maxNewTokens: ev.maxNewTokens, seed: ev.seed, sampleIndex: j, rng },
+                  {
+                    temperature: ev.temperature,
+                    topP: ev.top_p,
+                    maxNewTokens: ev.maxNewTokens,
+                    seed: ev.seed,
+                    sampleIndex: j,
+                    rng,
+                  },
                 );
                 for (const [n, i] of idx.entries()) {
                   const item = items[i]!;
                   const out = outs[n]!;
                   const response = out.text;
                   const truncated = out.truncated;
-                  const v: SampleVerdict = out.skipped ? { correct: false, verdict: 'prompt_too_long', extracted: null, reason: out.skipped } : await verify(item, response, input.code);
+                  const v: SampleVerdict = out.skipped
+                    ? { correct: false, verdict: 'prompt_too_long', extracted: null, reason: out.skipped }
+                    : await verify(item, response, input.code);
                   if (item.task === 'code') beat({ model: model.name, benchmark: bm.name, sample: j, item: i }); // sandbox runs take seconds each
                   verdicts[v.verdict] = (verdicts[v.verdict] ?? 0) + 1;
                   if (v.correct) tally.correct += 1;
@@ -230,6 +260,16 @@ export function createEvaluate(opts: { threads?: number; cudaVisibleDevices?: st
       engines,
     };
     const summary = await writeJsonAtomic(path.join(dir, 'summary.json'), summaryBody);
-    return { benchmark: primary.name, items: primary.items, k: ev.k, seed: ev.seed, scores: primary.scores, benchmarks: results, engines, results: resultsRef, summary };
+    return {
+      benchmark: primary.name,
+      items: primary.items,
+      k: ev.k,
+      seed: ev.seed,
+      scores: primary.scores,
+      benchmarks: results,
+      engines,
+      results: resultsRef,
+      summary,
+    };
   };
 }

@@ -46,7 +46,8 @@ export function meanWithStderr(values: number[]): Estimate {
  * sample). Requires 1 ≤ k ≤ n and 0 ≤ c ≤ n.
  */
 export function passAtKUnbiased(n: number, c: number, k: number): number {
-  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k)) throw new RangeError(`pass@k needs integers, got n=${n} c=${c} k=${k}`);
+  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k))
+    throw new RangeError(`pass@k needs integers, got n=${n} c=${c} k=${k}`);
   if (k < 1 || k > n) throw new RangeError(`pass@k needs 1 ≤ k ≤ n, got k=${k} n=${n}`);
   if (c < 0 || c > n) throw new RangeError(`pass@k needs 0 ≤ c ≤ n, got c=${c} n=${n}`);
   if (n - c < k) return 1;
@@ -230,7 +231,10 @@ function slice(items: ItemSamples[], ks: number[] | undefined, ties: TieRule): S
     k,
     pass1: passAt1(correct),
     passAtK: Object.fromEntries(passKs.map((x) => [String(x), passAtK(correct, x)])),
-    consAtK: consAtK(items.map((it) => it.samples.map((s) => ({ answer: s.answer, correct: s.correct }))), ties),
+    consAtK: consAtK(
+      items.map((it) => it.samples.map((s) => ({ answer: s.answer, correct: s.correct }))),
+      ties,
+    ),
     answerChars: lengthStats(lengths),
     truncated: items.reduce((n, it) => n + it.samples.filter((s) => s.truncated).length, 0),
     outcomes: outcomeCounts(items.flatMap((it) => it.samples)),

@@ -28,7 +28,11 @@ export class OnnxStudent {
   ) {}
 
   static async load(onnxPath: string, maxLen: number, threads = 2): Promise<OnnxStudent> {
-    const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(onnxPath, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
     return new OnnxStudent(session, maxLen);
   }
 
@@ -42,8 +46,17 @@ export class OnnxStudent {
   }
 
   /** Samples one completion per prompt; returns the generated ids (without the prompt) per row. */
-  async generate(prompts: number[][], opts: SamplingOptions): Promise<{ ids: number[]; truncated: boolean; logprobs?: GeneratedTokenLogprob[] }[]> {
-    const rows = prompts.map((p) => ({ ids: [...p], out: [] as number[], done: false, truncated: false, lps: [] as GeneratedTokenLogprob[] }));
+  async generate(
+    prompts: number[][],
+    opts: SamplingOptions,
+  ): Promise<{ ids: number[]; truncated: boolean; logprobs?: GeneratedTokenLogprob[] }[]> {
+    const rows = prompts.map((p) => ({
+      ids: [...p],
+      out: [] as number[],
+      done: false,
+      truncated: false,
+      lps: [] as GeneratedTokenLogprob[],
+    }));
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const active = rows.filter((r) => !r.done);
       if (!active.length) break;
@@ -65,7 +78,11 @@ export class OnnxStudent {
         }
       });
     }
-    return rows.map((r) => ({ ids: r.out, truncated: r.truncated || !r.done, ...(opts.logprobs !== undefined ? { logprobs: r.lps } : {}) }));
+    return rows.map((r) => ({
+      ids: r.out,
+      truncated: r.truncated || !r.done,
+      ...(opts.logprobs !== undefined ? { logprobs: r.lps } : {}),
+    }));
   }
 
   async release(): Promise<void> {
@@ -80,7 +97,9 @@ export function tokenLogprobs(logits: Float32Array, chosen: number, k: number): 
   let sum = 0;
   for (const v of logits) sum += Math.exp(v - max);
   const logZ = max + Math.log(sum);
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!).slice(0, k);
+  const order = Array.from(logits.keys())
+    .sort((a, b) => logits[b]! - logits[a]!)
+    .slice(0, k);
   return { id: chosen, logprob: logits[chosen]! - logZ, top: order.map((id) => ({ id, logprob: logits[id]! - logZ })) };
 }
 

@@ -67,9 +67,13 @@ async function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const held = await fs.stat(lock).then((st) => Date.now() - st.mtimeMs, () => 0);
+      const held = await fs.stat(lock).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      );
       if (held > STALE_LOCK_MS) await fs.rm(lock, { force: true });
-      else if (waited > 2 * STALE_LOCK_MS) throw new Error(`${lock} is held by another writer for too long`, { cause: err });
+      else if (waited > 2 * STALE_LOCK_MS)
+        throw new Error(`${lock} is held by another writer for too long`, { cause: err });
       else await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -95,11 +99,22 @@ export async function writePromoted(
   const file = promotedPath(artifactRoot, p.name);
   return withLock(file, async () => {
     const current = await readPromoted(artifactRoot, p.name);
-    if (opts.expectPrevious !== undefined && current && current.runId !== p.runId && current.runId !== opts.expectPrevious) {
-      throw new PromotionConflict(`${p.name} was promoted by ${current.runId} meanwhile (expected ${opts.expectPrevious ?? 'none'})`);
+    if (
+      opts.expectPrevious !== undefined &&
+      current &&
+      current.runId !== p.runId &&
+      current.runId !== opts.expectPrevious
+    ) {
+      throw new PromotionConflict(
+        `${p.name} was promoted by ${current.runId} meanwhile (expected ${opts.expectPrevious ?? 'none'})`,
+      );
     }
-    if (opts.expectPrevious && !current) throw new PromotionConflict(`${p.name} was unpromoted meanwhile (expected ${opts.expectPrevious})`);
-    const previous = current && current.runId !== p.runId ? { runId: current.runId, modelDir: current.modelDir, promotedAt: current.promotedAt } : (current?.previous ?? null);
+    if (opts.expectPrevious && !current)
+      throw new PromotionConflict(`${p.name} was unpromoted meanwhile (expected ${opts.expectPrevious})`);
+    const previous =
+      current && current.runId !== p.runId
+        ? { runId: current.runId, modelDir: current.modelDir, promotedAt: current.promotedAt }
+        : (current?.previous ?? null);
     const pointer: PromotedPointer = { ...p, promotedAt: p.promotedAt ?? new Date().toISOString(), previous };
     const ref = await writeJsonAtomic(file, pointer);
     return { ref, pointer };
@@ -176,11 +191,16 @@ export async function readIncumbent(input: { artifactRoot: string; name: string 
   if (!pointer) return null;
   const { runId, modelDir } = pointer;
   const onnx = path.join(modelDir, 'model.onnx');
-  const gguf = pointer.student?.kind === 'hf' ? (pointer.student.gguf ?? path.join(modelDir, 'model.gguf')) : path.join(modelDir, 'model.gguf');
+  const gguf =
+    pointer.student?.kind === 'hf'
+      ? (pointer.student.gguf ?? path.join(modelDir, 'model.gguf'))
+      : path.join(modelDir, 'model.gguf');
   let student = pointer.student ?? null;
   if (!student) student = (await exists(onnx)) ? { kind: 'tiny' } : (await exists(gguf)) ? { kind: 'hf', gguf } : null;
   if (!student) return { runId, modelDir, student, unavailable: `${modelDir} holds neither model.onnx nor model.gguf` };
-  if (student.kind === 'tiny' && !(await exists(onnx))) return { runId, modelDir, student, unavailable: `${onnx} does not exist` };
-  if (student.kind === 'hf' && !(await exists(gguf)) && !(await exists(path.join(modelDir, 'config.json')))) return { runId, modelDir, student, unavailable: `neither ${gguf} nor ${modelDir}/config.json exists` };
+  if (student.kind === 'tiny' && !(await exists(onnx)))
+    return { runId, modelDir, student, unavailable: `${onnx} does not exist` };
+  if (student.kind === 'hf' && !(await exists(gguf)) && !(await exists(path.join(modelDir, 'config.json'))))
+    return { runId, modelDir, student, unavailable: `neither ${gguf} nor ${modelDir}/config.json exists` };
   return { runId, modelDir, student: student.kind === 'hf' && (await exists(gguf)) ? { kind: 'hf', gguf } : student };
 }

@@ -74,7 +74,15 @@ function bump(rec: Record<string, number>, key: string, by = 1): void {
 }
 
 function emptyProvenance(): Provenance {
-  return { teachers: {}, systemFingerprints: {}, sampling: [], configHashes: {}, finishReasons: {}, usage: { promptTokens: 0, completionTokens: 0 }, prompts: 0 };
+  return {
+    teachers: {},
+    systemFingerprints: {},
+    sampling: [],
+    configHashes: {},
+    finishReasons: {},
+    usage: { promptTokens: 0, completionTokens: 0 },
+    prompts: 0,
+  };
 }
 
 export class CardBuilder {
@@ -105,7 +113,12 @@ export class CardBuilder {
     if (s.promptId) this.inputPrompts.add(hash53(s.promptId, 1), hash53(s.promptId, 2));
   }
 
-  keep(s: SampleRow, tokens: { completion: number; total: number }, script: string | null, language: string | null): void {
+  keep(
+    s: SampleRow,
+    tokens: { completion: number; total: number },
+    script: string | null,
+    language: string | null,
+  ): void {
     if (this.kept === this.lengths.length) {
       const b = new Int32Array(this.lengths.length * 2);
       b.set(this.lengths);
@@ -156,7 +169,14 @@ export class CardBuilder {
     return {
       tokenizer,
       exact,
-      completion: { mean: n ? sum / n : 0, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: n ? v[n - 1]! : 0, min: n ? v[0]! : 0 },
+      completion: {
+        mean: n ? sum / n : 0,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        max: n ? v[n - 1]! : 0,
+        min: n ? v[0]! : 0,
+      },
       total: { mean: n ? this.totalSum / n : 0, max: this.totalMax },
       histogram,
     };
@@ -181,7 +201,8 @@ export class CardBuilder {
     return {
       title: args.title,
       createdAt: new Date().toISOString(),
-      format: 'OpenAI chat messages (JSONL: {id, messages: [{role: user}, {role: assistant, content: "<think>\\n…\\n</think>\\n…"}]})',
+      format:
+        'OpenAI chat messages (JSONL: {id, messages: [{role: user}, {role: assistant, content: "<think>\\n…\\n</think>\\n…"}]})',
       files: args.files,
       counts: args.counts,
       reasons: args.reasons,
@@ -219,19 +240,38 @@ function renderAdaptiveMarkdown(a: AdaptiveSamplingSummary): string {
 const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : '–');
 
 function table(head: string[], rows: (string | number)[][]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function renderCardMarkdown(c: DatasetCard): string {
   const out: string[] = [];
   out.push(`# ${c.title}`, '');
   out.push(`Created ${c.createdAt}. Format: ${c.format}.`, '');
-  out.push(`**${c.counts.kept}** of ${c.counts.in} samples kept (${pct(c.counts.kept, c.counts.in)}); ${c.counts.rejected} rejected, each with its reason in the rejects file.`, '');
-  if (c.timing) out.push(`Filtered in ${(c.timing.totalMs / 1000).toFixed(1)} s (${(c.timing.setupMs / 1000).toFixed(1)} s building the indexes).`, '');
+  out.push(
+    `**${c.counts.kept}** of ${c.counts.in} samples kept (${pct(c.counts.kept, c.counts.in)}); ${c.counts.rejected} rejected, each with its reason in the rejects file.`,
+    '',
+  );
+  if (c.timing)
+    out.push(
+      `Filtered in ${(c.timing.totalMs / 1000).toFixed(1)} s (${(c.timing.setupMs / 1000).toFixed(1)} s building the indexes).`,
+      '',
+    );
   if (c.mixture) out.push(renderMixtureMarkdown(c.mixture));
   if (c.adaptiveSampling) out.push(renderAdaptiveMarkdown(c.adaptiveSampling));
   out.push('## Files', '');
-  out.push(table(['file', 'rows', 'sha256'], Object.entries(c.files).filter(([, f]) => f).map(([k, f]) => [`\`${k}\` ${f!.uri}`, f!.count, `\`${f!.sha256.slice(0, 16)}…\``])), '');
+  out.push(
+    table(
+      ['file', 'rows', 'sha256'],
+      Object.entries(c.files)
+        .filter(([, f]) => f)
+        .map(([k, f]) => [`\`${k}\` ${f!.uri}`, f!.count, `\`${f!.sha256.slice(0, 16)}…\``]),
+    ),
+    '',
+  );
   out.push('## Filters, in order', '');
   out.push(
     table(
@@ -241,7 +281,9 @@ export function renderCardMarkdown(c: DatasetCard): string {
         s.in,
         s.dropped,
         s.out,
-        Object.entries(s.reasons).map(([r, n]) => `${r}: ${n}`).join(', ') || '–',
+        Object.entries(s.reasons)
+          .map(([r, n]) => `${r}: ${n}`)
+          .join(', ') || '–',
         Math.round(s.ms),
       ]),
     ),
@@ -249,20 +291,76 @@ export function renderCardMarkdown(c: DatasetCard): string {
   );
   const l = c.length;
   out.push('## Length', '');
-  out.push(`Completion tokens (${l.exact ? 'exact' : 'estimated'}, ${l.tokenizer}): mean ${l.completion.mean.toFixed(1)}, median ${l.completion.p50}, p90 ${l.completion.p90}, p99 ${l.completion.p99}, min ${l.completion.min}, max ${l.completion.max}. Prompt + completion: mean ${l.total.mean.toFixed(1)}, max ${l.total.max}.`, '');
+  out.push(
+    `Completion tokens (${l.exact ? 'exact' : 'estimated'}, ${l.tokenizer}): mean ${l.completion.mean.toFixed(1)}, median ${l.completion.p50}, p90 ${l.completion.p90}, p99 ${l.completion.p99}, min ${l.completion.min}, max ${l.completion.max}. Prompt + completion: mean ${l.total.mean.toFixed(1)}, max ${l.total.max}.`,
+    '',
+  );
   const maxCount = Math.max(1, ...l.histogram.map((h) => h.count));
-  out.push(table(['completion tokens', 'samples', ''], l.histogram.map((h) => [`${h.lo}–${h.hi - 1}`, h.count, '█'.repeat(Math.round((20 * h.count) / maxCount))])), '');
+  out.push(
+    table(
+      ['completion tokens', 'samples', ''],
+      l.histogram.map((h) => [`${h.lo}–${h.hi - 1}`, h.count, '█'.repeat(Math.round((20 * h.count) / maxCount))]),
+    ),
+    '',
+  );
   out.push('## Language', '');
-  out.push(table(['main script of the answer', 'samples'], Object.entries(c.language.scripts).map(([k, v]) => [k, v])), '');
-  if (Object.keys(c.language.languages).length) out.push(table(['identified language (tinyld)', 'samples'], Object.entries(c.language.languages).map(([k, v]) => [k, v])), '');
+  out.push(
+    table(
+      ['main script of the answer', 'samples'],
+      Object.entries(c.language.scripts).map(([k, v]) => [k, v]),
+    ),
+    '',
+  );
+  if (Object.keys(c.language.languages).length)
+    out.push(
+      table(
+        ['identified language (tinyld)', 'samples'],
+        Object.entries(c.language.languages).map(([k, v]) => [k, v]),
+      ),
+      '',
+    );
   const p = c.provenance.kept;
   out.push('## Provenance (kept samples)', '');
-  out.push(`${p.prompts} prompts (of ${c.provenance.input.prompts} in the input). Teacher tokens of kept samples: ${p.usage.promptTokens} prompt, ${p.usage.completionTokens} completion (all input: ${c.provenance.input.usage.promptTokens} / ${c.provenance.input.usage.completionTokens}).`, '');
-  out.push(table(['teacher model', 'samples'], Object.entries(p.teachers).map(([k, v]) => [k, v])), '');
-  if (Object.keys(p.systemFingerprints).length) out.push(table(['system fingerprint', 'samples'], Object.entries(p.systemFingerprints).map(([k, v]) => [k, v])), '');
-  out.push(table(['temperature', 'top_p', 'max_tokens', 'seed', 'samples'], p.sampling.map((s) => [s.temperature, s.top_p, s.max_tokens, s.seed, s.samples])), '');
-  out.push(table(['config hash', 'samples'], Object.entries(p.configHashes).map(([k, v]) => [`\`${k}\``, v])), '');
-  out.push(table(['finish reason', 'samples'], Object.entries(p.finishReasons).map(([k, v]) => [k, v])), '');
+  out.push(
+    `${p.prompts} prompts (of ${c.provenance.input.prompts} in the input). Teacher tokens of kept samples: ${p.usage.promptTokens} prompt, ${p.usage.completionTokens} completion (all input: ${c.provenance.input.usage.promptTokens} / ${c.provenance.input.usage.completionTokens}).`,
+    '',
+  );
+  out.push(
+    table(
+      ['teacher model', 'samples'],
+      Object.entries(p.teachers).map(([k, v]) => [k, v]),
+    ),
+    '',
+  );
+  if (Object.keys(p.systemFingerprints).length)
+    out.push(
+      table(
+        ['system fingerprint', 'samples'],
+        Object.entries(p.systemFingerprints).map(([k, v]) => [k, v]),
+      ),
+      '',
+    );
+  out.push(
+    table(
+      ['temperature', 'top_p', 'max_tokens', 'seed', 'samples'],
+      p.sampling.map((s) => [s.temperature, s.top_p, s.max_tokens, s.seed, s.samples]),
+    ),
+    '',
+  );
+  out.push(
+    table(
+      ['config hash', 'samples'],
+      Object.entries(p.configHashes).map(([k, v]) => [`\`${k}\``, v]),
+    ),
+    '',
+  );
+  out.push(
+    table(
+      ['finish reason', 'samples'],
+      Object.entries(p.finishReasons).map(([k, v]) => [k, v]),
+    ),
+    '',
+  );
   for (const [title, v] of [
     ['Deduplication', c.dedup],
     ['Decontamination', c.decontamination],

@@ -6,9 +6,14 @@
 import type { SampleRow } from '../../schemas/artifact';
 import type { Verdict } from './types';
 
-export function checkCompletion(s: Pick<SampleRow, 'content' | 'reasoning' | 'finishReason'>, dropTruncated: boolean): Verdict {
+export function checkCompletion(
+  s: Pick<SampleRow, 'content' | 'reasoning' | 'finishReason'>,
+  dropTruncated: boolean,
+): Verdict {
   if (dropTruncated && s.finishReason === 'length') return { reason: 'truncated', detail: 'finish_reason = length' };
-  if (dropTruncated && s.finishReason === 'content_filter') return { reason: 'content_filter', detail: 'finish_reason = content_filter' };
-  if (!(s.content ?? '').trim() && !(s.reasoning ?? '').trim()) return { reason: 'empty', detail: 'no content and no reasoning' };
+  if (dropTruncated && s.finishReason === 'content_filter')
+    return { reason: 'content_filter', detail: 'finish_reason = content_filter' };
+  if (!(s.content ?? '').trim() && !(s.reasoning ?? '').trim())
+    return { reason: 'empty', detail: 'no content and no reasoning' };
   return null;
 }

@@ -163,8 +163,18 @@ export async function buildDecontaminator(opts: {
   const d = new Decontaminator(opts.ngram, opts.minItemTokens);
   if (opts.arithmetic) {
     const a = opts.arithmetic;
-    const stats = d.newBenchmark('arithmetic-heldout', `builtin arithmetic held-out split (count ${a.count}, seed ${a.seed}, digits ${a.digits}, ops ${a.ops.join('')})`);
-    for (const p of generateArithmeticProblems({ split: 'heldout', count: a.count, seed: a.seed, digits: a.digits, ops: a.ops })) d.add(stats, p.id, p.prompt);
+    const stats = d.newBenchmark(
+      'arithmetic-heldout',
+      `builtin arithmetic held-out split (count ${a.count}, seed ${a.seed}, digits ${a.digits}, ops ${a.ops.join('')})`,
+    );
+    for (const p of generateArithmeticProblems({
+      split: 'heldout',
+      count: a.count,
+      seed: a.seed,
+      digits: a.digits,
+      ops: a.ops,
+    }))
+      d.add(stats, p.id, p.prompt);
   }
   for (const b of opts.benchmarks) {
     const name = b.name ?? b.path.replace(/^.*\//, '').replace(/\.jsonl$/, '');

@@ -161,7 +161,10 @@ export class Deduper {
       }
       // Inserted even when the near check below drops the sample: it is then near-identical to a kept one anyway.
       if (!this.exactSet.add(hi, lo)) {
-        return { reason: 'duplicate', detail: 'same prompt and response as an earlier sample (after lower-casing and collapsing whitespace)' };
+        return {
+          reason: 'duplicate',
+          detail: 'same prompt and response as an earlier sample (after lower-casing and collapsing whitespace)',
+        };
       }
     }
     if (!this.lsh || !this.hasher) return null;
@@ -250,14 +253,21 @@ export class Deduper {
       earlierDatasets: this.earlier,
       candidates: this.lsh?.candidates ?? 0,
       confirmations: this.confirmations,
-      indexBytes: this.exactSet.bytes() + this.earlierExact.bytes() + (this.lsh?.bytes() ?? 0) + this.locSource.byteLength + this.locOffset.byteLength + this.locLength.byteLength,
+      indexBytes:
+        this.exactSet.bytes() +
+        this.earlierExact.bytes() +
+        (this.lsh?.bytes() ?? 0) +
+        this.locSource.byteLength +
+        this.locOffset.byteLength +
+        this.locLength.byteLength,
     };
   }
 }
 
 /** Prompt and answer of an SFT row in any of the formats this project writes or reads. */
 export function promptAndAnswer(row: Record<string, unknown>): { prompt: string; answer: string } | null {
-  const msgs = (row.messages ?? row.conversations) as { role?: string; from?: string; content?: string; value?: string }[] | undefined;
+  const msgs = (row.messages ?? row.conversations) as
+    { role?: string; from?: string; content?: string; value?: string }[] | undefined;
   if (Array.isArray(msgs)) {
     const text = (m: (typeof msgs)[number]) => String(m.content ?? m.value ?? '');
     const user = msgs.filter((m) => m.role === 'user' || m.from === 'human' || m.from === 'user');
@@ -265,7 +275,10 @@ export function promptAndAnswer(row: Record<string, unknown>): { prompt: string;
     if (!user.length || !asst.length) return null;
     return { prompt: text(user[user.length - 1]!), answer: text(asst[asst.length - 1]!) };
   }
-  if (typeof row.prompt === 'string' && (typeof row.content === 'string' || typeof row.response === 'string' || typeof row.completion === 'string')) {
+  if (
+    typeof row.prompt === 'string' &&
+    (typeof row.content === 'string' || typeof row.response === 'string' || typeof row.completion === 'string')
+  ) {
     return { prompt: row.prompt, answer: String(row.content ?? row.response ?? row.completion) };
   }
   return null;

@@ -36,8 +36,10 @@ export class DifficultyFilter {
       this.unknown += 1;
       return null;
     }
-    if (rate < this.opts.minPassRate) return { reason: 'too_hard', detail: `pass rate ${rate.toFixed(3)} < ${this.opts.minPassRate}` };
-    if (rate > this.opts.maxPassRate) return { reason: 'too_easy', detail: `pass rate ${rate.toFixed(3)} > ${this.opts.maxPassRate}` };
+    if (rate < this.opts.minPassRate)
+      return { reason: 'too_hard', detail: `pass rate ${rate.toFixed(3)} < ${this.opts.minPassRate}` };
+    if (rate > this.opts.maxPassRate)
+      return { reason: 'too_easy', detail: `pass rate ${rate.toFixed(3)} > ${this.opts.maxPassRate}` };
     return null;
   }
 }

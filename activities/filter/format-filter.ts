@@ -67,7 +67,13 @@ function nearAnswer(reasoning: string, summary: string): string {
   return `${reasoning}\n${summary}`;
 }
 
-async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: CardBuilder, requireThinkOf: (s: SampleRow) => boolean, plans: Map<string, SourcePlan> | null) {
+async function buildSteps(
+  input: FormatFilterInput,
+  f: FilterOptions,
+  card: CardBuilder,
+  requireThinkOf: (s: SampleRow) => boolean,
+  plans: Map<string, SourcePlan> | null,
+) {
   const passRates = input.passRates ? await loadPassRates(input.passRates) : undefined;
   const difficulty = new DifficultyFilter(passRates, f.difficulty);
   const bench = input.spec?.evaluation?.benchmark;
@@ -77,7 +83,10 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
       ngram: f.decontaminate.ngram,
       minItemTokens: f.decontaminate.minItemTokens,
       benchmarks: f.decontaminate.benchmarks,
-      arithmetic: f.decontaminate.evaluationBenchmark && bench ? { count: bench.count, seed: bench.seed, digits: bench.digits, ops: bench.ops } : undefined,
+      arithmetic:
+        f.decontaminate.evaluationBenchmark && bench
+          ? { count: bench.count, seed: bench.seed, digits: bench.digits, ops: bench.ops }
+          : undefined,
     });
   }
   const limits = new LimitsFilter(f.limits);
@@ -88,7 +97,8 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
   const length = perSource.length;
   const deduper = new Deduper({ exact: f.dedupExact, near: f.nearDedup });
   const ctx = currentActivity();
-  for (const file of f.earlierDatasets) await deduper.addEarlier(file, (rows) => ctx?.heartbeat({ loadingEarlier: file, rows }));
+  for (const file of f.earlierDatasets)
+    await deduper.addEarlier(file, (rows) => ctx?.heartbeat({ loadingEarlier: file, rows }));
   // Kept samples are read back from the accepted file by offset when a later one is a near-duplicate candidate.
   const source = deduper.addSource(pathOf(input.accepted), (row) => {
     const s = row as unknown as SampleRow;
@@ -111,15 +121,25 @@ async function buildSteps(input: FormatFilterInput, f: FilterOptions, card: Card
     { stats: card.step('difficulty', difficulty.enabled), check: (c) => difficulty.check(c) },
     {
       stats: card.step('decontaminate', !!decon && decon.size > 0),
-      check: (c) => (decon ? (decon.check(c.sample.prompt) ?? (f.decontaminate.checkResponse ? decon.check(c.text) : null)) : null),
+      check: (c) =>
+        decon ? (decon.check(c.sample.prompt) ?? (f.decontaminate.checkResponse ? decon.check(c.text) : null)) : null,
     },
-    { stats: card.step('language', f.language.enabled || sourceEnables(plans, 'language')), check: (c) => language.check(c) },
-    { stats: card.step('repetition', f.repetition.enabled || sourceEnables(plans, 'repetition')), check: (c) => repetition.check(c) },
+    {
+      stats: card.step('language', f.language.enabled || sourceEnables(plans, 'language')),
+      check: (c) => language.check(c),
+    },
+    {
+      stats: card.step('repetition', f.repetition.enabled || sourceEnables(plans, 'repetition')),
+      check: (c) => repetition.check(c),
+    },
     { stats: card.step('limits', limits.enabled), check: (c) => limits.check(c) },
     { stats: card.step('length', true), check: (c) => length.check(c) },
     {
       stats: card.step('dedup', dedupOn),
-      check: (c, at) => (dedupOn ? deduper.check(c.sample.id, c.sample.prompt, c.text, nearAnswer(c.reasoning, c.summary), { source, ...at }) : null),
+      check: (c, at) =>
+        dedupOn
+          ? deduper.check(c.sample.id, c.sample.prompt, c.text, nearAnswer(c.reasoning, c.summary), { source, ...at })
+          : null,
     },
   ];
   return { steps, counter, length, language, deduper, decontaminator, difficulty };
@@ -140,9 +160,12 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     throw ApplicationFailure.nonRetryable(`Invalid filters: ${(err as Error).message}`, 'InvalidFilterConfig');
   }
   // Files the filters read must lie inside the worker's roots (checked before any is opened).
-  if (!BUILTIN_TOKENIZERS.has(f.length.tokenizer)) await confinePath({ field: 'filters.length.tokenizer', path: f.length.tokenizer, access: 'read' });
-  for (const [i, p] of f.earlierDatasets.entries()) await confinePath({ field: `filters.earlierDatasets.${i}`, path: p, access: 'read' });
-  for (const [i, b] of f.decontaminate.benchmarks.entries()) await confinePath({ field: `filters.decontaminate.benchmarks.${i}.path`, path: b.path, access: 'read' });
+  if (!BUILTIN_TOKENIZERS.has(f.length.tokenizer))
+    await confinePath({ field: 'filters.length.tokenizer', path: f.length.tokenizer, access: 'read' });
+  for (const [i, p] of f.earlierDatasets.entries())
+    await confinePath({ field: `filters.earlierDatasets.${i}`, path: p, access: 'read' });
+  for (const [i, b] of f.decontaminate.benchmarks.entries())
+    await confinePath({ field: `filters.decontaminate.benchmarks.${i}.path`, path: b.path, access: 'read' });
   const dir = path.join(input.runDir, 'filter');
   const card = new CardBuilder();
   const completion = card.step('completion', true);
@@ -150,16 +173,20 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   const plans = await loadSourcePlans(input.runDir);
   const formatStep = thinkFormat(plans, f);
   const tSetup = performance.now();
-  const built = await buildSteps(input, f, card, formatStep.requireThinkOf, plans).catch((err: NodeJS.ErrnoException) => {
-    // A benchmark file, earlier dataset or tokenizer named in the config that is not there will not appear on a retry.
-    if (err.code === 'ENOENT' || /no tokenizer\.json/.test(err.message)) throw ApplicationFailure.nonRetryable(`filters: ${err.message}`, 'InvalidFilterConfig');
-    throw err;
-  });
+  const built = await buildSteps(input, f, card, formatStep.requireThinkOf, plans).catch(
+    (err: NodeJS.ErrnoException) => {
+      // A benchmark file, earlier dataset or tokenizer named in the config that is not there will not appear on a retry.
+      if (err.code === 'ENOENT' || /no tokenizer\.json/.test(err.message))
+        throw ApplicationFailure.nonRetryable(`filters: ${err.message}`, 'InvalidFilterConfig');
+      throw err;
+    },
+  );
   const setupMs = performance.now() - tSetup;
   // A mixture's filtered rows are mixed into sft.jsonl afterwards, by source weight.
   const sftOut = new AtomicJsonlWriter(path.join(dir, plans ? 'kept.jsonl' : 'sft.jsonl'));
   const rejectsOut = new AtomicJsonlWriter(path.join(dir, 'rejects.jsonl'));
-  const sharegptOut = f.output.sharegpt && !plans ? new AtomicJsonlWriter(path.join(dir, 'sft.sharegpt.jsonl')) : undefined;
+  const sharegptOut =
+    f.output.sharegpt && !plans ? new AtomicJsonlWriter(path.join(dir, 'sft.sharegpt.jsonl')) : undefined;
   const reasons: Record<string, number> = {};
   const ctx = currentActivity();
   let samplesIn = 0;
@@ -167,7 +194,14 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
     reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
     step.dropped += 1;
     step.reasons[v.reason] = (step.reasons[v.reason] ?? 0) + 1;
-    const row: RejectRow = { id: s.id, stage: 'filter', reason: v.reason, detail: v.detail, row: { step: step.name, promptId: s.promptId }, ...(s.source ? { source: s.source } : {}) };
+    const row: RejectRow = {
+      id: s.id,
+      stage: 'filter',
+      reason: v.reason,
+      detail: v.detail,
+      row: { step: step.name, promptId: s.promptId },
+      ...(s.source ? { source: s.source } : {}),
+    };
     await rejectsOut.write(row);
   };
   try {
@@ -220,32 +254,56 @@ export async function formatFilter(input: FormatFilterInput): Promise<FormatFilt
   const rejectsRef = await rejectsOut.finish();
   let sharegptRef = sharegptOut ? await sharegptOut.finish() : undefined;
   if (keptRef.count + rejectsRef.count !== samplesIn) {
-    throw ApplicationFailure.nonRetryable(`filter accounting: ${samplesIn} in ≠ ${keptRef.count} kept + ${rejectsRef.count} rejected`, 'AccountingMismatch');
+    throw ApplicationFailure.nonRetryable(
+      `filter accounting: ${samplesIn} in ≠ ${keptRef.count} kept + ${rejectsRef.count} rejected`,
+      'AccountingMismatch',
+    );
   }
   let sftRef = keptRef;
   let mixed: MixResult | undefined;
   let funnels: SourceFunnel[] | undefined;
   if (plans) {
-    mixed = await mixSft({ dir, kept: keptRef, plans: [...plans.values()], runDir: input.runDir, sharegpt: f.output.sharegpt });
+    mixed = await mixSft({
+      dir,
+      kept: keptRef,
+      plans: [...plans.values()],
+      runDir: input.runDir,
+      sharegpt: f.output.sharegpt,
+    });
     sftRef = mixed.sftRef;
     sharegptRef = mixed.sharegptRef;
-    funnels = await sourceFunnels(input.runDir, { accepted: input.accepted, filterRejects: rejectsRef, kept: keptRef, mix: mixed.sources });
+    funnels = await sourceFunnels(input.runDir, {
+      accepted: input.accepted,
+      filterRejects: rejectsRef,
+      kept: keptRef,
+      mix: mixed.sources,
+    });
   }
   const adaptiveSampling = await adaptiveSamplingSummary(input.runDir);
   const dataset = card.build({
     title: `SFT dataset${input.spec?.name ? ` of run ${input.spec.name}` : ''}`,
     files: { sft: sftRef, rejects: rejectsRef, sharegpt: sharegptRef, accepted: input.accepted },
     counts: { in: samplesIn, kept: keptRef.count, rejected: rejectsRef.count },
-    ...(mixed && funnels ? { mixture: { seed: mixed.seed, total: mixed.total, sftRows: sftRef.count, sources: funnels } } : {}),
+    ...(mixed && funnels
+      ? { mixture: { seed: mixed.seed, total: mixed.total, sftRows: sftRef.count, sources: funnels } }
+      : {}),
     ...(adaptiveSampling ? { adaptiveSampling } : {}),
     reasons,
     tokenizer: { name: built.counter.name, exact: built.counter.exact },
     dedup: built.deduper.stats(),
     decontamination: built.decontaminator
-      ? { ngram: f.decontaminate.ngram, checkResponse: f.decontaminate.checkResponse, benchmarks: built.decontaminator.benchmarks }
+      ? {
+          ngram: f.decontaminate.ngram,
+          checkResponse: f.decontaminate.checkResponse,
+          benchmarks: built.decontaminator.benchmarks,
+        }
       : { enabled: false },
     difficulty: built.difficulty.enabled
-      ? { minPassRate: f.difficulty.minPassRate, maxPassRate: f.difficulty.maxPassRate, promptsWithoutPassRate: built.difficulty.unknown }
+      ? {
+          minPassRate: f.difficulty.minPassRate,
+          maxPassRate: f.difficulty.maxPassRate,
+          promptsWithoutPassRate: built.difficulty.unknown,
+        }
       : { enabled: false, passRatesGiven: !!input.passRates },
     filters: f,
     spec: input.spec,
@@ -276,15 +334,30 @@ function sourceEnables(plans: Map<string, SourcePlan> | null, filter: 'language'
  * behind one object per filter that sends each candidate to its source's instance and remembers the last one used
  * (the card reads its measurements).
  */
-function perSourceFilters(f: FilterOptions, counter: Awaited<ReturnType<typeof loadTokenCounter>>, plans: Map<string, SourcePlan> | null) {
+function perSourceFilters(
+  f: FilterOptions,
+  counter: Awaited<ReturnType<typeof loadTokenCounter>>,
+  plans: Map<string, SourcePlan> | null,
+) {
   type Set3 = { language: LanguageFilter; repetition: RepetitionFilter; length: LengthFilter; maxChars: number };
-  const make = (o: FilterOptions): Set3 => ({ language: new LanguageFilter(o.language), repetition: new RepetitionFilter(o.repetition), length: new LengthFilter(counter, o.length), maxChars: o.maxChars });
+  const make = (o: FilterOptions): Set3 => ({
+    language: new LanguageFilter(o.language),
+    repetition: new RepetitionFilter(o.repetition),
+    length: new LengthFilter(counter, o.length),
+    maxChars: o.maxChars,
+  });
   const global = make(f);
   const bySource = new Map<string, Set3>();
   for (const plan of plans?.values() ?? []) {
     const o = plan.filters;
     if (!o) continue;
-    const merged = resolveFilters({ ...(f as FilterOptionsInput), ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}), language: { ...f.language, ...o.language }, length: { ...f.length, ...o.length }, repetition: { ...f.repetition, ...o.repetition } } as FilterOptionsInput);
+    const merged = resolveFilters({
+      ...(f as FilterOptionsInput),
+      ...(o.maxChars !== undefined ? { maxChars: o.maxChars } : {}),
+      language: { ...f.language, ...o.language },
+      length: { ...f.length, ...o.length },
+      repetition: { ...f.repetition, ...o.repetition },
+    } as FilterOptionsInput);
     bySource.set(plan.name, make(merged));
   }
   const of = (s: SampleRow) => (s.source ? bySource.get(s.source) : undefined) ?? global;
@@ -331,7 +404,13 @@ function thinkFormat(plans: Map<string, SourcePlan> | null, f: FilterOptions) {
       if (!plan) return global.apply(s);
       const r = (plan.think === 'required' ? strict : loose).apply(s);
       if (r.candidate && plan.think === 'none' && r.candidate.reasoning.trim()) {
-        return { candidate: null, verdict: { reason: 'unexpected_think', detail: `source ${plan.name} is answered without reasoning (think: none)` } };
+        return {
+          candidate: null,
+          verdict: {
+            reason: 'unexpected_think',
+            detail: `source ${plan.name} is answered without reasoning (think: none)`,
+          },
+        };
       }
       return r;
     },

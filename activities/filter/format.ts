@@ -12,7 +12,8 @@ import type { Candidate, Verdict } from './types';
 export type Formatted = { ok: true; text: string } | { ok: false; reason: string; detail: string };
 
 /** End-of-sequence markers some servers leave at the end of the text. */
-const TRAILING_SPECIAL = /(?:\s*(?:<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|<｜end▁of▁sentence｜>|<\/s>))+\s*$/;
+const TRAILING_SPECIAL =
+  /(?:\s*(?:<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>|<\|end\|>|<｜end▁of▁sentence｜>|<\/s>))+\s*$/;
 
 export function stripTrailingSpecial(s: string): string {
   // Every marker ends in '>': skip the regex (which scans the whole text) when the text does not.
@@ -28,13 +29,16 @@ export function formatAssistant(sample: Pick<SampleRow, 'content' | 'reasoning'>
   const closes = (content.match(/<\/think>/g) ?? []).length;
   if (reasoning && opens === 0 && closes === 0) {
     // DeepSeek-style APIs return the chain of thought apart from the answer: repair into the inline template.
-    return content ? { ok: true, text: formatThink(reasoning, content) } : { ok: false, reason: 'empty_answer', detail: 'reasoning without a final answer' };
+    return content
+      ? { ok: true, text: formatThink(reasoning, content) }
+      : { ok: false, reason: 'empty_answer', detail: 'reasoning without a final answer' };
   }
   if (opens === 0 && closes === 1) {
     // Some chat templates put the opening tag in the prompt, so the completion starts inside the reasoning.
     return formatAssistant({ content: `<think>${content}` }, requireThink);
   }
-  if (opens > 1 || closes > 1 || opens !== closes) return { ok: false, reason: 'malformed_think', detail: `${opens} <think> and ${closes} </think> tags` };
+  if (opens > 1 || closes > 1 || opens !== closes)
+    return { ok: false, reason: 'malformed_think', detail: `${opens} <think> and ${closes} </think> tags` };
   if (opens === 0) {
     if (requireThink) return { ok: false, reason: 'no_think', detail: 'no <think> reasoning block' };
     return content ? { ok: true, text: content } : { ok: false, reason: 'empty', detail: 'empty content' };
@@ -58,15 +62,26 @@ export class FormatStep {
   constructor(private readonly opts: { requireThink: boolean; format: FilterOptions['format'] }) {}
 
   /** The formatted candidate, or the drop verdict. */
-  apply(sample: SampleRow): { candidate: Candidate; verdict: null } | { candidate: null; verdict: NonNullable<Verdict> } {
+  apply(
+    sample: SampleRow,
+  ): { candidate: Candidate; verdict: null } | { candidate: null; verdict: NonNullable<Verdict> } {
     const f = formatAssistant(sample, this.opts.requireThink);
     if (!f.ok) return { candidate: null, verdict: { reason: f.reason, detail: f.detail } };
     const { reasoning, summary } = reasoningAndSummary(f.text);
     if (summary.length > this.opts.format.maxSummaryChars) {
-      return { candidate: null, verdict: { reason: 'summary_too_long', detail: `${summary.length} chars after </think> > ${this.opts.format.maxSummaryChars}` } };
+      return {
+        candidate: null,
+        verdict: {
+          reason: 'summary_too_long',
+          detail: `${summary.length} chars after </think> > ${this.opts.format.maxSummaryChars}`,
+        },
+      };
     }
     if (this.opts.format.requireFinalAnswer && !statesFinalAnswer(summary, sample.answer)) {
-      return { candidate: null, verdict: { reason: 'no_final_answer', detail: 'the summary has neither \\boxed{…} nor the answer' } };
+      return {
+        candidate: null,
+        verdict: { reason: 'no_final_answer', detail: 'the summary has neither \\boxed{…} nor the answer' },
+      };
     }
     return { candidate: { sample, text: f.text, reasoning, summary }, verdict: null };
   }

@@ -9,7 +9,19 @@
 import type { FilterOptions } from '../../schemas/filter-options';
 import type { Candidate, Verdict } from './types';
 
-export const SCRIPTS = ['latin', 'han', 'kana', 'hangul', 'cyrillic', 'greek', 'arabic', 'hebrew', 'devanagari', 'thai', 'other'] as const;
+export const SCRIPTS = [
+  'latin',
+  'han',
+  'kana',
+  'hangul',
+  'cyrillic',
+  'greek',
+  'arabic',
+  'hebrew',
+  'devanagari',
+  'thai',
+  'other',
+] as const;
 export type Script = (typeof SCRIPTS)[number];
 
 const NONE = 255;
@@ -150,7 +162,10 @@ export class LanguageFilter {
     if (!this.opts.enabled || answer.total === 0) return null;
     const prompt = scriptProfile(stripNonProse(c.sample.prompt));
     if (this.opts.sameScriptAsPrompt && prompt.main && answer.main && family(prompt.main) !== family(answer.main)) {
-      return { reason: 'language_mismatch', detail: `prompt is in ${prompt.main} script, the answer in ${answer.main}` };
+      return {
+        reason: 'language_mismatch',
+        detail: `prompt is in ${prompt.main} script, the answer in ${answer.main}`,
+      };
     }
     let foreign = 0;
     const foreignScripts: string[] = [];
@@ -176,12 +191,21 @@ export class LanguageFilter {
         const lang = detect(reasoning.slice(0, 4000)) || null;
         this.lastLanguage = lang;
         if (this.opts.expect && lang && lang !== this.opts.expect) {
-          return { reason: 'language_unexpected', detail: `reasoning identified as ${lang}, expected ${this.opts.expect}` };
+          return {
+            reason: 'language_unexpected',
+            detail: `reasoning identified as ${lang}, expected ${this.opts.expect}`,
+          };
         }
         const promptText = stripNonProse(c.sample.prompt);
-        if (!this.opts.expect && lang && this.opts.sameScriptAsPrompt && letters(promptText) >= this.opts.minDetectChars) {
+        if (
+          !this.opts.expect &&
+          lang &&
+          this.opts.sameScriptAsPrompt &&
+          letters(promptText) >= this.opts.minDetectChars
+        ) {
           const plang = detect(promptText.slice(0, 4000));
-          if (plang && plang !== lang) return { reason: 'language_mismatch', detail: `prompt identified as ${plang}, the reasoning as ${lang}` };
+          if (plang && plang !== lang)
+            return { reason: 'language_mismatch', detail: `prompt identified as ${plang}, the reasoning as ${lang}` };
         }
       }
     }

@@ -112,7 +112,10 @@ export class LengthFilter {
       return { reason: 'too_many_tokens', detail: `${t.total} tokens (${this.counter.name}) > ${this.opts.maxTokens}` };
     }
     if (t.completion < this.opts.minTokens) {
-      return { reason: 'too_few_tokens', detail: `${t.completion} completion tokens (${this.counter.name}) < ${this.opts.minTokens}` };
+      return {
+        reason: 'too_few_tokens',
+        detail: `${t.completion} completion tokens (${this.counter.name}) < ${this.opts.minTokens}`,
+      };
     }
     return null;
   }

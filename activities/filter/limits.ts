@@ -26,7 +26,8 @@ export class LimitsFilter {
   check(c: Candidate): Verdict {
     if (this.opts.maxCodeBlocks !== undefined) {
       const n = countCodeBlocks(c.text);
-      if (n > this.opts.maxCodeBlocks) return { reason: 'too_many_code_blocks', detail: `${n} code blocks > ${this.opts.maxCodeBlocks}` };
+      if (n > this.opts.maxCodeBlocks)
+        return { reason: 'too_many_code_blocks', detail: `${n} code blocks > ${this.opts.maxCodeBlocks}` };
     }
     if (this.opts.maxLinks !== undefined) {
       const n = countLinks(c.text);

@@ -206,7 +206,8 @@ export class LshIndex {
     private readonly maxCandidates = 64,
   ) {
     if (opts.numPerm % 4 !== 0) throw new RangeError(`numPerm must be a multiple of 4, got ${opts.numPerm}`);
-    if (opts.bands * opts.rows > opts.numPerm) throw new RangeError(`bands × rows (${opts.bands}×${opts.rows}) exceeds numPerm ${opts.numPerm}`);
+    if (opts.bands * opts.rows > opts.numPerm)
+      throw new RangeError(`bands × rows (${opts.bands}×${opts.rows}) exceeds numPerm ${opts.numPerm}`);
     this.bands = opts.bands;
     this.rows = opts.rows;
     this.numPerm = opts.numPerm;
@@ -232,7 +233,8 @@ export class LshIndex {
     const words = this.numPerm >>> 2;
     for (let w = 0; w < words; w++) {
       const i = w << 2;
-      this.packed[w] = (sig[i]! & 0xff) | ((sig[i + 1]! & 0xff) << 8) | ((sig[i + 2]! & 0xff) << 16) | ((sig[i + 3]! & 0xff) << 24);
+      this.packed[w] =
+        (sig[i]! & 0xff) | ((sig[i + 1]! & 0xff) << 8) | ((sig[i + 2]! & 0xff) << 16) | ((sig[i + 3]! & 0xff) << 24);
     }
   }
 
@@ -266,7 +268,11 @@ export class LshIndex {
   }
 
   /** Candidates found by the last `query`: documents and their estimated similarity, best first. */
-  readonly found: { docs: Int32Array; estimates: Float64Array; count: number } = { docs: new Int32Array(0), estimates: new Float64Array(0), count: 0 };
+  readonly found: { docs: Int32Array; estimates: Float64Array; count: number } = {
+    docs: new Int32Array(0),
+    estimates: new Float64Array(0),
+    count: 0,
+  };
 
   /**
    * Candidates of `sig` (documents sharing a band, at most `maxCandidates` per band, newest first) whose estimated
@@ -349,7 +355,13 @@ export class LshIndex {
 
   /** Bytes held by the index (table, chains, signatures). */
   bytes(): number {
-    return this.keys.byteLength + this.heads.byteLength + this.next.byteLength + this.seenAt.byteLength + this.sigWords.reduce((s, c) => s + c.byteLength, 0);
+    return (
+      this.keys.byteLength +
+      this.heads.byteLength +
+      this.next.byteLength +
+      this.seenAt.byteLength +
+      this.sigWords.reduce((s, c) => s + c.byteLength, 0)
+    );
   }
 }
 

@@ -39,7 +39,13 @@ export interface MixResult {
  * target, then the whole set shuffled by a seeded rank. A repeated row gets the id `<id>~<copy>`. Same kept file and
  * seed → the same sft.jsonl, byte for byte. Accounting per source: available = selected + dropped, final = selected + repeats.
  */
-export async function mixSft(args: { dir: string; runDir: string; kept: ArtifactRef; plans: SourcePlan[]; sharegpt: boolean }): Promise<MixResult> {
+export async function mixSft(args: {
+  dir: string;
+  runDir: string;
+  kept: ArtifactRef;
+  plans: SourcePlan[];
+  sharegpt: boolean;
+}): Promise<MixResult> {
   const file = await loadSourcesFile(args.runDir);
   const seed = file?.mixing.seed ?? 0;
   const total = file?.mixing.total;
@@ -47,16 +53,28 @@ export async function mixSft(args: { dir: string; runDir: string; kept: Artifact
   const idsBySource = new Map<string, string[]>(args.plans.map((p) => [p.name, []]));
   for await (const { row, offset, length } of readJsonlLocated<SftRow>(pathOf(args.kept))) {
     const ids = row.source ? idsBySource.get(row.source) : undefined;
-    if (!ids) throw ApplicationFailure.nonRetryable(`mix: kept row ${row.id} has no known source (${JSON.stringify(row.source)})`, 'AccountingMismatch');
+    if (!ids)
+      throw ApplicationFailure.nonRetryable(
+        `mix: kept row ${row.id} has no known source (${JSON.stringify(row.source)})`,
+        'AccountingMismatch',
+      );
     ids.push(row.id);
     where.set(row.id, { offset, length });
   }
   const empty = args.plans.filter((p) => p.weight !== undefined && !idsBySource.get(p.name)!.length).map((p) => p.name);
   if (empty.length) {
-    throw ApplicationFailure.nonRetryable(`mix: no row of source ${empty.join(', ')} survived verification and filtering, so its weight cannot be met (see filter/rejects.jsonl and verify/rejects.jsonl)`, 'NoTrainingData');
+    throw ApplicationFailure.nonRetryable(
+      `mix: no row of source ${empty.join(', ')} survived verification and filtering, so its weight cannot be met (see filter/rejects.jsonl and verify/rejects.jsonl)`,
+      'NoTrainingData',
+    );
   }
   const targets = mixTargets(
-    args.plans.map((p) => ({ name: p.name, weight: p.weight, maxSamples: p.maxSamples, available: idsBySource.get(p.name)!.length })),
+    args.plans.map((p) => ({
+      name: p.name,
+      weight: p.weight,
+      maxSamples: p.maxSamples,
+      available: idsBySource.get(p.name)!.length,
+    })),
     total,
   );
   const picks: { id: string; copy: number; rank: string }[] = [];
@@ -105,6 +123,18 @@ export async function mixSft(args: { dir: string; runDir: string; kept: Artifact
   }
   const sftRef = await sftOut.finish();
   const sharegptRef = sharegptOut ? await sharegptOut.finish() : undefined;
-  const mixRef = await writeJsonAtomic(path.join(args.dir, 'mix.json'), { seed, ...(total !== undefined ? { total } : {}), rows: sftRef.count, sources });
-  return { seed, ...(total !== undefined ? { total } : {}), sources, sftRef, ...(sharegptRef ? { sharegptRef } : {}), mixRef };
+  const mixRef = await writeJsonAtomic(path.join(args.dir, 'mix.json'), {
+    seed,
+    ...(total !== undefined ? { total } : {}),
+    rows: sftRef.count,
+    sources,
+  });
+  return {
+    seed,
+    ...(total !== undefined ? { total } : {}),
+    sources,
+    sftRef,
+    ...(sharegptRef ? { sharegptRef } : {}),
+    mixRef,
+  };
 }

@@ -13,7 +13,13 @@ export interface ShareGptRow {
 }
 
 export function toMessages(id: string, prompt: string, answer: string): SftRow {
-  return { id, messages: [{ role: 'user', content: prompt }, { role: 'assistant', content: answer }] };
+  return {
+    id,
+    messages: [
+      { role: 'user', content: prompt },
+      { role: 'assistant', content: answer },
+    ],
+  };
 }
 
 export function toShareGpt(row: SftRow): ShareGptRow {

@@ -112,7 +112,10 @@ export class RepetitionFilter {
     if (!this.opts.enabled) return null;
     const m = this.meter.measure(c.reasoning ? `${c.reasoning}\n${c.summary}` : c.summary);
     if (m.loop) {
-      return { reason: 'loop', detail: `a ${m.loop.period}-token span repeated ${m.loop.repeats}× in a row (${m.loop.tokens} tokens)` };
+      return {
+        reason: 'loop',
+        detail: `a ${m.loop.period}-token span repeated ${m.loop.repeats}× in a row (${m.loop.tokens} tokens)`,
+      };
     }
     if (m.duplicateFraction > this.opts.maxDuplicateFraction) {
       return {

@@ -34,8 +34,11 @@ export function clusterEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): C
   };
   if (env.DISTILLERY_RAY_ADDRESS) out.ray = { address: env.DISTILLERY_RAY_ADDRESS.replace(/\/+$/, '') };
   if (env.DISTILLERY_KUBE_API) {
-    const missing = ['DISTILLERY_TRAINJOB_IMAGE', 'DISTILLERY_ARTIFACTS_CLAIM', 'DISTILLERY_ARTIFACTS_MOUNT'].filter((k) => !env[k]);
-    if (missing.length) throw new Error(`DISTILLERY_KUBE_API is set but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not`);
+    const missing = ['DISTILLERY_TRAINJOB_IMAGE', 'DISTILLERY_ARTIFACTS_CLAIM', 'DISTILLERY_ARTIFACTS_MOUNT'].filter(
+      (k) => !env[k],
+    );
+    if (missing.length)
+      throw new Error(`DISTILLERY_KUBE_API is set but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not`);
     out.kubernetes = {
       apiServer: env.DISTILLERY_KUBE_API.replace(/\/+$/, ''),
       namespace: env.DISTILLERY_KUBE_NAMESPACE || 'distillery',
@@ -43,7 +46,9 @@ export function clusterEndpointsFromEnv(env: NodeJS.ProcessEnv = process.env): C
       image: env.DISTILLERY_TRAINJOB_IMAGE!,
       artifactsClaim: env.DISTILLERY_ARTIFACTS_CLAIM!,
       mountPath: env.DISTILLERY_ARTIFACTS_MOUNT!,
-      ...(env.DISTILLERY_TRAINJOB_SERVICE_ACCOUNT ? { serviceAccountName: env.DISTILLERY_TRAINJOB_SERVICE_ACCOUNT } : {}),
+      ...(env.DISTILLERY_TRAINJOB_SERVICE_ACCOUNT
+        ? { serviceAccountName: env.DISTILLERY_TRAINJOB_SERVICE_ACCOUNT }
+        : {}),
     };
   }
   return out;

@@ -45,7 +45,10 @@ export function jobIdBase(runDir: string): string {
 const MAX_GENERATIONS = 100;
 
 /** The newest job of this fine-tune: its generation and status (generation -1 when none was submitted yet). */
-export async function newestJob(engine: ClusterEngine, base: string): Promise<{ generation: number; status: JobStatus | null }> {
+export async function newestJob(
+  engine: ClusterEngine,
+  base: string,
+): Promise<{ generation: number; status: JobStatus | null }> {
   let newest = { generation: -1, status: null as JobStatus | null };
   for (let n = 0; n < MAX_GENERATIONS; n++) {
     const s = await engine.status(`${base}-${n}`);
@@ -115,7 +118,14 @@ export async function runOnCluster(opts: {
   beforeSubmit?: () => Promise<void>;
   pollMs: number;
   signal?: AbortSignal;
-  heartbeat?: (d: { jobId: string; phase: JobPhase; step: number; total: number | null; checkpoint: string | null; loss: number | null }) => void;
+  heartbeat?: (d: {
+    jobId: string;
+    phase: JobPhase;
+    step: number;
+    total: number | null;
+    checkpoint: string | null;
+    loss: number | null;
+  }) => void;
   onEvent?: (e: TrainerEvent) => void;
   log?: (msg: string) => void;
   stopTimeoutMs?: number;
@@ -124,12 +134,18 @@ export async function runOnCluster(opts: {
   const newest = await newestJob(engine, base);
   let jobId: string;
   let submitted = false;
-  if (newest.status && (newest.status.phase === 'pending' || newest.status.phase === 'running' || newest.status.phase === 'succeeded')) {
+  if (
+    newest.status &&
+    (newest.status.phase === 'pending' || newest.status.phase === 'running' || newest.status.phase === 'succeeded')
+  ) {
     jobId = `${base}-${newest.generation}`;
     opts.log?.(`${engine.name} job ${jobId} is ${newest.status.phase}: attaching to it`);
   } else {
     jobId = `${base}-${newest.generation + 1}`;
-    if (newest.status) opts.log?.(`${engine.name} job ${base}-${newest.generation} ${newest.status.phase}${newest.status.message ? ` (${newest.status.message.slice(0, 300)})` : ''}: submitting ${jobId}, which resumes from the last checkpoint`);
+    if (newest.status)
+      opts.log?.(
+        `${engine.name} job ${base}-${newest.generation} ${newest.status.phase}${newest.status.message ? ` (${newest.status.message.slice(0, 300)})` : ''}: submitting ${jobId}, which resumes from the last checkpoint`,
+      );
     await opts.beforeSubmit?.();
     const launch = opts.launch(jobId);
     await fs.rm(launch.eventsFile, { force: true });
@@ -137,7 +153,14 @@ export async function runOnCluster(opts: {
     if (!submitted) opts.log?.(`${engine.name} job ${jobId} was submitted by another attempt: attaching to it`);
   }
   const eventsFile = opts.launch(jobId).eventsFile;
-  const s: Omit<ClusterRun, 'jobId' | 'submitted' | 'status'> = { resumedFromStep: 0, lastStep: 0, totalSteps: null, lastCheckpoint: null, lastLoss: null, tokensPerSecond: null };
+  const s: Omit<ClusterRun, 'jobId' | 'submitted' | 'status'> = {
+    resumedFromStep: 0,
+    lastStep: 0,
+    totalSteps: null,
+    lastCheckpoint: null,
+    lastLoss: null,
+    tokensPerSecond: null,
+  };
   let offset = 0;
   const follow = async () => {
     const r = await readNewLines(eventsFile, offset);
@@ -168,17 +191,33 @@ export async function runOnCluster(opts: {
       const deadline = Date.now() + (opts.stopTimeoutMs ?? 120_000);
       let st = await engine.status(jobId);
       while (st && (st.phase === 'pending' || st.phase === 'running') && Date.now() < deadline) {
-        opts.heartbeat?.({ jobId, phase: st.phase, step: s.lastStep, total: s.totalSteps, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
+        opts.heartbeat?.({
+          jobId,
+          phase: st.phase,
+          step: s.lastStep,
+          total: s.totalSteps,
+          checkpoint: s.lastCheckpoint,
+          loss: s.lastLoss,
+        });
         await sleep(Math.min(opts.pollMs, 2000));
         st = await engine.status(jobId);
       }
       await follow();
-      throw new CancelledFailure(`fine-tune cancelled: ${engine.name} job ${jobId} ${st?.phase ?? 'gone'} at step ${s.lastStep}; last checkpoint ${s.lastCheckpoint ?? 'none'} kept`);
+      throw new CancelledFailure(
+        `fine-tune cancelled: ${engine.name} job ${jobId} ${st?.phase ?? 'gone'} at step ${s.lastStep}; last checkpoint ${s.lastCheckpoint ?? 'none'} kept`,
+      );
     }
     const status = await engine.status(jobId);
     if (!status) throw new Error(`${engine.name} job ${jobId} disappeared`);
     await follow();
-    opts.heartbeat?.({ jobId, phase: status.phase, step: s.lastStep, total: s.totalSteps, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
+    opts.heartbeat?.({
+      jobId,
+      phase: status.phase,
+      step: s.lastStep,
+      total: s.totalSteps,
+      checkpoint: s.lastCheckpoint,
+      loss: s.lastLoss,
+    });
     if (status.phase !== 'pending' && status.phase !== 'running') return { jobId, submitted, status, ...s };
     await sleep(opts.pollMs, opts.signal);
   }

@@ -63,12 +63,17 @@ export function createFineTune(slot: DeviceSlot, clusters?: ClusterEndpoints) {
     const backend = input.fineTune.backend ?? 'tiny';
     // Weights the trainer loads must come from inside the worker's roots.
     const student = input.fineTune.student;
-    if (backend === 'trl' && !BUILTIN_STUDENTS.has(student.source)) await confinePath({ field: 'fineTune.student.source', path: student.source, access: 'read' });
-    if (student.initFrom && !student.initFrom.startsWith('promoted:')) await confinePath({ field: 'fineTune.student.initFrom', path: student.initFrom, access: 'read' });
+    if (backend === 'trl' && !BUILTIN_STUDENTS.has(student.source))
+      await confinePath({ field: 'fineTune.student.source', path: student.source, access: 'read' });
+    if (student.initFrom && !student.initFrom.startsWith('promoted:'))
+      await confinePath({ field: 'fineTune.student.initFrom', path: student.initFrom, access: 'read' });
     if (backend === 'trl') return fineTuneTrl(slot, input, clusters);
     if (backend === 'openai') {
       // The API backend needs no GPU slot: the workflow calls createOpenAIFineTune's activity (openai-fine-tune.ts).
-      throw ApplicationFailure.nonRetryable('fineTune.backend "openai" runs in the openaiFineTune activity, not in the GPU fine-tune activity', 'WrongFineTuneBackend');
+      throw ApplicationFailure.nonRetryable(
+        'fineTune.backend "openai" runs in the openaiFineTune activity, not in the GPU fine-tune activity',
+        'WrongFineTuneBackend',
+      );
     }
     return fineTuneTiny(slot, input);
   };
@@ -98,7 +103,9 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
     // The workflow resolves 'promoted:<name>' to the promoted model's directory before this activity runs.
     ...(ft.student.initFrom && !ft.student.initFrom.startsWith('promoted:') ? { init_from: ft.student.initFrom } : {}),
     ...(slot.threads ? { threads: slot.threads } : {}),
-    ...(ft.objective?.type === 'kd' ? { objective: await kdTrainerObjective(input.runDir, input.sft, ft, input.spec) } : {}),
+    ...(ft.objective?.type === 'kd'
+      ? { objective: await kdTrainerObjective(input.runDir, input.sft, ft, input.spec) }
+      : {}),
   };
   const configPath = path.join(outDir, 'config.json');
   await writeJsonAtomic(configPath, config);
@@ -109,7 +116,10 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
   const log = (line: string) => ctx?.log.debug(`trainer: ${line}`);
 
   // The baseline export can take longer than the heartbeat timeout on a busy machine: heartbeat through it too.
-  const ticker = setInterval(() => ctx?.heartbeat({ step: 0, checkpoint: null, loss: null, phase: 'baseline-export' }), 2000);
+  const ticker = setInterval(
+    () => ctx?.heartbeat({ step: 0, checkpoint: null, loss: null, phase: 'baseline-export' }),
+    2000,
+  );
   try {
     if (!(await exists(path.join(baselineModelDir, 'model.onnx')))) {
       const init = await runTrainer({
@@ -121,7 +131,8 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
         onEvent: () => undefined,
         onLog: log,
       });
-      if (init.exitCode !== 0) throw new Error(`baseline export failed (exit ${init.exitCode ?? init.signal}):\n${init.stderrTail}`);
+      if (init.exitCode !== 0)
+        throw new Error(`baseline export failed (exit ${init.exitCode ?? init.signal}):\n${init.stderrTail}`);
     }
   } finally {
     clearInterval(ticker);
@@ -134,16 +145,28 @@ async function fineTuneTiny(slot: DeviceSlot, input: FineTuneInput): Promise<Fin
     env,
     signal: ctx?.cancellationSignal,
     heartbeat: (d) => ctx?.heartbeat(d),
-    onStep: (e) => ctx?.log.info('train step', { step: e.step, total: e.total_steps, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokens_per_s }),
+    onStep: (e) =>
+      ctx?.log.info('train step', {
+        step: e.step,
+        total: e.total_steps,
+        loss: e.loss,
+        lr: e.lr,
+        tokensPerSecond: e.tokens_per_s,
+      }),
     onLog: log,
   });
   const { lastStep, lastCheckpoint, lastLoss, done } = run;
-  if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${lastStep}; last checkpoint ${lastCheckpoint ?? 'none'} kept`);
+  if (ctx?.cancellationSignal.aborted)
+    throw new CancelledFailure(
+      `fine-tune cancelled at step ${lastStep}; last checkpoint ${lastCheckpoint ?? 'none'} kept`,
+    );
   if (run.exitCode !== 0 || !done) {
     const msg = `trainer exited with ${run.exitCode ?? run.signal} at step ${lastStep} (last checkpoint ${lastCheckpoint ?? 'none'}):\n${run.stderrTail}`;
     // Bad training data cannot be fixed by a retry; a crash or a kill can.
-    if (run.exitCode === 4 || /TokenizerMismatch/.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'TokenizerMismatch');
-    if (/No training examples|invalid training data/i.test(run.stderrTail)) throw ApplicationFailure.nonRetryable(msg, 'InvalidTrainingData');
+    if (run.exitCode === 4 || /TokenizerMismatch/.test(run.stderrTail))
+      throw ApplicationFailure.nonRetryable(msg, 'TokenizerMismatch');
+    if (/No training examples|invalid training data/i.test(run.stderrTail))
+      throw ApplicationFailure.nonRetryable(msg, 'InvalidTrainingData');
     throw new Error(msg);
   }
   const result: FineTuneResult = {

@@ -6,13 +6,24 @@ import * as https from 'node:https';
  * headers, and Ray's dashboard refuses every POST that carries them ("method not allowed for browser traffic").
  * https uses Node's CAs plus NODE_EXTRA_CA_CERTS (a cluster's own CA).
  */
-export function httpCall(method: string, url: string, opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; text: string }> {
+export function httpCall(
+  method: string,
+  url: string,
+  opts: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+): Promise<{ status: number; text: string }> {
   const u = new URL(url);
   const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.request(
       u,
-      { method, headers: { ...(opts.headers ?? {}), ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}) }, timeout: opts.timeoutMs ?? 30_000 },
+      {
+        method,
+        headers: {
+          ...(opts.headers ?? {}),
+          ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+        },
+        timeout: opts.timeoutMs ?? 30_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -24,12 +24,20 @@ export interface KdTargetsReport {
  * The trainer's `objective` for a kd run: the run's logprobs sidecar aligned with the SFT file it trains on (a
  * dropped sample drops its record; a kept one without a record fails, since it would silently train as SFT).
  */
-export async function kdTrainerObjective(runDir: string, sft: ArtifactRef, fineTune: RunSpec['fineTune'], spec?: unknown): Promise<Record<string, unknown>> {
+export async function kdTrainerObjective(
+  runDir: string,
+  sft: ArtifactRef,
+  fineTune: RunSpec['fineTune'],
+  spec?: unknown,
+): Promise<Record<string, unknown>> {
   const o = fineTune.objective;
   if (o?.type !== 'kd') return { type: 'sft' };
   const source = layout.logprobs(runDir);
   if (!(await exists(source))) {
-    throw ApplicationFailure.nonRetryable(`fineTune.objective kd: the run has no teacher logprobs (${source}); set sampling.logprobs so generation captures them`, 'KdLogprobsMissing');
+    throw ApplicationFailure.nonRetryable(
+      `fineTune.objective kd: the run has no teacher logprobs (${source}); set sampling.logprobs so generation captures them`,
+      'KdLogprobsMissing',
+    );
   }
   const target = layout.trainLogprobs(runDir);
   const ids = await idsOf(pathOf(sft));

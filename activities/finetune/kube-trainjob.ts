@@ -26,9 +26,16 @@ const VERSION = 'v1alpha1';
  * the artifacts claim mounted at the path the workers use, so the config, the data and the checkpoints are where the
  * activity wrote and will read them.
  */
-export function renderTrainJob(name: string, launch: Launch, o: Omit<TrainJobOptions, 'apiServer' | 'tokenFile'>): Record<string, unknown> {
+export function renderTrainJob(
+  name: string,
+  launch: Launch,
+  o: Omit<TrainJobOptions, 'apiServer' | 'tokenFile'>,
+): Record<string, unknown> {
   const gpus = launch.gpusPerNode;
-  const resources = gpus > 0 ? { limits: { 'nvidia.com/gpu': gpus }, requests: { 'nvidia.com/gpu': gpus } } : { requests: { cpu: String(launch.processesPerNode) } };
+  const resources =
+    gpus > 0
+      ? { limits: { 'nvidia.com/gpu': gpus }, requests: { 'nvidia.com/gpu': gpus } }
+      : { requests: { cpu: String(launch.processesPerNode) } };
   return {
     apiVersion: `${GROUP}/${VERSION}`,
     kind: 'TrainJob',
@@ -41,7 +48,14 @@ export function renderTrainJob(name: string, launch: Launch, o: Omit<TrainJobOpt
       runtimeRef: { name: o.runtime, kind: 'ClusterTrainingRuntime', apiGroup: GROUP },
       trainer: {
         image: o.image,
-        command: [o.python, '-m', 'torch.distributed.run', path.join(o.trainerDir, 'sft', 'train_sft.py'), '--config', launch.configPath],
+        command: [
+          o.python,
+          '-m',
+          'torch.distributed.run',
+          path.join(o.trainerDir, 'sft', 'train_sft.py'),
+          '--config',
+          launch.configPath,
+        ],
         numNodes: launch.nodes,
         numProcPerNode: launch.processesPerNode,
         resourcesPerNode: resources,
@@ -54,9 +68,20 @@ export function renderTrainJob(name: string, launch: Launch, o: Omit<TrainJobOpt
         {
           targetJobs: [{ name: 'node' }],
           ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
-          containers: [{ name: 'node', volumeMounts: [{ name: 'artifacts', mountPath: o.mountPath }, ...(gpus > 0 ? [{ name: 'dshm', mountPath: '/dev/shm' }] : [])] }],
+          containers: [
+            {
+              name: 'node',
+              volumeMounts: [
+                { name: 'artifacts', mountPath: o.mountPath },
+                ...(gpus > 0 ? [{ name: 'dshm', mountPath: '/dev/shm' }] : []),
+              ],
+            },
+          ],
           // NCCL and the data loader share memory through /dev/shm, which a container gets only 64 MiB of by default.
-          volumes: [{ name: 'artifacts', persistentVolumeClaim: { claimName: o.artifactsClaim } }, ...(gpus > 0 ? [{ name: 'dshm', emptyDir: { medium: 'Memory' } }] : [])],
+          volumes: [
+            { name: 'artifacts', persistentVolumeClaim: { claimName: o.artifactsClaim } },
+            ...(gpus > 0 ? [{ name: 'dshm', emptyDir: { medium: 'Memory' } }] : []),
+          ],
         },
       ],
     },
@@ -71,14 +96,18 @@ interface Condition {
 }
 
 /** A TrainJob's state from its conditions (Complete, Failed, Suspended: the Trainer controller's types). */
-export function trainJobStatus(obj: { spec?: { suspend?: boolean }; status?: { conditions?: Condition[] } }): JobStatus {
+export function trainJobStatus(obj: {
+  spec?: { suspend?: boolean };
+  status?: { conditions?: Condition[] };
+}): JobStatus {
   const conds = obj.status?.conditions ?? [];
   const on = (t: string) => conds.find((c) => c.type === t && c.status === 'True');
   const failed = on('Failed');
   if (failed) return { phase: 'failed', message: [failed.reason, failed.message].filter(Boolean).join(': ') };
   const complete = on('Complete');
   if (complete) return { phase: 'succeeded', message: complete.message };
-  if (on('Suspended') || obj.spec?.suspend) return { phase: 'stopped', message: on('Suspended')?.message ?? 'suspended' };
+  if (on('Suspended') || obj.spec?.suspend)
+    return { phase: 'stopped', message: on('Suspended')?.message ?? 'suspended' };
   return { phase: conds.length ? 'running' : 'pending' };
 }
 
@@ -95,7 +124,8 @@ export function kubeTrainJobEngine(o: TrainJobOptions & { timeoutMs?: number }):
     if (body) headers['content-type'] = contentType;
     return httpCall(method, url, { headers, body: body ? JSON.stringify(body) : undefined, timeoutMs: o.timeoutMs });
   };
-  const fail = (what: string, r: { status: number; text: string }) => new Error(`Kubernetes API ${what}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
+  const fail = (what: string, r: { status: number; text: string }) =>
+    new Error(`Kubernetes API ${what}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
   return {
     name: 'kubernetes',
     async status(name: string) {
@@ -111,7 +141,12 @@ export function kubeTrainJobEngine(o: TrainJobOptions & { timeoutMs?: number }):
       throw fail('POST trainjobs', r);
     },
     async stop(name: string) {
-      const r = await call('PATCH', `${base}/${encodeURIComponent(name)}`, { spec: { suspend: true } }, 'application/merge-patch+json');
+      const r = await call(
+        'PATCH',
+        `${base}/${encodeURIComponent(name)}`,
+        { spec: { suspend: true } },
+        'application/merge-patch+json',
+      );
       if (r.status !== 200 && r.status !== 404) throw fail(`PATCH trainjobs/${name}`, r);
     },
   };

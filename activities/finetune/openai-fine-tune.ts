@@ -67,7 +67,11 @@ const METADATA_KEY = 'distillery_key';
 export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
   return async function openaiFineTune(input: OpenAIFineTuneInput): Promise<OpenAIFineTuneResult> {
     const spec = input.fineTune.openai;
-    if (!spec) throw ApplicationFailure.nonRetryable('fineTune.backend is "openai" but fineTune.openai is missing', 'InvalidRunSpec');
+    if (!spec)
+      throw ApplicationFailure.nonRetryable(
+        'fineTune.backend is "openai" but fineTune.openai is missing',
+        'InvalidRunSpec',
+      );
     await verifyRef(input.sft);
     const outDir = path.join(input.runDir, 'finetune');
     const markerPath = path.join(outDir, 'openai-job.json');
@@ -82,8 +86,16 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
     const ctx = currentActivity();
     // The key is the worker's, never the spec's: its policy decides whether it may go to this host, and a variable the
     // spec names must be set. Without apiKeyEnv the endpoint is keyless (a local server).
-    const apiKey = apiKeyFor({ field: 'fineTune.openai.apiKeyEnv', envName: spec.apiKeyEnv, baseURL: spec.baseURL }, opts.env ?? process.env);
-    const client = new OpenAI({ baseURL: spec.baseURL, apiKey: apiKey ?? 'not-needed', maxRetries: 4, timeout: 120_000 });
+    const apiKey = apiKeyFor(
+      { field: 'fineTune.openai.apiKeyEnv', envName: spec.apiKeyEnv, baseURL: spec.baseURL },
+      opts.env ?? process.env,
+    );
+    const client = new OpenAI({
+      baseURL: spec.baseURL,
+      apiKey: apiKey ?? 'not-needed',
+      maxRetries: 4,
+      timeout: 120_000,
+    });
     const signal = ctx?.cancellationSignal;
     const fail = (err: unknown) => classify(err, spec);
 
@@ -92,7 +104,12 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
     const beat = ctx?.info.heartbeatDetails as { jobId?: string; key?: string } | undefined;
     if (!marker.jobId && !marker.ended && beat?.key === key && beat.jobId) marker.jobId = beat.jobId;
     if (marker.ended && marker.jobId) {
-      marker = { key, baseURL: spec.baseURL, fileId: marker.fileId, previousJobIds: [...(marker.previousJobIds ?? []), marker.jobId] };
+      marker = {
+        key,
+        baseURL: spec.baseURL,
+        fileId: marker.fileId,
+        previousJobIds: [...(marker.previousJobIds ?? []), marker.jobId],
+      };
       await writeJsonAtomic(markerPath, marker);
     }
 
@@ -142,8 +159,14 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
       });
       const events = await allEvents(client, jobId!);
       if (job.status !== 'succeeded' || !job.fine_tuned_model) {
-        await writeJsonAtomic(markerPath, { ...marker, ended: job.status === 'cancelled' ? 'cancelled' : 'failed' } satisfies JobMarker);
-        const why = job.error?.message || [...events].reverse().find((e) => e.level === 'error')?.message || `status ${job.status}`;
+        await writeJsonAtomic(markerPath, {
+          ...marker,
+          ended: job.status === 'cancelled' ? 'cancelled' : 'failed',
+        } satisfies JobMarker);
+        const why =
+          job.error?.message ||
+          [...events].reverse().find((e) => e.level === 'error')?.message ||
+          `status ${job.status}`;
         throw ApplicationFailure.nonRetryable(
           `fine-tuning job ${job.id} at ${spec.baseURL} ${job.status}${job.error?.code ? ` (${job.error.code})` : ''}: ${why}`,
           job.status === 'cancelled' ? 'FineTuneJobCancelled' : 'FineTuneJobFailed',
@@ -161,7 +184,13 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
         trainedTokens: job.trained_tokens,
         durationSeconds: job.finished_at ? job.finished_at - job.created_at : null,
         lossCurve: curve,
-        events: events.map((e) => ({ at: e.created_at, level: e.level, type: e.type ?? 'message', message: e.message, data: e.data ?? null })),
+        events: events.map((e) => ({
+          at: e.created_at,
+          level: e.level,
+          type: e.type ?? 'message',
+          message: e.message,
+          data: e.data ?? null,
+        })),
       });
       const result: OpenAIFineTuneResult = {
         studentKind: 'api',
@@ -198,12 +227,21 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
    * Only a cancellation the workflow asked for stops the remote job; anything else that aborts this attempt (lost
    * worker, heartbeat timeout, shutdown, pause) leaves it training for the next attempt to pick up.
    */
-  async function onCancel(client: OpenAI, jobId: string | undefined, key: string, markerPath: string, marker: JobMarker): Promise<Error> {
+  async function onCancel(
+    client: OpenAI,
+    jobId: string | undefined,
+    key: string,
+    markerPath: string,
+    marker: JobMarker,
+  ): Promise<Error> {
     const ctx = currentActivity();
     const details = ctx?.cancellationDetails;
     const reason = (ctx?.cancellationSignal.reason as Error | undefined)?.message;
     const requested = details ? details.cancelRequested : reason === 'CANCELLED';
-    if (!requested) return new CancelledFailure(`stopped polling fine-tuning job ${jobId ?? '(not created yet)'} (${reason ?? 'cancelled'}); a retry resumes it`);
+    if (!requested)
+      return new CancelledFailure(
+        `stopped polling fine-tuning job ${jobId ?? '(not created yet)'} (${reason ?? 'cancelled'}); a retry resumes it`,
+      );
     try {
       // Cancelled mid-create: the job may exist although its id never came back.
       jobId ??= (await findJob(client, key, marker.fileId, marker.previousJobIds ?? []))?.id;
@@ -220,7 +258,15 @@ export function createOpenAIFineTune(opts: { env?: NodeJS.ProcessEnv } = {}) {
 /** Same run, same data, same endpoint and settings → same key; anything else is a different job. */
 function idempotencyKey(input: OpenAIFineTuneInput): string {
   const o = input.fineTune.openai!;
-  const what = JSON.stringify([path.basename(input.runDir), input.sft.sha256, o.baseURL, o.model, o.suffix ?? null, o.hyperparameters, input.fineTune.seed]);
+  const what = JSON.stringify([
+    path.basename(input.runDir),
+    input.sft.sha256,
+    o.baseURL,
+    o.model,
+    o.suffix ?? null,
+    o.hyperparameters,
+    input.fineTune.seed,
+  ]);
   return `distillery-${createHash('sha256').update(what).digest('hex').slice(0, 32)}`;
 }
 
@@ -239,7 +285,13 @@ async function readMarker(file: string, key: string, baseURL: string): Promise<J
 }
 
 /** The job an earlier attempt created but did not live to write down: ours by metadata key or training file. */
-async function findJob(client: OpenAI, key: string, fileId: string | undefined, skip: string[], signal?: AbortSignal): Promise<Job | null> {
+async function findJob(
+  client: OpenAI,
+  key: string,
+  fileId: string | undefined,
+  skip: string[],
+  signal?: AbortSignal,
+): Promise<Job | null> {
   let seen = 0;
   // The metadata filter narrows the list where the provider supports it; the check below holds either way.
   for await (const job of client.fineTuning.jobs.list({ limit: 100, metadata: { [METADATA_KEY]: key } }, { signal })) {
@@ -266,13 +318,27 @@ async function fileExists(client: OpenAI, fileId: string, signal?: AbortSignal):
  * ShareGPT rows converted. The file name carries the key, so a person can tell in the provider's dashboard whose
  * upload it is.
  */
-async function upload(client: OpenAI, sft: ArtifactRef, trainPath: string, key: string, signal?: AbortSignal): Promise<string> {
+async function upload(
+  client: OpenAI,
+  sft: ArtifactRef,
+  trainPath: string,
+  key: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const w = new AtomicJsonlWriter(trainPath);
-  const roles: Record<string, string> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system' };
+  const roles: Record<string, string> = {
+    human: 'user',
+    user: 'user',
+    gpt: 'assistant',
+    assistant: 'assistant',
+    system: 'system',
+  };
   try {
     for await (const row of readJsonl<Record<string, unknown>>(pathOf(sft))) {
       const conv = row.conversations as { from: string; value: string }[] | undefined;
-      const messages = Array.isArray(row.messages) ? row.messages : conv?.map((m) => ({ role: roles[m.from] ?? m.from, content: m.value }));
+      const messages = Array.isArray(row.messages)
+        ? row.messages
+        : conv?.map((m) => ({ role: roles[m.from] ?? m.from, content: m.value }));
       await w.write({ messages });
     }
     await w.finish();
@@ -280,11 +346,20 @@ async function upload(client: OpenAI, sft: ArtifactRef, trainPath: string, key: 
     await w.abort();
     throw err;
   }
-  const file = await client.files.create({ file: await toFile(createReadStream(trainPath), `${key}.jsonl`), purpose: 'fine-tune' }, { signal });
+  const file = await client.files.create(
+    { file: await toFile(createReadStream(trainPath), `${key}.jsonl`), purpose: 'fine-tune' },
+    { signal },
+  );
   return file.id;
 }
 
-async function poll(client: OpenAI, jobId: string, pollSeconds: number, key: string, signal?: AbortSignal): Promise<Job> {
+async function poll(
+  client: OpenAI,
+  jobId: string,
+  pollSeconds: number,
+  key: string,
+  signal?: AbortSignal,
+): Promise<Job> {
   const ctx = currentActivity();
   let details: Record<string, unknown> = { key, jobId, status: 'unknown' };
   // Heartbeats must outpace the heartbeat timeout even when the poll interval is long.
@@ -293,7 +368,13 @@ async function poll(client: OpenAI, jobId: string, pollSeconds: number, key: str
     for (;;) {
       const job = await client.fineTuning.jobs.retrieve(jobId, { signal });
       const latest = await latestMetrics(client, jobId, signal);
-      details = { key, jobId, status: job.status, ...latest, ...(job.estimated_finish ? { estimatedFinish: job.estimated_finish } : {}) };
+      details = {
+        key,
+        jobId,
+        status: job.status,
+        ...latest,
+        ...(job.estimated_finish ? { estimatedFinish: job.estimated_finish } : {}),
+      };
       ctx?.heartbeat(details);
       if (TERMINAL.has(job.status)) return job;
       await sleep(pollSeconds * 1000, signal);
@@ -305,12 +386,20 @@ async function poll(client: OpenAI, jobId: string, pollSeconds: number, key: str
 }
 
 /** The newest step/loss the job has reported, from the first page of its events. */
-async function latestMetrics(client: OpenAI, jobId: string, signal?: AbortSignal): Promise<{ step?: number; totalSteps?: number; loss?: number }> {
+async function latestMetrics(
+  client: OpenAI,
+  jobId: string,
+  signal?: AbortSignal,
+): Promise<{ step?: number; totalSteps?: number; loss?: number }> {
   const page = await client.fineTuning.jobs.listEvents(jobId, { limit: 20 }, { signal });
   for (const e of page.data) {
     const d = e.data as { step?: unknown; total_steps?: unknown; train_loss?: unknown } | undefined;
     if (typeof d?.step === 'number') {
-      return { step: d.step, ...(typeof d.total_steps === 'number' ? { totalSteps: d.total_steps } : {}), ...(typeof d.train_loss === 'number' ? { loss: d.train_loss } : {}) };
+      return {
+        step: d.step,
+        ...(typeof d.total_steps === 'number' ? { totalSteps: d.total_steps } : {}),
+        ...(typeof d.train_loss === 'number' ? { loss: d.train_loss } : {}),
+      };
     }
   }
   return {};
@@ -346,7 +435,10 @@ async function lossFromResultFiles(client: OpenAI, job: Job): Promise<{ step: nu
       const si = cols.indexOf('step');
       const li = cols.indexOf('train_loss');
       if (si < 0 || li < 0) continue;
-      const curve = rows.map((r) => r.split(',')).map((c) => ({ step: Number(c[si]), loss: Number(c[li]) })).filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss));
+      const curve = rows
+        .map((r) => r.split(','))
+        .map((c) => ({ step: Number(c[si]), loss: Number(c[li]) }))
+        .filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss));
       if (curve.length) return curve;
     } catch {
       // A result file is a nicety; the events carry the same curve.
@@ -368,10 +460,17 @@ function classify(err: unknown, spec: NonNullable<RunSpec['fineTune']['openai']>
     const fix = spec.apiKeyEnv
       ? `the key in ${spec.apiKeyEnv} (fineTune.openai.apiKeyEnv) was refused: set it to a valid API key for ${spec.baseURL}`
       : `it wants an API key: name the variable that holds it in fineTune.openai.apiKeyEnv`;
-    return ApplicationFailure.nonRetryable(`Fine-tuning API at ${spec.baseURL} answered HTTP 401: ${fix}. Server said: ${err.message}`, 'FineTuneApiAuth');
+    return ApplicationFailure.nonRetryable(
+      `Fine-tuning API at ${spec.baseURL} answered HTTP 401: ${fix}. Server said: ${err.message}`,
+      'FineTuneApiAuth',
+    );
   }
   const hint = fixHints[err.status];
-  if (hint) return ApplicationFailure.nonRetryable(`Fine-tuning API at ${spec.baseURL} answered HTTP ${err.status}: ${hint}. Server said: ${err.message}`, `FineTuneHttp${err.status}`);
+  if (hint)
+    return ApplicationFailure.nonRetryable(
+      `Fine-tuning API at ${spec.baseURL} answered HTTP ${err.status}: ${hint}. Server said: ${err.message}`,
+      `FineTuneHttp${err.status}`,
+    );
   return err;
 }
 

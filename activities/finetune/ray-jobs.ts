@@ -7,37 +7,64 @@ export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-const PHASES: Record<string, JobPhase> = { PENDING: 'pending', RUNNING: 'running', SUCCEEDED: 'succeeded', FAILED: 'failed', STOPPED: 'stopped' };
+const PHASES: Record<string, JobPhase> = {
+  PENDING: 'pending',
+  RUNNING: 'running',
+  SUCCEEDED: 'succeeded',
+  FAILED: 'failed',
+  STOPPED: 'stopped',
+};
 
 /**
  * The Ray Jobs API (the dashboard's REST endpoints: POST /api/jobs/, GET /api/jobs/{id}, POST /api/jobs/{id}/stop).
  * A job's entrypoint is infra/trainer/sft/ray_launch.py, which places one torchrun per node in a placement group.
  */
-export function rayJobsEngine(opts: { address: string; python: string; trainerDir: string; timeoutMs?: number }): ClusterEngine {
+export function rayJobsEngine(opts: {
+  address: string;
+  python: string;
+  trainerDir: string;
+  timeoutMs?: number;
+}): ClusterEngine {
   const timeout = opts.timeoutMs ?? 30_000;
   const call = (method: string, route: string, body?: unknown) =>
-    httpCall(method, `${opts.address}${route}`, { headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined, timeoutMs: timeout });
+    httpCall(method, `${opts.address}${route}`, {
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      timeoutMs: timeout,
+    });
   return {
     name: 'ray',
     async status(id: string): Promise<JobStatus | null> {
       const r = await call('GET', `/api/jobs/${encodeURIComponent(id)}`);
       if (r.status === 404) return null;
-      if (r.status !== 200) throw new Error(`Ray Jobs API GET /api/jobs/${id}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
+      if (r.status !== 200)
+        throw new Error(`Ray Jobs API GET /api/jobs/${id}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
       const j = JSON.parse(r.text) as { status: string; message?: string; driver_exit_code?: number | null };
       const phase = PHASES[j.status];
       if (!phase) throw new Error(`Ray job ${id} has an unknown status ${j.status}`);
-      return { phase, message: j.message ?? undefined, ...(typeof j.driver_exit_code === 'number' ? { exitCode: j.driver_exit_code } : {}) };
+      return {
+        phase,
+        message: j.message ?? undefined,
+        ...(typeof j.driver_exit_code === 'number' ? { exitCode: j.driver_exit_code } : {}),
+      };
     },
     async submit(id: string, launch: Launch): Promise<'created' | 'exists'> {
       const entrypoint = [
         opts.python,
         path.join(opts.trainerDir, 'sft', 'ray_launch.py'),
-        '--config', launch.configPath,
-        '--nodes', String(launch.nodes),
-        '--gpus-per-node', String(launch.gpusPerNode),
-        '--processes-per-node', String(launch.processesPerNode),
-        '--events-file', launch.eventsFile,
-      ].map(shellQuote).join(' ');
+        '--config',
+        launch.configPath,
+        '--nodes',
+        String(launch.nodes),
+        '--gpus-per-node',
+        String(launch.gpusPerNode),
+        '--processes-per-node',
+        String(launch.processesPerNode),
+        '--events-file',
+        launch.eventsFile,
+      ]
+        .map(shellQuote)
+        .join(' ');
       const r = await call('POST', '/api/jobs/', {
         entrypoint,
         submission_id: id,
@@ -51,7 +78,8 @@ export function rayJobsEngine(opts: { address: string; python: string; trainerDi
     },
     async stop(id: string): Promise<void> {
       const r = await call('POST', `/api/jobs/${encodeURIComponent(id)}/stop`);
-      if (r.status !== 200 && r.status !== 404) throw new Error(`Ray Jobs API stop ${id}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
+      if (r.status !== 200 && r.status !== 404)
+        throw new Error(`Ray Jobs API stop ${id}: HTTP ${r.status}: ${r.text.slice(0, 500)}`);
     },
   };
 }

@@ -29,7 +29,12 @@ export function runTrainer(opts: {
   onLog?: (line: string) => void;
 }): Promise<TrainerRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.python, [opts.script, ...opts.args], { env: opts.env, cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.python, [opts.script, ...opts.args], {
+      env: opts.env,
+      cwd: opts.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const stderrLines: string[] = [];
     readline.createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return opts.onLog?.(line);
@@ -96,8 +101,17 @@ export async function driveTrainer(opts: {
   onStep?: (e: TrainerEvent) => void;
   onLog?: (line: string) => void;
 }): Promise<DrivenRun> {
-  const s = { resumedFromStep: 0, lastStep: 0, totalSteps: null as number | null, lastCheckpoint: null as string | null, lastLoss: null as number | null, tokensPerSecond: null as number | null, done: undefined as TrainerEvent | undefined };
-  const beat = () => opts.heartbeat?.({ step: s.lastStep, total: s.totalSteps, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
+  const s = {
+    resumedFromStep: 0,
+    lastStep: 0,
+    totalSteps: null as number | null,
+    lastCheckpoint: null as string | null,
+    lastLoss: null as number | null,
+    tokensPerSecond: null as number | null,
+    done: undefined as TrainerEvent | undefined,
+  };
+  const beat = () =>
+    opts.heartbeat?.({ step: s.lastStep, total: s.totalSteps, checkpoint: s.lastCheckpoint, loss: s.lastLoss });
   const ticker = setInterval(beat, 2000);
   try {
     const run = await runTrainer({

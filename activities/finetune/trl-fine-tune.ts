@@ -13,7 +13,6 @@ import { BUILTIN_STUDENTS } from '../security/spec-uses';
 import { processesPerNode, trainerFailure, trlResult } from './trl-outcome';
 import { kdTrainerObjective } from './kd-targets';
 
-
 /** The trainer's config (infra/trainer/sft/README.md) from the run spec's fineTune section. */
 export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: DeviceSlot): Record<string, unknown> {
   const ft = input.fineTune;
@@ -24,10 +23,14 @@ export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: Dev
     output_dir: outDir,
     student: {
       source: local(ft.student.source),
-      ...(ft.student.initFrom ? { init_from: ft.student.initFrom.startsWith('promoted:') ? ft.student.initFrom : local(ft.student.initFrom) } : {}),
+      ...(ft.student.initFrom
+        ? { init_from: ft.student.initFrom.startsWith('promoted:') ? ft.student.initFrom : local(ft.student.initFrom) }
+        : {}),
       max_seq_len: ft.student.maxSeqLen,
     },
-    lora: ft.lora ? { r: ft.lora.r, alpha: ft.lora.alpha, dropout: ft.lora.dropout, target_modules: ft.lora.targetModules } : null,
+    lora: ft.lora
+      ? { r: ft.lora.r, alpha: ft.lora.alpha, dropout: ft.lora.dropout, target_modules: ft.lora.targetModules }
+      : null,
     epochs: ft.epochs,
     batch_size: ft.batchSize,
     gradient_accumulation: ft.gradientAccumulation,
@@ -49,7 +52,10 @@ export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: Dev
       processes_per_node: processesPerNode(ft) ?? null,
     },
     model_card: {
-      name: input.spec && typeof input.spec === 'object' && 'name' in input.spec ? String((input.spec as { name: unknown }).name) : null,
+      name:
+        input.spec && typeof input.spec === 'object' && 'name' in input.spec
+          ? String((input.spec as { name: unknown }).name)
+          : null,
       spec: input.spec ?? null,
       dataset_card: input.datasetCard ? pathOf(input.datasetCard) : null,
     },
@@ -62,7 +68,11 @@ export function trlTrainerConfig(input: FineTuneInput, outDir: string, slot: Dev
  * safetensors + tokenizer + chat template, a model card, an ONNX and a GGUF export; the baseline is the untrained
  * student (finetune/baseline-model, and the source GGUF itself for llama.cpp).
  */
-export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput, clusters?: ClusterEndpoints): Promise<FineTuneResult> {
+export async function fineTuneTrl(
+  slot: DeviceSlot,
+  input: FineTuneInput,
+  clusters?: ClusterEndpoints,
+): Promise<FineTuneResult> {
   await verifyRef(input.sft);
   if (input.datasetCard) await verifyRef(input.datasetCard);
   const outDir = path.join(input.runDir, 'finetune');
@@ -71,10 +81,15 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput, cluste
 
   const ctx = currentActivity();
   if (fineTuneLr(input.fineTune) > 1e-3) {
-    ctx?.log.warn(`fineTune.lr ${fineTuneLr(input.fineTune)} is the tiny GPT's scale; a pretrained student usually wants 1e-5..5e-5 (about 2e-4 with LoRA)`);
+    ctx?.log.warn(
+      `fineTune.lr ${fineTuneLr(input.fineTune)} is the tiny GPT's scale; a pretrained student usually wants 1e-5..5e-5 (about 2e-4 with LoRA)`,
+    );
   }
   const configPath = path.join(outDir, 'config.json');
-  const objective = input.fineTune.objective?.type === 'kd' ? { objective: await kdTrainerObjective(input.runDir, input.sft, input.fineTune, input.spec) } : {};
+  const objective =
+    input.fineTune.objective?.type === 'kd'
+      ? { objective: await kdTrainerObjective(input.runDir, input.sft, input.fineTune, input.spec) }
+      : {};
   await writeJsonAtomic(configPath, { ...trlTrainerConfig(input, outDir, slot), ...objective });
   if (input.fineTune.cluster) return fineTuneOnCluster(input, outDir, configPath, resultPath, clusters);
 
@@ -86,13 +101,27 @@ export async function fineTuneTrl(slot: DeviceSlot, input: FineTuneInput, cluste
     env,
     signal: ctx?.cancellationSignal,
     heartbeat: (d) => ctx?.heartbeat(d),
-    onStep: (e) => ctx?.log.info('train step', { step: e.step, total: e.total_steps, loss: e.loss, lr: e.lr, tokensPerSecond: e.tokens_per_s }),
+    onStep: (e) =>
+      ctx?.log.info('train step', {
+        step: e.step,
+        total: e.total_steps,
+        loss: e.loss,
+        lr: e.lr,
+        tokensPerSecond: e.tokens_per_s,
+      }),
     onLog: (line) => ctx?.log.debug(`trainer: ${line}`),
   });
-  if (ctx?.cancellationSignal.aborted) throw new CancelledFailure(`fine-tune cancelled at step ${run.lastStep}; last checkpoint ${run.lastCheckpoint ?? 'none'} kept`);
+  if (ctx?.cancellationSignal.aborted)
+    throw new CancelledFailure(
+      `fine-tune cancelled at step ${run.lastStep}; last checkpoint ${run.lastCheckpoint ?? 'none'} kept`,
+    );
   const done = run.done;
   if (run.exitCode !== 0 || !done) {
-    throw trainerFailure(run.exitCode, `trainer exited with ${run.exitCode ?? run.signal} at step ${run.lastStep} (last checkpoint ${run.lastCheckpoint ?? 'none'}):\n${run.stderrTail}`, run.stderrTail);
+    throw trainerFailure(
+      run.exitCode,
+      `trainer exited with ${run.exitCode ?? run.signal} at step ${run.lastStep} (last checkpoint ${run.lastCheckpoint ?? 'none'}):\n${run.stderrTail}`,
+      run.stderrTail,
+    );
   }
   return trlResult(done, run, resultPath);
 }

@@ -30,10 +30,19 @@ export function trainerFailure(exitCode: number | null, msg: string, stderrTail:
 }
 
 /** The activity's result from the trainer's `done` event; written to result.json so a later attempt returns it. */
-export async function trlResult(done: TrainerEvent, fallback: { lastStep: number; lastLoss: number | null; resumedFromStep: number; tokensPerSecond: number | null }, resultPath: string): Promise<FineTuneResult> {
+export async function trlResult(
+  done: TrainerEvent,
+  fallback: { lastStep: number; lastLoss: number | null; resumedFromStep: number; tokensPerSecond: number | null },
+  resultPath: string,
+): Promise<FineTuneResult> {
   // The exports are hundreds of MB: history carries their paths (as the model dirs), not their hashes.
   const file = async (v: unknown) => (typeof v === 'string' && v && (await exists(v)) ? v : undefined);
-  const [onnx, gguf, baselineGguf, cardPath] = await Promise.all([file(done.onnx), file(done.gguf), file(done.baseline_gguf), file(done.model_card)]);
+  const [onnx, gguf, baselineGguf, cardPath] = await Promise.all([
+    file(done.onnx),
+    file(done.gguf),
+    file(done.baseline_gguf),
+    file(done.model_card),
+  ]);
   const modelCard = cardPath ? await refOfFile(cardPath) : undefined;
   const result: FineTuneResult = {
     modelDir: String(done.model_dir),

@@ -30,7 +30,9 @@ export async function runShardBatch(input: ShardBatchInput): Promise<Map<string,
   const markerFile = `${layout.shardSamples(input.runDir, input.shardIndex)}.batch.json`;
   const key = `${path.basename(input.runDir)}:${input.shardIndex}:${input.configHash}`;
   try {
-    let batchId = (await exists(markerFile)) ? (JSON.parse(await fs.readFile(markerFile, 'utf8')) as { batchId: string }).batchId : await findBatch(input.client, key);
+    let batchId = (await exists(markerFile))
+      ? (JSON.parse(await fs.readFile(markerFile, 'utf8')) as { batchId: string }).batchId
+      : await findBatch(input.client, key);
     if (!batchId) {
       batchId = await submit(input, key);
     }
@@ -41,7 +43,10 @@ export async function runShardBatch(input: ShardBatchInput): Promise<Map<string,
     const text = await (await input.client.files.content(batch.output_file_id)).text();
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
-      const row = JSON.parse(line) as { custom_id: string; response?: { status_code: number; body: OpenAI.Chat.ChatCompletion } | null };
+      const row = JSON.parse(line) as {
+        custom_id: string;
+        response?: { status_code: number; body: OpenAI.Chat.ChatCompletion } | null;
+      };
       if (row.response?.status_code === 200 && Array.isArray(row.response.body?.choices)) {
         answers.set(row.custom_id, toTeacherAnswer(row.response.body, input.teacher.model, 0));
       }
@@ -54,7 +59,8 @@ export async function runShardBatch(input: ShardBatchInput): Promise<Map<string,
 
 async function findBatch(client: OpenAI, key: string): Promise<string | null> {
   for await (const b of client.batches.list({ limit: 100 })) {
-    if (b.metadata?.distillery_key === key && !['failed', 'expired', 'cancelled', 'cancelling'].includes(b.status)) return b.id;
+    if (b.metadata?.distillery_key === key && !['failed', 'expired', 'cancelled', 'cancelling'].includes(b.status))
+      return b.id;
   }
   return null;
 }
@@ -65,11 +71,23 @@ async function submit(input: ShardBatchInput, key: string): Promise<string> {
       custom_id: p.id,
       method: 'POST',
       url: '/v1/chat/completions',
-      body: chatRequestBody(input.teacher, input.sampling, { prompt: p.prompt, n: input.sampling.n, seed: promptSeed(input.sampling.seed, p.id, 0) }),
+      body: chatRequestBody(input.teacher, input.sampling, {
+        prompt: p.prompt,
+        n: input.sampling.n,
+        seed: promptSeed(input.sampling.seed, p.id, 0),
+      }),
     }),
   );
-  const file = await input.client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), `${key.replace(/:/g, '_')}.jsonl`), purpose: 'batch' });
-  const batch = await input.client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { distillery_key: key } });
+  const file = await input.client.files.create({
+    file: await toFile(Buffer.from(lines.join('\n') + '\n'), `${key.replace(/:/g, '_')}.jsonl`),
+    purpose: 'batch',
+  });
+  const batch = await input.client.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+    metadata: { distillery_key: key },
+  });
   return batch.id;
 }
 
@@ -80,10 +98,14 @@ async function waitForBatch(input: ShardBatchInput, batchId: string): Promise<Op
     if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, input.teacher.batchPollSeconds * 1000);
-      input.signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      input.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
     if (input.signal?.aborted) throw new Error(`cancelled while waiting for batch ${batchId}; a retry resumes it`);
   }

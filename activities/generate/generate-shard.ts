@@ -17,7 +17,17 @@ import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
 import { loadSourcePlans } from '../dataset/mixture';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
-import { attemptFileFor, attemptFiles, AttemptWriter, commitShard, indexAttempts, readIndexedLine, removeAttemptFiles, type AttemptIndex, type ExpectedSample } from './shard-attempts';
+import {
+  attemptFileFor,
+  attemptFiles,
+  AttemptWriter,
+  commitShard,
+  indexAttempts,
+  readIndexedLine,
+  removeAttemptFiles,
+  type AttemptIndex,
+  type ExpectedSample,
+} from './shard-attempts';
 import { adaptivePlanOf, roundOf, samplePromptAdaptively, type StopReason, type StopRecord } from './adaptive-sampling';
 import { verdictFor, type VerifierConfig } from '../verify/reject-sample';
 
@@ -92,15 +102,28 @@ export async function generateShard(input: GenerateShardInput): Promise<Generate
   }
 }
 
-async function generateShardSamples(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void): Promise<GenerateShardResult> {
+async function generateShardSamples(
+  input: GenerateShardInput,
+  ctx: Context | undefined,
+  beat: (samples: number) => void,
+): Promise<GenerateShardResult> {
   const final = layout.shardSamples(input.runDir, input.shardIndex);
   // a crash between the commit of the shard and the removal of the attempt files leaves the latter behind
-  if (await exists(final)) return input.sampling.adaptive ? adaptiveCommitted(input, final, { requests: 0 }) : committedShard(input, final, { requests: 0 });
+  if (await exists(final))
+    return input.sampling.adaptive
+      ? adaptiveCommitted(input, final, { requests: 0 })
+      : committedShard(input, final, { requests: 0 });
   await fs.mkdir(path.dirname(final), { recursive: true });
   if (input.sampling.adaptive) return generateAdaptively(input, ctx, beat, final);
   const configHash = generationConfigHash(input);
   const teacher = createTeacherClient(input.teacher, input.sampling);
-  const planFor = await sourcePlansOf(input, { n: input.sampling.n, configHash, sampling: input.sampling, teacher, existing: false });
+  const planFor = await sourcePlansOf(input, {
+    n: input.sampling.n,
+    configHash,
+    sampling: input.sampling,
+    teacher,
+    existing: false,
+  });
 
   const prompts: PromptRow[] = [];
   for await (const p of readJsonl<PromptRow>(layout.shardPrompts(input.runDir, input.shardIndex))) prompts.push(p);
@@ -115,17 +138,24 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
   reportUnusable(ctx, final, recovered);
   const written = new Set(recovered.samples.keys());
   beat(written.size);
-  const tally: ShardTally = { ...emptyTally(), prompts: prompts.length, samples: written.size, resumedSamples: written.size };
+  const tally: ShardTally = {
+    ...emptyTally(),
+    prompts: prompts.length,
+    samples: written.size,
+    resumedSamples: written.size,
+  };
   tally.promptTokens = recovered.promptTokens;
   tally.completionTokens = recovered.completionTokens;
 
   const out = await AttemptWriter.create(attemptFileFor(final, ctx?.info.attempt ?? 1));
   // The teacher's top-k logprobs go to a sidecar attempt file paired with the samples' one (same name after the
   // shard's): a sample line's frame is always in its pair, written before it.
-  const lpOut = input.sampling.logprobs ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
-    await out.close();
-    throw err;
-  }) : undefined;
+  const lpOut = input.sampling.logprobs
+    ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
+        await out.close();
+        throw err;
+      })
+    : undefined;
   // Set once another attempt has committed the shard: nothing more is asked of the teacher.
   let overtaken = false;
   /**
@@ -150,8 +180,12 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
       const answer =
         attempt === 0 && prefetched
           ? prefetched
-          : await teacher.complete({ prompt: p.prompt, n: want, seed: promptSeed(sampling.seed, p.id, full ? 0 : attempt) }, ctx?.cancellationSignal);
-      if (input.sampling.logprobs && attempt === 0 && prefetched) requireLogprobs(answer, input.teacher, input.sampling.logprobs);
+          : await teacher.complete(
+              { prompt: p.prompt, n: want, seed: promptSeed(sampling.seed, p.id, full ? 0 : attempt) },
+              ctx?.cancellationSignal,
+            );
+      if (input.sampling.logprobs && attempt === 0 && prefetched)
+        requireLogprobs(answer, input.teacher, input.sampling.logprobs);
       if (!(attempt === 0 && prefetched)) tally.requests += 1;
       tally.promptTokens += answer.usage.promptTokens;
       tally.completionTokens += answer.usage.completionTokens;
@@ -166,15 +200,25 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
       });
     }
     if (missing.size) {
-      throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+      throw new Error(
+        `Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than n=${n} for prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`,
+      );
     }
     rows.sort((a, b) => a.sampleIndex - b.sampleIndex);
     if (lpOut) await lpOut.append(Buffer.concat(rows.map((r) => frames.get(r.id)!)));
     // One append per prompt, whole: a kill leaves at most one torn line, at the end, which readers leave alone.
     await out.append(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     for (const r of rows) written.add(r.id);
-    const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
-    recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
+    const used = {
+      promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
+      completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
+    };
+    recordSamples(
+      ctx,
+      rows.length,
+      { prompt: used.promptTokens, completion: used.completionTokens },
+      input.teacher.model,
+    );
     recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
     tally.samples = written.size;
     beat(written.size);
@@ -185,7 +229,14 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
       return Array.from({ length: n }, (_, i) => sampleId(p.id, i, configHash)).some((id) => !written.has(id));
     });
     if (input.teacher.mode === 'batch' && pending.length && !pending.some((p) => p.source)) {
-      const answers = await runShardBatch({ ...input, configHash, prompts: pending, client: teacher.openai, signal: ctx?.cancellationSignal, heartbeat: (d) => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size, ...d }) });
+      const answers = await runShardBatch({
+        ...input,
+        configHash,
+        prompts: pending,
+        client: teacher.openai,
+        signal: ctx?.cancellationSignal,
+        heartbeat: (d) => ctx?.heartbeat({ shardIndex: input.shardIndex, samples: written.size, ...d }),
+      });
       tally.batchRequests = answers.size;
       // Prompts the batch did not answer (failed lines) go online, like top-ups.
       await mapWithConcurrency(pending, input.teacher.concurrency, (p) => fillPrompt(p, answers.get(p.id)));
@@ -201,7 +252,11 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
   const committed = !overtaken && (await commitFromAttempts(input, final, expected));
   if (!committed) {
     const own = { requests: tally.requests, resumedSamples: tally.resumedSamples };
-    return committedShard(input, final, tally.batchRequests === undefined ? own : { ...own, batchRequests: tally.batchRequests });
+    return committedShard(
+      input,
+      final,
+      tally.batchRequests === undefined ? own : { ...own, batchRequests: tally.batchRequests },
+    );
   }
   await removeShardAttempts(input, final);
   tally.samples = written.size;
@@ -213,13 +268,19 @@ async function generateShardSamples(input: GenerateShardInput, ctx: Context | un
  * Everything expected must be there: this attempt wrote what was missing when it started, and no attempt file is
  * removed before the shard exists.
  */
-async function commitFromAttempts(input: GenerateShardInput, final: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<boolean> {
+async function commitFromAttempts(
+  input: GenerateShardInput,
+  final: string,
+  expected: ReadonlyMap<string, ExpectedSample>,
+): Promise<boolean> {
   if (await exists(final)) return false;
   const index = await indexAttempts(final, expected);
   try {
     if (index.samples.size < expected.size) {
       if (index.vanished || (await exists(final))) return false;
-      throw new Error(`${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`);
+      throw new Error(
+        `${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`,
+      );
     }
     // The sidecar goes down first, from the same index as the samples: a committed shard always has its sidecar.
     if (input.sampling.logprobs) await writeShardSidecar(input, final, index);
@@ -233,10 +294,15 @@ async function commitFromAttempts(input: GenerateShardInput, final: string, expe
  * The result for a shard that is committed (by an earlier attempt, or by one running beside this one): its counts
  * are those of the file, which is never rewritten; the requests are this attempt's own.
  */
-async function committedShard(input: GenerateShardInput, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
+async function committedShard(
+  input: GenerateShardInput,
+  final: string,
+  own: Partial<ShardTally>,
+): Promise<GenerateShardResult> {
   const shardIndex = input.shardIndex;
   // A shard committed by a version that wrote the sidecar after the samples may lack it: made from the attempt files.
-  if (input.sampling.logprobs && !(await exists(layout.shardLogprobs(input.runDir, shardIndex)))) await rebuildSidecar(input, final);
+  if (input.sampling.logprobs && !(await exists(layout.shardLogprobs(input.runDir, shardIndex))))
+    await rebuildSidecar(input, final);
   await removeShardAttempts(input, final);
   const tally = await tallyOf(final);
   return { shardIndex, samplesRef: await refOfFile(final), ...tally, resumedSamples: tally.samples, ...own };
@@ -249,14 +315,23 @@ function sidecarPartner(input: GenerateShardInput, final: string, samplesFile: s
 
 /** One frame per committed sample, in the shard's order, each from the attempt file its sample line comes from. */
 async function writeShardSidecar(input: GenerateShardInput, final: string, index: AttemptIndex): Promise<void> {
-  const lines = [...index.samples.entries()].sort(([, a], [, b]) => a.position - b.position || a.sampleIndex - b.sampleIndex);
+  const lines = [...index.samples.entries()].sort(
+    ([, a], [, b]) => a.position - b.position || a.sampleIndex - b.sampleIndex,
+  );
   const sources = index.files.map((f) => sidecarPartner(input, final, f));
-  await writeAlignedSidecar(layout.shardLogprobs(input.runDir, input.shardIndex), lines.map(([id]) => id), sources, { tolerateTornTail: true, sourceOf: (id) => index.samples.get(id)?.source });
+  await writeAlignedSidecar(
+    layout.shardLogprobs(input.runDir, input.shardIndex),
+    lines.map(([id]) => id),
+    sources,
+    { tolerateTornTail: true, sourceOf: (id) => index.samples.get(id)?.source },
+  );
 }
 
 async function rebuildSidecar(input: GenerateShardInput, final: string): Promise<void> {
-  const sources = (await attemptFiles(layout.shardLogprobs(input.runDir, input.shardIndex)));
-  await writeAlignedSidecar(layout.shardLogprobs(input.runDir, input.shardIndex), await idsOf(final), sources, { tolerateTornTail: true });
+  const sources = await attemptFiles(layout.shardLogprobs(input.runDir, input.shardIndex));
+  await writeAlignedSidecar(layout.shardLogprobs(input.runDir, input.shardIndex), await idsOf(final), sources, {
+    tolerateTornTail: true,
+  });
 }
 
 /** A committed shard's attempt files go, its sidecar's with them (only once the sidecar exists). */
@@ -268,7 +343,9 @@ async function removeShardAttempts(input: GenerateShardInput, final: string): Pr
 /** Unusable lines in attempt files are skipped (an unreadable sample is generated again); a garbling disk is news. */
 function reportUnusable(ctx: Context | undefined, final: string, index: AttemptIndex): void {
   if (index.corrupt || index.foreign) {
-    ctx?.log.warn(`attempt files of ${final}: skipped ${index.corrupt} unreadable lines (generated again) and ${index.foreign} samples of another generation config`);
+    ctx?.log.warn(
+      `attempt files of ${final}: skipped ${index.corrupt} unreadable lines (generated again) and ${index.foreign} samples of another generation config`,
+    );
   }
 }
 
@@ -311,7 +388,12 @@ function toSampleRow(
       completionTokens: shareOf(answer.usage.completionTokens, answer.choices.length, position),
     },
     teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
-    sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
+    sampling: {
+      temperature: sampling.temperature,
+      top_p: sampling.top_p,
+      max_tokens: sampling.max_tokens,
+      seed: sampling.seed,
+    },
     latencyMs: answer.latencyMs,
   };
 }
@@ -338,9 +420,16 @@ async function sourcePlansOf(input: GenerateShardInput, base: PromptPlan): Promi
     let got = bySource.get(plan.name);
     if (!got) {
       const sampling = { ...input.sampling, ...plan.sampling };
-      const teacher = plan.systemPrompt !== undefined ? { ...input.teacher, systemPrompt: plan.systemPrompt } : input.teacher;
+      const teacher =
+        plan.systemPrompt !== undefined ? { ...input.teacher, systemPrompt: plan.systemPrompt } : input.teacher;
       const existing = plan.responses === 'existing';
-      got = { n: existing ? 1 : sampling.n, configHash: existing ? 'existing' : generationConfigHash({ teacher, sampling }), sampling, teacher: createTeacherClient(teacher, sampling), existing };
+      got = {
+        n: existing ? 1 : sampling.n,
+        configHash: existing ? 'existing' : generationConfigHash({ teacher, sampling }),
+        sampling,
+        teacher: createTeacherClient(teacher, sampling),
+        existing,
+      };
       bySource.set(plan.name, got);
     }
     return got;
@@ -361,7 +450,12 @@ function existingSample(p: PromptRow, configHash: string, sampling: RunSpec['sam
     finishReason: 'stop',
     usage: { promptTokens: 0, completionTokens: 0 },
     teacher: { model: 'existing', systemFingerprint: null },
-    sampling: { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed },
+    sampling: {
+      temperature: sampling.temperature,
+      top_p: sampling.top_p,
+      max_tokens: sampling.max_tokens,
+      seed: sampling.seed,
+    },
     latencyMs: 0,
   };
 }
@@ -382,8 +476,6 @@ async function tallyOf(file: string): Promise<ShardTally> {
   tally.prompts = prompts.size;
   return tally;
 }
-
-
 
 /** Where an adaptive shard's per-prompt sampling account goes (beside the shard, written before it is committed). */
 export function shardSamplingFile(final: string): string {
@@ -410,8 +502,17 @@ function adaptiveTallyOf(stops: Iterable<StopRecord>): AdaptiveTally {
  * were drawn: the shard commits exactly indices 0..drawn-1 of every prompt, from all attempt files by sample id, as
  * the fixed-n path does. A retried attempt rebuilds each unstopped prompt's state from the samples on disk.
  */
-async function generateAdaptively(input: GenerateShardInput, ctx: Context | undefined, beat: (samples: number) => void, final: string): Promise<GenerateShardResult> {
-  if (!input.verifier) throw ApplicationFailure.nonRetryable('sampling.adaptive needs the run\'s verifier in the generate shard input', 'AdaptiveWithoutVerifier');
+async function generateAdaptively(
+  input: GenerateShardInput,
+  ctx: Context | undefined,
+  beat: (samples: number) => void,
+  final: string,
+): Promise<GenerateShardResult> {
+  if (!input.verifier)
+    throw ApplicationFailure.nonRetryable(
+      "sampling.adaptive needs the run's verifier in the generate shard input",
+      'AdaptiveWithoutVerifier',
+    );
   const cfg = input.verifier as VerifierConfig;
   const plan = adaptivePlanOf(input.sampling.adaptive!, cfg.keepPerPrompt);
   const configHash = generationConfigHash(input);
@@ -425,7 +526,12 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
   const stopKey = (promptId: string) => `${promptId}@${configHash}`;
 
   const recovered = await indexAttempts(final, possible);
-  const tally: ShardTally = { ...emptyTally(), prompts: prompts.length, samples: recovered.samples.size, resumedSamples: recovered.samples.size };
+  const tally: ShardTally = {
+    ...emptyTally(),
+    prompts: prompts.length,
+    samples: recovered.samples.size,
+    resumedSamples: recovered.samples.size,
+  };
   tally.promptTokens = recovered.promptTokens;
   tally.completionTokens = recovered.completionTokens;
   const stops = new Map<string, StopRecord>();
@@ -440,11 +546,13 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
     await recovered.close();
     throw err;
   });
-  const lpOut = input.sampling.logprobs ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
-    await out.close();
-    await recovered.close();
-    throw err;
-  }) : undefined;
+  const lpOut = input.sampling.logprobs
+    ? await AttemptWriter.create(sidecarPartner(input, final, out.file)).catch(async (err) => {
+        await out.close();
+        await recovered.close();
+        throw err;
+      })
+    : undefined;
   const frames = new Map<string, Buffer>();
 
   const samplePrompt = async (p: PromptRow) => {
@@ -463,7 +571,14 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
         for (let attempt = 0; want.size && attempt <= MAX_TOP_UPS; attempt++) {
           const full = attempt < 2;
           const order = [...want];
-          const answer = await teacher.complete({ prompt: p.prompt, n: full ? size : want.size, seed: promptSeed(input.sampling.seed, p.id, full ? round : round + attempt * 65536) }, ctx?.cancellationSignal);
+          const answer = await teacher.complete(
+            {
+              prompt: p.prompt,
+              n: full ? size : want.size,
+              seed: promptSeed(input.sampling.seed, p.id, full ? round : round + attempt * 65536),
+            },
+            ctx?.cancellationSignal,
+          );
           tally.requests += 1;
           tally.promptTokens += answer.usage.promptTokens;
           tally.completionTokens += answer.usage.completionTokens;
@@ -476,7 +591,10 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
             if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
           });
         }
-        if (want.size) throw new Error(`Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than ${size} for round ${round} of prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`);
+        if (want.size)
+          throw new Error(
+            `Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than ${size} for round ${round} of prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`,
+          );
         return rows;
       },
       verify: async (row) => (await verdictFor(row, cfg, ctx?.cancellationSignal)).correct,
@@ -486,8 +604,16 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
         // The round's samples and the prompt's stop record in one append: a kill leaves at most a torn last line.
         const lines = [...rows.map((r) => JSON.stringify(r)), ...(stop ? [JSON.stringify(stop)] : [])];
         await out.append(lines.join('\n') + '\n');
-        const used = { promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0), completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0) };
-        recordSamples(ctx, rows.length, { prompt: used.promptTokens, completion: used.completionTokens }, input.teacher.model);
+        const used = {
+          promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
+          completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
+        };
+        recordSamples(
+          ctx,
+          rows.length,
+          { prompt: used.promptTokens, completion: used.completionTokens },
+          input.teacher.model,
+        );
         recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
         written += rows.length;
         beat(written);
@@ -496,7 +622,11 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
     stops.set(p.id, stop);
   };
   try {
-    await mapWithConcurrency(prompts.filter((p) => !stops.has(p.id)), input.teacher.concurrency, samplePrompt);
+    await mapWithConcurrency(
+      prompts.filter((p) => !stops.has(p.id)),
+      input.teacher.concurrency,
+      samplePrompt,
+    );
     await lpOut?.sync();
     await out.sync();
   } finally {
@@ -520,15 +650,21 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
         throw new Error(`prompt ${p.id} of ${final} has no stop record in its attempt files after adaptive sampling`);
       }
       finalStops.push(stop);
-      for (let i = 0; i < stop.stopped.drawn; i++) expected.set(sampleId(p.id, i, configHash), possible.get(sampleId(p.id, i, configHash))!);
+      for (let i = 0; i < stop.stopped.drawn; i++)
+        expected.set(sampleId(p.id, i, configHash), possible.get(sampleId(p.id, i, configHash))!);
     }
     for (const id of [...index.samples.keys()]) if (!expected.has(id)) index.samples.delete(id);
     if (index.samples.size < expected.size) {
       if (index.vanished || (await exists(final))) return adaptiveCommitted(input, final, own);
-      throw new Error(`${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`);
+      throw new Error(
+        `${expected.size - index.samples.size} of the ${expected.size} samples of ${final} are missing from its attempt files after generation`,
+      );
     }
     if (await exists(final)) return adaptiveCommitted(input, final, own);
-    await writeJsonlAtomic(shardSamplingFile(final), finalStops.map((s) => s.stopped));
+    await writeJsonlAtomic(
+      shardSamplingFile(final),
+      finalStops.map((s) => s.stopped),
+    );
     if (input.sampling.logprobs) await writeShardSidecar(input, final, index);
     committed = await commitShard(final, index);
   } finally {
@@ -536,16 +672,27 @@ async function generateAdaptively(input: GenerateShardInput, ctx: Context | unde
   }
   if (!committed) return adaptiveCommitted(input, final, own);
   await removeShardAttempts(input, final);
-  return { shardIndex: input.shardIndex, ...(await committedCounts(final)), samplesRef: await refOfFile(final), requests: tally.requests, resumedSamples: tally.resumedSamples };
+  return {
+    shardIndex: input.shardIndex,
+    ...(await committedCounts(final)),
+    samplesRef: await refOfFile(final),
+    requests: tally.requests,
+    resumedSamples: tally.resumedSamples,
+  };
 }
 
 async function committedCounts(final: string): Promise<ShardTally> {
   const stops: StopRecord[] = [];
-  if (await exists(shardSamplingFile(final))) for await (const stopped of readJsonl<StopRecord['stopped']>(shardSamplingFile(final))) stops.push({ stopped });
+  if (await exists(shardSamplingFile(final)))
+    for await (const stopped of readJsonl<StopRecord['stopped']>(shardSamplingFile(final))) stops.push({ stopped });
   return { ...(await tallyOf(final)), adaptive: adaptiveTallyOf(stops) };
 }
 
-async function adaptiveCommitted(input: GenerateShardInput, final: string, own: Partial<ShardTally>): Promise<GenerateShardResult> {
+async function adaptiveCommitted(
+  input: GenerateShardInput,
+  final: string,
+  own: Partial<ShardTally>,
+): Promise<GenerateShardResult> {
   const r = await committedShard(input, final, own);
   return { ...r, ...(await committedCounts(final)), ...own };
 }

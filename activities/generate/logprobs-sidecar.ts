@@ -57,7 +57,8 @@ export function encodeSampleLogprobs(rec: SampleLogprobs): Buffer {
     size += 3 + e.bytes.length;
   }
   for (const t of rec.tokens) {
-    if (t.top.length > 255) throw new Error(`sample ${rec.id}: ${t.top.length} alternatives for one token (at most 255)`);
+    if (t.top.length > 255)
+      throw new Error(`sample ${rec.id}: ${t.top.length} alternatives for one token (at most 255)`);
     size += 1 + (width + 4) * (1 + t.top.length);
   }
   const p = Buffer.alloc(size);
@@ -160,7 +161,10 @@ export function scanFrames(buf: Buffer): { frames: FrameLocation[]; validBytes: 
 /** A file that must be whole: any byte after the last valid frame is corruption, not a torn append. */
 export function scanWholeFile(buf: Buffer, file: string): FrameLocation[] {
   const { frames, validBytes } = scanFrames(buf);
-  if (validBytes !== buf.length) throw new Error(`${file}: logprobs sidecar is corrupt at byte ${validBytes} of ${buf.length} (checksum or framing)`);
+  if (validBytes !== buf.length)
+    throw new Error(
+      `${file}: logprobs sidecar is corrupt at byte ${validBytes} of ${buf.length} (checksum or framing)`,
+    );
   return frames;
 }
 
@@ -176,7 +180,12 @@ export function fromOpenAILogprobs(content: unknown): TokenLogprob[] | undefined
   return content.map((c: { token?: unknown; bytes?: unknown; logprob?: unknown; top_logprobs?: unknown }) => ({
     token: tokenText(c),
     logprob: Number(c.logprob),
-    top: Array.isArray(c.top_logprobs) ? c.top_logprobs.map((a: { token?: unknown; bytes?: unknown; logprob?: unknown }) => ({ token: tokenText(a), logprob: Number(a.logprob) })) : [],
+    top: Array.isArray(c.top_logprobs)
+      ? c.top_logprobs.map((a: { token?: unknown; bytes?: unknown; logprob?: unknown }) => ({
+          token: tokenText(a),
+          logprob: Number(a.logprob),
+        }))
+      : [],
   }));
 }
 

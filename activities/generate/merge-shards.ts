@@ -48,9 +48,17 @@ export async function mergeShards(input: MergeShardsInput): Promise<MergeShardsR
       ctx?.heartbeat({ shard: i });
     }
     const have = await Promise.all(sidecars.map((s) => exists(s.sidecar)));
-    if (have.some((h) => h) && !have.every((h) => h)) throw new Error(`shard ${have.indexOf(false)} has no logprobs sidecar while others have one`);
-    const logprobs = have.length && have.every((h) => h) ? await concatSidecars(layout.logprobs(input.runDir), sidecars) : undefined;
-    return { samples: await out.finish(), prompts: prompts.size, promptTokens, completionTokens, ...(logprobs ? { logprobs } : {}) };
+    if (have.some((h) => h) && !have.every((h) => h))
+      throw new Error(`shard ${have.indexOf(false)} has no logprobs sidecar while others have one`);
+    const logprobs =
+      have.length && have.every((h) => h) ? await concatSidecars(layout.logprobs(input.runDir), sidecars) : undefined;
+    return {
+      samples: await out.finish(),
+      prompts: prompts.size,
+      promptTokens,
+      completionTokens,
+      ...(logprobs ? { logprobs } : {}),
+    };
   } catch (err) {
     await out.abort();
     throw err;

@@ -7,7 +7,17 @@ export function generationConfigHash(spec: Pick<RunSpec, 'teacher' | 'sampling'>
   const { temperature, top_p, max_tokens, seed, stop, logprobs, adaptive } = spec.sampling;
   // Samples with logprobs are not the same artifact as samples without: they get their own ids (and so their own shards).
   // Adaptive rounds are seeded per round, so the round size changes which sample an index holds.
-  const key = JSON.stringify({ model, systemPrompt: systemPrompt ?? null, temperature, top_p, max_tokens, seed, stop: stop ?? null, ...(logprobs ? { logprobs } : {}), ...(adaptive ? { roundSize: adaptive.roundSize } : {}) });
+  const key = JSON.stringify({
+    model,
+    systemPrompt: systemPrompt ?? null,
+    temperature,
+    top_p,
+    max_tokens,
+    seed,
+    stop: stop ?? null,
+    ...(logprobs ? { logprobs } : {}),
+    ...(adaptive ? { roundSize: adaptive.roundSize } : {}),
+  });
   return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }
 

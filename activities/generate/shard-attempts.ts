@@ -70,7 +70,9 @@ export async function attemptFiles(shard: string): Promise<string[]> {
   for (const name of names) {
     if (name === `${base}.partial`) found.push({ name, attempt: 0 });
     else {
-      const m = name.startsWith(`${base}.`) ? /^\.attempt-(\d+)-[0-9a-f]+\.partial$/.exec(name.slice(base.length)) : null;
+      const m = name.startsWith(`${base}.`)
+        ? /^\.attempt-(\d+)-[0-9a-f]+\.partial$/.exec(name.slice(base.length))
+        : null;
       if (m) found.push({ name, attempt: Number(m[1]) });
     }
   }
@@ -87,7 +89,10 @@ export async function removeAttemptFiles(shard: string): Promise<void> {
  * Reads every attempt file of the shard, streaming, and indexes the first complete line of each expected sample id.
  * The files stay open (positional reads of the lines for the commit) until `close()`.
  */
-export async function indexAttempts(shard: string, expected: ReadonlyMap<string, ExpectedSample>): Promise<AttemptIndex> {
+export async function indexAttempts(
+  shard: string,
+  expected: ReadonlyMap<string, ExpectedSample>,
+): Promise<AttemptIndex> {
   const handles: FileHandle[] = [];
   const files: string[] = [];
   const index: AttemptIndex = {
@@ -143,7 +148,14 @@ export async function indexAttempts(shard: string, expected: ReadonlyMap<string,
         }
         const promptTokens = Number(row.usage?.promptTokens) || 0;
         const completionTokens = Number(row.usage?.completionTokens) || 0;
-        index.samples.set(row.id!, { ...want, source, start: line.start, end: line.end, promptTokens, completionTokens });
+        index.samples.set(row.id!, {
+          ...want,
+          source,
+          start: line.start,
+          end: line.end,
+          promptTokens,
+          completionTokens,
+        });
         index.promptTokens += promptTokens;
         index.completionTokens += completionTokens;
       }
@@ -161,7 +173,8 @@ export async function readIndexedLine(index: AttemptIndex, id: string): Promise<
   if (!l) return undefined;
   const buf = Buffer.allocUnsafe(l.end - l.start);
   const { bytesRead } = await index.sources[l.source]!.read(buf, 0, buf.length, l.start);
-  if (bytesRead !== buf.length) throw new Error(`attempt file ${index.files[l.source]} is shorter than when it was read (line at ${l.start})`);
+  if (bytesRead !== buf.length)
+    throw new Error(`attempt file ${index.files[l.source]} is shorter than when it was read (line at ${l.start})`);
   return buf;
 }
 
@@ -180,7 +193,8 @@ export async function commitShard(shard: string, index: AttemptIndex): Promise<b
       for (const l of lines) {
         const buf = Buffer.allocUnsafe(l.end - l.start);
         const { bytesRead } = await sources[l.source]!.read(buf, 0, buf.length, l.start);
-        if (bytesRead !== buf.length) throw new Error(`attempt file of ${shard} is shorter than when it was read (line at ${l.start})`);
+        if (bytesRead !== buf.length)
+          throw new Error(`attempt file of ${shard} is shorter than when it was read (line at ${l.start})`);
         chunk.push(buf);
         size += buf.length;
         if (size >= 1 << 20) {
@@ -223,7 +237,7 @@ export class AttemptWriter {
   private async writeAll(buf: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     try {
-      for (let done = 0; done < buf.length; ) {
+      for (let done = 0; done < buf.length;) {
         const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, this.size + done);
         if (!bytesWritten) throw new Error('the file system accepted no bytes');
         done += bytesWritten;

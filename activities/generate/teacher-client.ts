@@ -34,9 +34,15 @@ export interface TeacherRequest {
  * by the openai package with backoff (it honours Retry-After) and then by Temporal; requests that cannot succeed
  * (400/401/403/404) become non-retryable failures that say what to fix.
  */
-export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSpec['sampling'], env: NodeJS.ProcessEnv = process.env) {
+export function createTeacherClient(
+  teacher: RunSpec['teacher'],
+  sampling: RunSpec['sampling'],
+  env: NodeJS.ProcessEnv = process.env,
+) {
   // The worker's key policy decides whether this key may go to this host; a keyless endpoint gets a placeholder.
-  const apiKey = apiKeyFor({ field: 'teacher.apiKeyEnv', envName: teacher.apiKeyEnv, baseURL: teacher.baseURL }, env) ?? 'not-needed';
+  const apiKey =
+    apiKeyFor({ field: 'teacher.apiKeyEnv', envName: teacher.apiKeyEnv, baseURL: teacher.baseURL }, env) ??
+    'not-needed';
   const client = new OpenAI({
     baseURL: teacher.baseURL,
     apiKey,
@@ -57,7 +63,10 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
   async function complete(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await limiter.run(() => completeOnce(req, signal), (a) => a.usage.promptTokens + a.usage.completionTokens);
+        return await limiter.run(
+          () => completeOnce(req, signal),
+          (a) => a.usage.promptTokens + a.usage.completionTokens,
+        );
       } catch (err) {
         if (signal?.aborted) throw err;
         if (!isMalformedReply(err) || attempt >= teacher.maxRetries) throw describeTeacherFailure(err, teacher);
@@ -69,10 +78,7 @@ export function createTeacherClient(teacher: RunSpec['teacher'], sampling: RunSp
   async function completeOnce(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
     const started = Date.now();
     try {
-      const res = await client.chat.completions.create(
-        chatRequestBody(teacher, sampling, req),
-        { signal },
-      );
+      const res = await client.chat.completions.create(chatRequestBody(teacher, sampling, req), { signal });
       if (!res || !Array.isArray(res.choices)) {
         throw new MalformedReplyError(`teacher at ${teacher.baseURL} answered without a choices array`);
       }
@@ -105,7 +111,11 @@ export function toTeacherAnswer(res: OpenAI.Chat.ChatCompletion, model: string, 
 }
 
 /** The request body for one prompt: the same online and in a batch. */
-export function chatRequestBody(teacher: RunSpec['teacher'], sampling: RunSpec['sampling'], req: TeacherRequest): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
+export function chatRequestBody(
+  teacher: RunSpec['teacher'],
+  sampling: RunSpec['sampling'],
+  req: TeacherRequest,
+): OpenAI.Chat.ChatCompletionCreateParamsNonStreaming {
   const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [];
   if (teacher.systemPrompt) messages.push({ role: 'system', content: teacher.systemPrompt });
   messages.push({ role: 'user', content: req.prompt });
@@ -131,7 +141,7 @@ export function requireLogprobs(answer: TeacherAnswer, teacher: RunSpec['teacher
   if (i < 0) return;
   throw ApplicationFailure.nonRetryable(
     `Teacher ${teacher.model} at ${teacher.baseURL} returned no choices[${i}].logprobs.content although the request asked for logprobs with top_logprobs=${k} (sampling.logprobs, needed by fineTune.objective kd). ` +
-      'Hosted reasoning APIs (DeepSeek\'s reasoner, OpenAI\'s reasoning models) refuse logprobs: soft targets need a self-hosted teacher (vLLM with --max-logprobs, llama.cpp\'s server), or drop sampling.logprobs and train with objective sft.',
+      "Hosted reasoning APIs (DeepSeek's reasoner, OpenAI's reasoning models) refuse logprobs: soft targets need a self-hosted teacher (vLLM with --max-logprobs, llama.cpp's server), or drop sampling.logprobs and train with objective sft.",
     'TeacherLogprobsMissing',
   );
 }
@@ -154,10 +164,14 @@ export function backoffMs(attempt: number): number {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 

@@ -48,7 +48,11 @@ export async function lineageRuns(artifactRoot: string, lineage: string): Promis
 }
 
 /** Every prompt hash the lineage's successful runs have distilled (their files are checked against their sha256). */
-export async function seenPromptHashes(artifactRoot: string, lineage: string, exceptRunId?: string): Promise<Set<string>> {
+export async function seenPromptHashes(
+  artifactRoot: string,
+  lineage: string,
+  exceptRunId?: string,
+): Promise<Set<string>> {
   const seen = new Set<string>();
   for (const run of await lineageRuns(artifactRoot, lineage)) {
     if (run.runId === exceptRunId) continue;

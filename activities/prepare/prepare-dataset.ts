@@ -5,7 +5,14 @@ import type { ArtifactRef, PromptRow, RejectRow } from '../../schemas/artifact';
 import type { DatasetSource, MixSource, RunSpec } from '../../schemas/run-spec';
 import { layout } from '../artifacts/layout';
 import { currentActivity } from '../activity-context';
-import { AtomicJsonlWriter, ensureWritableDir, writeJsonAtomic, exists, readJsonlLines, runDirFor } from '../artifacts/store';
+import {
+  AtomicJsonlWriter,
+  ensureWritableDir,
+  writeJsonAtomic,
+  exists,
+  readJsonlLines,
+  runDirFor,
+} from '../artifacts/store';
 import { generateArithmeticProblems, posedArithmeticPrompt } from '../dataset/arithmetic-task';
 import { hfDataFiles } from '../dataset/hf-directory';
 import { planOf, sourcesFileOf, type SourceCounts, type SourcePlan, type SourcesFile } from '../dataset/mixture';
@@ -56,7 +63,11 @@ interface Entry {
 }
 
 function entriesOf(input: PrepareDatasetInput): Entry[] {
-  if (input.datasets) return input.datasets.map((d) => ({ dataset: { source: d.source, limit: d.limit }, plan: planOf(d, input.verifierType ?? 'math') }));
+  if (input.datasets)
+    return input.datasets.map((d) => ({
+      dataset: { source: d.source, limit: d.limit },
+      plan: planOf(d, input.verifierType ?? 'math'),
+    }));
   if (!input.dataset) throw ApplicationFailure.nonRetryable('prepare needs dataset or datasets', 'InvalidRunSpec');
   return [{ dataset: input.dataset }];
 }
@@ -69,8 +80,11 @@ function entriesOf(input: PrepareDatasetInput): Entry[] {
 export async function prepareDataset(input: PrepareDatasetInput): Promise<PrepareDatasetResult> {
   if (input.spec) await checkSpecAgainstPolicy(input.spec);
   await confinePath({ field: 'artifactRoot', path: input.artifactRoot, access: 'write' });
-  if (input.dataset && input.dataset.source.type !== 'builtin') await confinePath({ field: 'dataset.source.path', path: input.dataset.source.path, access: 'read' });
-  for (const d of input.datasets ?? []) if (d.source.type !== 'builtin') await confinePath({ field: `datasets.${d.name}.source.path`, path: d.source.path, access: 'read' });
+  if (input.dataset && input.dataset.source.type !== 'builtin')
+    await confinePath({ field: 'dataset.source.path', path: input.dataset.source.path, access: 'read' });
+  for (const d of input.datasets ?? [])
+    if (d.source.type !== 'builtin')
+      await confinePath({ field: `datasets.${d.name}.source.path`, path: d.source.path, access: 'read' });
   const runDir = runDirFor(input.artifactRoot, input.runId);
   const dir = path.join(runDir, 'prepare');
   // A read-only or permission-denied root fails here, non-retryably and naming the path, before anything is written.
@@ -84,7 +98,9 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   const seen = new Set<string>();
   const hashesOut = new AtomicJsonlWriter(path.join(dir, 'prompt-hashes.jsonl'));
   const hashes: string[] = [];
-  const seenBefore = input.incremental ? await seenPromptHashes(input.artifactRoot, input.incremental.lineage, input.runId) : new Set<string>();
+  const seenBefore = input.incremental
+    ? await seenPromptHashes(input.artifactRoot, input.incremental.lineage, input.runId)
+    : new Set<string>();
   let seenCount = 0;
 
   /** Files this attempt renamed into place: removed again if the attempt fails. */
@@ -122,24 +138,54 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
         counts.in += 1;
         if (rowsIn % 1000 === 0) ctx?.heartbeat({ rowsIn });
         if (dataset.limit !== undefined && counts.kept >= dataset.limit) {
-          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: 'over_limit', detail: `${limitName} is ${dataset.limit}` });
+          await quarantineHere({
+            id: candidate.id ?? candidate.at.replace(' ', '-'),
+            stage: 'prepare',
+            reason: 'over_limit',
+            detail: `${limitName} is ${dataset.limit}`,
+          });
           continue;
         }
         if ('problem' in candidate) {
-          await quarantineHere({ id: candidate.id ?? candidate.at.replace(' ', '-'), stage: 'prepare', reason: candidate.problem, detail: candidate.detail, row: candidate.raw });
+          await quarantineHere({
+            id: candidate.id ?? candidate.at.replace(' ', '-'),
+            stage: 'prepare',
+            reason: candidate.problem,
+            detail: candidate.detail,
+            row: candidate.raw,
+          });
           continue;
         }
         if (plan) {
           if (plan.responses === 'existing' && !candidate.row.response) {
-            await quarantineHere({ id: candidate.row.id, stage: 'prepare', reason: 'bad_response', detail: `${candidate.at}: source ${plan.name} reuses existing responses, but this row has none`, row: candidate.row });
+            await quarantineHere({
+              id: candidate.row.id,
+              stage: 'prepare',
+              reason: 'bad_response',
+              detail: `${candidate.at}: source ${plan.name} reuses existing responses, but this row has none`,
+              row: candidate.row,
+            });
             continue;
           }
           const { response, ...rest } = candidate.row;
-          candidate.row = { ...rest, id: prefix + candidate.row.id, source: plan.name, task: plan.verifier, ...(plan.responses === 'existing' ? { response } : {}) };
+          candidate.row = {
+            ...rest,
+            id: prefix + candidate.row.id,
+            source: plan.name,
+            task: plan.verifier,
+            ...(plan.responses === 'existing' ? { response } : {}),
+          };
         }
         if (seen.has(candidate.row.id)) {
           counts.quarantined += 1;
-          await quarantine({ ...tag, id: candidate.row.id, stage: 'prepare', reason: 'duplicate_id', detail: `${candidate.at} repeats an earlier id`, row: candidate.row });
+          await quarantine({
+            ...tag,
+            id: candidate.row.id,
+            stage: 'prepare',
+            reason: 'duplicate_id',
+            detail: `${candidate.at} repeats an earlier id`,
+            row: candidate.row,
+          });
           continue;
         }
         seen.add(candidate.row.id);
@@ -156,7 +202,11 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       }
     }
     if (shard) await finish(shard);
-    return { prompts: await finish(promptsOut), quarantineRef: await finish(quarantineOut), promptHashes: await finish(hashesOut) };
+    return {
+      prompts: await finish(promptsOut),
+      quarantineRef: await finish(quarantineOut),
+      promptHashes: await finish(hashesOut),
+    };
   };
   let written: Awaited<ReturnType<typeof readAll>>;
   try {
@@ -170,19 +220,42 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   }
   const { prompts, quarantineRef, promptHashes } = written;
   if (input.datasets) {
-    const file: SourcesFile = { sources: entries.map((e) => ({ ...e.plan!, prepare: bySource[e.plan!.name]! })), mixing: { seed: input.mixing?.seed ?? 0, ...(input.mixing?.total !== undefined ? { total: input.mixing.total } : {}) } };
+    const file: SourcesFile = {
+      sources: entries.map((e) => ({ ...e.plan!, prepare: bySource[e.plan!.name]! })),
+      mixing: {
+        seed: input.mixing?.seed ?? 0,
+        ...(input.mixing?.total !== undefined ? { total: input.mixing.total } : {}),
+      },
+    };
     await writeJsonAtomic(sourcesFileOf(runDir), file);
-    const empty = file.sources.filter((s) => s.prepare.kept === 0 && s.prepare.in > 0 && seenCount === 0).map((s) => `${s.name} (all ${s.prepare.in} rows quarantined)`);
+    const empty = file.sources
+      .filter((s) => s.prepare.kept === 0 && s.prepare.in > 0 && seenCount === 0)
+      .map((s) => `${s.name} (all ${s.prepare.in} rows quarantined)`);
     const none = file.sources.filter((s) => s.prepare.in === 0).map((s) => `${s.name} (empty)`);
     if (empty.length || none.length) {
-      throw ApplicationFailure.nonRetryable(`No usable rows in source ${[...none, ...empty].join(', ')}: a mixture needs every source. See ${quarantineRef.uri}`, 'EmptyDataset');
+      throw ApplicationFailure.nonRetryable(
+        `No usable rows in source ${[...none, ...empty].join(', ')}: a mixture needs every source. See ${quarantineRef.uri}`,
+        'EmptyDataset',
+      );
     }
   }
   const version = datasetVersion(hashes);
   // An incremental run with nothing new is not an error: the workflow ends it early and says so.
   const sourceCounts = input.datasets ? { bySource } : {};
   if (prompts.count === 0 && seenCount > 0) {
-    return { ...sourceCounts, runDir, rowsIn, kept: 0, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount: 0, seen: seenCount, promptHashes, datasetVersion: version };
+    return {
+      ...sourceCounts,
+      runDir,
+      rowsIn,
+      kept: 0,
+      quarantined: quarantineRef.count,
+      prompts,
+      quarantine: quarantineRef,
+      shardCount: 0,
+      seen: seenCount,
+      promptHashes,
+      datasetVersion: version,
+    };
   }
   if (prompts.count === 0) {
     const hint = input.dataset ? await formatHint(input.dataset) : '';
@@ -193,7 +266,19 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
       'EmptyDataset',
     );
   }
-  return { runDir, rowsIn, kept: prompts.count, quarantined: quarantineRef.count, prompts, quarantine: quarantineRef, shardCount, seen: seenCount, promptHashes, datasetVersion: version, ...sourceCounts };
+  return {
+    runDir,
+    rowsIn,
+    kept: prompts.count,
+    quarantined: quarantineRef.count,
+    prompts,
+    quarantine: quarantineRef,
+    shardCount,
+    seen: seenCount,
+    promptHashes,
+    datasetVersion: version,
+    ...sourceCounts,
+  };
 }
 
 /** A source row, good or not; `at` says where it is ("line 3" of a JSONL file, "row 3" of a Parquet file). */
@@ -208,26 +293,49 @@ type SourceFields = Extract<DatasetSource, { fields: unknown }>['fields'];
 async function* sourceRows(dataset: { source: DatasetSource }): AsyncGenerator<Candidate> {
   const source = dataset.source;
   if (source.type === 'builtin' && source.task === 'number-words') {
-    const problems = generateNumberWordsProblems({ seed: source.seed, count: source.count, split: 'train', maxValue: source.maxValue });
-    for (const [i, p] of problems.entries()) yield { at: `line ${i + 1}`, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer } };
+    const problems = generateNumberWordsProblems({
+      seed: source.seed,
+      count: source.count,
+      split: 'train',
+      maxValue: source.maxValue,
+    });
+    for (const [i, p] of problems.entries())
+      yield { at: `line ${i + 1}`, id: p.id, row: { id: p.id, prompt: p.prompt, answer: p.answer } };
     return;
   }
   if (source.type === 'builtin') {
-    const problems = generateArithmeticProblems({ seed: source.seed, count: source.count, split: 'train', digits: source.digits, ops: source.ops });
+    const problems = generateArithmeticProblems({
+      seed: source.seed,
+      count: source.count,
+      split: 'train',
+      digits: source.digits,
+      ops: source.ops,
+    });
     let line = 0;
     for (const p of problems) {
       line += 1;
-      yield { at: `line ${line}`, id: p.id, row: { id: p.id, prompt: posedArithmeticPrompt(p), answer: p.answer, meta: { difficulty: p.difficulty } } };
+      yield {
+        at: `line ${line}`,
+        id: p.id,
+        row: { id: p.id, prompt: posedArithmeticPrompt(p), answer: p.answer, meta: { difficulty: p.difficulty } },
+      };
     }
     return;
   }
   const { fields } = source;
   if (!(await exists(source.path))) {
-    throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`, 'DatasetNotFound');
+    throw ApplicationFailure.nonRetryable(
+      `dataset.source.path ${source.path} does not exist on the worker (${process.cwd()})`,
+      'DatasetNotFound',
+    );
   }
   if (source.type === 'hf') {
     const files = await hfDataFiles(source.path, source.split);
-    if (!files.length) throw ApplicationFailure.nonRetryable(`dataset.source.path ${source.path}: no .jsonl or .parquet file of split "${source.split}" in the directory`, 'DatasetNotFound');
+    if (!files.length)
+      throw ApplicationFailure.nonRetryable(
+        `dataset.source.path ${source.path}: no .jsonl or .parquet file of split "${source.split}" in the directory`,
+        'DatasetNotFound',
+      );
     for (const file of files) {
       const rel = path.relative(source.path, file);
       yield* fileRows({ path: file, type: file.endsWith('.parquet') ? 'parquet' : 'jsonl', fields }, rel);
@@ -237,14 +345,19 @@ async function* sourceRows(dataset: { source: DatasetSource }): AsyncGenerator<C
   yield* fileRows(source, '');
 }
 
-async function* fileRows(source: { type: 'jsonl' | 'parquet'; path: string; fields: SourceFields }, label: string): AsyncGenerator<Candidate> {
+async function* fileRows(
+  source: { type: 'jsonl' | 'parquet'; path: string; fields: SourceFields },
+  label: string,
+): AsyncGenerator<Candidate> {
   const fields = source.fields;
   const where = (at: string) => (label ? `${label} ${at}` : at);
   if (source.type === 'parquet') {
     try {
-      for await (const { row, value } of readParquetRows(source.path)) yield candidateOf(where(`row ${row}`), value, fields);
+      for await (const { row, value } of readParquetRows(source.path))
+        yield candidateOf(where(`row ${row}`), value, fields);
     } catch (err) {
-      if (err instanceof ParquetFileError) throw ApplicationFailure.nonRetryable(`dataset.source.path: ${err.message}`, 'InvalidDatasetFile');
+      if (err instanceof ParquetFileError)
+        throw ApplicationFailure.nonRetryable(`dataset.source.path: ${err.message}`, 'InvalidDatasetFile');
       throw err;
     }
     return;
@@ -261,7 +374,8 @@ async function* fileRows(source: { type: 'jsonl' | 'parquet'; path: string; fiel
     }
     if (invalidUtf8) {
       // Bytes that are not UTF-8 would reach the teacher as U+FFFD: the row is quarantined, under its own id if it has one.
-      const idValue = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)[fields.id] : undefined;
+      const idValue =
+        raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>)[fields.id] : undefined;
       const id = typeof idValue === 'string' || typeof idValue === 'number' ? String(idValue) : undefined;
       yield { at, id, problem: 'invalid_utf8', detail: invalidUtf8, raw: text.slice(0, 500) };
       continue;
@@ -282,10 +396,22 @@ function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFie
   const prompt = obj[fields.prompt];
   const answer = obj[fields.answer];
   if (typeof prompt !== 'string' || !prompt.trim()) {
-    return { at, id, problem: 'bad_prompt', detail: `field "${fields.prompt}" must be a non-empty string, got ${describe(prompt)}`, raw };
+    return {
+      at,
+      id,
+      problem: 'bad_prompt',
+      detail: `field "${fields.prompt}" must be a non-empty string, got ${describe(prompt)}`,
+      raw,
+    };
   }
   if (prompt.length > MAX_PROMPT_CHARS) {
-    return { at, id, problem: 'prompt_too_long', detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`, raw: { [fields.id]: idValue } };
+    return {
+      at,
+      id,
+      problem: 'prompt_too_long',
+      detail: `${prompt.length} chars > ${MAX_PROMPT_CHARS}`,
+      raw: { [fields.id]: idValue },
+    };
   }
   const task = fields.task ? obj[fields.task] : undefined;
   const response = fields.response ? obj[fields.response] : undefined;
@@ -293,10 +419,22 @@ function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFie
   // Code tasks may carry their tests as the answer (an object): it is kept as JSON text.
   const codeAnswer = task === 'code' && answer !== null && typeof answer === 'object';
   if (typeof answer !== 'string' && typeof answer !== 'number' && !codeAnswer) {
-    return { at, id, problem: 'bad_answer', detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`, raw };
+    return {
+      at,
+      id,
+      problem: 'bad_answer',
+      detail: `field "${fields.answer}" must be a string or number, got ${describe(answer)}`,
+      raw,
+    };
   }
   if (task !== undefined && task !== null && (typeof task !== 'string' || !TASK_TYPES.has(task))) {
-    return { at, id, problem: 'bad_task', detail: `field "${fields.task}" must be one of ${[...TASK_TYPES].join(', ')}, got ${JSON.stringify(task)}`, raw };
+    return {
+      at,
+      id,
+      problem: 'bad_task',
+      detail: `field "${fields.task}" must be one of ${[...TASK_TYPES].join(', ')}, got ${JSON.stringify(task)}`,
+      raw,
+    };
   }
   return {
     at,
@@ -313,7 +451,8 @@ function candidateOf(at: string, obj: Record<string, unknown>, fields: SourceFie
 }
 
 /** The dataset formats prepare reads. */
-export const SUPPORTED_DATASET_FORMATS = "JSONL (dataset.source.type: jsonl, one JSON object per line, UTF-8), Parquet (type: parquet) or the builtin task (type: builtin)";
+export const SUPPORTED_DATASET_FORMATS =
+  'JSONL (dataset.source.type: jsonl, one JSON object per line, UTF-8), Parquet (type: parquet) or the builtin task (type: builtin)';
 
 /**
  * When every row of a file source was quarantined: a hint if the file is in another format than its type says
@@ -334,8 +473,10 @@ async function formatHint(dataset: NonNullable<RunSpec['dataset']>): Promise<str
   } catch {
     return '';
   }
-  if (head.toString('latin1') === 'PAR1') return ` ${file} is a Parquet file read as JSONL: set dataset.source.type to "parquet".`;
-  if (head[0] === 0x1f && head[1] === 0x8b) return ` ${file} is gzip-compressed, which prepare does not read: the supported formats are ${SUPPORTED_DATASET_FORMATS}. Decompress it first.`;
+  if (head.toString('latin1') === 'PAR1')
+    return ` ${file} is a Parquet file read as JSONL: set dataset.source.type to "parquet".`;
+  if (head[0] === 0x1f && head[1] === 0x8b)
+    return ` ${file} is gzip-compressed, which prepare does not read: the supported formats are ${SUPPORTED_DATASET_FORMATS}. Decompress it first.`;
   return '';
 }
 

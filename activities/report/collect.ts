@@ -12,7 +12,17 @@ import { exists, pathOf, readJsonl } from '../artifacts/store';
 import type { GateDecision } from '../../core/gate';
 import type { DatasetCard } from '../filter/card';
 import { countCarries } from '../dataset/arithmetic-task';
-import { benchmarkMetrics, lengthStats, meanWithStderr, type BenchmarkMetrics, type Estimate, type ItemSamples, type LengthStats, type Outcomes, type SliceMetrics } from '../evaluate/metrics';
+import {
+  benchmarkMetrics,
+  lengthStats,
+  meanWithStderr,
+  type BenchmarkMetrics,
+  type Estimate,
+  type ItemSamples,
+  type LengthStats,
+  type Outcomes,
+  type SliceMetrics,
+} from '../evaluate/metrics';
 
 /** The part of the workflow's RunSummary the report reads (a RunSummary is one); everything is optional. */
 export interface ReportSummary {
@@ -23,7 +33,12 @@ export interface ReportSummary {
   acceptanceRate?: number | null;
   tokens?: { prompt: number; completion: number };
   fineTune?: { steps: number; finalLoss: number | null; resumedFromStep: number; modelDir: string };
-  evaluation?: { benchmark: string; items: number; k: number; scores: { name: string; pass1: number; stderr: number }[] };
+  evaluation?: {
+    benchmark: string;
+    items: number;
+    k: number;
+    scores: { name: string; pass1: number; stderr: number }[];
+  };
   artifacts?: Record<string, ArtifactRef>;
   /** The promotion gate's decision, when the run took one. */
   gate?: GateDecision & { pointer?: ArtifactRef | null };
@@ -82,7 +97,14 @@ export interface ReportData {
   /** Stage accounting (in = kept + rejected + quarantined) as checked here. */
   accounting: { stage: string; ok: boolean; detail: string }[];
   lengths: { training: LengthSeries[]; evaluation: LengthSeries[] };
-  loss: { points: { step: number; loss: number }[]; smoothed: { step: number; loss: number }[]; steps: number; finalLoss: number | null; source: string; facts: Record<string, unknown> } | null;
+  loss: {
+    points: { step: number; loss: number }[];
+    smoothed: { step: number; loss: number }[];
+    steps: number;
+    finalLoss: number | null;
+    source: string;
+    facts: Record<string, unknown>;
+  } | null;
   fineTune: ReportSummary['fineTune'] | null;
   tokens: ReportSummary['tokens'] | null;
   acceptanceRate: number | null;
@@ -128,7 +150,10 @@ function rowTicker(what: string): () => void {
 const MAX_LOSS_POINTS = 600;
 
 /** Bucket means down to at most `max` points (keeps the shape, drops per-step noise beyond the chart's pixels). */
-export function downsample(points: { step: number; loss: number }[], max = MAX_LOSS_POINTS): { step: number; loss: number }[] {
+export function downsample(
+  points: { step: number; loss: number }[],
+  max = MAX_LOSS_POINTS,
+): { step: number; loss: number }[] {
   if (points.length <= max) return points;
   const out: { step: number; loss: number }[] = [];
   const per = points.length / max;
@@ -155,7 +180,16 @@ interface EvalSummaryFile {
   benchmark?: string;
   items?: number;
   k?: number;
-  scores?: { name: string; pass1: Estimate; samples?: number; correct?: number; truncated?: number; metrics?: BenchmarkMetrics; verdicts?: Record<string, number>; outcomes?: Outcomes }[];
+  scores?: {
+    name: string;
+    pass1: Estimate;
+    samples?: number;
+    correct?: number;
+    truncated?: number;
+    metrics?: BenchmarkMetrics;
+    verdicts?: Record<string, number>;
+    outcomes?: Outcomes;
+  }[];
   benchmarks?: { name: string; items: number; scores: NonNullable<EvalSummaryFile['scores']> }[];
 }
 
@@ -183,13 +217,24 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
   const file = await readJsonFile<EvalSummaryFile>(summaryFile);
   if (!file && !summary.evaluation) warnings.push(`no evaluation: ${summaryFile} is missing and the summary has none`);
   const primary = file?.benchmark ?? summary.evaluation?.benchmark ?? 'benchmark';
-  const benches: { name: string; items: number; k: number; scores: NonNullable<EvalSummaryFile['scores']> }[] = file?.benchmarks
-    ? file.benchmarks.map((b) => ({ name: b.name, items: b.items, k: file.k ?? 1, scores: b.scores }))
-    : file?.scores
-      ? [{ name: primary, items: file.items ?? 0, k: file.k ?? 1, scores: file.scores }]
-      : summary.evaluation
-        ? [{ name: primary, items: summary.evaluation.items, k: summary.evaluation.k, scores: summary.evaluation.scores.map((s) => ({ name: s.name, pass1: { mean: s.pass1, stderr: s.stderr } })) }]
-        : [];
+  const benches: { name: string; items: number; k: number; scores: NonNullable<EvalSummaryFile['scores']> }[] =
+    file?.benchmarks
+      ? file.benchmarks.map((b) => ({ name: b.name, items: b.items, k: file.k ?? 1, scores: b.scores }))
+      : file?.scores
+        ? [{ name: primary, items: file.items ?? 0, k: file.k ?? 1, scores: file.scores }]
+        : summary.evaluation
+          ? [
+              {
+                name: primary,
+                items: summary.evaluation.items,
+                k: summary.evaluation.k,
+                scores: summary.evaluation.scores.map((s) => ({
+                  name: s.name,
+                  pass1: { mean: s.pass1, stderr: s.stderr },
+                })),
+              },
+            ]
+          : [];
 
   // One pass over results.jsonl: answer lengths, and the metrics an older summary.json lacks.
   const lengths = new Map<string, number[]>(); // `${benchmark}\u0000${model}`
@@ -215,8 +260,17 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
         let items = perItem.get(key);
         if (!items) perItem.set(key, (items = new Map()));
         let it = items.get(r.itemId);
-        if (!it) items.set(r.itemId, (it = { id: r.itemId, difficulty: r.difficulty ?? arithmeticDifficulty(r.itemId), samples: [] }));
-        it.samples.push({ correct: !!r.correct, answer: r.extracted === null || r.extracted === undefined ? null : String(r.extracted).trim(), chars, truncated: !!r.truncated });
+        if (!it)
+          items.set(
+            r.itemId,
+            (it = { id: r.itemId, difficulty: r.difficulty ?? arithmeticDifficulty(r.itemId), samples: [] }),
+          );
+        it.samples.push({
+          correct: !!r.correct,
+          answer: r.extracted === null || r.extracted === undefined ? null : String(r.extracted).trim(),
+          chars,
+          truncated: !!r.truncated,
+        });
       }
     }
   } else if (benches.length) warnings.push(`no per-sample results (${resultsFile}): answer-length histograms left out`);
@@ -235,7 +289,9 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
         samples: s.samples ?? m?.samples,
         correct: s.correct,
         truncated: s.truncated ?? m?.truncated,
-        ...(m ? { consAtK: m.consAtK, passAtK: m.passAtK, answerChars: m.answerChars, byDifficulty: m.byDifficulty } : {}),
+        ...(m
+          ? { consAtK: m.consAtK, passAtK: m.passAtK, answerChars: m.answerChars, byDifficulty: m.byDifficulty }
+          : {}),
         ...(s.verdicts ? { verdicts: s.verdicts } : {}),
         ...((s.outcomes ?? outcomes.get(key)) ? { outcomes: s.outcomes ?? outcomes.get(key) } : {}),
       };
@@ -245,7 +301,8 @@ async function collectEvaluation(summary: ReportSummary, runDir: string, warning
   if (benches[0]) {
     for (const s of benches[0].scores) {
       const values = lengths.get(`${benches[0].name}\u0000${s.name}`);
-      if (values?.length) evaluation.push({ name: s.name, source: `${benches[0].name} responses`, stats: lengthStats(values), values });
+      if (values?.length)
+        evaluation.push({ name: s.name, source: `${benches[0].name} responses`, stats: lengthStats(values), values });
     }
   }
   return { accuracy, evaluation };
@@ -264,7 +321,11 @@ async function reasonsOf(file: string): Promise<Record<string, number> | null> {
 
 function prefixedCounts(c: Record<string, number> | undefined, prefix: string): Record<string, number> | null {
   if (!c) return null;
-  const out = Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const out = Object.fromEntries(
+    Object.entries(c)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
   return Object.keys(out).length ? out : null;
 }
 
@@ -310,7 +371,13 @@ async function collectFunnel(summary: ReportSummary, runDir: string, warnings: s
   const filterReasons = prefixedCounts(fil, 'rejected.') ?? (await reasonsOf(filterRejectsFile));
 
   const funnel: FunnelStage[] = [];
-  const push = (stage: string, label: string, unit: string, count: number | null, drops: { reason: string; count: number }[]) => {
+  const push = (
+    stage: string,
+    label: string,
+    unit: string,
+    count: number | null,
+    drops: { reason: string; count: number }[],
+  ) => {
     if (count === null) warnings.push(`funnel: no count for "${label}"`);
     else funnel.push({ stage, label, unit, count, drops });
   };
@@ -321,10 +388,19 @@ async function collectFunnel(summary: ReportSummary, runDir: string, warnings: s
   push('filter', 'SFT examples', 'examples', sft, []);
 
   const accounting: ReportData['accounting'] = [];
-  const check = (stage: string, lhs: number | null | undefined, parts: (number | null | undefined)[], names: string) => {
+  const check = (
+    stage: string,
+    lhs: number | null | undefined,
+    parts: (number | null | undefined)[],
+    names: string,
+  ) => {
     if (lhs === null || lhs === undefined || parts.some((p) => p === null || p === undefined)) return;
     const sum = (parts as number[]).reduce((a, b) => a + b, 0);
-    accounting.push({ stage, ok: sum === lhs, detail: `${lhs} = ${names} (${(parts as number[]).join(' + ')} = ${sum})` });
+    accounting.push({
+      stage,
+      ok: sum === lhs,
+      detail: `${lhs} = ${names} (${(parts as number[]).join(' + ')} = ${sum})`,
+    });
   };
   check('prepare', rowsIn, [kept, quarantined], 'kept + quarantined');
   if (ver) {
@@ -350,7 +426,13 @@ async function collectTrainingLengths(summary: ReportSummary, runDir: string): P
       tick();
       values.push((r.content ?? '').length + (r.reasoning ?? '').length);
     }
-    if (values.length) out.push({ name: 'teacher samples', source: 'generate/samples.jsonl (content + reasoning)', stats: lengthStats(values), values });
+    if (values.length)
+      out.push({
+        name: 'teacher samples',
+        source: 'generate/samples.jsonl (content + reasoning)',
+        stats: lengthStats(values),
+        values,
+      });
   }
   const sftFile = fileOf(summary, 'sft', runDir, 'filter', 'sft.jsonl');
   if (await exists(sftFile)) {
@@ -361,14 +443,23 @@ async function collectTrainingLengths(summary: ReportSummary, runDir: string): P
       const a = (r.messages ?? []).filter((m) => m.role === 'assistant').at(-1);
       if (a) values.push(a.content.length);
     }
-    if (values.length) out.push({ name: 'SFT examples', source: 'filter/sft.jsonl (assistant turn)', stats: lengthStats(values), values });
+    if (values.length)
+      out.push({
+        name: 'SFT examples',
+        source: 'filter/sft.jsonl (assistant turn)',
+        stats: lengthStats(values),
+        values,
+      });
   }
   return out;
 }
 
 async function collectLoss(summary: ReportSummary, runDir: string, warnings: string[]): Promise<ReportData['loss']> {
   const file = fileOf(summary, 'trainReport', runDir, 'finetune', 'train_report.json');
-  const r = await readJsonFile<{ loss_curve?: ({ step: number; loss: number } | [number, number, number])[]; [k: string]: unknown }>(file);
+  const r = await readJsonFile<{
+    loss_curve?: ({ step: number; loss: number } | [number, number, number])[];
+    [k: string]: unknown;
+  }>(file);
   if (!r) {
     warnings.push(`no training report (${file}): loss curve left out`);
     return null;
@@ -378,7 +469,24 @@ async function collectLoss(summary: ReportSummary, runDir: string, warnings: str
     .filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss));
   if (!raw.length) warnings.push(`training report ${file} has no loss_curve`);
   const facts: Record<string, unknown> = {};
-  for (const k of ['steps', 'total_steps', 'resumed_from_step', 'epochs', 'examples', 'params', 'tokens', 'loss_tokens', 'tokens_per_s', 'train_time_s', 'device', 'final_loss', 'final_loss_avg10', 'truncated', 'skipped_too_long', 'onnx_max_abs_diff']) {
+  for (const k of [
+    'steps',
+    'total_steps',
+    'resumed_from_step',
+    'epochs',
+    'examples',
+    'params',
+    'tokens',
+    'loss_tokens',
+    'tokens_per_s',
+    'train_time_s',
+    'device',
+    'final_loss',
+    'final_loss_avg10',
+    'truncated',
+    'skipped_too_long',
+    'onnx_max_abs_diff',
+  ]) {
     if (r[k] !== undefined) facts[k] = r[k];
   }
   if (r.model && typeof r.model === 'object') facts.model = r.model;
@@ -398,12 +506,20 @@ async function objectiveFacts(r: Record<string, unknown>, dir: string): Promise<
   const facts: Record<string, unknown> = { objective: typeof r.objective === 'string' ? r.objective : 'sft' };
   const kd = r.kd as Record<string, unknown> | undefined;
   if (!kd) return facts;
-  for (const k of ['temperature', 'alpha', 'top_k', 'tail', 'rows_with_targets', 'positions', 'mapped_fraction']) if (kd[k] !== undefined) facts[`kd_${k}`] = kd[k];
-  const sidecar = await readJsonFile<{ k?: number; generationTemperature?: number; bytesPerToken?: number; bytes?: number; dropped?: number }>(path.join(dir, 'logprobs.json'));
+  for (const k of ['temperature', 'alpha', 'top_k', 'tail', 'rows_with_targets', 'positions', 'mapped_fraction'])
+    if (kd[k] !== undefined) facts[`kd_${k}`] = kd[k];
+  const sidecar = await readJsonFile<{
+    k?: number;
+    generationTemperature?: number;
+    bytesPerToken?: number;
+    bytes?: number;
+    dropped?: number;
+  }>(path.join(dir, 'logprobs.json'));
   if (sidecar) {
     if (sidecar.k !== undefined) facts.logprobs_k = sidecar.k;
     if (sidecar.generationTemperature !== undefined) facts.generation_temperature = sidecar.generationTemperature;
-    if (sidecar.bytesPerToken !== undefined) facts.sidecar_bytes_per_token = Math.round(sidecar.bytesPerToken * 10) / 10;
+    if (sidecar.bytesPerToken !== undefined)
+      facts.sidecar_bytes_per_token = Math.round(sidecar.bytesPerToken * 10) / 10;
     if (sidecar.bytes !== undefined) facts.sidecar_bytes = sidecar.bytes;
     if (sidecar.dropped !== undefined) facts.sidecar_records_dropped = sidecar.dropped;
   }
@@ -424,7 +540,11 @@ async function collectTeacher(summary: ReportSummary, runDir: string): Promise<R
   return { ...meanWithStderr(rates), prompts: rates.length };
 }
 
-export async function collectReport(input: { runDir: string; summary: ReportSummary; generatedAt?: string }): Promise<ReportData> {
+export async function collectReport(input: {
+  runDir: string;
+  summary: ReportSummary;
+  generatedAt?: string;
+}): Promise<ReportData> {
   const { runDir, summary } = input;
   const warnings: string[] = [];
   const [{ accuracy, evaluation }, { funnel, accounting }, training, loss, teacherTrain] = await Promise.all([

@@ -5,7 +5,10 @@
  */
 
 export function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 const f = (x: number) => (Number.isFinite(x) ? Number(x.toFixed(2)) : 0);
@@ -27,7 +30,8 @@ export function niceTicks(max: number, count = 5): number[] {
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
   const ticks: number[] = [];
   for (let v = 0; v < max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  if (ticks[ticks.length - 1]! < max - step * 1e-9) ticks.push(Number((ticks[ticks.length - 1]! + step).toPrecision(12)));
+  if (ticks[ticks.length - 1]! < max - step * 1e-9)
+    ticks.push(Number((ticks[ticks.length - 1]! + step).toPrecision(12)));
   return ticks;
 }
 
@@ -91,7 +95,11 @@ export function barChart(o: BarChartOptions): string {
   const ticks = niceTicks(o.yMax ?? top, 5);
   const yMax = o.yMax ?? ticks[ticks.length - 1]!;
   const y = (v: number) => m.top + ph - (Math.max(0, Math.min(v, yMax)) / yMax) * ph;
-  const series = [...new Map(o.groups.flatMap((g) => g.bars.map((b, i) => [b.series, b.color ?? colorFor(b.series, i)] as const))).entries()];
+  const series = [
+    ...new Map(
+      o.groups.flatMap((g) => g.bars.map((b, i) => [b.series, b.color ?? colorFor(b.series, i)] as const)),
+    ).entries(),
+  ];
   let body = '';
   for (const t of ticks) {
     body += `<line class="grid" x1="${m.left}" x2="${m.left + pw}" y1="${f(y(t))}" y2="${f(y(t))}" stroke="#e5e5e5"/>`;
@@ -99,7 +107,8 @@ export function barChart(o: BarChartOptions): string {
   }
   body += `<line class="axis" x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="#333"/>`;
   body += `<line class="axis" x1="${m.left}" x2="${m.left + pw}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="#333"/>`;
-  if (o.yLabel) body += `<text x="14" y="${m.top + ph / 2}" transform="rotate(-90 14 ${m.top + ph / 2})" text-anchor="middle" font-size="12" fill="#333">${esc(o.yLabel)}</text>`;
+  if (o.yLabel)
+    body += `<text x="14" y="${m.top + ph / 2}" transform="rotate(-90 14 ${m.top + ph / 2})" text-anchor="middle" font-size="12" fill="#333">${esc(o.yLabel)}</text>`;
   const gw = pw / Math.max(1, o.groups.length);
   o.groups.forEach((g, gi) => {
     const n = Math.max(1, g.bars.length);
@@ -124,7 +133,11 @@ export function barChart(o: BarChartOptions): string {
     });
     body += `<text x="${f(m.left + gi * gw + gw / 2)}" y="${m.top + ph + 18}" text-anchor="middle" font-size="12" fill="#333">${esc(g.label)}</text>`;
   });
-  body += legend(series.map(([name, color]) => ({ name, color })), m.left, height - 12);
+  body += legend(
+    series.map(([name, color]) => ({ name, color })),
+    m.left,
+    height - 12,
+  );
   return frame(width, height, o.title, body, o.klass ?? 'bar-chart');
 }
 
@@ -191,7 +204,14 @@ export function binLengths(series: { name: string; values: number[] }[], bins = 
 }
 
 /** Histogram as side-by-side bars per bin (fractions of each series, so series of different sizes compare). */
-export function histogramChart(o: { title: string; hist: Histogram; xLabel: string; width?: number; height?: number; klass?: string }): string {
+export function histogramChart(o: {
+  title: string;
+  hist: Histogram;
+  xLabel: string;
+  width?: number;
+  height?: number;
+  klass?: string;
+}): string {
   const width = o.width ?? 720;
   const height = o.height ?? 300;
   const m = { left: 56, right: 20, top: 46, bottom: 62 };
@@ -230,7 +250,11 @@ export function histogramChart(o: { title: string; hist: Histogram; xLabel: stri
     body += `<text x="${f(x)}" y="${m.top + ph + 15}" text-anchor="middle" font-size="10" fill="#555">${esc(label)}</text>`;
   }
   body += `<text x="${m.left + pw / 2}" y="${m.top + ph + 32}" text-anchor="middle" font-size="12" fill="#333">${esc(o.xLabel)}${o.hist.overflow ? ' (last bin: and longer)' : ''}</text>`;
-  body += legend(series.map((s, i) => ({ name: s.name, color: s.color ?? colorFor(s.name, i) })), m.left, height - 10);
+  body += legend(
+    series.map((s, i) => ({ name: s.name, color: s.color ?? colorFor(s.name, i) })),
+    m.left,
+    height - 10,
+  );
   return frame(width, height, o.title, body, o.klass ?? 'histogram');
 }
 
@@ -243,7 +267,16 @@ export interface LineSeries {
 }
 
 /** Lines over a linear x axis; y is logarithmic when `logY` (all y > 0). */
-export function lineChart(o: { title: string; series: LineSeries[]; xLabel: string; yLabel: string; logY?: boolean; width?: number; height?: number; klass?: string }): string {
+export function lineChart(o: {
+  title: string;
+  series: LineSeries[];
+  xLabel: string;
+  yLabel: string;
+  logY?: boolean;
+  width?: number;
+  height?: number;
+  klass?: string;
+}): string {
   const width = o.width ?? 720;
   const height = o.height ?? 320;
   const m = { left: 64, right: 20, top: 46, bottom: 62 };
@@ -284,6 +317,10 @@ export function lineChart(o: { title: string; series: LineSeries[]; xLabel: stri
     const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${f(X(p.x))} ${f(Y(p.y))}`).join('');
     body += `<path class="line" data-series="${esc(s.name)}" data-points="${s.points.length}" d="${d}" fill="none" stroke="${s.color ?? colorFor(s.name, i)}" stroke-width="${s.width ?? 2}" stroke-opacity="${s.opacity ?? 1}" stroke-linejoin="round"/>`;
   });
-  body += legend(o.series.map((s, i) => ({ name: s.name, color: s.color ?? colorFor(s.name, i) })), m.left, height - 10);
+  body += legend(
+    o.series.map((s, i) => ({ name: s.name, color: s.color ?? colorFor(s.name, i) })),
+    m.left,
+    height - 10,
+  );
   return frame(width, height, o.title, body, o.klass ?? 'line-chart');
 }

@@ -9,7 +9,11 @@ import { z } from 'zod';
 export const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The worker's own secrets: no policy may hand them to a run spec. */
-export const NEVER_KEYS: readonly string[] = ['DISTILLERY_CODEC_KEYS', 'DISTILLERY_CODEC_KEY_FILE', 'DISTILLERY_CODEC_SERVER_TOKEN'];
+export const NEVER_KEYS: readonly string[] = [
+  'DISTILLERY_CODEC_KEYS',
+  'DISTILLERY_CODEC_KEY_FILE',
+  'DISTILLERY_CODEC_SERVER_TOKEN',
+];
 
 /** Where the policy is configured, for messages that tell a person what to change. */
 export const KEY_POLICY_SETTING = 'DISTILLERY_KEY_POLICY (or "keys" in DISTILLERY_POLICY_FILE)';
@@ -21,13 +25,17 @@ export const KEY_POLICY_SETTING = 'DISTILLERY_KEY_POLICY (or "keys" in DISTILLER
 const hostPattern = z
   .string()
   .min(1)
-  .refine((p) => parseHostPattern(p) !== null, { message: 'must be a host, host:port, *.domain or scheme://host[:port]' });
+  .refine((p) => parseHostPattern(p) !== null, {
+    message: 'must be a host, host:port, *.domain or scheme://host[:port]',
+  });
 
 export const KeyPolicySchema = z.record(
   z
     .string()
     .regex(ENV_VAR_NAME, 'must be an environment variable name')
-    .refine((name) => !NEVER_KEYS.includes(name), { message: 'is a worker secret that no run spec may use as an API key' }),
+    .refine((name) => !NEVER_KEYS.includes(name), {
+      message: 'is a worker secret that no run spec may use as an API key',
+    }),
   z.array(hostPattern).min(1, 'must list at least one host the key may be sent to'),
 );
 
@@ -96,7 +104,7 @@ export interface PolicyRefusal {
 
 export const KEY_RULES = {
   listed: `a run spec may name only the key variables listed in the worker's key policy, ${KEY_POLICY_SETTING}`,
-  bound: 'a key is sent only to the hosts the worker\'s key policy binds it to',
+  bound: "a key is sent only to the hosts the worker's key policy binds it to",
   set: 'a key variable a run spec names must be set on the worker',
 } as const;
 
@@ -118,7 +126,12 @@ export function checkKeyUse(policy: KeyPolicy, use: KeyUse): PolicyRefusal | nul
   try {
     url = new URL(use.baseURL);
   } catch {
-    return { type: 'ApiKeyHostNotAllowed', field: use.field, rule: KEY_RULES.bound, message: `${use.field}: the endpoint ${use.baseURL} is not a URL; no key is sent to it.` };
+    return {
+      type: 'ApiKeyHostNotAllowed',
+      field: use.field,
+      rule: KEY_RULES.bound,
+      message: `${use.field}: the endpoint ${use.baseURL} is not a URL; no key is sent to it.`,
+    };
   }
   if (!hosts.some((h) => hostMatches(h, url))) {
     return {

@@ -42,7 +42,9 @@ export function specPathUses(spec: RunSpec): PathUse[] {
   f.earlierDatasets.forEach((p, i) => read(`filters.earlierDatasets.${i}`, p));
   f.decontaminate.benchmarks.forEach((b, i) => read(`filters.decontaminate.benchmarks.${i}.path`, b.path));
   const student = spec.fineTune.student;
-  if (spec.fineTune.backend === 'trl' && !BUILTIN_STUDENTS.has(student.source)) read('fineTune.student.source', student.source);
-  if (student.initFrom && !student.initFrom.startsWith('promoted:')) read('fineTune.student.initFrom', student.initFrom);
+  if (spec.fineTune.backend === 'trl' && !BUILTIN_STUDENTS.has(student.source))
+    read('fineTune.student.source', student.source);
+  if (student.initFrom && !student.initFrom.startsWith('promoted:'))
+    read('fineTune.student.initFrom', student.initFrom);
   return uses;
 }

@@ -44,7 +44,10 @@ export class WorkerPolicyError extends Error {
 const describeIssues = (e: z.ZodError) =>
   e.issues
     .map((i) => {
-      const inner = 'issues' in i && Array.isArray(i.issues) ? (i.issues as { message: string }[]).map((x) => x.message).join(', ') : '';
+      const inner =
+        'issues' in i && Array.isArray(i.issues)
+          ? (i.issues as { message: string }[]).map((x) => x.message).join(', ')
+          : '';
       return `${i.path.join('.') || '(root)'}: ${inner || i.message}`;
     })
     .join('; ');
@@ -60,7 +63,8 @@ export function loadWorkerPolicy(env: NodeJS.ProcessEnv = process.env, cwd = pro
       throw new WorkerPolicyError(`DISTILLERY_POLICY_FILE ${fileName}: ${(err as Error).message}`);
     }
     const parsed = PolicyFileSchema.safeParse(raw ?? {});
-    if (!parsed.success) throw new WorkerPolicyError(`DISTILLERY_POLICY_FILE ${fileName}: ${describeIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new WorkerPolicyError(`DISTILLERY_POLICY_FILE ${fileName}: ${describeIssues(parsed.error)}`);
     file = parsed.data;
   }
   let keys: KeyPolicy = {};
@@ -71,7 +75,9 @@ export function loadWorkerPolicy(env: NodeJS.ProcessEnv = process.env, cwd = pro
     try {
       raw = JSON.parse(keyEnv);
     } catch (err) {
-      throw new WorkerPolicyError(`DISTILLERY_KEY_POLICY is not JSON ({"VARIABLE": ["host", …]}): ${(err as Error).message}`);
+      throw new WorkerPolicyError(
+        `DISTILLERY_KEY_POLICY is not JSON ({"VARIABLE": ["host", …]}): ${(err as Error).message}`,
+      );
     }
     const parsed = KeyPolicySchema.safeParse(raw);
     if (!parsed.success) throw new WorkerPolicyError(`DISTILLERY_KEY_POLICY: ${describeIssues(parsed.error)}`);
@@ -83,12 +89,22 @@ export function loadWorkerPolicy(env: NodeJS.ProcessEnv = process.env, cwd = pro
   }
   const roots = (name: string, fromFile: string[] | undefined, defaults: string[]): [string[], string] => {
     const value = env[name]?.trim();
-    if (value) return [value.split(path.delimiter).filter(Boolean).map((r) => path.resolve(cwd, r)), name];
+    if (value)
+      return [
+        value
+          .split(path.delimiter)
+          .filter(Boolean)
+          .map((r) => path.resolve(cwd, r)),
+        name,
+      ];
     if (fromFile) return [fromFile.map((r) => path.resolve(cwd, r)), `DISTILLERY_POLICY_FILE ${fileName}`];
     return [defaults.map((r) => path.resolve(cwd, r)), 'default'];
   };
   const [dataRoots, dataFrom] = roots('DISTILLERY_DATA_ROOTS', file.dataRoots, ['data', os.tmpdir()]);
-  const [artifactRoots, artifactFrom] = roots('DISTILLERY_ARTIFACT_ROOTS', file.artifactRoots, ['artifacts', os.tmpdir()]);
+  const [artifactRoots, artifactFrom] = roots('DISTILLERY_ARTIFACT_ROOTS', file.artifactRoots, [
+    'artifacts',
+    os.tmpdir(),
+  ]);
   return { keys, dataRoots, artifactRoots, from: { keys: keysFrom, dataRoots: dataFrom, artifactRoots: artifactFrom } };
 }
 
@@ -96,13 +112,20 @@ let cached: { signature: string; policy: WorkerPolicy } | undefined;
 
 /** The policy of this worker (read once per configuration; the workers load it at start-up, so a bad one stops them there). */
 export function workerPolicy(env: NodeJS.ProcessEnv = process.env): WorkerPolicy {
-  const signature = JSON.stringify([env.DISTILLERY_POLICY_FILE, env.DISTILLERY_KEY_POLICY, env.DISTILLERY_DATA_ROOTS, env.DISTILLERY_ARTIFACT_ROOTS, process.cwd()]);
+  const signature = JSON.stringify([
+    env.DISTILLERY_POLICY_FILE,
+    env.DISTILLERY_KEY_POLICY,
+    env.DISTILLERY_DATA_ROOTS,
+    env.DISTILLERY_ARTIFACT_ROOTS,
+    process.cwd(),
+  ]);
   if (cached?.signature === signature) return cached.policy;
   let policy: WorkerPolicy;
   try {
     policy = loadWorkerPolicy(env);
   } catch (err) {
-    if (err instanceof WorkerPolicyError) throw ApplicationFailure.nonRetryable(`This worker's policy is invalid: ${err.message}`, 'InvalidWorkerPolicy');
+    if (err instanceof WorkerPolicyError)
+      throw ApplicationFailure.nonRetryable(`This worker's policy is invalid: ${err.message}`, 'InvalidWorkerPolicy');
     throw err;
   }
   cached = { signature, policy };
@@ -132,7 +155,10 @@ function keyRefusal(use: KeyUse, env: NodeJS.ProcessEnv): PolicyRefusal | null {
  * none (a keyless endpoint). Throws a non-retryable ApplicationFailure naming the rule, before any request, when the
  * policy does not allow that variable for that host or the variable is not set.
  */
-export function apiKeyFor(use: { field: string; envName?: string; baseURL: string }, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function apiKeyFor(
+  use: { field: string; envName?: string; baseURL: string },
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (!use.envName) return undefined;
   const refused = keyRefusal({ field: use.field, envName: use.envName, baseURL: use.baseURL }, env);
   if (refused) throw refuse(refused, { envName: use.envName });
@@ -164,7 +190,8 @@ function isWithin(root: string, p: string): boolean {
 
 const PATH_RULES = {
   read: "spec paths are read only inside the worker's data or artifact roots (DISTILLERY_DATA_ROOTS, DISTILLERY_ARTIFACT_ROOTS), after resolving '..' and symlinks",
-  write: "artifacts are written only inside the worker's artifact roots (DISTILLERY_ARTIFACT_ROOTS), after resolving '..' and symlinks",
+  write:
+    "artifacts are written only inside the worker's artifact roots (DISTILLERY_ARTIFACT_ROOTS), after resolving '..' and symlinks",
 } as const;
 
 async function pathRefusal(use: PathUse, env: NodeJS.ProcessEnv): Promise<PolicyRefusal | null> {
@@ -209,7 +236,8 @@ export async function checkSpecAgainstPolicy(spec: RunSpec, env: NodeJS.ProcessE
   if (refusals.length === 1) throw refuse(refusals[0]!);
   const types = new Set(refusals.map((r) => r.type));
   throw ApplicationFailure.nonRetryable(
-    `The run spec asks for what this worker's policy refuses (${refusals.length} problems):\n` + refusals.map((r) => `  - ${r.message}`).join('\n'),
+    `The run spec asks for what this worker's policy refuses (${refusals.length} problems):\n` +
+      refusals.map((r) => `  - ${r.message}`).join('\n'),
     types.size === 1 ? refusals[0]!.type : 'WorkerPolicyViolation',
     { refusals: refusals.map(({ type, field, rule }) => ({ type, field, rule })) },
   );

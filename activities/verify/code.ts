@@ -111,7 +111,8 @@ export function extractCode(response: string, opts: { bare?: boolean } = {}): Ex
     const t = lastFence(reasoning);
     if (t) return { ...t, method: 'fence_in_think' };
   }
-  if (opts.bare && final.trim()) return { code: final.replace(/^\s*\n/, '').replace(/\s+$/, ''), tag: '', method: 'bare' };
+  if (opts.bare && final.trim())
+    return { code: final.replace(/^\s*\n/, '').replace(/\s+$/, ''), tag: '', method: 'bare' };
   return null;
 }
 
@@ -173,7 +174,9 @@ function defines(code: string, name: string, lang: SandboxLanguage): boolean {
   const re =
     lang === 'python'
       ? new RegExp(`^(?:async\\s+)?def\\s+${n}\\s*\\(`, 'm')
-      : new RegExp(`(?:^|\\n)\\s*(?:export\\s+)?(?:async\\s+)?(?:function\\s*\\*?\\s*${n}\\s*\\(|(?:const|let|var)\\s+${n}\\s*=)`);
+      : new RegExp(
+          `(?:^|\\n)\\s*(?:export\\s+)?(?:async\\s+)?(?:function\\s*\\*?\\s*${n}\\s*\\(|(?:const|let|var)\\s+${n}\\s*=)`,
+        );
   return re.test(code);
 }
 
@@ -222,7 +225,10 @@ function describeStop(r: SandboxResult, lim: SandboxLimits): { failure: CodeFail
     case 'output_limit':
       return { failure: 'output_limit', why: `output limit (${lim.maxOutputBytes} bytes)` };
     case 'signal':
-      return { failure: 'signal', why: `killed by ${r.signal ?? `signal ${(r.exitCode ?? 0) - 128}`}: ${lastLine(r.stderr)}` };
+      return {
+        failure: 'signal',
+        why: `killed by ${r.signal ?? `signal ${(r.exitCode ?? 0) - 128}`}: ${lastLine(r.stderr)}`,
+      };
     default:
       return { failure: 'runtime_error', why: `exit ${r.exitCode}: ${lastLine(r.stderr) || '(no stderr)'}` };
   }
@@ -240,7 +246,13 @@ function assertionVerdict(o: IsolatedTestsOutcome, lim: SandboxLimits, code: str
   });
   switch (o.kind) {
     case 'passed':
-      return { verdict: 'correct', extracted: code, reason: `tests passed (${o.calls} call${o.calls === 1 ? '' : 's'})${via}`, passed: 1, total: 1 };
+      return {
+        verdict: 'correct',
+        extracted: code,
+        reason: `tests passed (${o.calls} call${o.calls === 1 ? '' : 's'})${via}`,
+        passed: 1,
+        total: 1,
+      };
     case 'failed':
       return fail(/^AssertionError\b/.test(o.error) ? 'wrong_answer' : 'runtime_error', o.error);
     case 'stopped': {
@@ -258,21 +270,38 @@ function assertionVerdict(o: IsolatedTestsOutcome, lim: SandboxLimits, code: str
       return { verdict: 'unparseable_gold', extracted: code, reason: `the tests cannot judge a program: ${o.why}` };
     case 'no_report': {
       const s = o.result.status === 'ok' || o.result.status === 'exit' ? null : describeStop(o.result, lim);
-      return fail(s?.failure ?? 'runtime_error', `the test runner gave no report${s ? ` (${s.why})` : `: ${lastLine(o.result.stderr) || `exit ${o.result.exitCode}`}`}`);
+      return fail(
+        s?.failure ?? 'runtime_error',
+        `the test runner gave no report${s ? ` (${s.why})` : `: ${lastLine(o.result.stderr) || `exit ${o.result.exitCode}`}`}`,
+      );
     }
   }
 }
 
 /** Verify a model response against code tests. Throws SandboxUnavailableError when the sandbox cannot run here. */
-export async function verifyCode(response: string, testsRaw: unknown, opts: CodeOptions = {}): Promise<CodeVerification> {
+export async function verifyCode(
+  response: string,
+  testsRaw: unknown,
+  opts: CodeOptions = {},
+): Promise<CodeVerification> {
   const tests = parseCodeTests(testsRaw);
-  if (!tests) return { verdict: 'unparseable_gold', extracted: null, reason: 'the tests are not usable (need JSON with "cases" or "test")' };
+  if (!tests)
+    return {
+      verdict: 'unparseable_gold',
+      extracted: null,
+      reason: 'the tests are not usable (need JSON with "cases" or "test")',
+    };
   const ex = extractCode(response ?? '', { bare: !!tests.prompt });
   if (!ex) return { verdict: 'no_answer', extracted: null, reason: 'no fenced code block in the final answer' };
   const tagLang = LANG_TAGS[ex.tag];
   const lang: SandboxLanguage = opts.language ?? tests.language ?? tagLang ?? 'python';
   if (ex.tag && tagLang && tagLang !== lang) {
-    return { verdict: 'incorrect', extracted: ex.code, reason: `code block is ${tagLang}, the task needs ${lang}`, failure: 'wrong_language' };
+    return {
+      verdict: 'incorrect',
+      extracted: ex.code,
+      reason: `code block is ${tagLang}, the task needs ${lang}`,
+      failure: 'wrong_language',
+    };
   }
   const limits: SandboxLimits = {
     ...DEFAULT_LIMITS,
@@ -286,7 +315,14 @@ export async function verifyCode(response: string, testsRaw: unknown, opts: Code
 
   const program = assembleProgram(ex.code, tests, lang);
   if (tests.test) {
-    const o = await runIsolatedTests({ language: lang, program, test: tests.test, prompt: tests.prompt, entryPoint: tests.entryPoint, limits });
+    const o = await runIsolatedTests({
+      language: lang,
+      program,
+      test: tests.test,
+      prompt: tests.prompt,
+      entryPoint: tests.entryPoint,
+      limits,
+    });
     const v = assertionVerdict(o, limits, ex.code, via);
     if (v.verdict !== 'correct' || !tests.cases) return v;
   }
@@ -297,7 +333,14 @@ export async function verifyCode(response: string, testsRaw: unknown, opts: Code
     const at = `case ${k + 1}/${cases.length}`;
     if (r.status !== 'ok') {
       const s = describeStop(r, limits);
-      return { verdict: 'incorrect', extracted: ex.code, reason: `${at}: ${s.why}${via}`, failure: s.failure, passed: k, total: cases.length };
+      return {
+        verdict: 'incorrect',
+        extracted: ex.code,
+        reason: `${at}: ${s.why}${via}`,
+        failure: s.failure,
+        passed: k,
+        total: cases.length,
+      };
     }
     if (normOut(r.stdout) !== normOut(c.output)) {
       return {
@@ -310,5 +353,11 @@ export async function verifyCode(response: string, testsRaw: unknown, opts: Code
       };
     }
   }
-  return { verdict: 'correct', extracted: ex.code, reason: `passed ${cases.length}/${cases.length} cases${via}`, passed: cases.length, total: cases.length };
+  return {
+    verdict: 'correct',
+    extracted: ex.code,
+    reason: `passed ${cases.length}/${cases.length} cases${via}`,
+    passed: cases.length,
+    total: cases.length,
+  };
 }

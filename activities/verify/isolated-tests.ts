@@ -15,7 +15,13 @@
  */
 import * as crypto from 'node:crypto';
 import { JS_HOST, JS_RUNNER, PY_HOST, PY_RUNNER } from './harness-scripts';
-import { startSandboxed, type SandboxLanguage, type SandboxLimits, type SandboxProcess, type SandboxResult } from './sandbox';
+import {
+  startSandboxed,
+  type SandboxLanguage,
+  type SandboxLimits,
+  type SandboxProcess,
+  type SandboxResult,
+} from './sandbox';
 
 export interface IsolatedTestsRun {
   language: SandboxLanguage;
@@ -38,7 +44,12 @@ export type IsolatedTestsOutcome =
   /** The program was stopped by a limit (time, CPU, memory, output) or a signal. */
   | { kind: 'stopped'; result: SandboxResult }
   /** The program did not let the tests finish: it raised while loading, exited, or broke the protocol. */
-  | { kind: 'broke_off'; reason: 'load' | 'ended' | 'unsendable' | 'protocol'; why: string; program: SandboxResult | null }
+  | {
+      kind: 'broke_off';
+      reason: 'load' | 'ended' | 'unsendable' | 'protocol';
+      why: string;
+      program: SandboxResult | null;
+    }
   /** These tests cannot judge any program (they never call it, do not compile, pass functions…). */
   | { kind: 'untestable'; why: string }
   /** The tests' own run ended without a report (e.g. the tests themselves ran out of time). */
@@ -92,7 +103,11 @@ export async function runIsolatedTests(run: IsolatedTestsRun): Promise<IsolatedT
   try {
     tests = await startSandboxed({
       language: run.language,
-      files: { [`runner.${ext}`]: py ? PY_RUNNER : JS_RUNNER, [`test.${ext}`]: run.test, ...(run.prompt ? { [`prompt.${ext}`]: run.prompt } : {}) },
+      files: {
+        [`runner.${ext}`]: py ? PY_RUNNER : JS_RUNNER,
+        [`test.${ext}`]: run.test,
+        ...(run.prompt ? { [`prompt.${ext}`]: run.prompt } : {}),
+      },
       main: `runner.${ext}`,
       args: [nonce, run.entryPoint ?? ''],
       limits: lim,
@@ -162,7 +177,8 @@ export async function runIsolatedTests(run: IsolatedTestsRun): Promise<IsolatedT
 
   const rep = report as Report | null;
   if (rep?.op === 'done' && t.status === 'ok') {
-    if (rep.nonce === nonce && typeof rep.calls === 'number' && rep.calls > 0) return { kind: 'passed', calls: rep.calls };
+    if (rep.nonce === nonce && typeof rep.calls === 'number' && rep.calls > 0)
+      return { kind: 'passed', calls: rep.calls };
     return { kind: 'no_report', result: t };
   }
   // the program stopped by a limit while the tests waited on it: that is the reason, not the tests' view of it
@@ -171,7 +187,12 @@ export async function runIsolatedTests(run: IsolatedTestsRun): Promise<IsolatedT
   if (rep?.op === 'untestable') return { kind: 'untestable', why: rep.why ?? 'the tests cannot run' };
   if (rep?.op === 'fatal') {
     const reason = (['load', 'ended', 'unsendable', 'protocol'] as const).find((k) => k === rep.kind) ?? 'protocol';
-    return { kind: 'broke_off', reason, why: rep.why ?? 'the program broke off the tests', program: p.beforeTests ? p.r : null };
+    return {
+      kind: 'broke_off',
+      reason,
+      why: rep.why ?? 'the program broke off the tests',
+      program: p.beforeTests ? p.r : null,
+    };
   }
   return { kind: 'no_report', result: t };
 }

@@ -69,11 +69,17 @@ const clients = new Map<string, OpenAI>();
 
 function clientFor(cfg: JudgeConfig): OpenAI {
   // Asked on every call, before any request: the worker's key policy decides whether this key may go to this host.
-  const apiKey = apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.apiKeyEnv, baseURL: cfg.baseURL }) ?? 'not-needed';
+  const apiKey =
+    apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.apiKeyEnv, baseURL: cfg.baseURL }) ?? 'not-needed';
   const key = `${cfg.baseURL}\u0000${apiKey}\u0000${cfg.timeoutSeconds ?? 60}\u0000${cfg.maxRetries ?? 2}`;
   let c = clients.get(key);
   if (!c) {
-    c = new OpenAI({ baseURL: cfg.baseURL, apiKey, timeout: (cfg.timeoutSeconds ?? 60) * 1000, maxRetries: cfg.maxRetries ?? 2 });
+    c = new OpenAI({
+      baseURL: cfg.baseURL,
+      apiKey,
+      timeout: (cfg.timeoutSeconds ?? 60) * 1000,
+      maxRetries: cfg.maxRetries ?? 2,
+    });
     clients.set(key, c);
   }
   return c;
@@ -83,15 +89,21 @@ function tail(s: string, n: number): string {
   return s.length > n ? '…' + s.slice(s.length - n) : s;
 }
 
-export function judgeMessages(input: JudgeInput, cfg: Pick<JudgeConfig, 'rubric' | 'includeReasoning' | 'maxResponseChars'>): Array<{ role: 'system' | 'user'; content: string }> {
+export function judgeMessages(
+  input: JudgeInput,
+  cfg: Pick<JudgeConfig, 'rubric' | 'includeReasoning' | 'maxResponseChars'>,
+): Array<{ role: 'system' | 'user'; content: string }> {
   const max = cfg.maxResponseChars ?? 8000;
   const fin = finalPart(input.response ?? '');
   let shown: string;
-  if (cfg.includeReasoning) shown = input.reasoning ? formatThink(input.reasoning, input.response ?? '') : input.response ?? '';
+  if (cfg.includeReasoning)
+    shown = input.reasoning ? formatThink(input.reasoning, input.response ?? '') : (input.response ?? '');
   else shown = fin ?? '(the response stops inside its reasoning: no final answer)';
   const parts = [
     input.prompt !== undefined ? `## TASK\n${input.prompt}` : '## TASK\n(not given)',
-    input.gold !== undefined && input.gold !== '' ? `## REFERENCE ANSWER\n${input.gold}` : '## REFERENCE ANSWER\n(none: judge by the rubric)',
+    input.gold !== undefined && input.gold !== ''
+      ? `## REFERENCE ANSWER\n${input.gold}`
+      : '## REFERENCE ANSWER\n(none: judge by the rubric)',
     `## RESPONSE${cfg.includeReasoning ? '' : ' (final answer part)'}\n${tail(shown.trim(), max)}`,
     input.note ? `## NOTE\n${input.note}` : '',
     'Reply with one JSON object and nothing else: {"rationale": "<one or two sentences>", "verdict": "correct" or "incorrect"}',
@@ -109,7 +121,9 @@ export function parseJudgeReply(text: string): { verdict: 'correct' | 'incorrect
   for (const cand of [...objs].reverse()) {
     try {
       const o = JSON.parse(cand) as Record<string, unknown>;
-      const v = String(o.verdict ?? o.grade ?? o.result ?? '').trim().toLowerCase();
+      const v = String(o.verdict ?? o.grade ?? o.result ?? '')
+        .trim()
+        .toLowerCase();
       const rationale = String(o.rationale ?? o.reason ?? o.explanation ?? '').trim();
       if (['correct', 'pass', 'yes', 'true'].includes(v)) return { verdict: 'correct', rationale };
       if (['incorrect', 'fail', 'no', 'false', 'wrong'].includes(v)) return { verdict: 'incorrect', rationale };
@@ -118,12 +132,20 @@ export function parseJudgeReply(text: string): { verdict: 'correct' | 'incorrect
     }
   }
   const m = /verdict\W{0,5}(incorrect|correct)\b/i.exec(t);
-  if (m) return { verdict: m[1].toLowerCase() as 'correct' | 'incorrect', rationale: t.replace(m[0], '').trim().slice(0, 1000) };
+  if (m)
+    return {
+      verdict: m[1].toLowerCase() as 'correct' | 'incorrect',
+      rationale: t.replace(m[0], '').trim().slice(0, 1000),
+    };
   return null;
 }
 
 /** Asks the judge. Throws JudgeError (see `retryable`) when the endpoint fails. */
-export async function judgeSample(input: JudgeInput, cfg: JudgeConfig, signal?: AbortSignal): Promise<JudgeVerification> {
+export async function judgeSample(
+  input: JudgeInput,
+  cfg: JudgeConfig,
+  signal?: AbortSignal,
+): Promise<JudgeVerification> {
   const client = clientFor(cfg);
   let text: string;
   try {
@@ -145,6 +167,12 @@ export async function judgeSample(input: JudgeInput, cfg: JudgeConfig, signal?: 
     throw new JudgeError(`judge ${cfg.model} at ${cfg.baseURL}: ${(e as Error).message}`, true);
   }
   const p = parseJudgeReply(text);
-  if (!p) return { verdict: 'incorrect', rationale: `unreadable judge reply: ${JSON.stringify(text.slice(0, 300))}`, model: cfg.model, unreadable: true };
+  if (!p)
+    return {
+      verdict: 'incorrect',
+      rationale: `unreadable judge reply: ${JSON.stringify(text.slice(0, 300))}`,
+      model: cfg.model,
+      unreadable: true,
+    };
   return { ...p, model: cfg.model };
 }

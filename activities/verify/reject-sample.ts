@@ -75,7 +75,14 @@ const CACHE_FILE = 'verdicts.cache.jsonl';
 
 function configKey(v: RejectSampleInput['verifier']): string {
   const c = v as VerifierConfig;
-  const judge = c.judge ? { baseURL: c.judge.baseURL, model: c.judge.model, rubric: c.judge.rubric ?? null, reasoning: !!c.judge.includeReasoning } : null;
+  const judge = c.judge
+    ? {
+        baseURL: c.judge.baseURL,
+        model: c.judge.model,
+        rubric: c.judge.rubric ?? null,
+        reasoning: !!c.judge.includeReasoning,
+      }
+    : null;
   return createHash('sha256')
     .update(JSON.stringify({ type: c.type, ignoreCase: !!c.ignoreCase, judge, code: c.code ?? null }))
     .digest('hex')
@@ -148,7 +155,8 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
   await verifyRef(input.samples);
   const cfg = input.verifier as VerifierConfig;
   // A judge key the worker's policy refuses fails the stage before any sample is verified.
-  if (cfg.judge) apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.judge.apiKeyEnv, baseURL: cfg.judge.baseURL });
+  if (cfg.judge)
+    apiKeyFor({ field: 'verifier.judge.apiKeyEnv', envName: cfg.judge.apiKeyEnv, baseURL: cfg.judge.baseURL });
   const dir = path.join(input.runDir, 'verify');
   await fsp.mkdir(dir, { recursive: true });
   const ctx = currentActivity();
@@ -175,7 +183,13 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
     verdicts.set(s.id, v);
     const entry = byPrompt.get(s.promptId)!;
     entry.verdicts[v.verdict] = (entry.verdicts[v.verdict] ?? 0) + 1;
-    if (v.correct) entry.correct.push({ id: s.id, length: s.content.length + (s.reasoning?.length ?? 0), tokens: s.usage?.completionTokens ?? 0, order: idx });
+    if (v.correct)
+      entry.correct.push({
+        id: s.id,
+        length: s.content.length + (s.reasoning?.length ?? 0),
+        tokens: s.usage?.completionTokens ?? 0,
+        order: idx,
+      });
     done += 1;
     if (done % 500 === 0 || Date.now() - lastBeat > 5000) {
       lastBeat = Date.now();
@@ -258,7 +272,12 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
   for await (const s of readJsonl<VerifiedSampleRow>(input.samples)) {
     samplesIn += 1;
     const v = verdicts.get(s.id)!;
-    const stored = { extracted: v.extracted, reason: v.reason, ...(v.task ? { task: v.task } : {}), ...(v.judge ? { judge: v.judge } : {}) };
+    const stored = {
+      extracted: v.extracted,
+      reason: v.reason,
+      ...(v.task ? { task: v.task } : {}),
+      ...(v.judge ? { judge: v.judge } : {}),
+    };
     if (kept.has(s.id)) {
       await acceptedOut.write({ ...s, verdict: stored });
       continue;
@@ -271,7 +290,13 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
       reason,
       detail: v.reason,
       ...(s.source ? { source: s.source } : {}),
-      row: { promptId: s.promptId, extracted: v.extracted, gold: s.answer, ...(v.failure ? { failure: v.failure } : {}), ...(v.judge ? { judge: v.judge } : {}) },
+      row: {
+        promptId: s.promptId,
+        extracted: v.extracted,
+        gold: s.answer,
+        ...(v.failure ? { failure: v.failure } : {}),
+        ...(v.judge ? { judge: v.judge } : {}),
+      },
     };
     await rejectsOut.write(reject);
   }
@@ -279,12 +304,21 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
   let promptsSolved = 0;
   for (const [promptId, e] of byPrompt) {
     if (e.correct.length) promptsSolved += 1;
-    await passRatesOut.write({ promptId, samples: e.total, correct: e.correct.length, passRate: e.correct.length / e.total, verdicts: e.verdicts });
+    await passRatesOut.write({
+      promptId,
+      samples: e.total,
+      correct: e.correct.length,
+      passRate: e.correct.length / e.total,
+      verdicts: e.verdicts,
+    });
   }
   const acceptedRef = await acceptedOut.finish();
   const rejectsRef = await rejectsOut.finish();
   if (acceptedRef.count + rejectsRef.count !== samplesIn) {
-    throw ApplicationFailure.nonRetryable(`verify accounting: ${samplesIn} in ≠ ${acceptedRef.count} accepted + ${rejectsRef.count} rejected`, 'AccountingMismatch');
+    throw ApplicationFailure.nonRetryable(
+      `verify accounting: ${samplesIn} in ≠ ${acceptedRef.count} accepted + ${rejectsRef.count} rejected`,
+      'AccountingMismatch',
+    );
   }
   return {
     samplesIn,
@@ -303,7 +337,9 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
 
 function asActivityFailure(e: unknown): Error {
   if (e instanceof JudgeError) {
-    return e.retryable ? ApplicationFailure.retryable(e.message, 'JudgeUnavailable') : ApplicationFailure.nonRetryable(e.message, 'JudgeRequestRejected');
+    return e.retryable
+      ? ApplicationFailure.retryable(e.message, 'JudgeUnavailable')
+      : ApplicationFailure.nonRetryable(e.message, 'JudgeRequestRejected');
   }
   if (e instanceof SandboxUnavailableError) return ApplicationFailure.retryable(e.message, 'SandboxUnavailable');
   return e instanceof Error ? e : new Error(String(e));

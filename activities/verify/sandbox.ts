@@ -118,7 +118,14 @@ interface Host {
 let host: Host | null = null;
 
 function which(cmd: string): string | null {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin', ...(process.env.PATH ?? '').split(':')]) {
+  for (const dir of [
+    '/usr/bin',
+    '/bin',
+    '/usr/sbin',
+    '/sbin',
+    '/usr/local/bin',
+    ...(process.env.PATH ?? '').split(':'),
+  ]) {
     if (!dir) continue;
     const p = path.join(dir, cmd);
     try {
@@ -138,7 +145,10 @@ function prefixOf(exe: string, prefix: string): string | null {
 
 function discoverPython(): Runtime | string {
   const py = process.env.DISTILLERY_SANDBOX_PYTHON ?? 'python3';
-  const r = spawnSync(py, ['-c', 'import sys; print(sys.executable); print(sys.base_prefix)'], { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync(py, ['-c', 'import sys; print(sys.executable); print(sys.base_prefix)'], {
+    encoding: 'utf8',
+    timeout: 20000,
+  });
   if (r.status !== 0) return `python: ${py} did not run (${r.error?.message ?? r.stderr.trim()})`;
   const [exe, base] = r.stdout.trim().split('\n');
   const real = fs.realpathSync(exe);
@@ -178,15 +188,22 @@ export function sandboxProblem(): Promise<string | null> {
     if (!h.bwrap || !h.prlimit || (h.root && !h.setpriv)) return h.problems.join('; ');
     const lang: SandboxLanguage = h.runtimes.python ? 'python' : 'javascript';
     try {
-      const r = await startContained(h, {
-        language: lang,
-        files: { 'probe.txt': 'ok' },
-        main: 'probe.txt',
-        limits: { timeoutSeconds: 20 },
-      }, ['/bin/cat', '/sandbox/probe.txt']).result;
+      const r = await startContained(
+        h,
+        {
+          language: lang,
+          files: { 'probe.txt': 'ok' },
+          main: 'probe.txt',
+          limits: { timeoutSeconds: 20 },
+        },
+        ['/bin/cat', '/sandbox/probe.txt'],
+      ).result;
       // as root the lock on user namespaces needs a second bwrap as an unprivileged user: the host must allow that
-      const hint = h.root ? ' (as root, the sandbox also runs bwrap unprivileged: unprivileged user namespaces must be allowed)' : '';
-      if (r.status !== 'ok' || r.stdout !== 'ok') return `bwrap does not work here: exit ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500)}${hint}`;
+      const hint = h.root
+        ? ' (as root, the sandbox also runs bwrap unprivileged: unprivileged user namespaces must be allowed)'
+        : '';
+      if (r.status !== 'ok' || r.stdout !== 'ok')
+        return `bwrap does not work here: exit ${r.exitCode ?? r.signal}: ${r.stderr.trim().slice(0, 500)}${hint}`;
       return null;
     } catch (e) {
       return `bwrap does not work here: ${(e as Error).message}`;
@@ -268,19 +285,50 @@ function startContained(h: Host, run: SandboxRun, argv: string[]): SandboxProces
     '--die-with-parent',
     '--new-session',
     ...rootArgs(rt),
-    '--dev', '/dev',
-    '--proc', '/proc',
-    '--perms', '1777', '--size', String(lim.maxFileMb * 4 * mib), '--tmpfs', '/tmp',
-    '--ro-bind', src, '/sandbox',
-    '--chdir', '/tmp',
-    '--hostname', 'sandbox',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    '--perms',
+    '1777',
+    '--size',
+    String(lim.maxFileMb * 4 * mib),
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    src,
+    '/sandbox',
+    '--chdir',
+    '/tmp',
+    '--hostname',
+    'sandbox',
     '--',
   ];
   if (h.root) {
     const id = freshId();
-    args.push(h.setpriv!, `--reuid=${id}`, `--regid=${id}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--');
+    args.push(
+      h.setpriv!,
+      `--reuid=${id}`,
+      `--regid=${id}`,
+      '--clear-groups',
+      '--no-new-privs',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--',
+    );
     // the whole tree as it is (each mount keeps its read-only flag), in a user namespace of the fresh uid only
-    args.push(h.bwrap, '--unshare-user', '--disable-userns', '--die-with-parent', '--bind', '/', '/', '--chdir', '/tmp', '--');
+    args.push(
+      h.bwrap,
+      '--unshare-user',
+      '--disable-userns',
+      '--die-with-parent',
+      '--bind',
+      '/',
+      '/',
+      '--chdir',
+      '/tmp',
+      '--',
+    );
   }
   args.push(h.prlimit, ...rlimits, '--', ...argv);
   const env: Record<string, string> = {
@@ -346,7 +394,8 @@ function startContained(h: Host, run: SandboxRun, argv: string[]): SandboxProces
   return { channels, result, stop: (why: SandboxStatus = 'signal') => kill(why) };
 }
 
-const MEMORY_RE = /MemoryError|JavaScript heap out of memory|Array buffer allocation failed|Cannot allocate memory|std::bad_alloc|Fatal process OOM|Reached heap limit|out of memory/i;
+const MEMORY_RE =
+  /MemoryError|JavaScript heap out of memory|Array buffer allocation failed|Cannot allocate memory|std::bad_alloc|Fatal process OOM|Reached heap limit|out of memory/i;
 
 function signalName(n: number): string | null {
   for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;

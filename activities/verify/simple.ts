@@ -48,18 +48,34 @@ export function verifyExact(response: string, gold: string, o: ExactOptions = {}
   const g = normExact(gold ?? '', o);
   if (!g) return { verdict: 'unparseable_gold', extracted: null, reason: 'gold answer is empty' };
   const fin = finalPart(response ?? '');
-  if (fin === null || !fin.trim()) return { verdict: 'no_answer', extracted: null, reason: fin === null ? 'response stops inside <think>' : 'empty final answer' };
+  if (fin === null || !fin.trim())
+    return {
+      verdict: 'no_answer',
+      extracted: null,
+      reason: fin === null ? 'response stops inside <think>' : 'empty final answer',
+    };
   const ex = extractAnswer(fin);
   const marked = ex.answer !== null && /boxed|fbox|phrase|colon/.test(ex.method);
   const extracted = marked ? ex.answer! : fin.trim();
   const p = normExact(extracted, o);
-  if (p === g) return { verdict: 'correct', extracted, reason: `exact match (${marked ? ex.method : 'whole final answer'})` };
+  if (p === g)
+    return { verdict: 'correct', extracted, reason: `exact match (${marked ? ex.method : 'whole final answer'})` };
   // a whole final answer that is only the gold on its last line ("…reasoning…\n\nParis")
   if (!marked) {
-    const last = fin.trim().split('\n').filter((l) => l.trim()).at(-1) ?? '';
-    if (normExact(last, o) === g) return { verdict: 'correct', extracted: last.trim(), reason: 'exact match (last line)' };
+    const last =
+      fin
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim())
+        .at(-1) ?? '';
+    if (normExact(last, o) === g)
+      return { verdict: 'correct', extracted: last.trim(), reason: 'exact match (last line)' };
   }
-  return { verdict: 'incorrect', extracted, reason: `differs from the gold (${marked ? ex.method : 'whole final answer'})` };
+  return {
+    verdict: 'incorrect',
+    extracted,
+    reason: `differs from the gold (${marked ? ex.method : 'whole final answer'})`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -71,7 +87,11 @@ const LETTERS = 'A-J';
 /** The letter of a gold answer: "B", "(B)", "B)", "B.", "\text{(B)}", "\textbf{(B)} 12", "Answer: B". Null otherwise. */
 export function choiceLetter(gold: string): string | null {
   let t = (gold ?? '').trim();
-  t = t.replace(/\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}/g, '$1').replace(/\$/g, '').replace(/\*\*/g, '').trim();
+  t = t
+    .replace(/\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}/g, '$1')
+    .replace(/\$/g, '')
+    .replace(/\*\*/g, '')
+    .trim();
   t = t.replace(/^(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is|:)?\s*/i, '');
   const m = new RegExp(`^\\(?([${LETTERS}])\\)?(?:[.:)]|\\s|$)`).exec(t);
   if (!m) return null;
@@ -80,7 +100,8 @@ export function choiceLetter(gold: string): string | null {
   return m[1];
 }
 
-const PHRASE = /(?:final\s+answer|correct\s+(?:answer|option|choice)|answer|option|choice)\s*(?:is|would\s+be|should\s+be|must\s+be|=|:)\s*:?\s*/gi;
+const PHRASE =
+  /(?:final\s+answer|correct\s+(?:answer|option|choice)|answer|option|choice)\s*(?:is|would\s+be|should\s+be|must\s+be|=|:)\s*:?\s*/gi;
 
 function lettersIn(seg: string): string[] {
   const out: string[] = [];
@@ -119,17 +140,21 @@ export function extractChoice(response: string): { letter: string | null; method
     const seg = stripMarkup(fin.slice(last.index + last[0].length).split('\n')[0]).split(/(?<=[.;])\s/)[0];
     const head = new RegExp(`^\\(?([${LETTERS}])\\)?(?:[.:),;\\s]|$)`).exec(seg) ?? /^\(([a-j])\)/.exec(seg);
     const ls = [...new Set(lettersIn(seg))];
-    if (head && (ls.length <= 1 || !/\b(?:or|and)\b|\//.test(seg))) return { letter: head[1].toUpperCase(), method: 'answer_phrase' };
+    if (head && (ls.length <= 1 || !/\b(?:or|and)\b|\//.test(seg)))
+      return { letter: head[1].toUpperCase(), method: 'answer_phrase' };
     if (ls.length === 1) return { letter: ls[0], method: 'answer_phrase' };
     if (ls.length > 1) return { letter: null, method: 'ambiguous' };
   }
   // a final answer that starts with the letter: "(B)", "B)", "B. 12", "**B**", or is only the letter
-  const t = stripMarkup(fin).split('\n').filter((l) => l.trim());
+  const t = stripMarkup(fin)
+    .split('\n')
+    .filter((l) => l.trim());
   for (const line of [t[0], t.at(-1)]) {
     if (!line) continue;
     const s = line.trim();
     const h = new RegExp(`^\\(([${LETTERS}a-j])\\)|^([${LETTERS}])(?:[.:)]|\\s*$)`).exec(s);
-    if (h) return { letter: (h[1] ?? h[2]).toUpperCase(), method: line === t[0] ? 'leading_letter' : 'last_line_letter' };
+    if (h)
+      return { letter: (h[1] ?? h[2]).toUpperCase(), method: line === t[0] ? 'leading_letter' : 'last_line_letter' };
   }
   return { letter: null, method: 'none' };
 }
@@ -137,11 +162,28 @@ export function extractChoice(response: string): { letter: string | null; method
 /** Multiple choice: the response's letter equals the gold's letter. */
 export function verifyChoice(response: string, gold: string): SimpleVerification {
   const g = choiceLetter(gold);
-  if (!g) return { verdict: 'unparseable_gold', extracted: null, reason: `gold is not an option letter A–J: ${JSON.stringify(gold)}` };
+  if (!g)
+    return {
+      verdict: 'unparseable_gold',
+      extracted: null,
+      reason: `gold is not an option letter A–J: ${JSON.stringify(gold)}`,
+    };
   const ex = extractChoice(response);
-  if (!ex.letter) return { verdict: 'no_answer', extracted: null, reason: ex.method === 'ambiguous' ? 'the final answer names more than one option' : `no option letter found (${ex.method})` };
+  if (!ex.letter)
+    return {
+      verdict: 'no_answer',
+      extracted: null,
+      reason:
+        ex.method === 'ambiguous'
+          ? 'the final answer names more than one option'
+          : `no option letter found (${ex.method})`,
+    };
   const ok = ex.letter === g;
-  return { verdict: ok ? 'correct' : 'incorrect', extracted: ex.letter, reason: `${ex.method}: ${ex.letter} ${ok ? '=' : '≠'} ${g}` };
+  return {
+    verdict: ok ? 'correct' : 'incorrect',
+    extracted: ex.letter,
+    reason: `${ex.method}: ${ex.letter} ${ok ? '=' : '≠'} ${g}`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -180,9 +222,15 @@ export interface RegexOptions {
 export function verifyRegex(response: string, gold: string, o: RegexOptions = {}): SimpleVerification {
   if (!gold || !gold.trim()) return { verdict: 'unparseable_gold', extracted: null, reason: 'gold pattern is empty' };
   const re = compileGoldRegex(gold);
-  if (typeof re === 'string') return { verdict: 'unparseable_gold', extracted: null, reason: `gold pattern does not compile: ${re}` };
+  if (typeof re === 'string')
+    return { verdict: 'unparseable_gold', extracted: null, reason: `gold pattern does not compile: ${re}` };
   const fin = finalPart(response ?? '');
-  if (fin === null || !fin.trim()) return { verdict: 'no_answer', extracted: null, reason: fin === null ? 'response stops inside <think>' : 'empty final answer' };
+  if (fin === null || !fin.trim())
+    return {
+      verdict: 'no_answer',
+      extracted: null,
+      reason: fin === null ? 'response stops inside <think>' : 'empty final answer',
+    };
   const text = fin.trim();
   let m: RegExpExecArray | null;
   try {

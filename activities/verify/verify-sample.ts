@@ -60,7 +60,12 @@ function syncVerdict(sample: VerifiableSample, type: TaskType, o: Partial<Verifi
       return fromPlain(verifyRegex(sample.content, sample.answer));
     case 'none':
       // a source without a verifier (existing responses, open-ended writing): the filters still judge its samples
-      return { correct: true, verdict: 'correct', extracted: null, reason: 'no verifier for this source (verifier: none)' };
+      return {
+        correct: true,
+        verdict: 'correct',
+        extracted: null,
+        reason: 'no verifier for this source (verifier: none)',
+      };
     default:
       return null;
   }
@@ -71,7 +76,10 @@ function syncVerdict(sample: VerifiableSample, type: TaskType, o: Partial<Verifi
  * final answer lives after the reasoning (a DeepSeek-style sample keeps its reasoning apart, a <think> one inline).
  * Code and judge tasks need `verifySampleAsync`. `type` may be the run spec's `verifier.type` or full options.
  */
-export function verifySample(sample: VerifiableSample, type: TaskType | Partial<VerifierOptions> & { type: TaskType }): SampleVerdict {
+export function verifySample(
+  sample: VerifiableSample,
+  type: TaskType | (Partial<VerifierOptions> & { type: TaskType }),
+): SampleVerdict {
   const o = typeof type === 'string' ? { type } : type;
   const task = sample.task ?? o.type;
   const v = syncVerdict(sample, task, o);
@@ -79,8 +87,17 @@ export function verifySample(sample: VerifiableSample, type: TaskType | Partial<
   return v;
 }
 
-async function askJudge(sample: VerifiableSample, cfg: JudgeConfig, note: string | undefined, signal?: AbortSignal): Promise<SampleVerdict> {
-  const j = await judgeSample({ prompt: sample.prompt, response: sample.content, reasoning: sample.reasoning, gold: sample.answer, note }, cfg, signal);
+async function askJudge(
+  sample: VerifiableSample,
+  cfg: JudgeConfig,
+  note: string | undefined,
+  signal?: AbortSignal,
+): Promise<SampleVerdict> {
+  const j = await judgeSample(
+    { prompt: sample.prompt, response: sample.content, reasoning: sample.reasoning, gold: sample.answer, note },
+    cfg,
+    signal,
+  );
   return {
     correct: j.verdict === 'correct',
     verdict: j.unreadable ? 'judge_unreadable' : j.verdict,
@@ -99,16 +116,34 @@ async function askJudge(sample: VerifiableSample, cfg: JudgeConfig, note: string
 export async function verifySampleAsync(sample: VerifiableSample, o: VerifierOptions): Promise<SampleVerdict> {
   const task = sample.task ?? o.type;
   if (task === 'judge') {
-    if (!o.judge) return { correct: false, verdict: 'unparseable_gold', extracted: null, reason: 'judge task but no judge configured', task };
+    if (!o.judge)
+      return {
+        correct: false,
+        verdict: 'unparseable_gold',
+        extracted: null,
+        reason: 'judge task but no judge configured',
+        task,
+      };
     return askJudge(sample, o.judge, undefined, o.signal);
   }
   let v: SampleVerdict;
   if (task === 'code') {
     const c = await verifyCode(sample.content, sample.tests ?? sample.answer, o.code);
-    v = { correct: c.verdict === 'correct', verdict: c.verdict, extracted: c.extracted, reason: c.reason, ...(c.failure ? { failure: c.failure } : {}) };
+    v = {
+      correct: c.verdict === 'correct',
+      verdict: c.verdict,
+      extracted: c.extracted,
+      reason: c.reason,
+      ...(c.failure ? { failure: c.failure } : {}),
+    };
   } else v = syncVerdict(sample, task, o)!;
   if (v.verdict === 'unparseable_gold' && o.judge && task !== 'code') {
-    const j = await askJudge(sample, o.judge, `The ${task} checker could not use the reference answer (${v.reason}); grade by meaning.`, o.signal);
+    const j = await askJudge(
+      sample,
+      o.judge,
+      `The ${task} checker could not use the reference answer (${v.reason}); grade by meaning.`,
+      o.signal,
+    );
     return { ...j, reason: `${task} checker could not use the gold (${v.reason}); ${j.reason}` };
   }
   return v;

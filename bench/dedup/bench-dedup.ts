@@ -49,7 +49,6 @@ function arg(name: string, fallback?: string): string | undefined {
 /* Deterministic synthetic data                                                                                   */
 /* ------------------------------------------------------------------------------------------------------------ */
 
-
 class Words {
   readonly vocab: string[] = [];
   private readonly cdf: Float64Array;
@@ -108,7 +107,12 @@ function answerText(reasoning: string[], summary: string[]): string {
   return `<think>\n${reasoning.join(' ')}\n</think>\n${summary.join(' ')}`;
 }
 
-async function generate(dir: string, samples: number, seed: number, shingleSize: number): Promise<{ data: string; bench: string; truth: Map<string, Truth> }> {
+async function generate(
+  dir: string,
+  samples: number,
+  seed: number,
+  shingleSize: number,
+): Promise<{ data: string; bench: string; truth: Map<string, Truth> }> {
   const rnd = mulberry32(seed);
   const W = new Words(rnd);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -133,7 +137,16 @@ async function generate(dir: string, samples: number, seed: number, shingleSize:
   const dataFile = path.join(dir, 'samples.jsonl');
   const out = fs.createWriteStream(dataFile);
   let buffered = '';
-  const base = { sampleIndex: 0, configHash: 'bench', answer: '1', finishReason: 'stop', usage: { promptTokens: 40, completionTokens: 200 }, teacher: { model: 'synthetic' }, sampling: { temperature: 0.6, top_p: 0.95, max_tokens: 4096, seed: 0 }, latencyMs: 0 };
+  const base = {
+    sampleIndex: 0,
+    configHash: 'bench',
+    answer: '1',
+    finishReason: 'stop',
+    usage: { promptTokens: 40, completionTokens: 200 },
+    teacher: { model: 'synthetic' },
+    sampling: { temperature: 0.6, top_p: 0.95, max_tokens: 4096, seed: 0 },
+    latencyMs: 0,
+  };
   for (let i = 0; i < samples; i++) {
     const id = `s${i}`;
     const u = rnd();
@@ -168,7 +181,11 @@ async function generate(dir: string, samples: number, seed: number, shingleSize:
         }
         prompt = src.prompt.join(' ');
         content = answerText(r, src.summary);
-        if (kind === 'near') t.jaccard = jaccard(shingles(`${prompt}\n${r.join(' ')} ${src.summary.join(' ')}`, shingleSize), shingles(`${prompt}\n${src.reasoning.join(' ')} ${src.summary.join(' ')}`, shingleSize));
+        if (kind === 'near')
+          t.jaccard = jaccard(
+            shingles(`${prompt}\n${r.join(' ')} ${src.summary.join(' ')}`, shingleSize),
+            shingles(`${prompt}\n${src.reasoning.join(' ')} ${src.summary.join(' ')}`, shingleSize),
+          );
       }
     } else {
       const reasoning = W.words(int(80, 200));
@@ -230,11 +247,25 @@ async function worker(): Promise<void> {
   const r = await formatFilter({ runDir, accepted, filters: oursFilters(benchFile) });
   const seconds = (performance.now() - t0) / 1000;
   const drops: string[] = [];
-  for await (const row of readJsonl<{ id: string; reason: string }>(r.rejectsRef)) drops.push(`${row.id}\t${row.reason}`);
+  for await (const row of readJsonl<{ id: string; reason: string }>(r.rejectsRef))
+    drops.push(`${row.id}\t${row.reason}`);
   fs.writeFileSync(arg('--out')!, drops.join('\n') + '\n');
-  const card = JSON.parse(fs.readFileSync(path.join(runDir, 'filter', 'dataset-card.json'), 'utf8')) as { steps: { name: string; ms: number }[]; dedup: { indexBytes: number } };
+  const card = JSON.parse(fs.readFileSync(path.join(runDir, 'filter', 'dataset-card.json'), 'utf8')) as {
+    steps: { name: string; ms: number }[];
+    dedup: { indexBytes: number };
+  };
   const ms = Object.fromEntries(card.steps.map((s) => [s.name, Math.round(s.ms)]));
-  console.log(JSON.stringify({ seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, docs: r.samplesIn, reasons: r.reasons, stepMs: ms, indexMB: card.dedup.indexBytes / 2 ** 20, data }));
+  console.log(
+    JSON.stringify({
+      seconds,
+      maxRssMB: process.resourceUsage().maxRSS / 1024,
+      docs: r.samplesIn,
+      reasons: r.reasons,
+      stepMs: ms,
+      indexMB: card.dedup.indexBytes / 2 ** 20,
+      data,
+    }),
+  );
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -285,7 +316,10 @@ async function main(): Promise<void> {
   const samples = Number(arg('--samples', String(envInt('BENCH_SAMPLES', 100_000))));
   const rounds = Number(arg('--rounds', String(envInt('BENCH_ROUNDS', 3))));
   const seed = Number(arg('--seed', '1'));
-  const python = arg('--python', process.env.DISTILLERY_BENCH_DEDUP_PYTHON ?? path.join(cacheDir(), 'bench-venv-dedup', 'bin', 'python'))!;
+  const python = arg(
+    '--python',
+    process.env.DISTILLERY_BENCH_DEDUP_PYTHON ?? path.join(cacheDir(), 'bench-venv-dedup', 'bin', 'python'),
+  )!;
   if (!fs.existsSync(python)) {
     console.error(`no Python with datasketch at ${python}: run \`bash bench/dedup/setup.sh\` (or pass --python)`);
     process.exit(2);
@@ -299,17 +333,34 @@ async function main(): Promise<void> {
     const g = await generate(dir, samples, seed, f.nearDedup.shingleSize);
     const ref = await refOfFile(g.data);
     const mb = fs.statSync(g.data).size / 2 ** 20;
-    console.log(`data: ${samples} samples (${mb.toFixed(0)} MB), ${dir}; generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `data: ${samples} samples (${mb.toFixed(0)} MB), ${dir}; generated in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     console.log(
       `settings (pipeline defaults): threshold ${f.nearDedup.threshold}, ${f.nearDedup.numPerm} perms, ${f.nearDedup.shingleSize}-word shingles, decontamination ${f.decontaminate.ngram}-grams; ours ${bands} bands × ${rows} rows + exact Jaccard check of candidates`,
     );
-    console.log('A = ours (the formatFilter activity in a Node child process; it also runs the format/length/limits steps and writes the SFT file), B = datasketch MinHash + MinHashLSH as its users write it (Python child process)');
+    console.log(
+      'A = ours (the formatFilter activity in a Node child process; it also runs the format/length/limits steps and writes the SFT file), B = datasketch MinHash + MinHashLSH as its users write it (Python child process)',
+    );
 
     const ours = async (round: number): Promise<SideRun<OursStats>> => {
       const out = path.join(dir, `ours-${round}.drops.tsv`);
       const o = spawnSync(
         process.execPath,
-        [__filename, '--worker', '--data', g.data, '--benchmarks', g.bench, '--run-dir', path.join(dir, `run-${round}`), '--ref', JSON.stringify(ref), '--out', out],
+        [
+          __filename,
+          '--worker',
+          '--data',
+          g.data,
+          '--benchmarks',
+          g.bench,
+          '--run-dir',
+          path.join(dir, `run-${round}`),
+          '--ref',
+          JSON.stringify(ref),
+          '--out',
+          out,
+        ],
         { encoding: 'utf8', maxBuffer: 1 << 26, cwd: projectRoot },
       );
       if (o.status !== 0) throw new Error(`ours failed (${o.status}): ${o.stderr}`);
@@ -322,9 +373,22 @@ async function main(): Promise<void> {
         python,
         [
           path.join(projectRoot, 'bench', 'dedup', 'datasketch_ref.py'),
-          '--data', g.data, '--benchmarks', g.bench, '--out', out,
-          '--threshold', String(f.nearDedup.threshold), '--num-perm', String(f.nearDedup.numPerm),
-          '--shingle', String(f.nearDedup.shingleSize), '--ngram', String(f.decontaminate.ngram), '--min-item-tokens', String(f.decontaminate.minItemTokens),
+          '--data',
+          g.data,
+          '--benchmarks',
+          g.bench,
+          '--out',
+          out,
+          '--threshold',
+          String(f.nearDedup.threshold),
+          '--num-perm',
+          String(f.nearDedup.numPerm),
+          '--shingle',
+          String(f.nearDedup.shingleSize),
+          '--ngram',
+          String(f.decontaminate.ngram),
+          '--min-item-tokens',
+          String(f.decontaminate.minItemTokens),
         ],
         { encoding: 'utf8', maxBuffer: 1 << 26 },
       );
@@ -335,7 +399,16 @@ async function main(): Promise<void> {
     type RoundRun = { ours?: SideRun<OursStats>; theirs?: SideRun<TheirStats>; seconds: number };
     const results = await runAbba<RoundRun>(
       rounds,
-      { A: async (r) => { const o = await ours(r); return { ours: o, seconds: o.stats.seconds }; }, B: async (r) => { const d = await theirs(r); return { theirs: d, seconds: d.stats.seconds }; } },
+      {
+        A: async (r) => {
+          const o = await ours(r);
+          return { ours: o, seconds: o.stats.seconds };
+        },
+        B: async (r) => {
+          const d = await theirs(r);
+          return { theirs: d, seconds: d.stats.seconds };
+        },
+      },
       (r) => {
         const o = r.a.ours!.stats;
         const d = r.b.theirs!.stats;
@@ -355,24 +428,33 @@ async function main(): Promise<void> {
     // Verdicts: round 1 of each side; both must be deterministic, so every round must drop the same samples.
     const od = results[0]!.a.ours!.drops;
     const td = results[0]!.b.theirs!.drops;
-    const same = (a: Map<string, string>, b: Map<string, string>) => a.size === b.size && [...a].every(([id, r]) => b.get(id) === r);
+    const same = (a: Map<string, string>, b: Map<string, string>) =>
+      a.size === b.size && [...a].every(([id, r]) => b.get(id) === r);
     const oursStable = results.every((r) => same(r.a.ours!.drops, od));
     const theirsStable = results.every((r) => same(r.b.theirs!.drops, td));
-    console.log(`drops identical in every round: ours ${oursStable ? 'yes' : 'NO'}, datasketch ${theirsStable ? 'yes' : 'NO'}`);
-    console.log(`ours drops ${JSON.stringify(results[0]!.a.ours!.stats.reasons)}; datasketch drops ${JSON.stringify({ contaminated: results[0]!.b.theirs!.stats.contaminated, near_duplicate: results[0]!.b.theirs!.stats.near_duplicate })}`);
+    console.log(
+      `drops identical in every round: ours ${oursStable ? 'yes' : 'NO'}, datasketch ${theirsStable ? 'yes' : 'NO'}`,
+    );
+    console.log(
+      `ours drops ${JSON.stringify(results[0]!.a.ours!.stats.reasons)}; datasketch drops ${JSON.stringify({ contaminated: results[0]!.b.theirs!.stats.contaminated, near_duplicate: results[0]!.b.theirs!.stats.near_duplicate })}`,
+    );
 
     const oursDups = new Set([...od].filter(([, r]) => isDup(r)).map(([id]) => id));
     const theirDups = new Set([...td].filter(([, r]) => isDup(r)).map(([id]) => id));
     const both = [...oursDups].filter((id) => theirDups.has(id)).length;
     const union = oursDups.size + theirDups.size - both;
     const overlap = union ? both / union : 1;
-    console.log(`duplicates dropped: ours ${oursDups.size}, datasketch ${theirDups.size}, both ${both}, overlap ${(overlap * 100).toFixed(2)}% (|both| / |either|)`);
+    console.log(
+      `duplicates dropped: ours ${oursDups.size}, datasketch ${theirDups.size}, both ${both}, overlap ${(overlap * 100).toFixed(2)}% (|both| / |either|)`,
+    );
 
     // Against the planted truth.
     const near = [...g.truth.values()].filter((t) => t.kind === 'near');
     const js = near.map((t) => t.jaccard!).sort((a, b) => a - b);
     const θ = f.nearDedup.threshold;
-    console.log(`planted: ${DUP_KINDS.map((k) => `${k} ${[...g.truth.values()].filter((t) => t.kind === k).length}`).join(', ')} (near: true Jaccard min ${js[0]?.toFixed(3)}, median ${js[js.length >> 1]?.toFixed(3)}, ${near.filter((t) => t.jaccard! < θ).length} under ${θ}), ${CONTAMINATED_KINDS.map((k) => `${k} ${[...g.truth.values()].filter((t) => t.kind === k).length}`).join(', ')}`);
+    console.log(
+      `planted: ${DUP_KINDS.map((k) => `${k} ${[...g.truth.values()].filter((t) => t.kind === k).length}`).join(', ')} (near: true Jaccard min ${js[0]?.toFixed(3)}, median ${js[js.length >> 1]?.toFixed(3)}, ${near.filter((t) => t.jaccard! < θ).length} under ${θ}), ${CONTAMINATED_KINDS.map((k) => `${k} ${[...g.truth.values()].filter((t) => t.kind === k).length}`).join(', ')}`,
+    );
     const dupPositive = (t: Truth) => t.kind === 'exact' || (t.kind === 'near' && t.jaccard! >= θ);
     const dupAmbiguous = (t: Truth) => t.kind === 'near' && t.jaccard! < θ;
     const contPositive = (t: Truth) => CONTAMINATED_KINDS.includes(t.kind);
@@ -383,29 +465,39 @@ async function main(): Promise<void> {
     });
     const so = score(od);
     const st = score(td);
-    const fmt = (s: ReturnType<typeof scoreDrops>) => `precision ${(s.precision * 100).toFixed(2).padStart(6)}%  recall ${(s.recall * 100).toFixed(2).padStart(6)}%  (tp ${s.tp}, fp ${s.fp}, fn ${s.fn})`;
+    const fmt = (s: ReturnType<typeof scoreDrops>) =>
+      `precision ${(s.precision * 100).toFixed(2).padStart(6)}%  recall ${(s.recall * 100).toFixed(2).padStart(6)}%  (tp ${s.tp}, fp ${s.fp}, fn ${s.fn})`;
     console.log(`near duplicates (exact copies and edits with true J ≥ ${θ}; edits under ${θ} count neither way):`);
     console.log(`  ours       ${fmt(so.dup)}; edits under ${θ} dropped: ${so.dup.ambiguousDropped}`);
     console.log(`  datasketch ${fmt(st.dup)}; edits under ${θ} dropped: ${st.dup.ambiguousDropped}`);
-    console.log('contaminated prompts (8–15-word benchmark spans and held-out arithmetic; 7-word spans and train arithmetic must stay):');
+    console.log(
+      'contaminated prompts (8–15-word benchmark spans and held-out arithmetic; 7-word spans and train arithmetic must stay):',
+    );
     console.log(`  ours       ${fmt(so.cont)}`);
     console.log(`  datasketch ${fmt(st.cont)}`);
     const kept = (kind: Kind, drops: Map<string, string>) => {
       const ids = [...g.truth].filter(([, t]) => t.kind === kind).map(([id]) => id);
       return `${ids.filter((id) => !drops.has(id)).length}/${ids.length}`;
     };
-    console.log(`kept (must stay): ${(['original', 'hard_negative', 'near_miss_7', 'arith_train'] as Kind[]).map((k) => `${k} ours ${kept(k, od)}, datasketch ${kept(k, td)}`).join('; ')}`);
+    console.log(
+      `kept (must stay): ${(['original', 'hard_negative', 'near_miss_7', 'arith_train'] as Kind[]).map((k) => `${k} ours ${kept(k, od)}, datasketch ${kept(k, td)}`).join('; ')}`,
+    );
 
     // The last line's recall and precision: ours over every planted drop (near duplicates and contaminated prompts).
     const tp = so.dup.tp + so.cont.tp;
     const recall = tp / (tp + so.dup.fn + so.cont.fn);
     const precision = tp / (tp + so.dup.fp + so.cont.fp);
     const floors = { recall: 0.98, precision: 0.99, speedup: 3 };
-    const ok = speedup >= floors.speedup && [so.dup, so.cont].every((s) => s.recall >= floors.recall && s.precision >= floors.precision) && oursStable;
+    const ok =
+      speedup >= floors.speedup &&
+      [so.dup, so.cont].every((s) => s.recall >= floors.recall && s.precision >= floors.precision) &&
+      oursStable;
     console.log(
       `targets: speedup ≥ ${floors.speedup}× (${speedup.toFixed(2)}×); ours recall ≥ ${floors.recall} and precision ≥ ${floors.precision} on near duplicates and on contaminated prompts; the same drops every round: ${ok ? 'met' : 'MISSED'}`,
     );
-    console.log(`speedup=${speedup.toFixed(2)} overlap=${overlap.toFixed(4)} recall=${recall.toFixed(4)} precision=${precision.toFixed(4)}`);
+    console.log(
+      `speedup=${speedup.toFixed(2)} overlap=${overlap.toFixed(4)} recall=${recall.toFixed(4)} precision=${precision.toFixed(4)}`,
+    );
     if (!ok) process.exitCode = 1;
   } finally {
     if (!arg('--keep')) fs.rmSync(dir, { recursive: true, force: true });

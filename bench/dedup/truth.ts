@@ -1,6 +1,7 @@
 /** The planted truth of bench:dedup's synthetic data, and how a side's drops are scored against it. */
 
-export type Kind = 'original' | 'exact' | 'near' | 'hard_negative' | 'contaminated' | 'near_miss_7' | 'arith_heldout' | 'arith_train';
+export type Kind =
+  'original' | 'exact' | 'near' | 'hard_negative' | 'contaminated' | 'near_miss_7' | 'arith_heldout' | 'arith_train';
 
 export interface Truth {
   kind: Kind;
@@ -32,6 +33,12 @@ export function scoreDrops(
       if (dropped) ambiguousDropped++;
     } else if (dropped) fp++;
   }
-  return { tp, fp, fn, ambiguousDropped, precision: tp + fp ? tp / (tp + fp) : 1, recall: tp + fn ? tp / (tp + fn) : 1 };
+  return {
+    tp,
+    fp,
+    fn,
+    ambiguousDropped,
+    precision: tp + fp ? tp / (tp + fp) : 1,
+    recall: tp + fn ? tp / (tp + fn) : 1,
+  };
 }
-

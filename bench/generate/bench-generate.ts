@@ -94,10 +94,13 @@ function lineCount(file: string): number {
   return n;
 }
 
-const eventMs = (e: temporal.api.history.v1.IHistoryEvent) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+const eventMs = (e: temporal.api.history.v1.IHistoryEvent) =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
 
 /** From the run's history: when mergeShards completed, and how long prepare, the generation child and merge took. */
-async function stageTimes(h: WorkflowHandle): Promise<{ mergedAtMs: number; prepare: number; generate: number; merge: number; startedAtMs: number }> {
+async function stageTimes(
+  h: WorkflowHandle,
+): Promise<{ mergedAtMs: number; prepare: number; generate: number; merge: number; startedAtMs: number }> {
   const { EventType } = temporal.api.enums.v1;
   const events = (await h.fetchHistory()).events ?? [];
   const names = new Map<number, { name: string; at: number }>();
@@ -107,7 +110,11 @@ async function stageTimes(h: WorkflowHandle): Promise<{ mergedAtMs: number; prep
   let startedAtMs = 0;
   for (const e of events) {
     if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED) startedAtMs = eventMs(e);
-    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) names.set(Number(e.eventId), { name: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '', at: eventMs(e) });
+    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+      names.set(Number(e.eventId), {
+        name: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+        at: eventMs(e),
+      });
     if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
       const s = names.get(Number(e.activityTaskCompletedEventAttributes?.scheduledEventId));
       if (s) done.set(s.name, { scheduled: s.at, completed: eventMs(e) });
@@ -117,15 +124,26 @@ async function stageTimes(h: WorkflowHandle): Promise<{ mergedAtMs: number; prep
   }
   const prepare = done.get('prepareDataset');
   const merge = done.get('mergeShards');
-  if (!prepare || !merge || !childEnd) throw new Error(`run ${h.workflowId} has no completed prepare, generation or merge in its history`);
-  return { mergedAtMs: merge.completed, prepare: (prepare.completed - prepare.scheduled) / 1000, generate: (childEnd - childStart) / 1000, merge: (merge.completed - merge.scheduled) / 1000, startedAtMs };
+  if (!prepare || !merge || !childEnd)
+    throw new Error(`run ${h.workflowId} has no completed prepare, generation or merge in its history`);
+  return {
+    mergedAtMs: merge.completed,
+    prepare: (prepare.completed - prepare.scheduled) / 1000,
+    generate: (childEnd - childStart) / 1000,
+    merge: (merge.completed - merge.scheduled) / 1000,
+    startedAtMs,
+  };
 }
 
 async function pipelineRun(client: Client, url: string, tmp: string, prompts: number, label: string): Promise<Timing> {
   const artifactRoot = path.join(tmp, label);
   const workflowId = `bench-generate-${label}`;
   const t0 = Date.now();
-  const h = await client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec(url, artifactRoot, prompts, workflowId)] });
+  const h = await client.workflow.start('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId,
+    args: [spec(url, artifactRoot, prompts, workflowId)],
+  });
   let p: RunProgress | null = null;
   // Polled slowly: the end time comes from the history, not from this loop. A run that ends otherwise (filtering
   // kept nothing, say) is fine as long as generation and merge completed, which stageTimes checks.
@@ -143,7 +161,12 @@ async function pipelineRun(client: Client, url: string, tmp: string, prompts: nu
   rmSync(artifactRoot, { recursive: true, force: true });
   const seconds = (t.mergedAtMs - t0) / 1000;
   const other = seconds - t.prepare - t.generate - t.merge;
-  return { seconds, requests, samples, breakdown: `prepare ${t.prepare.toFixed(2)} s, generate ${t.generate.toFixed(2)} s, merge ${t.merge.toFixed(2)} s, the rest ${other.toFixed(2)} s` };
+  return {
+    seconds,
+    requests,
+    samples,
+    breakdown: `prepare ${t.prepare.toFixed(2)} s, generate ${t.generate.toFixed(2)} s, merge ${t.merge.toFixed(2)} s, the rest ${other.toFixed(2)} s`,
+  };
 }
 
 /** What a user would write without the pipeline: the same prompts and requests, one JSONL line per sample. */
@@ -153,16 +176,30 @@ async function plainRun(url: string, tmp: string, prompts: number, label: string
   const t0 = Date.now();
   const problems = generateArithmeticProblems({ seed: 1, count: prompts, split: 'train', digits: 3 });
   const configHash = generationConfigHash(parsed);
-  const client = new OpenAI({ baseURL: url, apiKey: 'not-needed', maxRetries: parsed.teacher.maxRetries, timeout: parsed.teacher.requestTimeoutSeconds * 1000 });
+  const client = new OpenAI({
+    baseURL: url,
+    apiKey: 'not-needed',
+    maxRetries: parsed.teacher.maxRetries,
+    timeout: parsed.teacher.requestTimeoutSeconds * 1000,
+  });
   const out = createWriteStream(file);
   let requests = 0;
   await mapWithConcurrency(problems, CONCURRENCY, async (p) => {
     const started = Date.now();
-    const res = await client.chat.completions.create(chatRequestBody(parsed.teacher, parsed.sampling, { prompt: p.prompt, n: N, seed: promptSeed(parsed.sampling.seed, p.id, 0) }));
+    const res = await client.chat.completions.create(
+      chatRequestBody(parsed.teacher, parsed.sampling, {
+        prompt: p.prompt,
+        n: N,
+        seed: promptSeed(parsed.sampling.seed, p.id, 0),
+      }),
+    );
     requests++;
     if (res.choices.length !== N) throw new Error(`short reply: ${res.choices.length} of ${N} choices`);
     const latencyMs = Date.now() - started;
-    const each = { promptTokens: Math.round((res.usage?.prompt_tokens ?? 0) / N), completionTokens: Math.round((res.usage?.completion_tokens ?? 0) / N) };
+    const each = {
+      promptTokens: Math.round((res.usage?.prompt_tokens ?? 0) / N),
+      completionTokens: Math.round((res.usage?.completion_tokens ?? 0) / N),
+    };
     out.write(
       res.choices
         .map((c) =>
@@ -177,7 +214,12 @@ async function plainRun(url: string, tmp: string, prompts: number, label: string
             finishReason: c.finish_reason,
             usage: each,
             teacher: { model: res.model, systemFingerprint: res.system_fingerprint ?? null },
-            sampling: { temperature: parsed.sampling.temperature, top_p: parsed.sampling.top_p, max_tokens: parsed.sampling.max_tokens, seed: parsed.sampling.seed },
+            sampling: {
+              temperature: parsed.sampling.temperature,
+              top_p: parsed.sampling.top_p,
+              max_tokens: parsed.sampling.max_tokens,
+              seed: parsed.sampling.seed,
+            },
             latencyMs,
           }),
         )
@@ -203,19 +245,51 @@ function distilabelRun(url: string, tmp: string): { seconds: number; version: st
   const file = path.join(tmp, 'distilabel-prompts.jsonl');
   const problems = generateArithmeticProblems({ seed: 1, count: PROMPTS, split: 'train', digits: 3 });
   writeFileSync(file, problems.map((p) => JSON.stringify({ prompt: p.prompt })).join('\n') + '\n');
-  const run = spawnSync(python, [path.join(projectRoot, 'bench', 'generate', 'distilabel_run.py'), file, url, String(CONCURRENCY), String(N), String(MAX_TOKENS)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const run = spawnSync(
+    python,
+    [
+      path.join(projectRoot, 'bench', 'generate', 'distilabel_run.py'),
+      file,
+      url,
+      String(CONCURRENCY),
+      String(N),
+      String(MAX_TOKENS),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
   const last = run.stdout.trim().split('\n').pop() ?? '';
   if (run.status !== 0 || !last.startsWith('{')) {
     console.log(`distilabel: run failed (${run.status}): ${run.stderr.slice(-500)}`);
     return null;
   }
-  const version = spawnSync(python, ['-c', 'import distilabel; print(distilabel.__version__)'], { encoding: 'utf8' }).stdout.trim();
+  const version = spawnSync(python, ['-c', 'import distilabel; print(distilabel.__version__)'], {
+    encoding: 'utf8',
+  }).stdout.trim();
   return { seconds: (JSON.parse(last) as { seconds: number }).seconds, version };
 }
 
 function endpoint(name: string, model: typeof MODEL, logFile: string): Promise<ManagedProcess> {
-  const args = ['--port', '0', '--ttft-ms', String(model.ttftMs), '--ms-per-token', String(model.msPerToken), '--noise-sigma', String(model.noiseSigma), '--length-median', String(model.lengthMedian), '--length-sigma', String(model.lengthSigma)];
-  return startNodeProcess({ name, script: 'dist/bench/generate/latency-model-endpoint.js', args, readyEvent: 'listening', logFile });
+  const args = [
+    '--port',
+    '0',
+    '--ttft-ms',
+    String(model.ttftMs),
+    '--ms-per-token',
+    String(model.msPerToken),
+    '--noise-sigma',
+    String(model.noiseSigma),
+    '--length-median',
+    String(model.lengthMedian),
+    '--length-sigma',
+    String(model.lengthSigma),
+  ];
+  return startNodeProcess({
+    name,
+    script: 'dist/bench/generate/latency-model-endpoint.js',
+    args,
+    readyEvent: 'listening',
+    logFile,
+  });
 }
 
 function printRound(kind: string, r: Round<Timing>): void {
@@ -232,30 +306,49 @@ async function main(): Promise<void> {
   try {
     const modelled = await endpoint('latency-model endpoint', MODEL, path.join(tmp, 'endpoint.log'));
     processes.push(modelled);
-    const zero = await endpoint('zero-latency endpoint', { ...MODEL, ttftMs: 0, msPerToken: 0, noiseSigma: 0 }, path.join(tmp, 'endpoint-zero.log'));
+    const zero = await endpoint(
+      'zero-latency endpoint',
+      { ...MODEL, ttftMs: 0, msPerToken: 0, noiseSigma: 0 },
+      path.join(tmp, 'endpoint-zero.log'),
+    );
     processes.push(zero);
-    processes.push(await startCpuWorker({ TEMPORAL_ADDRESS: server.address, DISTILLERY_LOG_LEVEL: 'WARN' }, path.join(tmp, 'cpu-worker.log')));
+    processes.push(
+      await startCpuWorker(
+        { TEMPORAL_ADDRESS: server.address, DISTILLERY_LOG_LEVEL: 'WARN' },
+        path.join(tmp, 'cpu-worker.log'),
+      ),
+    );
     const client = new Client({ connection });
     const url = String(modelled.readyInfo.url);
     const zeroUrl = String(zero.readyInfo.url);
 
-    console.log(`prompts=${PROMPTS} n=${N} concurrency=${CONCURRENCY} (both sides) shard_size=${SHARD_SIZE} shards_in_flight=${SHARDS_IN_FLIGHT} max_tokens=${MAX_TOKENS} rounds=${ROUNDS}`);
+    console.log(
+      `prompts=${PROMPTS} n=${N} concurrency=${CONCURRENCY} (both sides) shard_size=${SHARD_SIZE} shards_in_flight=${SHARDS_IN_FLIGHT} max_tokens=${MAX_TOKENS} rounds=${ROUNDS}`,
+    );
     console.log(
       `latency model (test double): ${MODEL.ttftMs} ms + ${MODEL.msPerToken} ms/token × longest of ${N} choices, lognormal noise σ=${MODEL.noiseSigma}; lengths lognormal, median ${MODEL.lengthMedian} tokens, σ=${MODEL.lengthSigma}, cap ${MAX_TOKENS}`,
     );
-    console.log('A = pipeline (distillationWorkflow: start → mergeShards completed), B = plain openai loop writing JSONL');
+    console.log(
+      'A = pipeline (distillationWorkflow: start → mergeShards completed), B = plain openai loop writing JSONL',
+    );
 
     await pipelineRun(client, zeroUrl, tmp, WARMUP, 'warmup');
     await plainRun(zeroUrl, tmp, WARMUP, 'warmup');
 
     const modelledRounds = await runAbba<Timing>(
       ROUNDS,
-      { A: (r) => pipelineRun(client, url, tmp, PROMPTS, `model-${r}`), B: (r) => plainRun(url, tmp, PROMPTS, `model-${r}`) },
+      {
+        A: (r) => pipelineRun(client, url, tmp, PROMPTS, `model-${r}`),
+        B: (r) => plainRun(url, tmp, PROMPTS, `model-${r}`),
+      },
       (r) => printRound('latency model', r),
     );
     const zeroRounds = await runAbba<Timing>(
       ROUNDS,
-      { A: (r) => pipelineRun(client, zeroUrl, tmp, PROMPTS, `zero-${r}`), B: (r) => plainRun(zeroUrl, tmp, PROMPTS, `zero-${r}`) },
+      {
+        A: (r) => pipelineRun(client, zeroUrl, tmp, PROMPTS, `zero-${r}`),
+        B: (r) => plainRun(zeroUrl, tmp, PROMPTS, `zero-${r}`),
+      },
       (r) => printRound('zero latency', r),
     );
 
@@ -265,14 +358,19 @@ async function main(): Promise<void> {
     const overhead = median(overheads);
     const a = median(modelledRounds.map((r) => r.a.seconds));
     const b = median(modelledRounds.map((r) => r.b.seconds));
-    console.log(`latency model: A pipeline ${(PROMPTS / a).toFixed(1)} requests/s (walls ${secondsList(modelledRounds.map((r) => r.a.seconds))} s), B plain ${(PROMPTS / b).toFixed(1)} requests/s (walls ${secondsList(modelledRounds.map((r) => r.b.seconds))} s)`);
+    console.log(
+      `latency model: A pipeline ${(PROMPTS / a).toFixed(1)} requests/s (walls ${secondsList(modelledRounds.map((r) => r.a.seconds))} s), B plain ${(PROMPTS / b).toFixed(1)} requests/s (walls ${secondsList(modelledRounds.map((r) => r.b.seconds))} s)`,
+    );
     console.log(`  per-round ratios B/A: ${ratios.map((x) => x.toFixed(3)).join(' ')}; median ${ratio.toFixed(3)}`);
     console.log(
       `zero latency: A walls ${secondsList(zeroRounds.map((r) => r.a.seconds))} s, B walls ${secondsList(zeroRounds.map((r) => r.b.seconds))} s; (A − B) per request ${overheads.map((x) => x.toFixed(3)).join(' ')} ms; median ${overhead.toFixed(3)} ms`,
     );
     if (process.env.BENCH_DISTILABEL === '1') {
       const c = distilabelRun(url, tmp);
-      if (c) console.log(`distilabel ${c.version} (once, latency model): ${c.seconds.toFixed(2)} s, ${(PROMPTS / c.seconds).toFixed(1)} requests/s; pipeline median ${a.toFixed(2)} s`);
+      if (c)
+        console.log(
+          `distilabel ${c.version} (once, latency model): ${c.seconds.toFixed(2)} s, ${(PROMPTS / c.seconds).toFixed(1)} requests/s; pipeline median ${a.toFixed(2)} s`,
+        );
     }
     const ok = ratio >= MIN_RATIO;
     console.log(`target: median ratio ≥ ${MIN_RATIO} ${ok ? 'met' : 'MISSED'}`);

@@ -38,7 +38,14 @@ export interface LatencyModel {
   seed: number;
 }
 
-export const DEFAULT_LATENCY_MODEL: LatencyModel = { ttftMs: 20, msPerToken: 8, noiseSigma: 0.25, lengthMedian: 150, lengthSigma: 0.8, seed: 1 };
+export const DEFAULT_LATENCY_MODEL: LatencyModel = {
+  ttftMs: 20,
+  msPerToken: 8,
+  noiseSigma: 0.25,
+  lengthMedian: 150,
+  lengthSigma: 0.8,
+  seed: 1,
+};
 
 export interface RequestPlan {
   /** Tokens per choice (after the max_tokens cap). */
@@ -64,7 +71,10 @@ function normal(rnd: () => number): number {
 }
 
 /** The lengths and latency of one request: a pure function of the model and the request. */
-export function planRequest(model: LatencyModel, req: { prompt: string; seed: number; n: number; maxTokens: number }): RequestPlan {
+export function planRequest(
+  model: LatencyModel,
+  req: { prompt: string; seed: number; n: number; maxTokens: number },
+): RequestPlan {
   const rnd = prng(`${model.seed}\u0000${req.seed}\u0000${req.n}\u0000${req.maxTokens}\u0000${req.prompt}`);
   const lengths: number[] = [];
   const truncated: boolean[] = [];
@@ -73,13 +83,17 @@ export function planRequest(model: LatencyModel, req: { prompt: string; seed: nu
     lengths.push(Math.min(drawn, req.maxTokens));
     truncated.push(drawn > req.maxTokens);
   }
-  const noise = model.noiseSigma > 0 ? Math.exp(model.noiseSigma * normal(rnd) - (model.noiseSigma * model.noiseSigma) / 2) : 1;
+  const noise =
+    model.noiseSigma > 0 ? Math.exp(model.noiseSigma * normal(rnd) - (model.noiseSigma * model.noiseSigma) / 2) : 1;
   const latencyMs = (model.ttftMs + model.msPerToken * Math.max(0, ...lengths)) * noise;
   return { lengths, truncated, latencyMs };
 }
 
 // Filler for the reasoning: cheap to cut to any length (one slice of a fixed text).
-const WORDS = 'so we add the units first then carry one into the tens and check the sum again by subtracting back wait let me verify each digit'.split(' ');
+const WORDS =
+  'so we add the units first then carry one into the tens and check the sum again by subtracting back wait let me verify each digit'.split(
+    ' ',
+  );
 const FILLER = (() => {
   const rnd = prng('filler');
   let s = '';
@@ -118,29 +132,49 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startLatencyModelEndpoint(model: LatencyModel, port = 0, host = '127.0.0.1'): Promise<LatencyModelEndpoint> {
+export async function startLatencyModelEndpoint(
+  model: LatencyModel,
+  port = 0,
+  host = '127.0.0.1',
+): Promise<LatencyModelEndpoint> {
   const counters = { requests: 0, choices: 0, completionTokens: 0 };
   let nextId = 0;
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
     if (req.method === 'GET' && url === '/health') return send(res, 200, { status: 'ok' });
-    if (req.method === 'GET' && url === '/v1/models') return send(res, 200, { object: 'list', data: [{ id: 'latency-model', object: 'model', owned_by: 'bench' }] });
-    if (req.method !== 'POST' || url !== '/v1/chat/completions') return send(res, 404, { error: { message: `no route ${req.method} ${url}`, type: 'invalid_request_error' } });
+    if (req.method === 'GET' && url === '/v1/models')
+      return send(res, 200, { object: 'list', data: [{ id: 'latency-model', object: 'model', owned_by: 'bench' }] });
+    if (req.method !== 'POST' || url !== '/v1/chat/completions')
+      return send(res, 404, { error: { message: `no route ${req.method} ${url}`, type: 'invalid_request_error' } });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      let body: { model?: unknown; messages?: unknown; n?: unknown; max_tokens?: unknown; max_completion_tokens?: unknown; seed?: unknown; stream?: unknown };
+      let body: {
+        model?: unknown;
+        messages?: unknown;
+        n?: unknown;
+        max_tokens?: unknown;
+        max_completion_tokens?: unknown;
+        seed?: unknown;
+        stream?: unknown;
+      };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
         return send(res, 400, { error: { message: 'body is not JSON', type: 'invalid_request_error' } });
       }
-      if (body.stream) return send(res, 400, { error: { message: 'the latency-model endpoint does not stream', type: 'invalid_request_error' } });
+      if (body.stream)
+        return send(res, 400, {
+          error: { message: 'the latency-model endpoint does not stream', type: 'invalid_request_error' },
+        });
       const prompt = lastUserText(body.messages);
       const n = Number.isInteger(body.n) ? Number(body.n) : 1;
       const maxTokens = Number(body.max_tokens ?? body.max_completion_tokens ?? 4096);
       const seed = Number.isFinite(Number(body.seed)) ? Number(body.seed) : 0;
-      if (n < 1 || n > 128 || !Number.isInteger(maxTokens) || maxTokens < 1) return send(res, 400, { error: { message: 'n must be 1..128 and max_tokens a positive integer', type: 'invalid_request_error' } });
+      if (n < 1 || n > 128 || !Number.isInteger(maxTokens) || maxTokens < 1)
+        return send(res, 400, {
+          error: { message: 'n must be 1..128 and max_tokens a positive integer', type: 'invalid_request_error' },
+        });
       const plan = planRequest(model, { prompt, seed, n, maxTokens });
       const rnd = prng(`${model.seed}\u0000content\u0000${seed}\u0000${prompt}`);
       const texts = plan.lengths.map((l) => content(prompt, l, rnd));
@@ -155,8 +189,17 @@ export async function startLatencyModelEndpoint(model: LatencyModel, port = 0, h
           created: Math.floor(Date.now() / 1000),
           model: typeof body.model === 'string' ? body.model : 'latency-model',
           system_fingerprint: 'fp_latency_model',
-          choices: texts.map((t, index) => ({ index, message: { role: 'assistant', content: t, refusal: null }, logprobs: null, finish_reason: plan.truncated[index] ? 'length' : 'stop' })),
-          usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: completionTokens, total_tokens: Math.ceil(prompt.length / 4) + completionTokens },
+          choices: texts.map((t, index) => ({
+            index,
+            message: { role: 'assistant', content: t, refusal: null },
+            logprobs: null,
+            finish_reason: plan.truncated[index] ? 'length' : 'stop',
+          })),
+          usage: {
+            prompt_tokens: Math.ceil(prompt.length / 4),
+            completion_tokens: completionTokens,
+            total_tokens: Math.ceil(prompt.length / 4) + completionTokens,
+          },
         });
       };
       if (plan.latencyMs > 0) setTimeout(reply, plan.latencyMs);
@@ -196,7 +239,8 @@ function parseArgs(argv: string[]): { model: LatencyModel; port: number } {
     const set = flags[argv[i]!];
     const v = Number(argv[i + 1]);
     if (!set) throw new Error(`unknown argument ${argv[i]} (known: ${Object.keys(flags).join(' ')})`);
-    if (argv[i + 1] === undefined || !Number.isFinite(v) || v < 0) throw new Error(`${argv[i]} expects a non-negative number, got ${argv[i + 1]}`);
+    if (argv[i + 1] === undefined || !Number.isFinite(v) || v < 0)
+      throw new Error(`${argv[i]} expects a non-negative number, got ${argv[i + 1]}`);
     set(v);
   }
   if (model.lengthMedian < 1) throw new Error('--length-median must be at least 1');
@@ -213,13 +257,15 @@ if (require.main === module) {
   }
   startLatencyModelEndpoint(opts.model, opts.port)
     .then((ep) => {
-      process.stdout.write(`${JSON.stringify({ event: 'listening', url: ep.url, model: opts.model, pid: process.pid })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ event: 'listening', url: ep.url, model: opts.model, pid: process.pid })}\n`,
+      );
       const stop = () => void ep.close().then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     })
     .catch((err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);
     });
 }

@@ -2,7 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { generateArithmeticProblems, extractBoxedAnswer, solveWithReasoning } from '../../activities/dataset/arithmetic-task';
+import {
+  generateArithmeticProblems,
+  extractBoxedAnswer,
+  solveWithReasoning,
+} from '../../activities/dataset/arithmetic-task';
 import { layout } from '../../activities/artifacts/layout';
 import { readJsonl, writeJsonAtomic, writeJsonlAtomic } from '../../activities/artifacts/store';
 import { generateShard } from '../../activities/generate/generate-shard';
@@ -49,8 +53,15 @@ interface TrainReport {
 function train(dir: string, config: Record<string, unknown>): TrainReport {
   mkdirSync(dir, { recursive: true });
   const configPath = path.join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ output_dir: dir, threads: 2, log_every: 50, checkpoint_every: 100_000, ...config }));
-  const r = spawnSync(pythonBin(), [trainerScript('train_tiny.py'), '--config', configPath, '--no-resume'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, CUDA_VISIBLE_DEVICES: '' } });
+  writeFileSync(
+    configPath,
+    JSON.stringify({ output_dir: dir, threads: 2, log_every: 50, checkpoint_every: 100_000, ...config }),
+  );
+  const r = spawnSync(pythonBin(), [trainerScript('train_tiny.py'), '--config', configPath, '--no-resume'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    env: { ...process.env, CUDA_VISIBLE_DEVICES: '' },
+  });
   if (r.status !== 0) throw new Error(`trainer failed (${r.status}) for ${dir}:\n${r.stderr.slice(-2000)}`);
   return JSON.parse(readFileSync(path.join(dir, 'train_report.json'), 'utf8')) as TrainReport;
 }
@@ -62,22 +73,43 @@ async function main(): Promise<void> {
   try {
     // 1. the teacher: trained on correct chains of thought for one set of training prompts
     const teacherProblems = generateArithmeticProblems({ seed: 101, count: 800, split: 'train' });
-    const teacherSft = await writeJsonlAtomic(path.join(root, 'teacher', 'sft.jsonl'), teacherProblems.map((p) => {
-      const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
-      return toMessages(p.id, p.prompt, solveWithReasoning(a, '+', b));
-    }));
+    const teacherSft = await writeJsonlAtomic(
+      path.join(root, 'teacher', 'sft.jsonl'),
+      teacherProblems.map((p) => {
+        const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
+        return toMessages(p.id, p.prompt, solveWithReasoning(a, '+', b));
+      }),
+    );
     const teacherDir = path.join(root, 'teacher');
-    const tr = train(teacherDir, { data: path.join(teacherDir, 'sft.jsonl'), model: TEACHER_MODEL, epochs: 1000, max_steps: TEACHER_STEPS, batch_size: 32, lr: 3e-3, seed: SEED });
-    console.log(`teacher: tiny GPT d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}, ${TEACHER_STEPS} steps on ${teacherSft.count} correct chains, final loss ${tr.final_loss} (${elapsed()})`);
+    const tr = train(teacherDir, {
+      data: path.join(teacherDir, 'sft.jsonl'),
+      model: TEACHER_MODEL,
+      epochs: 1000,
+      max_steps: TEACHER_STEPS,
+      batch_size: 32,
+      lr: 3e-3,
+      seed: SEED,
+    });
+    console.log(
+      `teacher: tiny GPT d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}, ${TEACHER_STEPS} steps on ${teacherSft.count} correct chains, final loss ${tr.final_loss} (${elapsed()})`,
+    );
 
     // 2. the teacher answers other training prompts through the OpenAI-compatible server, with top-k logprobs
     const server = await startTeacherServer({ port: 0, students: { 'tiny-teacher': path.join(teacherDir, 'model') } });
     const runDir = path.join(root, 'run');
     const prompts = generateArithmeticProblems({ seed: 202, count: PROMPTS, split: 'train' });
-    await writeJsonlAtomic(layout.shardPrompts(runDir, 0), prompts.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer })));
+    await writeJsonlAtomic(
+      layout.shardPrompts(runDir, 0),
+      prompts.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer })),
+    );
     const sampling = SamplingSchema.parse({ n: 2, temperature: 1, top_p: 1, max_tokens: 100, seed: SEED, logprobs: K });
     try {
-      await generateShard({ runDir, shardIndex: 0, teacher: TeacherSchema.parse({ baseURL: server.url, model: 'tiny-teacher', concurrency: 4 }), sampling });
+      await generateShard({
+        runDir,
+        shardIndex: 0,
+        teacher: TeacherSchema.parse({ baseURL: server.url, model: 'tiny-teacher', concurrency: 4 }),
+        sampling,
+      });
     } finally {
       await server.close();
     }
@@ -87,19 +119,31 @@ async function main(): Promise<void> {
     for await (const s of readJsonl<SampleRow>(merged.samples)) samples.push(s);
     // 3. verification: the boxed answer must be the right one
     const accepted = samples.filter((s) => extractBoxedAnswer(s.content) === s.answer);
-    console.log(`generation: ${samples.length} samples (${PROMPTS} prompts × 2, T=1, top_logprobs=${K}), ${accepted.length} accepted (${(100 * accepted.length / samples.length).toFixed(1)}%); sidecar ${lp.bytes} bytes for ${lp.tokens} tokens = ${(lp.bytes / lp.tokens).toFixed(1)} bytes/token (${elapsed()})`);
+    console.log(
+      `generation: ${samples.length} samples (${PROMPTS} prompts × 2, T=1, top_logprobs=${K}), ${accepted.length} accepted (${((100 * accepted.length) / samples.length).toFixed(1)}%); sidecar ${lp.bytes} bytes for ${lp.tokens} tokens = ${(lp.bytes / lp.tokens).toFixed(1)} bytes/token (${elapsed()})`,
+    );
 
     const budgets = { all: accepted, small: accepted.slice(0, Math.max(1, Math.round(accepted.length / 10))) };
     const data: Record<string, { sft: string; sidecar: string; rows: number; dropped: number }> = {};
     for (const [name, rows] of Object.entries(budgets)) {
       const sft = path.join(root, name, 'sft.jsonl');
-      await writeJsonlAtomic(sft, rows.map((s) => toMessages(s.id, s.prompt, s.content)));
+      await writeJsonlAtomic(
+        sft,
+        rows.map((s) => toMessages(s.id, s.prompt, s.content)),
+      );
       const sidecar = path.join(root, name, 'logprobs.bin');
-      const a = await alignSidecarTo(sidecar, rows.map((s) => s.id), layout.logprobs(runDir));
-      if (a.missing.length || a.records !== rows.length) throw new Error(`${name}: sidecar not aligned (${a.records} records for ${rows.length} rows)`);
+      const a = await alignSidecarTo(
+        sidecar,
+        rows.map((s) => s.id),
+        layout.logprobs(runDir),
+      );
+      if (a.missing.length || a.records !== rows.length)
+        throw new Error(`${name}: sidecar not aligned (${a.records} records for ${rows.length} rows)`);
       data[name] = { sft, sidecar, rows: rows.length, dropped: a.dropped };
     }
-    console.log(`budgets: all ${data.all!.rows} rows, small ${data.small!.rows} rows (sidecar records of rejected or unused samples dropped: ${data.all!.dropped}, ${data.small!.dropped})`);
+    console.log(
+      `budgets: all ${data.all!.rows} rows, small ${data.small!.rows} rows (sidecar records of rejected or unused samples dropped: ${data.all!.dropped}, ${data.small!.dropped})`,
+    );
 
     // 4. four students, same steps, batch, lr and seed
     const students: { name: string; dir: string }[] = [];
@@ -115,21 +159,57 @@ async function main(): Promise<void> {
           batch_size: 16,
           lr: 3e-3,
           seed: SEED,
-          ...(objective === 'kd' ? { objective: { type: 'kd', temperature: T, alpha: ALPHA, top_k: K, tail: true, logprobs: data[budget]!.sidecar, teacher: 'teacher tiny-teacher' } } : {}),
+          ...(objective === 'kd'
+            ? {
+                objective: {
+                  type: 'kd',
+                  temperature: T,
+                  alpha: ALPHA,
+                  top_k: K,
+                  tail: true,
+                  logprobs: data[budget]!.sidecar,
+                  teacher: 'teacher tiny-teacher',
+                },
+              }
+            : {}),
         });
-        console.log(`student ${name}: ${STUDENT_STEPS} steps, final loss ${r.final_loss}, ${r.train_time_s} s${r.kd ? `, kd targets on ${String(r.kd.rows_with_targets)}/${String(r.kd.rows)} rows` : ''} (${elapsed()})`);
+        console.log(
+          `student ${name}: ${STUDENT_STEPS} steps, final loss ${r.final_loss}, ${r.train_time_s} s${r.kd ? `, kd targets on ${String(r.kd.rows_with_targets)}/${String(r.kd.rows)} rows` : ''} (${elapsed()})`,
+        );
         students.push({ name, dir: path.join(dir, 'model') });
       }
     }
 
     // 5. held-out pass@1, greedy, by the evaluate activity
-    const evaluation = EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic', count: EVAL_ITEMS, seed: 7 }, k: 1, temperature: 0, maxNewTokens: 100, baseline: false, report: false });
-    const result = await createEvaluate({ threads: 2 })({ runDir: path.join(root, 'eval'), evaluation, models: [{ name: 'teacher', dir: path.join(teacherDir, 'model') }, ...students], maxLen: MAX_LEN });
+    const evaluation = EvaluationSchema.parse({
+      benchmark: { type: 'builtin', task: 'arithmetic', count: EVAL_ITEMS, seed: 7 },
+      k: 1,
+      temperature: 0,
+      maxNewTokens: 100,
+      baseline: false,
+      report: false,
+    });
+    const result = await createEvaluate({ threads: 2 })({
+      runDir: path.join(root, 'eval'),
+      evaluation,
+      models: [{ name: 'teacher', dir: path.join(teacherDir, 'model') }, ...students],
+      maxLen: MAX_LEN,
+    });
     const score = (name: string) => result.scores.find((s) => s.name === name)!.pass1;
-    for (const s of result.scores) console.log(`${s.name.padEnd(10)} pass@1 ${s.pass1.mean.toFixed(3)} ± ${s.pass1.stderr.toFixed(3)} (held-out, ${result.items} items, greedy)`);
-    console.log(`settings: student d${STUDENT_MODEL.d_model}×${STUDENT_MODEL.n_layer} (teacher d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}), kd T=${T} α=${ALPHA} top-k=${K} tail; wall ${elapsed()}`);
+    for (const s of result.scores)
+      console.log(
+        `${s.name.padEnd(10)} pass@1 ${s.pass1.mean.toFixed(3)} ± ${s.pass1.stderr.toFixed(3)} (held-out, ${result.items} items, greedy)`,
+      );
+    console.log(
+      `settings: student d${STUDENT_MODEL.d_model}×${STUDENT_MODEL.n_layer} (teacher d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}), kd T=${T} α=${ALPHA} top-k=${K} tail; wall ${elapsed()}`,
+    );
     const f = (n: string) => `${score(n).mean.toFixed(3)}±${score(n).stderr.toFixed(3)}`;
-    await writeJsonAtomic(path.join(os.tmpdir(), 'bench-kd-last.json'), { scores: result.scores.map((s) => ({ name: s.name, pass1: s.pass1 })), bytesPerToken: lp.bytes / lp.tokens, accepted: accepted.length, samples: samples.length });
+    await writeJsonAtomic(path.join(os.tmpdir(), 'bench-kd-last.json'), {
+      scores: result.scores.map((s) => ({ name: s.name, pass1: s.pass1 })),
+      bytesPerToken: lp.bytes / lp.tokens,
+      accepted: accepted.length,
+      samples: samples.length,
+    });
     console.log(`sft=${f('sft')} kd=${f('kd')} sft_small=${f('sft_small')} kd_small=${f('kd_small')}`);
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -54,7 +54,9 @@ export async function historySizes(client: Client, workflowIds: string[]): Promi
   for (const id of workflowIds) {
     for await (const r of client.workflow.list({ query: `WorkflowId = "${id}"` })) {
       const history = await client.workflow.getHandle(id, r.runId).fetchHistory();
-      const bytes = temporal.api.history.v1.History.encode(temporal.api.history.v1.History.create(history as temporal.api.history.v1.IHistory)).finish().length;
+      const bytes = temporal.api.history.v1.History.encode(
+        temporal.api.history.v1.History.create(history as temporal.api.history.v1.IHistory),
+      ).finish().length;
       out.push({ workflowId: id, runId: r.runId, events: history.events?.length ?? 0, bytes });
     }
   }
@@ -64,7 +66,11 @@ export async function historySizes(client: Client, workflowIds: string[]): Promi
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'distillery-load-'));
-  const server = await startDevServer({ headless: true, dbFile: path.join(tmp, 'temporal.sqlite'), logFile: path.join(tmp, 'temporal.log') });
+  const server = await startDevServer({
+    headless: true,
+    dbFile: path.join(tmp, 'temporal.sqlite'),
+    logFile: path.join(tmp, 'temporal.log'),
+  });
   const processes: ManagedProcess[] = [];
   const peaks = new Map<string, number>();
   const pids = new Map<string, number>([['temporal dev server', server.process.pid!]]);
@@ -78,17 +84,30 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   try {
-    const teacher = await startLocalTeacher(['--port', '0', '--max-in-flight', '100000'], path.join(tmp, 'teacher.log'));
+    const teacher = await startLocalTeacher(
+      ['--port', '0', '--max-in-flight', '100000'],
+      path.join(tmp, 'teacher.log'),
+    );
     processes.push(teacher);
     pids.set('teacher (local endpoint)', teacher.child.pid!);
-    const cpu = await startCpuWorker({ TEMPORAL_ADDRESS: server.address, DISTILLERY_LOG_LEVEL: 'WARN' }, path.join(tmp, 'cpu-worker.log'));
+    const cpu = await startCpuWorker(
+      { TEMPORAL_ADDRESS: server.address, DISTILLERY_LOG_LEVEL: 'WARN' },
+      path.join(tmp, 'cpu-worker.log'),
+    );
     processes.push(cpu);
     pids.set('cpu worker (generate, verify, filter, workflows)', cpu.child.pid!);
     const n = opts.n ?? 4;
     const spec = {
       name: 'load',
-      dataset: { source: { type: 'builtin', task: 'arithmetic', count: opts.prompts, seed: 1, digits: 3, ops: ['+', '-'] } },
-      teacher: { baseURL: String(teacher.readyInfo.url), model: 'procedural-arithmetic-teacher', concurrency: opts.concurrency ?? 16, maxInFlight: 64 },
+      dataset: {
+        source: { type: 'builtin', task: 'arithmetic', count: opts.prompts, seed: 1, digits: 3, ops: ['+', '-'] },
+      },
+      teacher: {
+        baseURL: String(teacher.readyInfo.url),
+        model: 'procedural-arithmetic-teacher',
+        concurrency: opts.concurrency ?? 16,
+        maxInFlight: 64,
+      },
       sampling: { n, temperature: 1.0, top_p: 0.95, max_tokens: 256, seed: 7 },
       verifier: { type: 'math', keepPerPrompt: 2 },
       generation: { shardSize: opts.shardSize ?? 100, maxShardsInFlight: opts.maxShardsInFlight ?? 4 },
@@ -99,7 +118,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     };
     const workflowId = `load-${opts.prompts}`;
     const started = Date.now();
-    const h = await client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec] });
+    const h = await client.workflow.start('distillationWorkflow', {
+      taskQueue: 'distillery',
+      workflowId,
+      args: [spec],
+    });
     const stageSeconds: Record<string, number> = {};
     let stage = '';
     let stageAt = started;
@@ -116,11 +139,14 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       if (p?.stage === 'finetune') break;
       const d = await h.describe();
       if (d.status.name !== 'RUNNING') throw new Error(`load run ended ${d.status.name} in stage ${p?.stage}`);
-      if (Date.now() > deadline) throw new Error(`load run not through filtering after ${opts.timeoutMs} ms (stage ${p?.stage})`);
+      if (Date.now() > deadline)
+        throw new Error(`load run not through filtering after ${opts.timeoutMs} ms (stage ${p?.stage})`);
       if (Date.now() - lastLog > 30_000) {
         lastLog = Date.now();
         const g = p?.generation;
-        log(`  ${((Date.now() - started) / 1000).toFixed(0)} s: stage ${p?.stage}${g ? `, shards ${g.shardsDone}/${g.shardCount}, samples ${g.samples}` : ''}`);
+        log(
+          `  ${((Date.now() - started) / 1000).toFixed(0)} s: stage ${p?.stage}${g ? `, shards ${g.shardsDone}/${g.shardCount}, samples ${g.samples}` : ''}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -128,7 +154,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     sample();
     const histories = await historySizes(client, [workflowId, `${workflowId}-generate`]);
     await h.terminate('load run measured through filtering');
-    const largestHistory = histories.reduce((a, b) => (b.events > a.events || (b.events === a.events && b.bytes > a.bytes) ? b : a));
+    const largestHistory = histories.reduce((a, b) =>
+      b.events > a.events || (b.events === a.events && b.bytes > a.bytes) ? b : a,
+    );
     return {
       prompts: opts.prompts,
       samples: Number(p!.counts.generate?.samples ?? 0),
@@ -152,12 +180,16 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
 export function formatLoad(r: LoadResult): string {
   const lines = [
     `load: ${r.prompts} prompts → ${r.samples} samples through generate → verify → filter in ${r.seconds.toFixed(1)} s (${(r.samples / r.seconds).toFixed(0)} samples/s)`,
-    `  stage seconds: ${Object.entries(r.stageSeconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
+    `  stage seconds: ${Object.entries(r.stageSeconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')}`,
     `  counts: prepare ${JSON.stringify(r.counts.prepare)}, verify in ${r.counts.verify?.in} accepted ${r.counts.verify?.accepted} rejected ${r.counts.verify?.rejected}, filter in ${r.counts.filter?.in} kept ${r.counts.filter?.kept} rejected ${r.counts.filter?.rejected}`,
     '  peak RSS (VmHWM):',
     ...Object.entries(r.peakRssMiB).map(([k, v]) => `    ${k.padEnd(50)} ${v.toFixed(0).padStart(6)} MiB`),
     `  histories: ${r.histories.length} runs (the run and its generation child's continue-as-new chain); largest ${r.largestHistory.events} events, ${(r.largestHistory.bytes / 1024).toFixed(1)} KiB (${r.largestHistory.workflowId}); Temporal's limits 51,200 events / 50 MiB (warnings at 10,240 / 10 MiB)`,
-    ...r.histories.map((h) => `    ${h.workflowId} ${h.runId.slice(0, 8)}: ${h.events} events, ${(h.bytes / 1024).toFixed(1)} KiB`),
+    ...r.histories.map(
+      (h) => `    ${h.workflowId} ${h.runId.slice(0, 8)}: ${h.events} events, ${(h.bytes / 1024).toFixed(1)} KiB`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -33,8 +33,19 @@ async function main(): Promise<void> {
   try {
     await t.startCpuWorker();
     await t.startGpuWorker();
-    const arith = { name: 'arith', kind: 'reasoning', source: { type: 'builtin', task: 'arithmetic', count: ARITH, seed: 1 }, verifier: 'math' };
-    const words = { name: 'words', kind: 'non-reasoning', source: { type: 'builtin', task: 'number-words', count: WORDS, seed: 1 }, verifier: 'exact', sampling: { n: 1 } };
+    const arith = {
+      name: 'arith',
+      kind: 'reasoning',
+      source: { type: 'builtin', task: 'arithmetic', count: ARITH, seed: 1 },
+      verifier: 'math',
+    };
+    const words = {
+      name: 'words',
+      kind: 'non-reasoning',
+      source: { type: 'builtin', task: 'number-words', count: WORDS, seed: 1 },
+      verifier: 'exact',
+      sampling: { n: 1 },
+    };
     const base = {
       teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 8 },
       sampling: { n: 2, temperature: 0.6, top_p: 0.95, max_tokens: 256, seed: 7 },
@@ -54,15 +65,38 @@ async function main(): Promise<void> {
     };
     const arms = [
       { label: 'A reasoning only', spec: { ...base, name: 'reasoning-only', datasets: [arith] } },
-      { label: 'B mix 0.75/0.25', spec: { ...base, name: 'mix', datasets: [{ ...arith, weight: 0.75 }, { ...words, weight: 0.25 }], mixing: { seed: 1 } } },
+      {
+        label: 'B mix 0.75/0.25',
+        spec: {
+          ...base,
+          name: 'mix',
+          datasets: [
+            { ...arith, weight: 0.75 },
+            { ...words, weight: 0.25 },
+          ],
+          mixing: { seed: 1 },
+        },
+      },
     ];
     const lines: string[] = [];
     for (const arm of arms) {
       const t0 = Date.now();
-      const summary = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `bench-${arm.spec.name}-${Date.now()}`, args: [arm.spec] })) as RunSummary;
+      const summary = (await t.client.workflow.execute('distillationWorkflow', {
+        taskQueue: 'distillery',
+        workflowId: `bench-${arm.spec.name}-${Date.now()}`,
+        args: [arm.spec],
+      })) as RunSummary;
       const rows: Record<string, number> = {};
-      for await (const r of readJsonl<SftRow>(pathOf(summary.artifacts.sft!))) rows[r.source ?? '?'] = (rows[r.source ?? '?'] ?? 0) + 1;
-      const ev = JSON.parse(readFileSync(pathOf(summary.artifacts.evalSummary!), 'utf8')) as { k: number; benchmarks: { name: string; items: number; scores: { name: string; pass1: { mean: number; stderr: number } }[] }[] };
+      for await (const r of readJsonl<SftRow>(pathOf(summary.artifacts.sft!)))
+        rows[r.source ?? '?'] = (rows[r.source ?? '?'] ?? 0) + 1;
+      const ev = JSON.parse(readFileSync(pathOf(summary.artifacts.evalSummary!), 'utf8')) as {
+        k: number;
+        benchmarks: {
+          name: string;
+          items: number;
+          scores: { name: string; pass1: { mean: number; stderr: number } }[];
+        }[];
+      };
       const scores = ev.benchmarks.map((b) => {
         const s = b.scores.find((x) => x.name === 'student')!;
         return `${b.name} pass@1 ${(100 * s.pass1.mean).toFixed(1)}% ± ${(100 * s.pass1.stderr).toFixed(1)} (${b.items} items × k=${ev.k})`;

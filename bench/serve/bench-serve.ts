@@ -70,53 +70,81 @@ function requestBody(round: number, i: number, model: string): Body {
 }
 
 async function postJson(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${url} answered ${res.status}: ${text.slice(0, 300)}`);
   return JSON.parse(text) as Record<string, unknown>;
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(GGUF)) throw new Error(`GGUF not found at ${GGUF}: run \`npm run setup\` (or bash ${SMOLLM2_FETCH_SCRIPT})`);
-  console.log(`bench:serve gguf=${GGUF} n=${N} max_tokens=${MAX_TOKENS} concurrency=1,${CONCURRENCY} rounds=${ROUNDS} threads=${THREADS} slots=${SLOTS} cores=${os.availableParallelism()} load=${os.loadavg().map((x) => x.toFixed(1)).join(',')}`);
-  const ours = await startLlamaCppTeacher({ modelPath: GGUF, model: SERVED, contextSize: CONTEXT, slots: SLOTS, threads: THREADS });
-  const direct = await startLlamaCppProcess({ modelPath: GGUF, alias: SERVED, ctxPerSlot: CONTEXT, slots: SLOTS, threads: THREADS });
+  if (!existsSync(GGUF))
+    throw new Error(`GGUF not found at ${GGUF}: run \`npm run setup\` (or bash ${SMOLLM2_FETCH_SCRIPT})`);
+  console.log(
+    `bench:serve gguf=${GGUF} n=${N} max_tokens=${MAX_TOKENS} concurrency=1,${CONCURRENCY} rounds=${ROUNDS} threads=${THREADS} slots=${SLOTS} cores=${os.availableParallelism()} load=${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(',')}`,
+  );
+  const ours = await startLlamaCppTeacher({
+    modelPath: GGUF,
+    model: SERVED,
+    contextSize: CONTEXT,
+    slots: SLOTS,
+    threads: THREADS,
+  });
+  const direct = await startLlamaCppProcess({
+    modelPath: GGUF,
+    alias: SERVED,
+    ctxPerSlot: CONTEXT,
+    slots: SLOTS,
+    threads: THREADS,
+  });
   try {
     const countTokens = async (text: string) =>
       ((await postJson(`${direct.url}/tokenize`, { content: text, add_special: false })).tokens as unknown[]).length;
     // Direct gets the sampling the front sends upstream (no top-k / min-p / typical-p, no repeat penalty): the same work.
     const directExtra = { top_k: 0, min_p: 0, typical_p: 1, repeat_penalty: 1, cache_prompt: true };
-    const side = (which: 'A' | 'B', concurrency: number) => async (round: number): Promise<SideResult> => {
-      const t0 = process.hrtime.bigint();
-      const replies = await Promise.all(
-        Array.from({ length: concurrency }, (_, i) =>
-          which === 'A'
-            ? postJson(`${ours.url}/chat/completions`, requestBody(round, i, SERVED))
-            : postJson(`${direct.url}/v1/chat/completions`, { ...requestBody(round, i, SERVED), ...directExtra }),
-        ),
-      );
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      let tokens = 0;
-      let usageCompletion = 0;
-      for (const r of replies) {
-        const choices = r.choices as Array<{ message: { content: string } }>;
-        if (choices.length !== N) throw new Error(`side ${which} returned ${choices.length} choices, asked for ${N}`);
-        for (const c of choices) tokens += await countTokens(c.message.content ?? '');
-        usageCompletion += (r.usage as { completion_tokens: number }).completion_tokens;
-      }
-      return { seconds, tokens, usageCompletion, tokPerSec: tokens / seconds };
-    };
+    const side =
+      (which: 'A' | 'B', concurrency: number) =>
+      async (round: number): Promise<SideResult> => {
+        const t0 = process.hrtime.bigint();
+        const replies = await Promise.all(
+          Array.from({ length: concurrency }, (_, i) =>
+            which === 'A'
+              ? postJson(`${ours.url}/chat/completions`, requestBody(round, i, SERVED))
+              : postJson(`${direct.url}/v1/chat/completions`, { ...requestBody(round, i, SERVED), ...directExtra }),
+          ),
+        );
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        let tokens = 0;
+        let usageCompletion = 0;
+        for (const r of replies) {
+          const choices = r.choices as Array<{ message: { content: string } }>;
+          if (choices.length !== N) throw new Error(`side ${which} returned ${choices.length} choices, asked for ${N}`);
+          for (const c of choices) tokens += await countTokens(c.message.content ?? '');
+          usageCompletion += (r.usage as { completion_tokens: number }).completion_tokens;
+        }
+        return { seconds, tokens, usageCompletion, tokPerSec: tokens / seconds };
+      };
     const ratios: number[] = [];
     for (const concurrency of [1, CONCURRENCY]) {
       // Warm-up, untimed: first requests pay for thread pools and graph setup.
       await side('A', concurrency)(0);
       await side('B', concurrency)(0);
-      const rounds: Round<SideResult>[] = await runAbba(ROUNDS, { A: side('A', concurrency), B: side('B', concurrency) }, (r) => {
-        console.log(
-          `c=${concurrency} round=${r.round} order=${r.order.join('')} ours=${r.a.tokPerSec.toFixed(1)} tok/s (${r.a.tokens} tok ${r.a.seconds.toFixed(2)} s usage=${r.a.usageCompletion}) ` +
-            `direct=${r.b.tokPerSec.toFixed(1)} tok/s (${r.b.tokens} tok ${r.b.seconds.toFixed(2)} s usage=${r.b.usageCompletion}) ratio=${(r.a.tokPerSec / r.b.tokPerSec).toFixed(3)}`,
-        );
-      });
+      const rounds: Round<SideResult>[] = await runAbba(
+        ROUNDS,
+        { A: side('A', concurrency), B: side('B', concurrency) },
+        (r) => {
+          console.log(
+            `c=${concurrency} round=${r.round} order=${r.order.join('')} ours=${r.a.tokPerSec.toFixed(1)} tok/s (${r.a.tokens} tok ${r.a.seconds.toFixed(2)} s usage=${r.a.usageCompletion}) ` +
+              `direct=${r.b.tokPerSec.toFixed(1)} tok/s (${r.b.tokens} tok ${r.b.seconds.toFixed(2)} s usage=${r.b.usageCompletion}) ratio=${(r.a.tokPerSec / r.b.tokPerSec).toFixed(3)}`,
+          );
+        },
+      );
       const rs = rounds.map((r) => r.a.tokPerSec / r.b.tokPerSec);
       ratios.push(...rs);
       console.log(
@@ -133,6 +161,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   process.exit(1);
 });

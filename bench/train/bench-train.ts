@@ -54,13 +54,23 @@ function benchFineTune(): RunSpec['fineTune'] {
   // A pretrained student trains ~100 tokens/s on 2 cores, the tiny GPT ~100× faster: fewer steps keep the runs near a minute.
   const steps = envInt('BENCH_STEPS', trl ? 12 : 120);
   const checkpointEvery = envInt('BENCH_CHECKPOINT_EVERY', trl ? 6 : 50);
-  return FineTuneSchema.parse({ ...spec.fineTune, maxSteps: steps, checkpointEvery, ...(trl ? { export: { onnx: false, gguf: false } } : {}) });
+  return FineTuneSchema.parse({
+    ...spec.fineTune,
+    maxSteps: steps,
+    checkpointEvery,
+    ...(trl ? { export: { onnx: false, gguf: false } } : {}),
+  });
 }
 
 /** The trainer script and config the activity runs, for the direct side. */
-function directConfig(input: FineTuneInput, dir: string, slot: DeviceSlot): { script: string; config: Record<string, unknown> } {
+function directConfig(
+  input: FineTuneInput,
+  dir: string,
+  slot: DeviceSlot,
+): { script: string; config: Record<string, unknown> } {
   const ft = input.fineTune;
-  if (ft.backend === 'trl') return { script: trainerScript(path.join('sft', 'train_sft.py')), config: trlTrainerConfig(input, dir, slot) };
+  if (ft.backend === 'trl')
+    return { script: trainerScript(path.join('sft', 'train_sft.py')), config: trlTrainerConfig(input, dir, slot) };
   const m = ft.model;
   return {
     script: trainerScript('train_tiny.py'),
@@ -85,13 +95,21 @@ async function main(): Promise<void> {
   const slot: DeviceSlot = { cudaVisibleDevices: '', threads: THREADS };
   const activity = createFineTune(slot);
   const student = fineTune.backend === 'trl' ? `${fineTune.student.source} (trl)` : 'tiny byte-level GPT';
-  console.log(`student: ${student} from ${path.relative(process.cwd(), SPEC)}, ${fineTune.maxSteps} steps × batch ${fineTune.batchSize}, checkpoint every ${fineTune.checkpointEvery}, ${THREADS} threads, exports off`);
-  console.log('A = the fine-tune activity (MockActivityEnvironment), B = the same trainer script run directly; wall clock of each, rounds in ABBA order');
+  console.log(
+    `student: ${student} from ${path.relative(process.cwd(), SPEC)}, ${fineTune.maxSteps} steps × batch ${fineTune.batchSize}, checkpoint every ${fineTune.checkpointEvery}, ${THREADS} threads, exports off`,
+  );
+  console.log(
+    'A = the fine-tune activity (MockActivityEnvironment), B = the same trainer script run directly; wall clock of each, rounds in ABBA order',
+  );
 
   async function viaActivity(round: number): Promise<Run> {
     const dir = path.join(runDir, `activity-${round}`);
     const started = performance.now();
-    await new MockActivityEnvironment({}, { logger: new DefaultLogger('WARN') }).run(activity, { runDir: dir, sft, fineTune });
+    await new MockActivityEnvironment({}, { logger: new DefaultLogger('WARN') }).run(activity, {
+      runDir: dir,
+      sft,
+      fineTune,
+    });
     const wall = (performance.now() - started) / 1000;
     const report = JSON.parse(readFileSync(path.join(dir, 'finetune', 'train_report.json'), 'utf8')) as Report;
     rmSync(dir, { recursive: true, force: true });
@@ -104,7 +122,10 @@ async function main(): Promise<void> {
     const configPath = path.join(dir, 'config.json');
     await writeJsonAtomic(configPath, config);
     const started = performance.now();
-    const r = spawnSync(pythonBin(), [script, '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CUDA_VISIBLE_DEVICES: '' } });
+    const r = spawnSync(pythonBin(), [script, '--config', configPath], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, CUDA_VISIBLE_DEVICES: '' },
+    });
     const wall = (performance.now() - started) / 1000;
     if (r.status !== 0) throw new Error(`direct trainer run failed with ${r.status}`);
     const report = JSON.parse(readFileSync(path.join(dir, 'train_report.json'), 'utf8')) as Report;
@@ -119,14 +140,21 @@ async function main(): Promise<void> {
       ),
     );
     for (const r of rounds) {
-      if (r.a.report.tokens !== r.b.report.tokens) throw new Error(`round ${r.round}: the activity trained on ${r.a.report.tokens} tokens, the direct run on ${r.b.report.tokens}: not the same work`);
+      if (r.a.report.tokens !== r.b.report.tokens)
+        throw new Error(
+          `round ${r.round}: the activity trained on ${r.a.report.tokens} tokens, the direct run on ${r.b.report.tokens}: not the same work`,
+        );
     }
     const ratios = rounds.map((r) => r.b.wall / r.a.wall);
     const ratio = median(ratios);
     const a = rounds.map((r) => r.a.wall);
     const b = rounds.map((r) => r.b.wall);
-    console.log(`A activity walls ${secondsList(a)} s (median ${median(a).toFixed(2)}), B direct walls ${secondsList(b)} s (median ${median(b).toFixed(2)}); ${rounds[0]!.a.report.tokens} training tokens per run`);
-    console.log(`activity overhead: median ${(median(a) - median(b)).toFixed(2)} s per fine-tune; per-round ratios B/A ${ratios.map((x) => x.toFixed(3)).join(' ')}`);
+    console.log(
+      `A activity walls ${secondsList(a)} s (median ${median(a).toFixed(2)}), B direct walls ${secondsList(b)} s (median ${median(b).toFixed(2)}); ${rounds[0]!.a.report.tokens} training tokens per run`,
+    );
+    console.log(
+      `activity overhead: median ${(median(a) - median(b)).toFixed(2)} s per fine-tune; per-round ratios B/A ${ratios.map((x) => x.toFixed(3)).join(' ')}`,
+    );
     const ok = ratio >= MIN_RATIO;
     console.log(`target: direct wall ÷ activity wall ≥ ${MIN_RATIO} ${ok ? 'met' : 'MISSED'}`);
     console.log(`ratio=${ratio.toFixed(3)}`);

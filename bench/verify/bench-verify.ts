@@ -67,7 +67,9 @@ class MathVerifyProcess {
   private stderr = '';
 
   constructor(python: string, corpus: string) {
-    this.child = spawn(python, [path.join(projectRoot, 'bench', 'verify', 'mathverify_bench.py'), corpus], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(python, [path.join(projectRoot, 'bench', 'verify', 'mathverify_bench.py'), corpus], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     this.lines = readline.createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
@@ -95,7 +97,11 @@ class MathVerifyProcess {
 
 const pct = (k: number, n: number) => (n ? `${((100 * k) / n).toFixed(2)}%` : '—');
 
-function agreement(rows: CorpusRow[], verdicts: boolean[], keep: (r: CorpusRow, k: number) => boolean): { agree: number; n: number } {
+function agreement(
+  rows: CorpusRow[],
+  verdicts: boolean[],
+  keep: (r: CorpusRow, k: number) => boolean,
+): { agree: number; n: number } {
   let agree = 0;
   let n = 0;
   rows.forEach((r, k) => {
@@ -113,9 +119,15 @@ function unstableRows(passes: Pass[]): number {
 }
 
 async function main(): Promise<void> {
-  const benchDir = arg('--bench-dir', process.env.DISTILLERY_BENCHMARKS ?? path.join(projectRoot, '..', 'shared', 'data', 'benchmarks'))!;
+  const benchDir = arg(
+    '--bench-dir',
+    process.env.DISTILLERY_BENCHMARKS ?? path.join(projectRoot, '..', 'shared', 'data', 'benchmarks'),
+  )!;
   const rounds = Number(arg('--rounds', String(envInt('BENCH_ROUNDS', 3))));
-  const python = arg('--python', process.env.DISTILLERY_BENCH_PYTHON ?? path.join(cacheDir(), 'bench-venv', 'bin', 'python'))!;
+  const python = arg(
+    '--python',
+    process.env.DISTILLERY_BENCH_PYTHON ?? path.join(cacheDir(), 'bench-venv', 'bin', 'python'),
+  )!;
   if (!fs.existsSync(python)) {
     console.error(`no Python with math-verify at ${python}: run \`bash bench/verify/setup.sh\` (or pass --python)`);
     process.exit(2);
@@ -125,7 +137,11 @@ async function main(): Promise<void> {
   const corpus = arg('--keep') ?? path.join(tmp, 'math-corpus.jsonl');
   let mv: MathVerifyProcess | undefined;
   try {
-    execFileSync(process.execPath, [path.join(projectRoot, 'test', 'verify', 'make-corpus.mjs'), benchDir, '--out', corpus], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      process.execPath,
+      [path.join(projectRoot, 'test', 'verify', 'make-corpus.mjs'), benchDir, '--out', corpus],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     const rows = fs
       .readFileSync(corpus, 'utf8')
       .split('\n')
@@ -133,7 +149,9 @@ async function main(): Promise<void> {
       .map((l) => JSON.parse(l) as CorpusRow);
     const positives = rows.filter((r) => r.label).length;
     const golds = new Set(rows.map((r) => r.gold)).size;
-    console.log(`corpus: ${rows.length} labelled rows (${positives} true, ${rows.length - positives} false, ${golds} distinct golds), golds from ${benchDir}`);
+    console.log(
+      `corpus: ${rows.length} labelled rows (${positives} true, ${rows.length - positives} false, ${golds} distinct golds), golds from ${benchDir}`,
+    );
 
     mv = new MathVerifyProcess(python, corpus);
     const ready = await mv.next<{ rows: number; versions: Record<string, string> }>();
@@ -143,7 +161,9 @@ async function main(): Promise<void> {
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
     console.log(`A = ours (verifyMath, Node ${process.version}); B = math-verify (${versions})`);
-    console.log(`${rounds} rounds in ABBA order; each side runs one cold and one cached pass per round; seconds = sum of per-row verification times`);
+    console.log(
+      `${rounds} rounds in ABBA order; each side runs one cold and one cached pass per round; seconds = sum of per-row verification times`,
+    );
 
     const m = mv;
     const results = await runAbba<RoundResult>(
@@ -174,14 +194,18 @@ async function main(): Promise<void> {
     const theirs = results[0]!.b.cold.verdicts;
     const oursUnstable = unstableRows(results.flatMap((r) => REGIMES.map((g) => r.a[g])));
     const theirsUnstable = unstableRows(results.flatMap((r) => REGIMES.map((g) => r.b[g])));
-    console.log(`verdicts that changed between passes: ours ${oursUnstable} rows, math-verify ${theirsUnstable} rows (accuracy below is from each side's first cold pass)`);
+    console.log(
+      `verdicts that changed between passes: ours ${oursUnstable} rows, math-verify ${theirsUnstable} rows (accuracy below is from each side's first cold pass)`,
+    );
 
     const categories = [...new Set(rows.map((r) => r.category))].sort();
     console.log(`accuracy by category (rows: ours | math-verify):`);
     for (const c of categories) {
       const a = agreement(rows, ours, (r) => r.category === c);
       const b = agreement(rows, theirs, (r) => r.category === c);
-      console.log(`  ${c.padEnd(18)} ${String(a.n).padStart(4)}  ${pct(a.agree, a.n).padStart(7)} | ${pct(b.agree, b.n).padStart(7)}`);
+      console.log(
+        `  ${c.padEnd(18)} ${String(a.n).padStart(4)}  ${pct(a.agree, a.n).padStart(7)} | ${pct(b.agree, b.n).padStart(7)}`,
+      );
     }
     const reasons = rows.map(policyReason);
     const policy = (want: PolicyReason | 'any' | 'none') => (_: CorpusRow, k: number) => {
@@ -192,16 +216,26 @@ async function main(): Promise<void> {
     for (const why of [...POLICY_REASONS, 'any'] as const) {
       const a = agreement(rows, ours, policy(why));
       const b = agreement(rows, theirs, policy(why));
-      console.log(`  ${(why === 'any' ? 'all policy rows' : why).padEnd(22)} ${String(a.n).padStart(4)}  ours ${pct(a.agree, a.n).padStart(7)} | math-verify ${pct(b.agree, b.n).padStart(7)}`);
+      console.log(
+        `  ${(why === 'any' ? 'all policy rows' : why).padEnd(22)} ${String(a.n).padStart(4)}  ours ${pct(a.agree, a.n).padStart(7)} | math-verify ${pct(b.agree, b.n).padStart(7)}`,
+      );
     }
     const plainA = agreement(rows, ours, policy('none'));
     const plainB = agreement(rows, theirs, policy('none'));
-    console.log(`rows without a policy question: ${plainA.n}; ours ${pct(plainA.agree, plainA.n)} (${plainA.agree}), math-verify ${pct(plainB.agree, plainB.n)} (${plainB.agree})`);
+    console.log(
+      `rows without a policy question: ${plainA.n}; ours ${pct(plainA.agree, plainA.n)} (${plainA.agree}), math-verify ${pct(plainB.agree, plainB.n)} (${plainB.agree})`,
+    );
     rows.forEach((r, k) => {
-      if (ours[k] !== r.label) console.log(`  ours missed [${r.category}${reasons[k] ? `, policy: ${reasons[k]}` : ''}] label=${r.label} gold=${JSON.stringify(r.gold)}`);
+      if (ours[k] !== r.label)
+        console.log(
+          `  ours missed [${r.category}${reasons[k] ? `, policy: ${reasons[k]}` : ''}] label=${r.label} gold=${JSON.stringify(r.gold)}`,
+        );
     });
     rows.forEach((r, k) => {
-      if (theirs[k] !== r.label) console.log(`  math-verify missed [${r.category}${reasons[k] ? `, policy: ${reasons[k]}` : ''}] label=${r.label} gold=${JSON.stringify(r.gold)}`);
+      if (theirs[k] !== r.label)
+        console.log(
+          `  math-verify missed [${r.category}${reasons[k] ? `, policy: ${reasons[k]}` : ''}] label=${r.label} gold=${JSON.stringify(r.gold)}`,
+        );
     });
 
     const all = agreement(rows, ours, () => true);
@@ -209,8 +243,12 @@ async function main(): Promise<void> {
     const speedup = speedups.cold;
     const fast = speedup >= 10;
     const accurate = plainA.agree / plainA.n >= plainB.agree / plainB.n;
-    console.log(`targets: speedup (cold) ≥ 10× ${fast ? 'met' : 'MISSED'}; accuracy on rows without a policy question ≥ math-verify's ${accurate ? 'met' : 'MISSED'}`);
-    console.log(`speedup=${speedup.toFixed(1)} accuracy=${(all.agree / all.n).toFixed(4)} mathverify_accuracy=${(allB.agree / allB.n).toFixed(4)}`);
+    console.log(
+      `targets: speedup (cold) ≥ 10× ${fast ? 'met' : 'MISSED'}; accuracy on rows without a policy question ≥ math-verify's ${accurate ? 'met' : 'MISSED'}`,
+    );
+    console.log(
+      `speedup=${speedup.toFixed(1)} accuracy=${(all.agree / all.n).toFixed(4)} mathverify_accuracy=${(allB.agree / allB.n).toFixed(4)}`,
+    );
     if (!fast || !accurate) process.exitCode = 1;
   } finally {
     await mv?.close();

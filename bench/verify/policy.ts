@@ -80,13 +80,33 @@ export function policyReason(row: CorpusRow): PolicyReason | null {
   const answer = finalAnswerText(row.response);
   const gold = row.gold;
   const either = (test: (s: string) => boolean) => test(gold) || test(answer);
-  const oneEach = (p: (s: string) => boolean, q: (s: string) => boolean) => (p(gold) && q(answer)) || (q(gold) && p(answer));
+  const oneEach = (p: (s: string) => boolean, q: (s: string) => boolean) =>
+    (p(gold) && q(answer)) || (q(gold) && p(answer));
   if (/\\int(?![a-zA-Z])/.test(gold) || /\\int(?![a-zA-Z])/.test(final)) return 'integral';
-  if (row.category === 'unparseable_gold' && gold.trim() !== '' && final.includes(`\\boxed{${gold}`)) return 'identical_unparseable';
+  if (row.category === 'unparseable_gold' && gold.trim() !== '' && final.includes(`\\boxed{${gold}`))
+    return 'identical_unparseable';
   if (either((s) => /\\circ|°|\bdegrees?\b/.test(s))) return 'degrees';
-  if (oneEach((s) => INEQUALITY.test(s), (s) => INTERVAL.test(s) && !INEQUALITY.test(s))) return 'inequality_vs_interval';
-  if (oneEach((s) => VECTOR.test(s), (s) => TUPLE.test(s))) return 'vector_vs_tuple';
-  if (oneEach((s) => TUPLE.test(s), (s) => LIST.test(s) && !TUPLE.test(s))) return 'tuple_vs_list';
+  if (
+    oneEach(
+      (s) => INEQUALITY.test(s),
+      (s) => INTERVAL.test(s) && !INEQUALITY.test(s),
+    )
+  )
+    return 'inequality_vs_interval';
+  if (
+    oneEach(
+      (s) => VECTOR.test(s),
+      (s) => TUPLE.test(s),
+    )
+  )
+    return 'vector_vs_tuple';
+  if (
+    oneEach(
+      (s) => TUPLE.test(s),
+      (s) => LIST.test(s) && !TUPLE.test(s),
+    )
+  )
+    return 'tuple_vs_list';
   if (either(hasRepeatedElement)) return 'multiset';
   if (MIXED_TEXT.test(answer)) return 'mixed_number_text';
   return null;

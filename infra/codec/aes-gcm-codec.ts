@@ -32,7 +32,8 @@ export class AesGcmCodec implements PayloadCodec {
     private readonly currentKeyId: string,
     private readonly opts: { requireEncryption?: boolean } = {},
   ) {
-    for (const [id, key] of keys) if (key.length !== 32) throw new Error(`codec key ${id} must be 32 bytes (AES-256), got ${key.length}`);
+    for (const [id, key] of keys)
+      if (key.length !== 32) throw new Error(`codec key ${id} must be 32 bytes (AES-256), got ${key.length}`);
     if (!keys.has(currentKeyId)) throw new Error(`codec: no key with id ${currentKeyId}`);
   }
 
@@ -43,7 +44,10 @@ export class AesGcmCodec implements PayloadCodec {
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING), [KEY_ID]: Buffer.from(this.currentKeyId) }, data };
+      return {
+        metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING), [KEY_ID]: Buffer.from(this.currentKeyId) },
+        data,
+      };
     });
   }
 
@@ -64,7 +68,10 @@ export class AesGcmCodec implements PayloadCodec {
       const data = Buffer.from(payload.data ?? []);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      const plain = Buffer.concat([
+        decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
       return temporal.api.common.v1.Payload.decode(plain) as Payload;
     });
   }
@@ -72,10 +79,15 @@ export class AesGcmCodec implements PayloadCodec {
 
 /** The codec configured by the environment, or undefined when no key is configured (payloads stay plain). */
 export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): AesGcmCodec | undefined {
-  const spec = env.DISTILLERY_CODEC_KEYS || (env.DISTILLERY_CODEC_KEY_FILE ? readFileSync(env.DISTILLERY_CODEC_KEY_FILE, 'utf8') : undefined);
+  const spec =
+    env.DISTILLERY_CODEC_KEYS ||
+    (env.DISTILLERY_CODEC_KEY_FILE ? readFileSync(env.DISTILLERY_CODEC_KEY_FILE, 'utf8') : undefined);
   const required = encryptionRequired(env);
   if (!spec?.trim()) {
-    if (required) throw new Error('DISTILLERY_REQUIRE_ENCRYPTION=1 but no codec key is configured: set DISTILLERY_CODEC_KEYS or DISTILLERY_CODEC_KEY_FILE (`npx distill codec-key` makes one)');
+    if (required)
+      throw new Error(
+        'DISTILLERY_REQUIRE_ENCRYPTION=1 but no codec key is configured: set DISTILLERY_CODEC_KEYS or DISTILLERY_CODEC_KEY_FILE (`npx distill codec-key` makes one)',
+      );
     return undefined;
   }
   const entries = spec

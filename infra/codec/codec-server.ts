@@ -38,16 +38,24 @@ const fromJson = (p: JsonPayload): Payload => ({
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 const toJson = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? []).toString('base64'),
 });
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export async function startCodecServer(opts: CodecServerOptions): Promise<{ url: string; close(): Promise<void> }> {
-  if (!opts.token || opts.token.length < MIN_TOKEN_CHARS) throw new Error(`codec server: a bearer token of at least ${MIN_TOKEN_CHARS} characters is required`);
-  if (!opts.allowOrigins.length || opts.allowOrigins.some((o) => o.trim() === '*' || !/^https?:\/\/[^/\s]+$/.test(o.trim()))) {
-    throw new Error(`codec server: allowed origins must be the Web UI's scheme://host[:port], not "*" (got ${JSON.stringify(opts.allowOrigins)})`);
+  if (!opts.token || opts.token.length < MIN_TOKEN_CHARS)
+    throw new Error(`codec server: a bearer token of at least ${MIN_TOKEN_CHARS} characters is required`);
+  if (
+    !opts.allowOrigins.length ||
+    opts.allowOrigins.some((o) => o.trim() === '*' || !/^https?:\/\/[^/\s]+$/.test(o.trim()))
+  ) {
+    throw new Error(
+      `codec server: allowed origins must be the Web UI's scheme://host[:port], not "*" (got ${JSON.stringify(opts.allowOrigins)})`,
+    );
   }
   const origins = new Set(opts.allowOrigins.map((o) => o.trim()));
   const wanted = digest(opts.token);
@@ -70,7 +78,11 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<{ url:
           }
         : { vary: 'origin' };
     const reply = (status: number, body?: unknown, extra: Record<string, string> = {}) => {
-      res.writeHead(status, { ...cors, ...extra, ...(body === undefined ? {} : { 'content-type': 'application/json' }) });
+      res.writeHead(status, {
+        ...cors,
+        ...extra,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      });
       res.end(body === undefined ? undefined : JSON.stringify(body));
     };
     if (req.method === 'OPTIONS') return reply(origin && origins.has(origin) ? 204 : 403);
@@ -114,5 +126,8 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<{ url:
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://${opts.host ?? '127.0.0.1'}:${port}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }

@@ -38,7 +38,11 @@ const newId = (prefix: string) => `${prefix}-${randomBytes(10).toString('hex')}`
 export async function readRequest(req: http.IncomingMessage): Promise<Request> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  return new Request('http://local/', { method: 'POST', headers: req.headers as Record<string, string>, body: Buffer.concat(chunks) });
+  return new Request('http://local/', {
+    method: 'POST',
+    headers: req.headers as Record<string, string>,
+    body: Buffer.concat(chunks),
+  });
 }
 
 const fail = (res: http.ServerResponse, status: number, message: string, param: string | null = null) =>
@@ -70,7 +74,12 @@ export function createFileStore() {
   }
 
   /** Answers the request if it is a Files API call; false otherwise. */
-  async function handle(method: string, path: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  async function handle(
+    method: string,
+    path: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<boolean> {
     if (path === '/v1/files' && method === 'POST') {
       const form = await (await readRequest(req)).formData();
       const file = form.get('file');
@@ -91,7 +100,13 @@ export function createFileStore() {
       if (after) all = all.slice(all.findIndex((f) => f.id === after) + 1);
       const limit = Math.min(10_000, Math.max(1, Number(q.get('limit')) || 10_000));
       const data = all.slice(0, limit).map(fileObject);
-      sendJson(res, 200, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: all.length > limit });
+      sendJson(res, 200, {
+        object: 'list',
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: all.length > limit,
+      });
       return true;
     }
     const one = /^\/v1\/files\/([^/]+)(\/content)?$/.exec(path);
@@ -110,13 +125,20 @@ export function createFileStore() {
   return { handle, add, get: (id: string) => files.get(id) };
 }
 
-export function createBatchApi(opts: { answer: (body: unknown) => Promise<Record<string, unknown>>; processDelayMs: number; files?: FileStore }) {
+export function createBatchApi(opts: {
+  answer: (body: unknown) => Promise<Record<string, unknown>>;
+  processDelayMs: number;
+  files?: FileStore;
+}) {
   const files = opts.files ?? createFileStore();
   const batches = new Map<string, Batch>();
 
   async function process(batch: Batch): Promise<void> {
     batch.status = 'in_progress';
-    const input = files.get(batch.input_file_id)!.content.split('\n').filter((l) => l.trim());
+    const input = files
+      .get(batch.input_file_id)!
+      .content.split('\n')
+      .filter((l) => l.trim());
     const out: string[] = [];
     const errors: string[] = [];
     for (const line of input) {
@@ -124,24 +146,53 @@ export function createBatchApi(opts: { answer: (body: unknown) => Promise<Record
       if (batches.get(batch.id)?.status === 'cancelled') return;
       try {
         const response = await opts.answer(body);
-        out.push(JSON.stringify({ id: newId('batch_req'), custom_id, response: { status_code: 200, request_id: newId('req'), body: response }, error: null }));
+        out.push(
+          JSON.stringify({
+            id: newId('batch_req'),
+            custom_id,
+            response: { status_code: 200, request_id: newId('req'), body: response },
+            error: null,
+          }),
+        );
         batch.request_counts.completed += 1;
       } catch (err) {
-        errors.push(JSON.stringify({ id: newId('batch_req'), custom_id, response: null, error: { code: 'request_failed', message: (err as Error).message } }));
+        errors.push(
+          JSON.stringify({
+            id: newId('batch_req'),
+            custom_id,
+            response: null,
+            error: { code: 'request_failed', message: (err as Error).message },
+          }),
+        );
         batch.request_counts.failed += 1;
       }
     }
-    batch.output_file_id = files.add(out.join('\n') + (out.length ? '\n' : ''), `${batch.id}_output.jsonl`, 'batch_output').id;
-    if (errors.length) batch.error_file_id = files.add(errors.join('\n') + '\n', `${batch.id}_error.jsonl`, 'batch_output').id;
+    batch.output_file_id = files.add(
+      out.join('\n') + (out.length ? '\n' : ''),
+      `${batch.id}_output.jsonl`,
+      'batch_output',
+    ).id;
+    if (errors.length)
+      batch.error_file_id = files.add(errors.join('\n') + '\n', `${batch.id}_error.jsonl`, 'batch_output').id;
     batch.status = 'completed';
     batch.completed_at = now();
   }
 
   /** Answers the request if it is a Files/Batch API call; false otherwise. */
-  async function handle(method: string, path: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  async function handle(
+    method: string,
+    path: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<boolean> {
     if (await files.handle(method, path, req, res)) return true;
     if (path === '/v1/batches' && method === 'POST') {
-      const body = (await (await readRequest(req)).json()) as { input_file_id?: string; endpoint?: string; completion_window?: string; metadata?: Record<string, string> };
+      const body = (await (await readRequest(req)).json()) as {
+        input_file_id?: string;
+        endpoint?: string;
+        completion_window?: string;
+        metadata?: Record<string, string>;
+      };
       if (!body.input_file_id || !files.get(body.input_file_id)) {
         fail(res, 400, `input_file_id ${body.input_file_id ?? '(missing)'} is not an uploaded file`, 'input_file_id');
         return true;
@@ -150,7 +201,10 @@ export function createBatchApi(opts: { answer: (body: unknown) => Promise<Record
         fail(res, 400, 'only endpoint /v1/chat/completions is supported', 'endpoint');
         return true;
       }
-      const total = files.get(body.input_file_id)!.content.split('\n').filter((l) => l.trim()).length;
+      const total = files
+        .get(body.input_file_id)!
+        .content.split('\n')
+        .filter((l) => l.trim()).length;
       const batch: Batch = {
         id: newId('batch'),
         object: 'batch',
@@ -173,7 +227,13 @@ export function createBatchApi(opts: { answer: (body: unknown) => Promise<Record
     }
     if (path === '/v1/batches' && method === 'GET') {
       const data = [...batches.values()].sort((a, b) => b.created_at - a.created_at);
-      sendJson(res, 200, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });
+      sendJson(res, 200, {
+        object: 'list',
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: false,
+      });
       return true;
     }
     const one = /^\/v1\/batches\/([^/]+)(\/cancel)?$/.exec(path);

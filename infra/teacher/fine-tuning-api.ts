@@ -109,11 +109,26 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
   // One job trains at a time: the trainer uses every thread it is given.
   let queue: Promise<void> = Promise.resolve();
   let rootDir: Promise<string> | undefined;
-  const root = () => (rootDir ??= opts.dir ? fs.mkdir(opts.dir, { recursive: true }).then(() => opts.dir!) : fs.mkdtemp(path.join(os.tmpdir(), 'distillery-fine-tuning-')));
+  const root = () =>
+    (rootDir ??= opts.dir
+      ? fs.mkdir(opts.dir, { recursive: true }).then(() => opts.dir!)
+      : fs.mkdtemp(path.join(os.tmpdir(), 'distillery-fine-tuning-')));
 
-  function emit(job: Job, message: string, extra: { level?: JobEvent['level']; type?: JobEvent['type']; data?: Record<string, unknown> } = {}) {
+  function emit(
+    job: Job,
+    message: string,
+    extra: { level?: JobEvent['level']; type?: JobEvent['type']; data?: Record<string, unknown> } = {},
+  ) {
     const list = events.get(job.id)!;
-    list.push({ id: newId('ftevent'), object: 'fine_tuning.job.event', created_at: now(), level: extra.level ?? 'info', message, data: extra.data ?? null, type: extra.type ?? 'message' });
+    list.push({
+      id: newId('ftevent'),
+      object: 'fine_tuning.job.event',
+      created_at: now(),
+      level: extra.level ?? 'info',
+      message,
+      data: extra.data ?? null,
+      type: extra.type ?? 'message',
+    });
   }
 
   function finish(job: Job, status: 'failed' | 'cancelled', error?: Job['error']) {
@@ -149,7 +164,8 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
         return `Invalid file format. Line ${i + 1}: not valid JSON.`;
       }
       const messages = (row as { messages?: unknown } | null)?.messages;
-      if (!Array.isArray(messages) || messages.length === 0) return `Invalid file format. Line ${i + 1}: each example needs a non-empty "messages" array.`;
+      if (!Array.isArray(messages) || messages.length === 0)
+        return `Invalid file format. Line ${i + 1}: each example needs a non-empty "messages" array.`;
       for (const m of messages as { role?: unknown; content?: unknown }[]) {
         if (!m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(String(m.role))) {
           return `Invalid file format. Line ${i + 1}: each message needs a role (system, user, assistant) and string content.`;
@@ -161,7 +177,8 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
       }
       examples++;
     }
-    if (examples < MIN_EXAMPLES) return `Training file has ${examples} example(s), but must have at least ${MIN_EXAMPLES} examples.`;
+    if (examples < MIN_EXAMPLES)
+      return `Training file has ${examples} example(s), but must have at least ${MIN_EXAMPLES} examples.`;
     return null;
   }
 
@@ -172,7 +189,12 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     const content = opts.files.get(job.training_file)!.content;
     emit(job, `Validating training file: ${job.training_file}`);
     const problem = validateTrainingFile(content);
-    if (problem) return finish(job, 'failed', { code: 'invalid_training_file', param: 'training_file', message: `The job failed due to an invalid training file. ${problem}` });
+    if (problem)
+      return finish(job, 'failed', {
+        code: 'invalid_training_file',
+        param: 'training_file',
+        message: `The job failed due to an invalid training file. ${problem}`,
+      });
     job.status = 'queued';
     emit(job, 'Files validated, moving job to queued state');
 
@@ -189,7 +211,11 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     }
   }
 
-  async function runJob(job: Job, base: { shape: ModelShape; root: string; initFrom?: string }, content: string): Promise<void> {
+  async function runJob(
+    job: Job,
+    base: { shape: ModelShape; root: string; initFrom?: string },
+    content: string,
+  ): Promise<void> {
     const jobDir = path.join(await root(), job.id);
     await fs.mkdir(jobDir, { recursive: true });
     await fs.writeFile(path.join(jobDir, 'training.jsonl'), content);
@@ -233,33 +259,68 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
             job.estimated_finish = now() + Math.ceil(perStep * (total - step));
             emit(job, `Step ${step}/${total}: training loss=${loss.toFixed(4)}`, {
               type: 'metrics',
-              data: { step, train_loss: loss, total_steps: total, learning_rate: e.lr, tokens: e.tokens, epoch: e.epoch },
+              data: {
+                step,
+                train_loss: loss,
+                total_steps: total,
+                learning_rate: e.lr,
+                tokens: e.tokens,
+                epoch: e.epoch,
+              },
             });
           }
-          if (e.event === 'checkpoint') emit(job, `Checkpoint created at step ${Number(e.step)}`, { data: { step: Number(e.step) } });
+          if (e.event === 'checkpoint')
+            emit(job, `Checkpoint created at step ${Number(e.step)}`, { data: { step: Number(e.step) } });
           if (e.event === 'done') done = e;
         },
       });
     } catch (err) {
-      return finish(job, 'failed', { code: 'server_error', param: null, message: `The trainer could not start: ${(err as Error).message}` });
+      return finish(job, 'failed', {
+        code: 'server_error',
+        param: null,
+        message: `The trainer could not start: ${(err as Error).message}`,
+      });
     } finally {
       aborts.delete(job.id);
     }
     // A cancel (or the server closing) lands while the trainer runs: the status is no longer the one set above.
     if (TERMINAL.has(job.status as Status)) return;
     if (run.exitCode !== 0 || !done) {
-      const reason = run.stderrTail.split('\n').filter((l) => l.trim()).slice(-3).join(' ').replace(/\[train_tiny\] /g, '');
+      const reason = run.stderrTail
+        .split('\n')
+        .filter((l) => l.trim())
+        .slice(-3)
+        .join(' ')
+        .replace(/\[train_tiny\] /g, '');
       // The trainer exits 2 for data it cannot use: that is the training file's fault, not the service's.
-      return finish(job, 'failed', run.exitCode === 2
-        ? { code: 'invalid_training_file', param: 'training_file', message: `The job failed due to an invalid training file. ${reason}` }
-        : { code: 'training_failed', param: null, message: `Training stopped (exit ${run.exitCode ?? run.signal}): ${reason}` });
+      return finish(
+        job,
+        'failed',
+        run.exitCode === 2
+          ? {
+              code: 'invalid_training_file',
+              param: 'training_file',
+              message: `The job failed due to an invalid training file. ${reason}`,
+            }
+          : {
+              code: 'training_failed',
+              param: null,
+              message: `Training stopped (exit ${run.exitCode ?? run.signal}): ${reason}`,
+            },
+      );
     }
     modelDirs.set(job.id, String(done.model_dir));
-    const csv = ['step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy', ...curve.map((p) => `${p.step},${p.loss},,,`)].join('\n') + '\n';
+    const csv =
+      [
+        'step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy',
+        ...curve.map((p) => `${p.step},${p.loss},,,`),
+      ].join('\n') + '\n';
     job.result_files = [opts.files.add(csv, 'step_metrics.csv', 'fine-tune-results').id];
     job.trained_tokens = Number(done.tokens ?? 0);
     job.fine_tuned_model = `ft:${base.root}:${job.user_provided_suffix ?? 'distillery'}:${job.id.slice(6, 14)}`;
-    emit(job, `New fine-tuned model created: ${job.fine_tuned_model}`, { data: { model_dir: done.model_dir, onnx: done.onnx, final_loss: done.final_loss } });
+    emit(job, `New fine-tuned model created: ${job.fine_tuned_model}`, {
+      data: { model_dir: done.model_dir, onnx: done.onnx, final_loss: done.final_loss },
+    });
     job.status = 'succeeded';
     job.finished_at = now();
     job.estimated_finish = null;
@@ -268,17 +329,27 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
 
   function parseHyperparameters(raw: unknown): Hyperparameters {
     const hp = (raw ?? {}) as Record<string, unknown>;
-    if (typeof hp !== 'object' || Array.isArray(hp)) throw invalid("Invalid 'hyperparameters': expected an object.", 'hyperparameters');
+    if (typeof hp !== 'object' || Array.isArray(hp))
+      throw invalid("Invalid 'hyperparameters': expected an object.", 'hyperparameters');
     const pick = (key: keyof Hyperparameters, ok: (v: number) => boolean, what: string): number => {
       const v = hp[key];
       if (v === undefined || v === null || v === 'auto') return AUTO[key];
-      if (typeof v !== 'number' || !ok(v)) throw invalid(`Invalid 'hyperparameters.${key}': expected ${what} or 'auto'.`, `hyperparameters.${key}`, 'invalid_value');
+      if (typeof v !== 'number' || !ok(v))
+        throw invalid(
+          `Invalid 'hyperparameters.${key}': expected ${what} or 'auto'.`,
+          `hyperparameters.${key}`,
+          'invalid_value',
+        );
       return v;
     };
     return {
       n_epochs: pick('n_epochs', (v) => Number.isInteger(v) && v >= 1 && v <= 50, 'an integer from 1 to 50'),
       batch_size: pick('batch_size', (v) => Number.isInteger(v) && v >= 1 && v <= 256, 'an integer from 1 to 256'),
-      learning_rate_multiplier: pick('learning_rate_multiplier', (v) => v > 0 && v <= 10, 'a number above 0, at most 10'),
+      learning_rate_multiplier: pick(
+        'learning_rate_multiplier',
+        (v) => v > 0 && v <= 10,
+        'a number above 0, at most 10',
+      ),
     };
   }
 
@@ -290,31 +361,68 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
       throw invalid('We could not parse the JSON body of your request.');
     }
     if (!body || typeof body !== 'object') throw invalid('The request body must be a JSON object.');
-    if (typeof body.model !== 'string' || !body.model) throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
-    if (typeof body.training_file !== 'string') throw invalid("Missing required parameter: 'training_file'.", 'training_file', 'missing_required_parameter');
+    if (typeof body.model !== 'string' || !body.model)
+      throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+    if (typeof body.training_file !== 'string')
+      throw invalid("Missing required parameter: 'training_file'.", 'training_file', 'missing_required_parameter');
     const file = opts.files.get(body.training_file);
-    if (!file) throw invalid(`Invalid training_file: ${body.training_file}. The file does not exist.`, 'training_file', 'invalid_training_file');
-    if (file.purpose !== 'fine-tune') throw invalid(`Invalid training_file: ${file.id} has purpose '${file.purpose}', expected 'fine-tune'.`, 'training_file', 'invalid_training_file');
+    if (!file)
+      throw invalid(
+        `Invalid training_file: ${body.training_file}. The file does not exist.`,
+        'training_file',
+        'invalid_training_file',
+      );
+    if (file.purpose !== 'fine-tune')
+      throw invalid(
+        `Invalid training_file: ${file.id} has purpose '${file.purpose}', expected 'fine-tune'.`,
+        'training_file',
+        'invalid_training_file',
+      );
     const base = baseShape(body.model);
-    if (!base) throw new HttpError(400, `Model ${body.model} is not available for fine-tuning or does not exist.`, 'invalid_request_error', 'model', 'model_not_available');
+    if (!base)
+      throw new HttpError(
+        400,
+        `Model ${body.model} is not available for fine-tuning or does not exist.`,
+        'invalid_request_error',
+        'model',
+        'model_not_available',
+      );
     const suffix = body.suffix ?? null;
     if (suffix !== null && (typeof suffix !== 'string' || suffix.length > 64 || !/^[A-Za-z0-9_-]*$/.test(suffix))) {
-      throw invalid("Invalid 'suffix': at most 64 characters of letters, digits, '-' and '_'.", 'suffix', 'invalid_value');
+      throw invalid(
+        "Invalid 'suffix': at most 64 characters of letters, digits, '-' and '_'.",
+        'suffix',
+        'invalid_value',
+      );
     }
     const metadata = body.metadata ?? null;
     if (metadata !== null) {
       const entries = typeof metadata === 'object' && !Array.isArray(metadata) ? Object.entries(metadata) : null;
-      if (!entries || entries.length > 16 || entries.some(([k, v]) => k.length > 64 || typeof v !== 'string' || v.length > 512)) {
-        throw invalid("Invalid 'metadata': at most 16 string values, keys up to 64 and values up to 512 characters.", 'metadata', 'invalid_value');
+      if (
+        !entries ||
+        entries.length > 16 ||
+        entries.some(([k, v]) => k.length > 64 || typeof v !== 'string' || v.length > 512)
+      ) {
+        throw invalid(
+          "Invalid 'metadata': at most 16 string values, keys up to 64 and values up to 512 characters.",
+          'metadata',
+          'invalid_value',
+        );
       }
     }
     const method = body.method as { type?: string; supervised?: { hyperparameters?: unknown } } | undefined;
-    if (method && method.type !== 'supervised') throw invalid(`Invalid 'method.type': only 'supervised' is supported here.`, 'method.type', 'invalid_value');
+    if (method && method.type !== 'supervised')
+      throw invalid(`Invalid 'method.type': only 'supervised' is supported here.`, 'method.type', 'invalid_value');
     if (method?.supervised?.hyperparameters && body.hyperparameters) {
-      throw invalid("Specify hyperparameters in 'method' or in 'hyperparameters', not both.", 'hyperparameters', 'invalid_value');
+      throw invalid(
+        "Specify hyperparameters in 'method' or in 'hyperparameters', not both.",
+        'hyperparameters',
+        'invalid_value',
+      );
     }
     const hyperparameters = parseHyperparameters(method?.supervised?.hyperparameters ?? body.hyperparameters);
-    if (body.seed !== undefined && body.seed !== null && !(Number.isInteger(body.seed) && (body.seed as number) >= 0)) throw invalid("Invalid 'seed': expected a non-negative integer.", 'seed', 'invalid_type');
+    if (body.seed !== undefined && body.seed !== null && !(Number.isInteger(body.seed) && (body.seed as number) >= 0))
+      throw invalid("Invalid 'seed': expected a non-negative integer.", 'seed', 'invalid_type');
     const job: Job = {
       id: newId('ftjob'),
       object: 'fine_tuning.job',
@@ -341,7 +449,11 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     events.set(job.id, []);
     emit(job, `Created fine-tuning job: ${job.id}`);
     const p = train(job, base).catch((err: unknown) =>
-      finish(job, 'failed', { code: 'server_error', param: null, message: `Internal error: ${err instanceof Error ? err.message : String(err)}` }),
+      finish(job, 'failed', {
+        code: 'server_error',
+        param: null,
+        message: `Internal error: ${err instanceof Error ? err.message : String(err)}`,
+      }),
     );
     running.add(p);
     void p.finally(() => running.delete(p));
@@ -358,7 +470,12 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
   }
 
   /** Answers the request if it is a fine-tuning API call; false otherwise. */
-  async function handle(method: string, urlPath: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
+  async function handle(
+    method: string,
+    urlPath: string,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<boolean> {
     if (!urlPath.startsWith('/v1/fine_tuning/jobs')) return false;
     const q = new URL(req.url ?? '/', 'http://local').searchParams;
     if (urlPath === '/v1/fine_tuning/jobs') {
@@ -366,7 +483,8 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
         sendJson(res, 200, await create(req));
         return true;
       }
-      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'GET')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       // metadata[k]=v filters (qs bracket syntax, as the openai client sends it).
       const filters = [...q.entries()].flatMap(([k, v]) => {
         const m = /^metadata\[(.+)\]$/.exec(k);
@@ -377,23 +495,39 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
       return true;
     }
     const m = /^\/v1\/fine_tuning\/jobs\/([^/]+)(\/events|\/cancel)?$/.exec(urlPath);
-    if (!m) throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
+    if (!m)
+      throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
     const job = jobs.get(m[1]!);
-    if (!job) throw new HttpError(404, `Could not find fine-tune job: ${m[1]}`, 'invalid_request_error', 'fine_tune_id', 'fine_tune_not_found');
+    if (!job)
+      throw new HttpError(
+        404,
+        `Could not find fine-tune job: ${m[1]}`,
+        'invalid_request_error',
+        'fine_tune_id',
+        'fine_tune_not_found',
+      );
     if (m[2] === '/events') {
-      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'GET')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       sendJson(res, 200, page([...events.get(job.id)!].reverse(), q));
       return true;
     }
     if (m[2] === '/cancel') {
-      if (method !== 'POST') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      if (job.status === 'succeeded' || job.status === 'failed') throw invalid(`Job ${job.id} has already ${job.status === 'succeeded' ? 'completed' : 'failed'} and cannot be cancelled.`, null, 'job_not_cancellable');
+      if (method !== 'POST')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (job.status === 'succeeded' || job.status === 'failed')
+        throw invalid(
+          `Job ${job.id} has already ${job.status === 'succeeded' ? 'completed' : 'failed'} and cannot be cancelled.`,
+          null,
+          'job_not_cancellable',
+        );
       finish(job, 'cancelled');
       aborts.get(job.id)?.abort();
       sendJson(res, 200, job);
       return true;
     }
-    if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+    if (method !== 'GET')
+      throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
     sendJson(res, 200, job);
     return true;
   }
@@ -405,11 +539,25 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     if (!p) {
       p = (async () => {
         const dir = path.join(await root(), 'base-models', model);
-        if (await fs.stat(path.join(dir, 'model.onnx')).then(() => true, () => false)) return dir;
+        if (
+          await fs.stat(path.join(dir, 'model.onnx')).then(
+            () => true,
+            () => false,
+          )
+        )
+          return dir;
         const config = path.join(await root(), 'base-models', `${model}.config.json`);
         await fs.mkdir(path.dirname(config), { recursive: true });
         await fs.writeFile(config, JSON.stringify({ model: shape, seed: 0, data: 'none', output_dir: dir }));
-        await promisify(execFile)(pythonBin(), [trainerScript('export_onnx.py'), '--init-only', '--no-check', '--output', dir, '--config', config]);
+        await promisify(execFile)(pythonBin(), [
+          trainerScript('export_onnx.py'),
+          '--init-only',
+          '--no-check',
+          '--output',
+          dir,
+          '--config',
+          config,
+        ]);
         return dir;
       })();
       baseDirs.set(model, p);
@@ -440,7 +588,12 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     },
     /** Fails every unfinished job (as a provider outage would), stops running trainers and waits for them to exit. */
     async close(): Promise<void> {
-      for (const job of jobs.values()) finish(job, 'failed', { code: 'server_error', param: null, message: 'The fine-tuning service shut down before the job finished.' });
+      for (const job of jobs.values())
+        finish(job, 'failed', {
+          code: 'server_error',
+          param: null,
+          message: 'The fine-tuning service shut down before the job finished.',
+        });
       for (const abort of aborts.values()) abort.abort();
       await Promise.allSettled([...running]);
     },

@@ -18,7 +18,12 @@ export class HttpError extends Error {
 export const invalid = (message: string, param: string | null = null, code: string | null = null) =>
   new HttpError(400, message, 'invalid_request_error', param, code);
 
-export function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);

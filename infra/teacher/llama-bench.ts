@@ -22,7 +22,9 @@ interface BenchArgs {
 function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = { ns: [1, 4], maxTokens: 128, reps: 3 };
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].includes('=') ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)] : [argv[i], undefined];
+    const [flag, inline] = argv[i].includes('=')
+      ? [argv[i].slice(0, argv[i].indexOf('=')), argv[i].slice(argv[i].indexOf('=') + 1)]
+      : [argv[i], undefined];
     const v = () => {
       const x = inline !== undefined ? inline : argv[++i];
       if (x === undefined) throw new Error(`${flag} expects a value`);
@@ -87,7 +89,9 @@ async function main(): Promise<void> {
         `${JSON.stringify({ event: 'bench', n, reps: args.reps, promptTokens, completionTokens: tokens, seconds: Number(seconds.toFixed(2)), tokensPerSecond: Number(tps.toFixed(1)) })}\n`,
       );
     }
-    process.stdout.write(`${JSON.stringify({ event: 'summary', model: teacher.model, ...teacher.info, tokensPerSecond: results })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ event: 'summary', model: teacher.model, ...teacher.info, tokensPerSecond: results })}\n`,
+    );
   } finally {
     await teacher.close();
   }
@@ -95,7 +99,7 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }

@@ -48,7 +48,8 @@ export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = p
   const opts: LlamaMainOptions = { port: DEFAULT_LLAMA_TEACHER_PORT };
   const num = (flag: string, v: string | undefined, min: number): number => {
     const x = Number(v);
-    if (v === undefined || v === '' || !Number.isInteger(x) || x < min) throw new Error(`${flag} expects an integer >= ${min}, got ${v}`);
+    if (v === undefined || v === '' || !Number.isInteger(x) || x < min)
+      throw new Error(`${flag} expects an integer >= ${min}, got ${v}`);
     return x;
   };
   const str = (flag: string, v: string | undefined): string => {
@@ -57,7 +58,9 @@ export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = p
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
     const value = (): string | undefined => (inline !== undefined ? inline : argv[++i]);
     switch (flag) {
       case '--model':
@@ -83,7 +86,8 @@ export function parseLlamaTeacherArgs(argv: string[], env: NodeJS.ProcessEnv = p
         break;
       case '--runtime': {
         const r = str(flag, value());
-        if (r !== 'llama.cpp' && r !== 'node-llama-cpp') throw new Error(`--runtime expects llama.cpp or node-llama-cpp, got ${r}`);
+        if (r !== 'llama.cpp' && r !== 'node-llama-cpp')
+          throw new Error(`--runtime expects llama.cpp or node-llama-cpp, got ${r}`);
         opts.runtime = r;
         break;
       }
@@ -159,7 +163,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }

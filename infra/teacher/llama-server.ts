@@ -163,12 +163,13 @@ interface GeneratedChoice {
   tokens: number;
 }
 
-
 export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise<LlamaTeacher> {
   const started = Date.now();
   const modelPath = path.resolve(opts.modelPath ?? defaultLlamaModelPath());
   if (!existsSync(modelPath)) {
-    throw new Error(`GGUF model not found at ${modelPath}: run \`bash ${SMOLLM2_FETCH_SCRIPT}\` first (or pass modelPath)`);
+    throw new Error(
+      `GGUF model not found at ${modelPath}: run \`bash ${SMOLLM2_FETCH_SCRIPT}\` first (or pass modelPath)`,
+    );
   }
   const servedModel = opts.model ?? path.basename(modelPath).replace(/\.gguf$/i, '');
   const host = opts.host ?? '127.0.0.1';
@@ -204,7 +205,7 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
   const chatWrapper: NodeLlamaCpp.ChatWrapper =
     typeof template === 'string' && template.length > 0
       ? new nlc.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer })
-      : nlc.resolveChatWrapper(model) ?? new nlc.GeneralChatWrapper();
+      : (nlc.resolveChatWrapper(model) ?? new nlc.GeneralChatWrapper());
 
   // One context per in-flight request, created on demand and kept for reuse.
   const idleContexts: NodeLlamaCpp.LlamaContext[] = [];
@@ -224,9 +225,20 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
 
   const sem = new Semaphore(maxInFlight);
   const created = Math.floor(Date.now() / 1000);
-  const counters = { requests: 0, completions: 0, choices: 0, promptTokens: 0, completionTokens: 0, generationMs: 0, aborted: 0 };
+  const counters = {
+    requests: 0,
+    completions: 0,
+    choices: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    generationMs: 0,
+    aborted: 0,
+  };
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llama_${createHash('sha256').update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`).digest('hex').slice(0, 10)}`;
+  const fingerprint = `fp_llama_${createHash('sha256')
+    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
+    .digest('hex')
+    .slice(0, 10)}`;
   const active = new Set<AbortController>();
   let shuttingDown = false;
 
@@ -238,11 +250,15 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
     const { contextText } = chatWrapper.generateContextState({ chatHistory });
     let tokens = contextText.tokenize(model.tokenizer);
     // LlamaCompletion prepends BOS itself when the model asks for it: do not send it twice.
-    if (model.tokens.shouldPrependBosToken && tokens.length > 0 && tokens[0] === model.tokens.bos) tokens = tokens.slice(1);
+    if (model.tokens.shouldPrependBosToken && tokens.length > 0 && tokens[0] === model.tokens.bos)
+      tokens = tokens.slice(1);
     return tokens;
   }
 
-  async function generate(req: ParsedLlamaRequest, signal: AbortSignal): Promise<{ choices: GeneratedChoice[]; promptTokens: number }> {
+  async function generate(
+    req: ParsedLlamaRequest,
+    signal: AbortSignal,
+  ): Promise<{ choices: GeneratedChoice[]; promptTokens: number }> {
     const prompt = promptTokens(req.messages);
     const fedTokens = prompt.length + (model.tokens.shouldPrependBosToken ? 1 : 0);
     if (fedTokens >= contextSize) {
@@ -259,10 +275,12 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       sem.release();
       throw new HttpError(503, 'The server is shutting down.', 'server_error');
     }
-    const ctx = idleContexts.pop() ?? (await newContext().catch((e: unknown) => {
-      sem.release();
-      throw e;
-    }));
+    const ctx =
+      idleContexts.pop() ??
+      (await newContext().catch((e: unknown) => {
+        sem.release();
+        throw e;
+      }));
     const t0 = Date.now();
     try {
       const choices: GeneratedChoice[] = new Array(req.n);
@@ -286,7 +304,13 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
                 seed: choiceSeed(req.seed, index),
                 repeatPenalty:
                   req.frequencyPenalty !== 0 || req.presencePenalty !== 0
-                    ? { lastTokens: 64, penalty: 1, frequencyPenalty: req.frequencyPenalty, presencePenalty: req.presencePenalty, penalizeNewLine: true }
+                    ? {
+                        lastTokens: 64,
+                        penalty: 1,
+                        frequencyPenalty: req.frequencyPenalty,
+                        presencePenalty: req.presencePenalty,
+                        penalizeNewLine: true,
+                      }
                     : false,
                 customStopTriggers: req.stop.length > 0 ? req.stop : undefined,
                 disableContextShift: true,
@@ -303,7 +327,13 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
                 content = s.content;
                 reasoningContent = s.reasoning;
               }
-              choices[index] = { index, content, ...(reasoningContent !== undefined ? { reasoningContent } : {}), finishReason, tokens };
+              choices[index] = {
+                index,
+                content,
+                ...(reasoningContent !== undefined ? { reasoningContent } : {}),
+                finishReason,
+                tokens,
+              };
             } finally {
               completion.dispose({ disposeSequence: false });
             }
@@ -329,7 +359,7 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       body = JSON.parse(raw.toString('utf8'));
     } catch {
       throw invalid(
-        'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
       );
     }
     const parsed = parseLlamaChatRequest(body, servedModel);
@@ -346,7 +376,8 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       if (abort.signal.aborted) {
         counters.aborted++;
         // The client is gone, or the server is closing: then a 503 tells a client that is still there to retry elsewhere.
-        if (!res.headersSent && !res.destroyed) sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
+        if (!res.headersSent && !res.destroyed)
+          sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
         return;
       }
       throw e;
@@ -362,7 +393,10 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
     counters.completionTokens += completionTokens;
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const createdAt = Math.floor(Date.now() / 1000);
-    const reasoningTokens = choices.reduce((s, c) => s + (c.reasoningContent ? model.tokenize(c.reasoningContent).length : 0), 0);
+    const reasoningTokens = choices.reduce(
+      (s, c) => s + (c.reasoningContent ? model.tokenize(c.reasoningContent).length : 0),
+      0,
+    );
     const usage = {
       prompt_tokens: out.promptTokens,
       completion_tokens: completionTokens,
@@ -398,17 +432,30 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       return;
     }
     // Server-sent events of the finished answer: per choice a role chunk, content pieces, a finish chunk.
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
-    const base = { id, object: 'chat.completion.chunk', created: createdAt, model: servedModel, system_fingerprint: fingerprint };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...headers,
+    });
+    const base = {
+      id,
+      object: 'chat.completion.chunk',
+      created: createdAt,
+      model: servedModel,
+      system_fingerprint: fingerprint,
+    };
     const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
       res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
     const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
     for (const c of choices) {
       send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
       if (c.reasoningContent !== undefined) {
-        for (const p of pieces(c.reasoningContent)) send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
+        for (const p of pieces(c.reasoningContent))
+          send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
       }
-      for (const p of pieces(c.content)) send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
+      for (const p of pieces(c.content))
+        send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
       send([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finishReason }]);
     }
     if (parsed.includeUsage) send([], { usage });
@@ -420,7 +467,8 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
     const urlPath = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     if (urlPath === '/health') {
-      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       sendJson(res, 200, { status: 'ok', model: servedModel, runtime: 'node-llama-cpp', contextSize, threads });
       return;
     }
@@ -430,23 +478,37 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
     if (opts.apiKey !== undefined) {
       const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
       if (!m) {
-        throw new HttpError(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error');
+        throw new HttpError(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+          'invalid_request_error',
+        );
       }
-      if (m[1].trim() !== opts.apiKey) throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
+      if (m[1].trim() !== opts.apiKey)
+        throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
     }
     if (urlPath === '/v1/chat/completions') {
-      if (method !== 'POST') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'POST')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       await handleChat(req, res);
       return;
     }
     if (urlPath === '/v1/models') {
-      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'GET')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       sendJson(res, 200, { object: 'list', data: [modelObject] });
       return;
     }
     if (urlPath.startsWith('/v1/models/') && method === 'GET') {
       const id = decodeURIComponent(urlPath.slice('/v1/models/'.length));
-      if (id !== servedModel) throw new HttpError(404, `The model \`${id}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      if (id !== servedModel)
+        throw new HttpError(
+          404,
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model',
+          'model_not_found',
+        );
       sendJson(res, 200, modelObject);
       return;
     }
@@ -460,7 +522,15 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
         return;
       }
       if (err instanceof HttpError) sendError(res, err);
-      else sendError(res, new HttpError(500, `Internal server error: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+      else
+        sendError(
+          res,
+          new HttpError(
+            500,
+            `Internal server error: ${err instanceof Error ? err.message : String(err)}`,
+            'server_error',
+          ),
+        );
     });
   });
   server.keepAliveTimeout = 5000;
@@ -514,7 +584,8 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
         await closed;
         // Aborted generations hand their contexts back within a token or two; wait for that before freeing memory.
         const deadline = Date.now() + 10_000;
-        while (idleContexts.length < allContexts.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (idleContexts.length < allContexts.length && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
         await disposeRuntime();
       })();
       return closing;

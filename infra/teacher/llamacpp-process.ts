@@ -55,7 +55,9 @@ export async function startLlamaCppProcess(opts: LlamaCppProcessOptions): Promis
     gpu_layers: opts.gpuLayers ?? 0,
     alias: opts.alias ?? '',
   };
-  const child: ChildProcess = spawn(py, [XLLAMACPP_SERVE_SCRIPT, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(py, [XLLAMACPP_SERVE_SCRIPT, JSON.stringify(config)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const tail: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
     tail.push(line);
@@ -84,7 +86,12 @@ export async function startLlamaCppProcess(opts: LlamaCppProcessOptions): Promis
   try {
     listening = await new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`llama.cpp server (xllamacpp) not ready after ${(opts.readyTimeoutMs ?? 600_000) / 1000} s:\n${tail.join('\n')}`)),
+        () =>
+          reject(
+            new Error(
+              `llama.cpp server (xllamacpp) not ready after ${(opts.readyTimeoutMs ?? 600_000) / 1000} s:\n${tail.join('\n')}`,
+            ),
+          ),
         opts.readyTimeoutMs ?? 600_000,
       );
       readline.createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -105,7 +112,11 @@ export async function startLlamaCppProcess(opts: LlamaCppProcessOptions): Promis
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`llama.cpp server (xllamacpp via ${py}) exited (${code ?? signal}) before it was ready:\n${tail.join('\n')}`));
+        reject(
+          new Error(
+            `llama.cpp server (xllamacpp via ${py}) exited (${code ?? signal}) before it was ready:\n${tail.join('\n')}`,
+          ),
+        );
       });
     });
   } catch (e) {
@@ -118,7 +129,9 @@ export async function startLlamaCppProcess(opts: LlamaCppProcessOptions): Promis
     // Readiness: the server answers /health once its model is loaded; the model list carries the training context.
     const health = await fetch(`${url}/health`);
     if (!health.ok) throw new Error(`llama.cpp server /health answered ${health.status}`);
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data?: Array<{ meta?: { n_ctx_train?: number } }> };
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as {
+      data?: Array<{ meta?: { n_ctx_train?: number } }>;
+    };
     trainContextSize = models.data?.[0]?.meta?.n_ctx_train ?? 0;
   } catch (e) {
     await kill();

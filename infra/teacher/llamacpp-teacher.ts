@@ -54,17 +54,32 @@ export interface LogprobsRequest {
 export function parseLogprobs(body: unknown): LogprobsRequest {
   const r = (body ?? {}) as Record<string, unknown>;
   const lp = r.logprobs ?? false;
-  if (typeof lp !== 'boolean') throw invalid(`Invalid type for 'logprobs': expected a boolean.`, 'logprobs', 'invalid_type');
+  if (typeof lp !== 'boolean')
+    throw invalid(`Invalid type for 'logprobs': expected a boolean.`, 'logprobs', 'invalid_type');
   const top = r.top_logprobs ?? 0;
   if (typeof top !== 'number' || !Number.isInteger(top) || top < 0 || top > MAX_TOP_LOGPROBS) {
-    throw invalid(`Invalid 'top_logprobs': expected an integer between 0 and ${MAX_TOP_LOGPROBS}.`, 'top_logprobs', 'invalid_value');
+    throw invalid(
+      `Invalid 'top_logprobs': expected an integer between 0 and ${MAX_TOP_LOGPROBS}.`,
+      'top_logprobs',
+      'invalid_value',
+    );
   }
-  if (top > 0 && !lp) throw invalid(`Invalid 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.`, 'top_logprobs', 'invalid_value');
+  if (top > 0 && !lp)
+    throw invalid(
+      `Invalid 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.`,
+      'top_logprobs',
+      'invalid_value',
+    );
   return { logprobs: lp, topLogprobs: top };
 }
 
 /** The body of the upstream request for choice `index` (n = 1, its own seed). */
-export function upstreamBody(req: ParsedLlamaRequest, lp: LogprobsRequest, index: number, alias: string): Record<string, unknown> {
+export function upstreamBody(
+  req: ParsedLlamaRequest,
+  lp: LogprobsRequest,
+  index: number,
+  alias: string,
+): Record<string, unknown> {
   return {
     model: alias,
     messages: req.messages.map((m) => ({ role: m.role, content: m.text })),
@@ -109,7 +124,10 @@ export interface LlamaCppChoice {
  * Sums one request's usage over its choices: the prompt once (every choice reads the same prompt), the completion
  * tokens of every choice. llama.cpp's own `n > 1` counts one choice only, which under-counts cost and progress.
  */
-export function sumUsage(promptTokens: number, choices: ReadonlyArray<{ tokens: number }>): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+export function sumUsage(
+  promptTokens: number,
+  choices: ReadonlyArray<{ tokens: number }>,
+): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
   const completion = choices.reduce((s, c) => s + c.tokens, 0);
   return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
 }
@@ -129,7 +147,8 @@ function upstreamError(status: number, text: string, contextSize: number): HttpE
       'context_length_exceeded',
     );
   }
-  if (status >= 400 && status < 500) return new HttpError(400, err.message ?? text.slice(0, 500), 'invalid_request_error');
+  if (status >= 400 && status < 500)
+    return new HttpError(400, err.message ?? text.slice(0, 500), 'invalid_request_error');
   return new HttpError(502, `llama.cpp server error ${status}: ${err.message ?? text.slice(0, 500)}`, 'server_error');
 }
 
@@ -137,7 +156,9 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
   const started = Date.now();
   const modelPath = path.resolve(opts.modelPath ?? defaultLlamaModelPath());
   if (!existsSync(modelPath)) {
-    throw new Error(`GGUF model not found at ${modelPath}: run \`bash ${SMOLLM2_FETCH_SCRIPT}\` first (or pass modelPath)`);
+    throw new Error(
+      `GGUF model not found at ${modelPath}: run \`bash ${SMOLLM2_FETCH_SCRIPT}\` first (or pass modelPath)`,
+    );
   }
   const host = opts.host ?? '127.0.0.1';
   const servedModel = opts.model ?? path.basename(modelPath).replace(/\.gguf$/i, '');
@@ -158,10 +179,21 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
   });
 
   const created = Math.floor(Date.now() / 1000);
-  const counters = { requests: 0, completions: 0, choices: 0, promptTokens: 0, completionTokens: 0, generationMs: 0, aborted: 0 };
+  const counters = {
+    requests: 0,
+    completions: 0,
+    choices: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    generationMs: 0,
+    aborted: 0,
+  };
   const inFlight = { now: 0, peak: 0, choicesNow: 0, queuedPeak: 0 };
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llamacpp_${createHash('sha256').update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`).digest('hex').slice(0, 10)}`;
+  const fingerprint = `fp_llamacpp_${createHash('sha256')
+    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
+    .digest('hex')
+    .slice(0, 10)}`;
   const active = new Set<AbortController>();
   let shuttingDown = false;
 
@@ -176,7 +208,11 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      throw new HttpError(503, `llama.cpp server unreachable${upstream.exited() ? ' (it exited)' : ''}: ${(e as Error).message}`, 'server_error');
+      throw new HttpError(
+        503,
+        `llama.cpp server unreachable${upstream.exited() ? ' (it exited)' : ''}: ${(e as Error).message}`,
+        'server_error',
+      );
     }
     const text = await res.text();
     if (!res.ok) throw upstreamError(res.status, text, contextSize);
@@ -188,7 +224,11 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     return r.tokens?.length ?? 0;
   }
 
-  async function generate(req: ParsedLlamaRequest, lp: LogprobsRequest, signal: AbortSignal): Promise<{ choices: LlamaCppChoice[]; promptTokens: number }> {
+  async function generate(
+    req: ParsedLlamaRequest,
+    lp: LogprobsRequest,
+    signal: AbortSignal,
+  ): Promise<{ choices: LlamaCppChoice[]; promptTokens: number }> {
     if (shuttingDown) throw new HttpError(503, 'The server is shutting down.', 'server_error');
     inFlight.choicesNow += req.n;
     inFlight.queuedPeak = Math.max(inFlight.queuedPeak, Math.max(0, inFlight.choicesNow - slots));
@@ -197,7 +237,11 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       let promptTokens = 0;
       const choices = await Promise.all(
         Array.from({ length: req.n }, async (_, index): Promise<LlamaCppChoice> => {
-          const r = (await post('/v1/chat/completions', upstreamBody(req, lp, index, servedModel), signal)) as UpstreamCompletion;
+          const r = (await post(
+            '/v1/chat/completions',
+            upstreamBody(req, lp, index, servedModel),
+            signal,
+          )) as UpstreamCompletion;
           const c = r.choices?.[0];
           if (!c) throw new HttpError(502, 'llama.cpp server returned no choice', 'server_error');
           promptTokens = r.usage?.prompt_tokens ?? promptTokens;
@@ -214,7 +258,7 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
             ...(reasoningContent !== undefined ? { reasoningContent } : {}),
             finishReason: c.finish_reason === 'length' ? 'length' : 'stop',
             tokens: r.usage?.completion_tokens ?? 0,
-            logprobs: lp.logprobs ? c.logprobs ?? null : null,
+            logprobs: lp.logprobs ? (c.logprobs ?? null) : null,
           };
         }),
       );
@@ -232,7 +276,7 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       body = JSON.parse(raw.toString('utf8'));
     } catch {
       throw invalid(
-        'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
       );
     }
     const parsed = parseLlamaChatRequest(body, servedModel);
@@ -249,11 +293,13 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     let reasoningTokens = 0;
     try {
       out = await generate(parsed, lp, abort.signal);
-      for (const c of out.choices) if (c.reasoningContent) reasoningTokens += await countTokens(c.reasoningContent, abort.signal);
+      for (const c of out.choices)
+        if (c.reasoningContent) reasoningTokens += await countTokens(c.reasoningContent, abort.signal);
     } catch (e) {
       if (abort.signal.aborted) {
         counters.aborted++;
-        if (!res.headersSent && !res.destroyed) sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
+        if (!res.headersSent && !res.destroyed)
+          sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
         return;
       }
       throw e;
@@ -263,7 +309,10 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       res.off('close', onClose);
     }
     const { choices } = out;
-    const usage = { ...sumUsage(out.promptTokens, choices), completion_tokens_details: { reasoning_tokens: reasoningTokens } };
+    const usage = {
+      ...sumUsage(out.promptTokens, choices),
+      completion_tokens_details: { reasoning_tokens: reasoningTokens },
+    };
     counters.completions++;
     counters.choices += choices.length;
     counters.promptTokens += usage.prompt_tokens;
@@ -299,17 +348,30 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       return;
     }
     // Server-sent events of the finished answer: per choice a role chunk, content pieces, a finish chunk.
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
-    const base = { id, object: 'chat.completion.chunk', created: createdAt, model: servedModel, system_fingerprint: fingerprint };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...headers,
+    });
+    const base = {
+      id,
+      object: 'chat.completion.chunk',
+      created: createdAt,
+      model: servedModel,
+      system_fingerprint: fingerprint,
+    };
     const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
       res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
     const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
     for (const c of choices) {
       send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
       if (c.reasoningContent !== undefined) {
-        for (const p of pieces(c.reasoningContent)) send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
+        for (const p of pieces(c.reasoningContent))
+          send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
       }
-      for (const p of pieces(c.content)) send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
+      for (const p of pieces(c.content))
+        send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
       send([{ index: c.index, delta: {}, logprobs: c.logprobs, finish_reason: c.finishReason }]);
     }
     if (parsed.includeUsage) send([], { usage });
@@ -321,9 +383,19 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     const urlPath = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     if (urlPath === '/health') {
-      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      const up = await fetch(`${upstream.url}/health`).then((r) => r.ok).catch(() => false);
-      sendJson(res, up ? 200 : 503, { status: up ? 'ok' : 'unavailable', model: servedModel, runtime: 'llama.cpp', contextSize, threads, slots });
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      const up = await fetch(`${upstream.url}/health`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      sendJson(res, up ? 200 : 503, {
+        status: up ? 'ok' : 'unavailable',
+        model: servedModel,
+        runtime: 'llama.cpp',
+        contextSize,
+        threads,
+        slots,
+      });
       return;
     }
     if (!urlPath.startsWith('/v1/') && urlPath !== '/v1') {
@@ -332,23 +404,37 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     if (opts.apiKey !== undefined) {
       const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
       if (!m) {
-        throw new HttpError(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error');
+        throw new HttpError(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+          'invalid_request_error',
+        );
       }
-      if (m[1].trim() !== opts.apiKey) throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
+      if (m[1].trim() !== opts.apiKey)
+        throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
     }
     if (urlPath === '/v1/chat/completions') {
-      if (method !== 'POST') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'POST')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       await handleChat(req, res);
       return;
     }
     if (urlPath === '/v1/models') {
-      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+      if (method !== 'GET')
+        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
       sendJson(res, 200, { object: 'list', data: [modelObject] });
       return;
     }
     if (urlPath.startsWith('/v1/models/') && method === 'GET') {
       const id = decodeURIComponent(urlPath.slice('/v1/models/'.length));
-      if (id !== servedModel) throw new HttpError(404, `The model \`${id}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      if (id !== servedModel)
+        throw new HttpError(
+          404,
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model',
+          'model_not_found',
+        );
       sendJson(res, 200, modelObject);
       return;
     }
@@ -362,7 +448,15 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
         return;
       }
       if (err instanceof HttpError) sendError(res, err);
-      else sendError(res, new HttpError(500, `Internal server error: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+      else
+        sendError(
+          res,
+          new HttpError(
+            500,
+            `Internal server error: ${err instanceof Error ? err.message : String(err)}`,
+            'server_error',
+          ),
+        );
     });
   });
   server.keepAliveTimeout = 5000;

@@ -52,7 +52,12 @@ const PREAMBLES: Record<ArithOp, string[]> = {
   '+': ['', 'Ones first. ', 'Column by column. ', 'Add right to left. '],
   '-': ['', 'Ones first. ', 'Column by column. ', 'Subtract right to left. '],
 };
-const CLOSINGS = [DEFAULT_CLOSING, 'So the answer is \\boxed{{answer}}.', 'Answer: \\boxed{{answer}}.', 'Therefore \\boxed{{answer}}.'];
+const CLOSINGS = [
+  DEFAULT_CLOSING,
+  'So the answer is \\boxed{{answer}}.',
+  'Answer: \\boxed{{answer}}.',
+  'Therefore \\boxed{{answer}}.',
+];
 export const STYLE_COUNT = 16;
 /** Stride coprime with STYLE_COUNT, so choice indices 0..15 of one request visit every style once. */
 const STYLE_STRIDE = 5;
@@ -95,7 +100,9 @@ export interface TeacherResponse {
 }
 
 /** Style used by a choice: 0 at temperature 0 or without variation; otherwise (offset + 5·index) mod 16. */
-export function styleFor(req: Pick<TeacherRequest, 'prompt' | 'seed' | 'choiceIndex' | 'temperature' | 'styleVariation'>): number {
+export function styleFor(
+  req: Pick<TeacherRequest, 'prompt' | 'seed' | 'choiceIndex' | 'temperature' | 'styleVariation'>,
+): number {
   const temperature = req.temperature ?? 1;
   if (temperature <= 0 || req.styleVariation === false) return 0;
   const offset = hashString(`style\u001f${req.seed}\u001f${req.prompt}`) % STYLE_COUNT;
@@ -161,5 +168,12 @@ function numberWordsRespond(req: TeacherRequest, n: number): TeacherResponse {
   const wrong = u < p;
   const given = wrong ? (n === 0 || rng() < 0.5 ? n + 1 : n - 1) : n;
   const text = numberToWords(given);
-  return { content: text, problem: null, givenAnswer: text, correctAnswer: numberToWords(n), mistakes: wrong ? 1 : 0, style: 0 };
+  return {
+    content: text,
+    problem: null,
+    givenAnswer: text,
+    correctAnswer: numberToWords(n),
+    mistakes: wrong ? 1 : 0,
+    style: 0,
+  };
 }

@@ -124,17 +124,31 @@ function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model: string) => boolean = () => false): ParsedRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('The request body must be a JSON object.');
+function parseChatRequest(
+  body: unknown,
+  servedModel: string,
+  alsoServes: (model: string) => boolean = () => false,
+): ParsedRequest {
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw invalid('The request body must be a JSON object.');
   const r = body as Record<string, unknown>;
-  if (typeof r.model !== 'string' || r.model === '') throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
-  if (r.messages === undefined) throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
-  if (!Array.isArray(r.messages)) throw invalid("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
-  if (r.messages.length === 0) throw invalid("Invalid 'messages': empty array. Expected an array with minimum length 1.", 'messages', 'empty_array');
+  if (typeof r.model !== 'string' || r.model === '')
+    throw invalid("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  if (r.messages === undefined)
+    throw invalid("Missing required parameter: 'messages'.", 'messages', 'missing_required_parameter');
+  if (!Array.isArray(r.messages))
+    throw invalid("Invalid type for 'messages': expected an array.", 'messages', 'invalid_type');
+  if (r.messages.length === 0)
+    throw invalid(
+      "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+      'messages',
+      'empty_array',
+    );
   const texts: string[] = [];
   let prompt: string | null = null;
   r.messages.forEach((m, i) => {
-    if (!m || typeof m !== 'object') throw invalid(`Invalid type for 'messages[${i}]': expected an object.`, `messages[${i}]`, 'invalid_type');
+    if (!m || typeof m !== 'object')
+      throw invalid(`Invalid type for 'messages[${i}]': expected an object.`, `messages[${i}]`, 'invalid_type');
     const role = (m as { role?: unknown }).role;
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw invalid(`Invalid value for 'messages[${i}].role'.`, `messages[${i}].role`, 'invalid_value');
@@ -145,8 +159,18 @@ function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model
   });
 
   const n = r.n ?? 1;
-  if (!isInt(n) || n < 1) throw invalid(`Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${JSON.stringify(n)} instead.`, 'n', 'integer_below_min_value');
-  if (n > MAX_N) throw invalid(`Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N}, but got ${n} instead.`, 'n', 'integer_above_max_value');
+  if (!isInt(n) || n < 1)
+    throw invalid(
+      `Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${JSON.stringify(n)} instead.`,
+      'n',
+      'integer_below_min_value',
+    );
+  if (n > MAX_N)
+    throw invalid(
+      `Invalid 'n': integer above maximum value. Expected a value <= ${MAX_N}, but got ${n} instead.`,
+      'n',
+      'integer_above_max_value',
+    );
   const temperature = r.temperature ?? 1;
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0 || temperature > 2) {
     throw invalid(`Invalid 'temperature': expected a number between 0 and 2.`, 'temperature', 'invalid_value');
@@ -185,7 +209,13 @@ function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model
     throw invalid(`Invalid 'stream': expected a boolean.`, 'stream', 'invalid_type');
   }
   if (r.model !== servedModel && !alsoServes(r.model)) {
-    throw new HttpError(404, `The model \`${r.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+    throw new HttpError(
+      404,
+      `The model \`${r.model}\` does not exist or you do not have access to it.`,
+      'invalid_request_error',
+      'model',
+      'model_not_found',
+    );
   }
   if (r.logprobs !== undefined && r.logprobs !== null && typeof r.logprobs !== 'boolean') {
     throw invalid(`Invalid 'logprobs': expected a boolean.`, 'logprobs', 'invalid_type');
@@ -194,7 +224,8 @@ function parseChatRequest(body: unknown, servedModel: string, alsoServes: (model
   if (tl !== undefined && tl !== null && (!isInt(tl) || tl < 0 || tl > 20)) {
     throw invalid(`Invalid 'top_logprobs': expected an integer between 0 and 20.`, 'top_logprobs', 'invalid_value');
   }
-  if (isInt(tl) && r.logprobs !== true) throw invalid(`'top_logprobs' requires 'logprobs' to be true.`, 'top_logprobs', 'invalid_value');
+  if (isInt(tl) && r.logprobs !== true)
+    throw invalid(`'top_logprobs' requires 'logprobs' to be true.`, 'top_logprobs', 'invalid_value');
   const so = r.stream_options as { include_usage?: unknown } | undefined | null;
   return {
     ...(r.logprobs === true ? { topLogprobs: isInt(tl) ? tl : 0 } : {}),
@@ -262,14 +293,14 @@ function generateChoice(req: ParsedRequest, index: number, opts: TeacherServerOp
   return { index, content, ...(reasoning !== undefined ? { reasoningContent: reasoning } : {}), finishReason, tokens };
 }
 
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function startTeacherServer(opts: TeacherServerOptions = {}): Promise<TeacherServer> {
   const model = opts.model ?? DEFAULT_TEACHER_MODEL;
   const host = opts.host ?? '127.0.0.1';
   const latencyMs = Math.max(0, opts.latencyMs ?? 0);
-  const maxInFlight = opts.maxInFlight && opts.maxInFlight > 0 ? Math.floor(opts.maxInFlight) : Number.POSITIVE_INFINITY;
+  const maxInFlight =
+    opts.maxInFlight && opts.maxInFlight > 0 ? Math.floor(opts.maxInFlight) : Number.POSITIVE_INFINITY;
   const sem = new Semaphore(maxInFlight);
   const created = Math.floor(Date.now() / 1000);
   const counters = { requests: 0, completions: 0, choices: 0 };
@@ -283,20 +314,26 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       body = JSON.parse(raw.toString('utf8'));
     } catch {
       throw invalid(
-        'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)',
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
       );
     }
     await answerChat(body, res);
   }
 
   /** One chat completion: to `res` as JSON or SSE, or (res = null, for the Batch API) returned as the JSON body. */
-  async function answerChat(body: unknown, res: http.ServerResponse | null): Promise<Record<string, unknown> | undefined> {
+  async function answerChat(
+    body: unknown,
+    res: http.ServerResponse | null,
+  ): Promise<Record<string, unknown> | undefined> {
     const parsed = parseChatRequest(body, model, (m) => !!opts.students?.[m] || fineTuning.serves(m));
     await sem.acquire();
     let choices: GeneratedChoice[];
     try {
       if (latencyMs > 0) await sleep(latencyMs);
-      choices = parsed.model === model ? Array.from({ length: parsed.n }, (_, i) => generateChoice(parsed, i, opts)) : await studentChoices(parsed);
+      choices =
+        parsed.model === model
+          ? Array.from({ length: parsed.n }, (_, i) => generateChoice(parsed, i, opts))
+          : await studentChoices(parsed);
     } finally {
       sem.release();
     }
@@ -305,7 +342,10 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const createdAt = Math.floor(Date.now() / 1000);
     const completionTokens = choices.reduce((s, c) => s + c.tokens, 0);
-    const reasoningTokens = choices.reduce((s, c) => s + (c.reasoningContent !== undefined ? approxTokens(c.reasoningContent) : 0), 0);
+    const reasoningTokens = choices.reduce(
+      (s, c) => s + (c.reasoningContent !== undefined ? approxTokens(c.reasoningContent) : 0),
+      0,
+    );
     const usage = {
       prompt_tokens: parsed.promptTokens,
       completion_tokens: completionTokens,
@@ -316,42 +356,57 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
 
     if (!parsed.stream || !res) {
       const payload = {
-          id,
-          object: 'chat.completion',
-          created: createdAt,
-          model: parsed.model,
-          system_fingerprint: 'fp_procedural_v1',
-          choices: choices.map((c) => ({
-            index: c.index,
-            message: {
-              role: 'assistant',
-              content: c.content,
-              ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
-              refusal: null,
-            },
-            // Only the ONNX students have a distribution to report; the procedural teacher has none (logprobs: null).
-            logprobs: (c as { logprobs?: unknown }).logprobs ? { content: (c as { logprobs?: unknown }).logprobs, refusal: null } : null,
-            finish_reason: c.finishReason,
-          })),
-          usage,
-        };
+        id,
+        object: 'chat.completion',
+        created: createdAt,
+        model: parsed.model,
+        system_fingerprint: 'fp_procedural_v1',
+        choices: choices.map((c) => ({
+          index: c.index,
+          message: {
+            role: 'assistant',
+            content: c.content,
+            ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
+            refusal: null,
+          },
+          // Only the ONNX students have a distribution to report; the procedural teacher has none (logprobs: null).
+          logprobs: (c as { logprobs?: unknown }).logprobs
+            ? { content: (c as { logprobs?: unknown }).logprobs, refusal: null }
+            : null,
+          finish_reason: c.finishReason,
+        })),
+        usage,
+      };
       if (!res) return payload;
       sendJson(res, 200, payload, headers);
       return;
     }
 
     // Server-sent events: per choice a role chunk, content pieces, a finish chunk; optional usage chunk; [DONE].
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...headers });
-    const base = { id, object: 'chat.completion.chunk', created: createdAt, model: parsed.model, system_fingerprint: 'fp_procedural_v1' };
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      ...headers,
+    });
+    const base = {
+      id,
+      object: 'chat.completion.chunk',
+      created: createdAt,
+      model: parsed.model,
+      system_fingerprint: 'fp_procedural_v1',
+    };
     const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
       res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
     const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
     for (const c of choices) {
       send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
       if (c.reasoningContent !== undefined) {
-        for (const p of pieces(c.reasoningContent)) send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
+        for (const p of pieces(c.reasoningContent))
+          send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
       }
-      for (const p of pieces(c.content)) send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
+      for (const p of pieces(c.content))
+        send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
       send([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finishReason }]);
     }
     if (parsed.includeUsage) send([], { usage });
@@ -363,17 +418,34 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
   async function studentChoices(parsed: ParsedRequest): Promise<GeneratedChoice[]> {
     try {
       const choices = await students.complete(parsed);
-      if (!choices) throw new HttpError(404, `The model \`${parsed.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      if (!choices)
+        throw new HttpError(
+          404,
+          `The model \`${parsed.model}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model',
+          'model_not_found',
+        );
       return choices;
     } catch (err) {
-      if (err instanceof StudentContextError) throw new HttpError(400, err.message, 'invalid_request_error', 'messages', 'context_length_exceeded');
+      if (err instanceof StudentContextError)
+        throw new HttpError(400, err.message, 'invalid_request_error', 'messages', 'context_length_exceeded');
       throw err;
     }
   }
 
   const files = createFileStore();
-  const batches = createBatchApi({ answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>, processDelayMs: opts.batchDelayMs ?? 200, files });
-  const fineTuning = createFineTuningApi({ files, dir: opts.fineTuningDir, startDelayMs: opts.fineTuningDelayMs, threads: opts.fineTuningThreads });
+  const batches = createBatchApi({
+    answer: (body) => answerChat(body, null) as Promise<Record<string, unknown>>,
+    processDelayMs: opts.batchDelayMs ?? 200,
+    files,
+  });
+  const fineTuning = createFineTuningApi({
+    files,
+    dir: opts.fineTuningDir,
+    startDelayMs: opts.fineTuningDelayMs,
+    threads: opts.fineTuningThreads,
+  });
   const students = createStudentServing(async (m) => opts.students?.[m] ?? fineTuning.servedModelDir(m));
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -381,7 +453,8 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     if (path === '/health') {
-      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
       sendJson(res, 200, { status: 'ok', model });
       return;
     }
@@ -392,27 +465,42 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       const auth = req.headers.authorization ?? '';
       const m = /^Bearer\s+(.+)$/i.exec(auth);
       if (!m) {
-        throw new HttpError(401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 'invalid_request_error', null, null);
+        throw new HttpError(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+          'invalid_request_error',
+          null,
+          null,
+        );
       }
       if (m[1].trim() !== opts.apiKey) {
         throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
       }
     }
     if (path === '/v1/chat/completions') {
-      if (method !== 'POST') throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
+      if (method !== 'POST')
+        throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
       await handleChat(req, res);
       return;
     }
     if (await batches.handle(method, path, req, res)) return;
     if (await fineTuning.handle(method, path, req, res)) return;
     if (path === '/v1/models') {
-      if (method !== 'GET') throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
+      if (method !== 'GET')
+        throw new HttpError(405, `Method ${method} not allowed on ${path}.`, 'invalid_request_error');
       sendJson(res, 200, { object: 'list', data: [modelObject] });
       return;
     }
     if (path.startsWith('/v1/models/') && method === 'GET') {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
-      if (id !== model) throw new HttpError(404, `The model \`${id}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model', 'model_not_found');
+      if (id !== model)
+        throw new HttpError(
+          404,
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model',
+          'model_not_found',
+        );
       sendJson(res, 200, modelObject);
       return;
     }
@@ -426,7 +514,15 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
         return;
       }
       if (err instanceof HttpError) sendError(res, err);
-      else sendError(res, new HttpError(500, `Internal server error: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+      else
+        sendError(
+          res,
+          new HttpError(
+            500,
+            `Internal server error: ${err instanceof Error ? err.message : String(err)}`,
+            'server_error',
+          ),
+        );
     });
   });
   server.keepAliveTimeout = 5000;
@@ -459,7 +555,13 @@ export async function startTeacherServer(opts: TeacherServerOptions = {}): Promi
       return closing;
     },
     stats() {
-      return { ...counters, inFlightPeak: sem.peakActive, queuedPeak: sem.peakWaiting, batchesCreated: batches.created(), fineTuningJobsCreated: fineTuning.created() };
+      return {
+        ...counters,
+        inFlightPeak: sem.peakActive,
+        queuedPeak: sem.peakWaiting,
+        batchesCreated: batches.created(),
+        fineTuningJobsCreated: fineTuning.created(),
+      };
     },
     fineTunedModelDir: (jobOrModel) => fineTuning.modelDir(jobOrModel),
   };

@@ -31,12 +31,20 @@ const SPECIAL: Record<number, string> = { [BOS]: '<bos>', [EOS]: '<eos>', [PAD]:
 
 /** A byte token as the API shows it: its text (latin1 for a lone non-ASCII byte) and its bytes; specials by name. */
 function apiToken(id: number): { token: string; bytes: number[] | null } {
-  return id in SPECIAL ? { token: SPECIAL[id]!, bytes: null } : { token: Buffer.from([id]).toString('latin1'), bytes: [id] };
+  return id in SPECIAL
+    ? { token: SPECIAL[id]!, bytes: null }
+    : { token: Buffer.from([id]).toString('latin1'), bytes: [id] };
 }
 
 function toChatLogprobs(lps: GeneratedTokenLogprob[], contentBytes: number): ChatTokenLogprob[] {
   // A stop sequence cut the content: the tokens past it are not part of the answer.
-  return lps.slice(0, contentBytes).map((t) => ({ ...apiToken(t.id), logprob: t.logprob, top_logprobs: t.top.map((a) => ({ ...apiToken(a.id), logprob: a.logprob })) }));
+  return lps
+    .slice(0, contentBytes)
+    .map((t) => ({
+      ...apiToken(t.id),
+      logprob: t.logprob,
+      top_logprobs: t.top.map((a) => ({ ...apiToken(a.id), logprob: a.logprob })),
+    }));
 }
 
 /** The prompt does not fit the student's context: the API's context_length_exceeded. */
@@ -45,7 +53,9 @@ export class StudentContextError extends Error {
     readonly promptTokens: number,
     readonly contextSize: number,
   ) {
-    super(`This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`);
+    super(
+      `This model's maximum context length is ${contextSize} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+    );
   }
 }
 
@@ -65,7 +75,8 @@ export function createStudentServing(modelDir: (model: string) => Promise<string
       p = (async () => {
         const config = JSON.parse(await fs.readFile(path.join(dir, 'config.json'), 'utf8')) as { max_len?: unknown };
         const maxLen = Number(config.max_len);
-        if (!Number.isInteger(maxLen) || maxLen < 2) throw new Error(`${dir}/config.json: max_len ${String(config.max_len)} is not a context length`);
+        if (!Number.isInteger(maxLen) || maxLen < 2)
+          throw new Error(`${dir}/config.json: max_len ${String(config.max_len)} is not a context length`);
         return OnnxStudent.load(path.join(dir, 'model.onnx'), maxLen, threads);
       })();
       loaded.set(dir, p);
@@ -87,7 +98,13 @@ export function createStudentServing(modelDir: (model: string) => Promise<string
       const rng = rngFrom('student-serving', req.model, String(req.seed), req.prompt);
       const outs = await student.generate(
         Array.from({ length: req.n }, () => prompt),
-        { temperature: req.temperature, topP: req.topP, maxNewTokens: Math.min(room, req.maxTokens ?? room), rng, ...(req.topLogprobs !== undefined ? { logprobs: req.topLogprobs } : {}) },
+        {
+          temperature: req.temperature,
+          topP: req.topP,
+          maxNewTokens: Math.min(room, req.maxTokens ?? room),
+          rng,
+          ...(req.topLogprobs !== undefined ? { logprobs: req.topLogprobs } : {}),
+        },
       );
       return outs.map((o, index) => {
         let content = decode(o.ids);

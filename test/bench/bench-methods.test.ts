@@ -5,7 +5,12 @@
  */
 import OpenAI from 'openai';
 import { abbaOrder, envInt, median, runAbba } from '../../bench/rounds';
-import { planRequest, startLatencyModelEndpoint, DEFAULT_LATENCY_MODEL, type LatencyModel } from '../../bench/generate/latency-model-endpoint';
+import {
+  planRequest,
+  startLatencyModelEndpoint,
+  DEFAULT_LATENCY_MODEL,
+  type LatencyModel,
+} from '../../bench/generate/latency-model-endpoint';
 import { policyReason, type CorpusRow } from '../../bench/verify/policy';
 import { scoreDrops, type Truth } from '../../bench/dedup/truth';
 
@@ -17,7 +22,12 @@ describe('rounds', () => {
       B: async (r) => (calls.push(`B${r}`), `b${r}`),
     });
     expect(calls).toEqual(['A1', 'B1', 'B2', 'A2', 'A3', 'B3', 'B4', 'A4']);
-    expect(rounds.map((r) => [r.a, r.b])).toEqual([['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3'], ['a4', 'b4']]);
+    expect(rounds.map((r) => [r.a, r.b])).toEqual([
+      ['a1', 'b1'],
+      ['a2', 'b2'],
+      ['a3', 'b3'],
+      ['a4', 'b4'],
+    ]);
     expect(abbaOrder(2)).toEqual(['B', 'A']);
   });
 
@@ -41,8 +51,12 @@ describe('latency-model endpoint (test double)', () => {
   test('the same request gets the same plan; another seed or prompt gets another', () => {
     const req = { prompt: 'Compute 12+30.', seed: 5, n: 4, maxTokens: 1024 };
     expect(planRequest(DEFAULT_LATENCY_MODEL, req)).toEqual(planRequest(DEFAULT_LATENCY_MODEL, req));
-    expect(planRequest(DEFAULT_LATENCY_MODEL, { ...req, seed: 6 })).not.toEqual(planRequest(DEFAULT_LATENCY_MODEL, req));
-    expect(planRequest(DEFAULT_LATENCY_MODEL, { ...req, prompt: 'Compute 12+31.' })).not.toEqual(planRequest(DEFAULT_LATENCY_MODEL, req));
+    expect(planRequest(DEFAULT_LATENCY_MODEL, { ...req, seed: 6 })).not.toEqual(
+      planRequest(DEFAULT_LATENCY_MODEL, req),
+    );
+    expect(planRequest(DEFAULT_LATENCY_MODEL, { ...req, prompt: 'Compute 12+31.' })).not.toEqual(
+      planRequest(DEFAULT_LATENCY_MODEL, req),
+    );
   });
 
   test('latency is TTFT + per-token time of the longest choice; lengths are long-tailed around the median', () => {
@@ -75,14 +89,27 @@ describe('latency-model endpoint (test double)', () => {
   });
 
   test('over HTTP: answers after the planned latency with n choices, the boxed sum, usage and truncation', async () => {
-    const model: LatencyModel = { ttftMs: 30, msPerToken: 2, noiseSigma: 0, lengthMedian: 60, lengthSigma: 0.8, seed: 3 };
+    const model: LatencyModel = {
+      ttftMs: 30,
+      msPerToken: 2,
+      noiseSigma: 0,
+      lengthMedian: 60,
+      lengthSigma: 0.8,
+      seed: 3,
+    };
     const ep = await startLatencyModelEndpoint(model);
     try {
       const client = new OpenAI({ baseURL: ep.url, apiKey: 'x', maxRetries: 0 });
       const prompt = 'Compute 47+85.';
       const plan = planRequest(model, { prompt, seed: 11, n: 3, maxTokens: 64 });
       const t0 = performance.now();
-      const res = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: prompt }], n: 3, max_tokens: 64, seed: 11 });
+      const res = await client.chat.completions.create({
+        model: 'm',
+        messages: [{ role: 'user', content: prompt }],
+        n: 3,
+        max_tokens: 64,
+        seed: 11,
+      });
       const elapsed = performance.now() - t0;
       expect(elapsed).toBeGreaterThanOrEqual(plan.latencyMs - 2);
       expect(res.choices).toHaveLength(3);
@@ -90,7 +117,9 @@ describe('latency-model endpoint (test double)', () => {
         expect(c.message.content).toMatch(/^<think>\n[\s\S]*\n<\/think>\nThe answer is \$\\boxed\{132\}\$\.$/);
         expect(c.finish_reason).toBe(plan.truncated[i] ? 'length' : 'stop');
       });
-      expect(res.usage?.completion_tokens).toBe(res.choices.reduce((s, c) => s + Math.ceil(c.message.content!.length / 4), 0));
+      expect(res.usage?.completion_tokens).toBe(
+        res.choices.reduce((s, c) => s + Math.ceil(c.message.content!.length / 4), 0),
+      );
       expect(ep.stats()).toMatchObject({ requests: 1, choices: 3 });
     } finally {
       await ep.close();
@@ -99,7 +128,12 @@ describe('latency-model endpoint (test double)', () => {
 });
 
 describe('policy rows of the math corpus', () => {
-  const row = (response: string, gold: string, category = 'x'): CorpusRow => ({ response, gold, label: false, category });
+  const row = (response: string, gold: string, category = 'x'): CorpusRow => ({
+    response,
+    gold,
+    label: false,
+    category,
+  });
   test.each([
     [row('\\boxed{\\angle ABC}', '\\angle ABC', 'unparseable_gold'), 'identical_unparseable'],
     [row('\\boxed{\\frac12}', '\\int_0^1 x\\,dx', 'unparseable_gold'), 'integral'],

@@ -43,14 +43,32 @@ function generationInput(runDir: string, shardCount: number, baseURL: string): G
     runDir,
     parentWorkflowId: '',
     shardCount,
-    teacher: TeacherSchema.parse({ baseURL, model: 'long-answer-teacher', concurrency: 2, maxRetries: 3, requestTimeoutSeconds: 60 }),
+    teacher: TeacherSchema.parse({
+      baseURL,
+      model: 'long-answer-teacher',
+      concurrency: 2,
+      maxRetries: 3,
+      requestTimeoutSeconds: 60,
+    }),
     sampling: SamplingSchema.parse({ n: N, temperature: 1.0, max_tokens: 200, seed: 3 }),
     maxShardsInFlight: 2,
     cpuQueue: 'distillery-cpu',
     heartbeatSeconds: HEARTBEAT_SECONDS,
     stageHours: 1,
     nextShard: 0,
-    tally: { shardCount, shardsDone: 0, prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0, costUSD: 0, projectedCostUSD: 0, stoppedByBudget: false },
+    tally: {
+      shardCount,
+      shardsDone: 0,
+      prompts: 0,
+      samples: 0,
+      requests: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      resumedSamples: 0,
+      costUSD: 0,
+      projectedCostUSD: 0,
+      stoppedByBudget: false,
+    },
     maxHistoryEvents: 8000,
   };
 }
@@ -63,7 +81,8 @@ async function partialLinesByShard(dir: string): Promise<Map<number, number>> {
     if (!m) continue;
     let lines = 0;
     try {
-      for await (const chunk of createReadStream(path.join(dir, f)) as AsyncIterable<Buffer>) for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+      for await (const chunk of createReadStream(path.join(dir, f)) as AsyncIterable<Buffer>)
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
     } catch {
       /* removed meanwhile */
     }
@@ -74,9 +93,16 @@ async function partialLinesByShard(dir: string): Promise<Map<number, number>> {
 
 /** The generateShard activities pending on the server, with their attempt numbers, when started. */
 async function startedAttempts(workflowId: string): Promise<number[]> {
-  const d = await s.client.workflow.getHandle(workflowId).describe().catch(() => null);
+  const d = await s.client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .catch(() => null);
   return (d?.raw.pendingActivities ?? [])
-    .filter((a) => a.activityType?.name === 'generateShard' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)
+    .filter(
+      (a) =>
+        a.activityType?.name === 'generateShard' &&
+        a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+    )
     .map((a) => a.attempt ?? 1);
 }
 
@@ -91,11 +117,17 @@ interface DiskCount {
 }
 
 /** Counts the shards on disk against the prompts: ids, whole lines, and the content the teacher gives for each seed. */
-async function countOnDisk(runDir: string, shardCount: number, input: GenerationInput, teacher: LongAnswerTeacher): Promise<DiskCount> {
+async function countOnDisk(
+  runDir: string,
+  shardCount: number,
+  input: GenerationInput,
+  teacher: LongAnswerTeacher,
+): Promise<DiskCount> {
   const hash = generationConfigHash(input);
   const expected = new Map<string, PromptRow>();
   for (let i = 0; i < shardCount; i++) {
-    for await (const p of readJsonl<PromptRow>(layout.shardPrompts(runDir, i))) for (let k = 0; k < N; k++) expected.set(sampleId(p.id, k, hash), p);
+    for await (const p of readJsonl<PromptRow>(layout.shardPrompts(runDir, i)))
+      for (let k = 0; k < N; k++) expected.set(sampleId(p.id, k, hash), p);
   }
   const seen = new Map<string, number>();
   let corrupt = 0;
@@ -118,11 +150,13 @@ async function countOnDisk(runDir: string, shardCount: number, input: Generation
       }
       seen.set(row.id, (seen.get(row.id) ?? 0) + 1);
       const p = expected.get(row.id);
-      if (p && row.content !== teacher.contentFor(p.prompt, promptSeed(input.sampling.seed, p.id, 0), row.sampleIndex)) changed += 1;
+      if (p && row.content !== teacher.contentFor(p.prompt, promptSeed(input.sampling.seed, p.id, 0), row.sampleIndex))
+        changed += 1;
     }
   }
   const lost = [...expected.keys()].filter((id) => !seen.has(id)).length;
-  const duplicated = [...seen.values()].reduce((t, c) => t + c - 1, 0) + [...seen.keys()].filter((id) => !expected.has(id)).length;
+  const duplicated =
+    [...seen.values()].reduce((t, c) => t + c - 1, 0) + [...seen.keys()].filter((id) => !expected.has(id)).length;
   const leftovers = listDir(path.join(runDir, 'generate')).filter((f) => f.endsWith('.partial') || f.endsWith('.tmp'));
   return { expected: expected.size, lost, duplicated, corrupt, changed, leftovers, commitTimes };
 }
@@ -160,7 +194,10 @@ function watchAttempts(dir: string) {
     overlapping: (since: number) =>
       [...committedAt.keys()].filter((shard) => {
         const mine = [...files.values()].filter((f) => f.shard === shard);
-        return mine.some((f) => f.attempt === 1 && f.lastGrewAt > since) && mine.some((f) => f.attempt >= 2 && f.lastGrewAt > 0 && f.lastGrewAt < committedAt.get(shard)!);
+        return (
+          mine.some((f) => f.attempt === 1 && f.lastGrewAt > since) &&
+          mine.some((f) => f.attempt >= 2 && f.lastGrewAt > 0 && f.lastGrewAt < committedAt.get(shard)!)
+        );
       }),
   };
 }
@@ -168,7 +205,10 @@ function watchAttempts(dir: string) {
 test('worker cut off from Temporal mid-shard: its attempts run on beside their retries; no sample lost, duplicated or corrupt', async () => {
   // first asks answered in 2 s, a prompt asked again (the retry redoing the cut-off attempt's work) in 2.5 s: the
   // cut-off attempt still has asks in flight when its retry starts asking
-  const teacher = await startLongAnswerTeacher({ bytesPerChoice: BYTES_PER_CHOICE, delayFor: (r) => (r.repeat ? 2500 : 2000) });
+  const teacher = await startLongAnswerTeacher({
+    bytesPerChoice: BYTES_PER_CHOICE,
+    delayFor: (r) => (r.repeat ? 2500 : 2000),
+  });
   let partition: PartitionProxy | null = null;
   let workerA: ManagedProcess | null = null;
   let watch: ReturnType<typeof watchAttempts> | null = null;
@@ -177,7 +217,10 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
     partition = await startPartitionProxy(s.address);
     await s.kill('cpu');
     // A takes no more activities than there are shards: with no poll of its own outstanding, the retries go to B
-    workerA = await startCpuWorker({ ...s.workerEnv, TEMPORAL_ADDRESS: partition.address, DISTILLERY_CPU_MAX_ACTIVITIES: String(PROMPTS / SHARD) }, path.join(s.tmp, 'cpu-worker-a.log'));
+    workerA = await startCpuWorker(
+      { ...s.workerEnv, TEMPORAL_ADDRESS: partition.address, DISTILLERY_CPU_MAX_ACTIVITIES: String(PROMPTS / SHARD) },
+      path.join(s.tmp, 'cpu-worker-a.log'),
+    );
 
     const runId = `attempts-${randomUUID()}`;
     const prepared = await prepareDataset({
@@ -189,8 +232,13 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
     const dir = path.join(prepared.runDir, 'generate');
     const input = generationInput(prepared.runDir, prepared.shardCount, teacher.url);
     // the teacher double and the partition proxy share this process: answers made ahead keep it free to forward
-    for await (const p of readJsonl<PromptRow>(prepared.prompts)) teacher.warm(input.teacher.model, p.prompt, promptSeed(input.sampling.seed, p.id, 0), N);
-    const h = await s.client.workflow.start('generationWorkflow', { taskQueue: 'distillery', workflowId: runId, args: [input] });
+    for await (const p of readJsonl<PromptRow>(prepared.prompts))
+      teacher.warm(input.teacher.model, p.prompt, promptSeed(input.sampling.seed, p.id, 0), N);
+    const h = await s.client.workflow.start('generationWorkflow', {
+      taskQueue: 'distillery',
+      workflowId: runId,
+      args: [input],
+    });
 
     // Worker A is into every shard; the teacher holds its next requests (A waits, mid-shard) while B starts
     watch = watchAttempts(dir);
@@ -213,10 +261,15 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
     const cutAt = Date.now();
     teacher.release('-');
     // the server times A's attempts out and starts their retries on worker B
-    await waitFor('a retry of every shard started on worker B', async () => {
-      const attempts = await startedAttempts(runId);
-      return attempts.length === prepared.shardCount && attempts.every((a) => a >= 2);
-    }, 120_000, 100);
+    await waitFor(
+      'a retry of every shard started on worker B',
+      async () => {
+        const attempts = await startedAttempts(runId);
+        return attempts.length === prepared.shardCount && attempts.every((a) => a >= 2);
+      },
+      120_000,
+      100,
+    );
     const retriedAt = Date.now();
 
     let timer: NodeJS.Timeout | undefined;
@@ -228,12 +281,21 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
       new Promise<string>((resolve) => (timer = setTimeout(() => resolve('did not complete within 240 s'), 240_000))),
     ]);
     clearTimeout(timer);
-    if (error?.startsWith('did not complete')) await h.terminate('chaos suite: the run did not complete').catch(() => undefined);
+    if (error?.startsWith('did not complete'))
+      await h.terminate('chaos suite: the run did not complete').catch(() => undefined);
     // A's attempts are still going: wait until every request is closed and the teacher has heard nothing for 3 s
-    await waitFor('the cut-off attempts to finish', () => {
-      const log = teacher.requests();
-      return log.every((q) => q.closedAt) && Date.now() - Math.max(...log.map((q) => Math.max(q.receivedAt, q.closedAt ?? Infinity))) > 3000;
-    }, 120_000, 200);
+    await waitFor(
+      'the cut-off attempts to finish',
+      () => {
+        const log = teacher.requests();
+        return (
+          log.every((q) => q.closedAt) &&
+          Date.now() - Math.max(...log.map((q) => Math.max(q.receivedAt, q.closedAt ?? Infinity))) > 3000
+        );
+      },
+      120_000,
+      200,
+    );
     watch.stop();
     const overlapping = watch.overlapping(retriedAt);
     partition.heal();
@@ -249,21 +311,49 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
     const repeats = log.filter((q) => q.repeat).length;
     // the two attempts overlapped: asks answered before a shard's commit and after it, for prompts asked twice
     const shardOfPrompt = new Map<string, number>();
-    for (let i = 0; i < prepared.shardCount; i++) for await (const p of readJsonl<PromptRow>(layout.shardPrompts(prepared.runDir, i))) shardOfPrompt.set(p.prompt, i);
+    for (let i = 0; i < prepared.shardCount; i++)
+      for await (const p of readJsonl<PromptRow>(layout.shardPrompts(prepared.runDir, i)))
+        shardOfPrompt.set(p.prompt, i);
     const answeredAround = (before: boolean) =>
       log.filter((q) => {
         const commit = c.commitTimes.get(shardOfPrompt.get(q.prompt) ?? -1);
-        return q.repeat && commit !== undefined && q.answeredAt !== undefined && (before ? q.answeredAt < commit : q.answeredAt > commit);
+        return (
+          q.repeat &&
+          commit !== undefined &&
+          q.answeredAt !== undefined &&
+          (before ? q.answeredAt < commit : q.answeredAt > commit)
+        );
       }).length;
     const retriesBeforeCommit = answeredAround(true);
     const retriesAfterCommit = answeredAround(false);
     // the timeline behind the counts, kept with the stack's logs (CHAOS_KEEP=1)
     writeFileSync(
       path.join(s.tmp, 'attempts-timeline.json'),
-      JSON.stringify({ started, cutAt, retriedAt, commitTimes: Object.fromEntries(c.commitTimes), seenCommitted: watch.committedAt(), files: watch.files(), requests: log.map((q) => ({ ...q, prompt: undefined, shard: shardOfPrompt.get(q.prompt) })) }, null, 1),
+      JSON.stringify(
+        {
+          started,
+          cutAt,
+          retriedAt,
+          commitTimes: Object.fromEntries(c.commitTimes),
+          seenCommitted: watch.committedAt(),
+          files: watch.files(),
+          requests: log.map((q) => ({ ...q, prompt: undefined, shard: shardOfPrompt.get(q.prompt) })),
+        },
+        null,
+        1,
+      ),
     );
-    const concurrent = attempts.length === prepared.shardCount && attempts.every((a) => a >= 2) && repeats > 0 && overlapping.length > 0;
-    const ok = !error && merged === c.expected && c.lost === 0 && c.duplicated === 0 && c.corrupt === 0 && c.changed === 0 && c.leftovers.length === 0 && concurrent;
+    const concurrent =
+      attempts.length === prepared.shardCount && attempts.every((a) => a >= 2) && repeats > 0 && overlapping.length > 0;
+    const ok =
+      !error &&
+      merged === c.expected &&
+      c.lost === 0 &&
+      c.duplicated === 0 &&
+      c.corrupt === 0 &&
+      c.changed === 0 &&
+      c.leftovers.length === 0 &&
+      concurrent;
     recordRow({
       fault: `worker cut off from Temporal mid-shard (heartbeat timeout ${HEARTBEAT_SECONDS} s): its attempts run on beside their retries, ${(BYTES_PER_CHOICE / 2 ** 20).toFixed(1)} MiB samples`,
       runs: 1,
@@ -285,7 +375,14 @@ test('worker cut off from Temporal mid-shard: its attempts run on beside their r
         .join('; '),
     });
     expect(error).toBeNull();
-    expect({ merged, lost: c.lost, duplicated: c.duplicated, corrupt: c.corrupt, changed: c.changed, leftovers: c.leftovers }).toEqual({
+    expect({
+      merged,
+      lost: c.lost,
+      duplicated: c.duplicated,
+      corrupt: c.corrupt,
+      changed: c.changed,
+      leftovers: c.leftovers,
+    }).toEqual({
       merged: c.expected,
       lost: 0,
       duplicated: 0,

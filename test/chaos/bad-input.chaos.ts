@@ -26,7 +26,11 @@ let s: ChaosStack;
 useChaosStack('bad-input', {}, { started: (stack) => void (s = stack) });
 
 const goodRows = () =>
-  generateArithmeticProblems({ seed: 31, count: 40, split: 'train' }).map((p) => ({ id: p.id, question: p.prompt, answer: p.answer }));
+  generateArithmeticProblems({ seed: 31, count: 40, split: 'train' }).map((p) => ({
+    id: p.id,
+    question: p.prompt,
+    answer: p.answer,
+  }));
 
 /** The bad rows, each with the quarantine reason it must get (by line content, written as raw bytes). */
 function messyDataset(): { bytes: Buffer; expected: { id: string; reasons: string[] }[]; good: number; first: string } {
@@ -45,19 +49,36 @@ function messyDataset(): { bytes: Buffer; expected: { id: string; reasons: strin
   add(JSON.stringify({ id: 'prompt-null', question: null, answer: '1' }), 'prompt-null', ['bad_prompt']);
   add(JSON.stringify({ id: 'prompt-missing', answer: '1' }), 'prompt-missing', ['bad_prompt']);
   add(JSON.stringify({ id: 'prompt-blank', question: '   ', answer: '1' }), 'prompt-blank', ['bad_prompt']);
-  add(JSON.stringify({ id: 'answer-object', question: 'Compute 2 + 2.', answer: { v: 4 } }), 'answer-object', ['bad_answer']);
+  add(JSON.stringify({ id: 'answer-object', question: 'Compute 2 + 2.', answer: { v: 4 } }), 'answer-object', [
+    'bad_answer',
+  ]);
   add(JSON.stringify({ id: 'answer-bool', question: 'Compute 2 + 3.', answer: true }), 'answer-bool', ['bad_answer']);
   add(JSON.stringify({ id: 'answer-missing', question: 'Compute 2 + 4.' }), 'answer-missing', ['bad_answer']);
   // a duplicate prompt id: the first occurrence is kept, the repeat quarantined
   add(JSON.stringify({ ...good[1]!, question: good[1]!.question + ' (again)' }), good[1]!.id, ['duplicate_id']);
-  add(JSON.stringify({ id: 'huge', question: 'Compute 1 + 1. ' + 'x'.repeat(300_000), answer: '2' }), 'huge', ['prompt_too_long']);
+  add(JSON.stringify({ id: 'huge', question: 'Compute 1 + 1. ' + 'x'.repeat(300_000), answer: '2' }), 'huge', [
+    'prompt_too_long',
+  ]);
   // invalid UTF-8 inside a prompt (a lone continuation byte and an overlong sequence)
-  add(Buffer.concat([Buffer.from('{"id": "bad-utf8", "question": "Compute 3 + 3. '), Buffer.from([0x80, 0xc0, 0xaf, 0xff]), Buffer.from('", "answer": "6"}')]), 'bad-utf8', ['invalid_utf8', 'bad_encoding', 'malformed_utf8']);
+  add(
+    Buffer.concat([
+      Buffer.from('{"id": "bad-utf8", "question": "Compute 3 + 3. '),
+      Buffer.from([0x80, 0xc0, 0xaf, 0xff]),
+      Buffer.from('", "answer": "6"}'),
+    ]),
+    'bad-utf8',
+    ['invalid_utf8', 'bad_encoding', 'malformed_utf8'],
+  );
   add('');
   add('   ');
   good.slice(20).forEach((r) => add(JSON.stringify(r) + '\r'));
   // the file starts with a UTF-8 byte order mark (as exported by many Windows tools): the first row is a good one
-  return { bytes: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ...lines.flatMap((l) => [l, Buffer.from('\n')])]), expected, good: good.length, first: good[0]!.id };
+  return {
+    bytes: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), ...lines.flatMap((l) => [l, Buffer.from('\n')])]),
+    expected,
+    good: good.length,
+    first: good[0]!.id,
+  };
 }
 
 async function readFile(ref: Parameters<typeof readJsonl>[0]): Promise<unknown[]> {
@@ -69,8 +90,19 @@ async function readFile(ref: Parameters<typeof readJsonl>[0]): Promise<unknown[]
 function spec(name: string, dataset: unknown, overrides: Record<string, unknown> = {}) {
   return chaosSpec(s, name, {
     dataset,
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 4, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 } },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 32, baseline: false },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 4,
+      checkpointEvery: 4,
+      model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 },
+    },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 },
+      k: 1,
+      maxNewTokens: 32,
+      baseline: false,
+    },
     timeouts: { heartbeatSeconds: 30 },
     ...overrides,
   });
@@ -89,7 +121,8 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   })) as RunSummary;
   const c = summary.counts;
   const quarantine = new Map<string, RejectRow[]>();
-  for await (const r of readJsonl<RejectRow>(summary.artifacts.quarantine!)) quarantine.set(r.id, [...(quarantine.get(r.id) ?? []), r]);
+  for await (const r of readJsonl<RejectRow>(summary.artifacts.quarantine!))
+    quarantine.set(r.id, [...(quarantine.get(r.id) ?? []), r]);
   const kept: PromptRow[] = [];
   for await (const r of readJsonl<PromptRow>(summary.artifacts.prompts!)) kept.push(r);
   const keptIds = new Set(kept.map((r) => r.id));
@@ -99,24 +132,37 @@ test('a JSONL dataset with every kind of bad row: each gets a quarantine entry, 
   for (const e of expected) {
     const q = (quarantine.get(e.id) ?? []).some((r) => e.reasons.includes(r.reason));
     const wronglyKept = e.reasons[0] !== 'duplicate_id' && keptIds.has(e.id);
-    if (!q || wronglyKept) missing.push(`${e.id} (want ${e.reasons[0]}${wronglyKept ? ', but it was KEPT' : ''}; got ${(quarantine.get(e.id) ?? []).map((r) => r.reason).join(',') || 'nothing'})`);
+    if (!q || wronglyKept)
+      missing.push(
+        `${e.id} (want ${e.reasons[0]}${wronglyKept ? ', but it was KEPT' : ''}; got ${(quarantine.get(e.id) ?? []).map((r) => r.reason).join(',') || 'nothing'})`,
+      );
   }
   const mangled = kept.filter((r) => r.prompt.includes('\uFFFD')).map((r) => r.id);
-  if (!keptIds.has(first)) missing.push(`${first}: the first row, after a UTF-8 byte order mark, was not kept (${(quarantine.get('line-1') ?? []).map((r) => r.reason).join(',') || 'gone'})`);
+  if (!keptIds.has(first))
+    missing.push(
+      `${first}: the first row, after a UTF-8 byte order mark, was not kept (${(quarantine.get('line-1') ?? []).map((r) => r.reason).join(',') || 'gone'})`,
+    );
 
   // accounting, stage by stage
   const gaps: string[] = [];
   const p = c.prepare!;
   if (p.in !== p.kept! + p.quarantined! + (p.seen ?? 0)) gaps.push(`prepare ${p.in} ≠ ${p.kept} + ${p.quarantined}`);
-  if (p.kept !== keptIds.size || kept.length !== keptIds.size) gaps.push(`prepare kept ${p.kept} vs ${keptIds.size} distinct ids in prompts.jsonl`);
+  if (p.kept !== keptIds.size || kept.length !== keptIds.size)
+    gaps.push(`prepare kept ${p.kept} vs ${keptIds.size} distinct ids in prompts.jsonl`);
   const n = (spec('x', null).sampling as { n: number }).n;
-  if (c.generate!.samples !== p.kept! * n) gaps.push(`generate ${c.generate!.samples} samples ≠ ${p.kept} prompts × ${n}`);
-  if (c.verify!.in !== c.generate!.samples || c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
-  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
+  if (c.generate!.samples !== p.kept! * n)
+    gaps.push(`generate ${c.generate!.samples} samples ≠ ${p.kept} prompts × ${n}`);
+  if (c.verify!.in !== c.generate!.samples || c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!)
+    gaps.push(`verify ${JSON.stringify(c.verify)}`);
+  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!)
+    gaps.push(`filter ${JSON.stringify(c.filter)}`);
   const badRows = expected.length;
   // From the files: every non-blank input line is a kept prompt or a quarantine entry; then each later stage's files
   // hold every id the one before passed on, once.
-  const inputLines = bytes.toString('utf8').split('\n').filter((l) => l.trim()).length;
+  const inputLines = bytes
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.trim()).length;
   const quarantined = [...quarantine.values()].reduce((t, q) => t + q.length, 0);
   const account = await accountRun(summary.runDir, n);
   const lost = Math.max(0, inputLines - (kept.length + quarantined)) + missing.length + account.lost;
@@ -172,7 +218,11 @@ pq.write_table(pa.table({"id": ids, "question": qs, "answer": ans}), sys.argv[1]
   const summary = (await s.client.workflow.execute('distillationWorkflow', {
     taskQueue: 'distillery',
     workflowId: `bad-parquet-${randomUUID()}`,
-    args: [spec('messy-parquet', { source: { type: 'parquet', path: file, fields: { id: 'id', prompt: 'question', answer: 'answer' } } })],
+    args: [
+      spec('messy-parquet', {
+        source: { type: 'parquet', path: file, fields: { id: 'id', prompt: 'question', answer: 'answer' } },
+      }),
+    ],
   })) as RunSummary;
   const c = summary.counts;
   const quarantine: RejectRow[] = [];
@@ -182,8 +232,11 @@ pq.write_table(pa.table({"id": ids, "question": qs, "answer": ans}), sys.argv[1]
   const gaps: string[] = [];
   if (p.in !== p.kept! + p.quarantined!) gaps.push(`prepare ${p.in} ≠ ${p.kept} + ${p.quarantined}`);
   if (c.verify!.in !== c.verify!.accepted! + c.verify!.rejected!) gaps.push(`verify ${JSON.stringify(c.verify)}`);
-  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!) gaps.push(`filter ${JSON.stringify(c.filter)}`);
-  const missing = expected.filter(([id, reason]) => !got.some(([i, r]) => i === id && r === reason)).map(([id, r]) => `${id} (want ${r})`);
+  if (c.filter!.in !== c.verify!.accepted || c.filter!.in !== c.filter!.kept! + c.filter!.rejected!)
+    gaps.push(`filter ${JSON.stringify(c.filter)}`);
+  const missing = expected
+    .filter(([id, reason]) => !got.some(([i, r]) => i === id && r === reason))
+    .map(([id, r]) => `${id} (want ${r})`);
   // From the files: the Parquet file's rows (as written above) against the kept prompts and quarantine entries, then
   // each stage's ids against the next one's.
   const rowsIn = good.length + 4;
@@ -202,7 +255,13 @@ pq.write_table(pa.table({"id": ids, "question": qs, "answer": ans}), sys.argv[1]
     bound: null,
     unit: '-',
     ok: gaps.length === 0 && missing.length === 0 && p.kept === good.length && lost === 0 && duplicated === 0,
-    note: [`rows in ${p.in} = kept ${p.kept} + quarantined ${p.quarantined}`, missing.length ? `NOT QUARANTINED: ${missing.join('; ')}` : '', gaps.join('; ')].filter(Boolean).join('; '),
+    note: [
+      `rows in ${p.in} = kept ${p.kept} + quarantined ${p.quarantined}`,
+      missing.length ? `NOT QUARANTINED: ${missing.join('; ')}` : '',
+      gaps.join('; '),
+    ]
+      .filter(Boolean)
+      .join('; '),
   });
   expect(gaps).toEqual([]);
   expect(missing).toEqual([]);
@@ -235,7 +294,12 @@ const failCases: FailCase[] = [
     name: 'all-bad',
     fault: 'bad input: every row bad (wrong field names)',
     dataset: () => {
-      writeFileSync(path.join(s.tmp, 'all-bad.jsonl'), goodRows().map((r) => JSON.stringify(r)).join('\n') + '\n');
+      writeFileSync(
+        path.join(s.tmp, 'all-bad.jsonl'),
+        goodRows()
+          .map((r) => JSON.stringify(r))
+          .join('\n') + '\n',
+      );
       return { source: { type: 'jsonl', path: path.join(s.tmp, 'all-bad.jsonl') } }; // fields default to prompt/answer: "question" is not mapped
     },
     type: 'EmptyDataset',
@@ -253,7 +317,14 @@ const failCases: FailCase[] = [
     fault: 'bad input: a corrupt Parquet file',
     dataset: () => {
       // the magic, a little binary and the magic again: no footer a reader can parse
-      writeFileSync(path.join(s.tmp, 'corrupt.parquet'), Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
+      writeFileSync(
+        path.join(s.tmp, 'corrupt.parquet'),
+        Buffer.concat([
+          Buffer.from('PAR1'),
+          Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]),
+          Buffer.from('PAR1'),
+        ]),
+      );
       return { source: { type: 'parquet', path: path.join(s.tmp, 'corrupt.parquet') } };
     },
     type: 'InvalidDatasetFile',
@@ -263,7 +334,14 @@ const failCases: FailCase[] = [
     name: 'parquet-as-jsonl',
     fault: 'bad input: Parquet bytes given as JSONL',
     dataset: () => {
-      writeFileSync(path.join(s.tmp, 'data.parquet'), Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
+      writeFileSync(
+        path.join(s.tmp, 'data.parquet'),
+        Buffer.concat([
+          Buffer.from('PAR1'),
+          Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]),
+          Buffer.from('PAR1'),
+        ]),
+      );
       return { source: { type: 'jsonl', path: path.join(s.tmp, 'data.parquet') } };
     },
     type: 'EmptyDataset',
@@ -281,9 +359,19 @@ const failCases: FailCase[] = [
       teacher: { baseURL: 'not a url', model: '' },
     },
     type: 'InvalidRunSpec',
-    message: ['sampling.n', 'sampling.temperature', 'sampling.top_p', 'generation.shardSize', 'generation.maxShardsInFlight', 'timeouts.heartbeatSeconds', 'fineTune.epochs', 'fineTune.batchSize', 'evaluation.k', 'teacher.baseURL', 'teacher.model'].map(
-      (f) => new RegExp(`- ${f.replace(/\./g, '\\.')}:`),
-    ),
+    message: [
+      'sampling.n',
+      'sampling.temperature',
+      'sampling.top_p',
+      'generation.shardSize',
+      'generation.maxShardsInFlight',
+      'timeouts.heartbeatSeconds',
+      'fineTune.epochs',
+      'fineTune.batchSize',
+      'evaluation.k',
+      'teacher.baseURL',
+      'teacher.model',
+    ].map((f) => new RegExp(`- ${f.replace(/\./g, '\\.')}:`)),
   },
 ];
 
@@ -292,17 +380,33 @@ for (const fc of failCases) {
     const dataset = fc.dataset ? fc.dataset() : { source: { type: 'builtin', task: 'arithmetic', count: 10, seed: 1 } };
     const started = Date.now();
     const err = await s.client.workflow
-      .execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `bad-${fc.name}-${randomUUID()}`, args: [spec(fc.name, dataset, fc.overrides)] })
-      .then(() => null, (e: unknown) => e);
+      .execute('distillationWorkflow', {
+        taskQueue: 'distillery',
+        workflowId: `bad-${fc.name}-${randomUUID()}`,
+        args: [spec(fc.name, dataset, fc.overrides)],
+      })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     const seconds = (Date.now() - started) / 1000;
     // compare error names, not classes: jest's module registry may hold another copy of @temporalio/client
     const name = (err as Error | null)?.name;
     // the application failure is the workflow's own (a bad spec) or the cause of a failed activity (prepare)
-    let cause = (err as WorkflowFailedError | null)?.cause as { type?: string; message?: string; cause?: unknown } | undefined;
+    let cause = (err as WorkflowFailedError | null)?.cause as
+      { type?: string; message?: string; cause?: unknown } | undefined;
     while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
     const message = cause?.message ?? '';
-    const ok = name === 'WorkflowFailedError' && cause?.type === fc.type && fc.message.every((re) => re.test(message)) && seconds < 60;
-    recordFailedRun(fc.fault, ok, `${cause?.type ?? name ?? 'no error'} in ${seconds.toFixed(1)} s: ${message.replace(/\s+/g, ' ').slice(0, 160)}`);
+    const ok =
+      name === 'WorkflowFailedError' &&
+      cause?.type === fc.type &&
+      fc.message.every((re) => re.test(message)) &&
+      seconds < 60;
+    recordFailedRun(
+      fc.fault,
+      ok,
+      `${cause?.type ?? name ?? 'no error'} in ${seconds.toFixed(1)} s: ${message.replace(/\s+/g, ' ').slice(0, 160)}`,
+    );
     expect(name).toBe('WorkflowFailedError');
     expect(cause?.type).toBe(fc.type);
     for (const re of fc.message) expect(message).toMatch(re);

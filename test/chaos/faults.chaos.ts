@@ -8,7 +8,16 @@ import { DatasetSchema, SamplingSchema, TeacherSchema } from '../../schemas/run-
 import type { GenerationInput } from '../../workflows/generation';
 import type { GenerationTally } from '../../workflows/messages';
 import type { SampleRow } from '../../schemas/artifact';
-import { activityAttempts, failureMessage, listDir, sleep, startDelayProxy, useChaosStack, waitFor, type ChaosStack } from './harness';
+import {
+  activityAttempts,
+  failureMessage,
+  listDir,
+  sleep,
+  startDelayProxy,
+  useChaosStack,
+  waitFor,
+  type ChaosStack,
+} from './harness';
 import { recordRow } from './table';
 
 /**
@@ -31,14 +40,18 @@ const want = (name: string) => !only.length || only.includes(name);
 let s: ChaosStack;
 let ref: { samples: Map<string, string>; requests: number };
 
-useChaosStack('faults', { gpu: false, teacherLatencyMs: 5 }, {
-  started: async (stack) => {
-    s = stack;
-    const r = await generate('reference', () => 'none');
-    ref = { samples: r.samples, requests: r.requests };
-    expect(r.samples.size).toBe(PROMPTS * N);
+useChaosStack(
+  'faults',
+  { gpu: false, teacherLatencyMs: 5 },
+  {
+    started: async (stack) => {
+      s = stack;
+      const r = await generate('reference', () => 'none');
+      ref = { samples: r.samples, requests: r.requests };
+      expect(r.samples.size).toBe(PROMPTS * N);
+    },
   },
-});
+);
 
 interface GenerateRun {
   workflowId: string;
@@ -53,19 +66,44 @@ interface GenerateRun {
   seconds: number;
 }
 
-function input(runDir: string, shardCount: number, baseURL: string, teacher: Record<string, unknown>, heartbeatSeconds: number): GenerationInput {
+function input(
+  runDir: string,
+  shardCount: number,
+  baseURL: string,
+  teacher: Record<string, unknown>,
+  heartbeatSeconds: number,
+): GenerationInput {
   return {
     runDir,
     parentWorkflowId: '',
     shardCount,
-    teacher: TeacherSchema.parse({ baseURL, model: 'procedural-arithmetic-teacher', concurrency: 2, maxRetries: 3, requestTimeoutSeconds: 3, ...teacher }),
+    teacher: TeacherSchema.parse({
+      baseURL,
+      model: 'procedural-arithmetic-teacher',
+      concurrency: 2,
+      maxRetries: 3,
+      requestTimeoutSeconds: 3,
+      ...teacher,
+    }),
     sampling: SamplingSchema.parse({ n: N, temperature: 1.0, max_tokens: 200, seed: 3 }),
     maxShardsInFlight: 2,
     cpuQueue: 'distillery-cpu',
     heartbeatSeconds,
     stageHours: 1,
     nextShard: 0,
-    tally: { shardCount, shardsDone: 0, prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0, costUSD: 0, projectedCostUSD: 0, stoppedByBudget: false },
+    tally: {
+      shardCount,
+      shardsDone: 0,
+      prompts: 0,
+      samples: 0,
+      requests: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      resumedSamples: 0,
+      costUSD: 0,
+      projectedCostUSD: 0,
+      stoppedByBudget: false,
+    },
     maxHistoryEvents: 8000,
   };
 }
@@ -94,17 +132,31 @@ async function shardRows(runDir: string): Promise<{ samples: Map<string, string>
 async function generate(
   name: string,
   plan: (i: number) => Fault,
-  opts: { teacher?: Record<string, unknown>; heartbeatSeconds?: number; delayFor?: (i: number) => number; retryAfterSeconds?: number; prompts?: number; shardSize?: number } = {},
+  opts: {
+    teacher?: Record<string, unknown>;
+    heartbeatSeconds?: number;
+    delayFor?: (i: number) => number;
+    retryAfterSeconds?: number;
+    prompts?: number;
+    shardSize?: number;
+  } = {},
 ): Promise<GenerateRun> {
   const runId = `faults-${name}-${randomUUID()}`;
   const prepared = await prepareDataset({
     artifactRoot: path.join(s.tmp, 'artifacts'),
     runId,
-    dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: PROMPTS, seed: 21 }, limit: opts.prompts ?? PROMPTS }),
+    dataset: DatasetSchema.parse({
+      source: { type: 'builtin', task: 'arithmetic', count: PROMPTS, seed: 21 },
+      limit: opts.prompts ?? PROMPTS,
+    }),
     shardSize: opts.shardSize ?? SHARD,
   });
   const delay = opts.delayFor ? await startDelayProxy(s.teacher.url, opts.delayFor) : null;
-  const proxy = await startFaultProxy({ upstream: delay?.url ?? s.teacher.url, plan, retryAfterSeconds: opts.retryAfterSeconds ?? 1 });
+  const proxy = await startFaultProxy({
+    upstream: delay?.url ?? s.teacher.url,
+    plan,
+    retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+  });
   const started = Date.now();
   let error: string | null = null;
   try {
@@ -177,18 +229,39 @@ interface FaultScenario {
 }
 
 const scenarios: FaultScenario[] = [
-  { name: 'rate_limit', fault: 'teacher: 429 storm (40 in a row, Retry-After 1 s)', plan: (i) => (i >= 10 && i < 50 ? 'rate_limit' : 'none') },
-  { name: 'server_error', fault: 'teacher: 5xx bursts (500 ×15, 503 ×15)', plan: (i) => (i >= 10 && i < 25 ? 'server_error' : i >= 60 && i < 75 ? 'unavailable' : 'none') },
+  {
+    name: 'rate_limit',
+    fault: 'teacher: 429 storm (40 in a row, Retry-After 1 s)',
+    plan: (i) => (i >= 10 && i < 50 ? 'rate_limit' : 'none'),
+  },
+  {
+    name: 'server_error',
+    fault: 'teacher: 5xx bursts (500 ×15, 503 ×15)',
+    plan: (i) => (i >= 10 && i < 25 ? 'server_error' : i >= 60 && i < 75 ? 'unavailable' : 'none'),
+  },
   {
     name: 'slow',
     fault: 'teacher: slow responses (1 in 5 takes 2 s, 1 in 13 takes 4 s > request timeout 3 s)',
     plan: () => 'none',
     delayFor: (i) => (i % 13 === 6 ? 4000 : i % 5 === 2 ? 2000 : 0),
   },
-  { name: 'hang', fault: 'teacher: hung responses (1 in 9, request timeout 3 s)', plan: (i) => (i % 9 === 4 ? 'hang' : 'none') },
+  {
+    name: 'hang',
+    fault: 'teacher: hung responses (1 in 9, request timeout 3 s)',
+    plan: (i) => (i % 9 === 4 ? 'hang' : 'none'),
+  },
   { name: 'reset', fault: 'teacher: connection resets (1 in 4)', plan: (i) => (i % 4 === 1 ? 'reset' : 'none') },
-  { name: 'truncated_json', fault: 'teacher: malformed JSON (1 in 4 truncated)', plan: (i) => (i % 4 === 2 ? 'truncated_json' : 'none') },
-  { name: 'fewer_choices', fault: 'teacher: fewer choices than n (1 in 3)', plan: (i) => (i % 3 === 0 ? 'fewer_choices' : 'none'), changedOk: true },
+  {
+    name: 'truncated_json',
+    fault: 'teacher: malformed JSON (1 in 4 truncated)',
+    plan: (i) => (i % 4 === 2 ? 'truncated_json' : 'none'),
+  },
+  {
+    name: 'fewer_choices',
+    fault: 'teacher: fewer choices than n (1 in 3)',
+    plan: (i) => (i % 3 === 0 ? 'fewer_choices' : 'none'),
+    changedOk: true,
+  },
   {
     name: 'slower_than_heartbeat',
     fault: 'teacher: every response slower than the heartbeat timeout (2.5 s vs 2 s)',
@@ -206,14 +279,29 @@ const scenarios: FaultScenario[] = [
 for (const sc of scenarios) {
   const t = want(sc.name) ? test : test.skip;
   t(`${sc.fault}: no sample lost or duplicated, retries bounded`, async () => {
-    const r = await generate(sc.name, sc.plan, { delayFor: sc.delayFor, teacher: sc.teacher, heartbeatSeconds: sc.heartbeatSeconds, prompts: sc.prompts, shardSize: sc.shardSize });
+    const r = await generate(sc.name, sc.plan, {
+      delayFor: sc.delayFor,
+      teacher: sc.teacher,
+      heartbeatSeconds: sc.heartbeatSeconds,
+      prompts: sc.prompts,
+      shardSize: sc.shardSize,
+    });
     const c = compare(r);
     const redone = r.requests - (ref.requests * r.prompts) / PROMPTS;
     // every faulted request is retried once; a failed shard attempt may also lose the answers in flight
     const lanes = Number(sc.teacher?.concurrency ?? 2);
-    const slowRetries = sc.delayFor ? Array.from({ length: r.requests }, (_, i) => sc.delayFor!(i)).filter((d) => d > 3000).length : 0;
+    const slowRetries = sc.delayFor
+      ? Array.from({ length: r.requests }, (_, i) => sc.delayFor!(i)).filter((d) => d > 3000).length
+      : 0;
     const bound = sc.noRetries ? 0 : r.injected + slowRetries + r.failedAttempts * lanes * 2;
-    const ok = !r.error && c.lost === 0 && c.extra === 0 && r.duplicates === 0 && (sc.changedOk || c.changed === 0) && redone <= bound && (!sc.noRetries || r.failedAttempts === 0);
+    const ok =
+      !r.error &&
+      c.lost === 0 &&
+      c.extra === 0 &&
+      r.duplicates === 0 &&
+      (sc.changedOk || c.changed === 0) &&
+      redone <= bound &&
+      (!sc.noRetries || r.failedAttempts === 0);
     recordRow({
       fault: sc.fault,
       runs: 1,
@@ -226,7 +314,9 @@ for (const sc of scenarios) {
       ok,
       note: [
         `${r.injected} faults injected, ${r.failedAttempts} shard attempts failed, ${r.seconds.toFixed(0)} s`,
-        c.changed ? `${c.changed} samples differ from the fault-free run${sc.changedOk ? ' (top-ups with fresh seeds)' : ''}` : '',
+        c.changed
+          ? `${c.changed} samples differ from the fault-free run${sc.changedOk ? ' (top-ups with fresh seeds)' : ''}`
+          : '',
         r.error ? `FAILED: ${r.error.slice(0, 300)}` : '',
         !ok && sc.note ? sc.note : '',
       ]
@@ -244,7 +334,12 @@ for (const sc of scenarios) {
 const tDown = want('down') ? test : test.skip;
 tDown('teacher: down for good (every request 503): retries are bounded and the error says what is wrong', async () => {
   const runId = `faults-down-${randomUUID()}`;
-  const prepared = await prepareDataset({ artifactRoot: path.join(s.tmp, 'artifacts'), runId, dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: 20, seed: 22 } }), shardSize: SHARD });
+  const prepared = await prepareDataset({
+    artifactRoot: path.join(s.tmp, 'artifacts'),
+    runId,
+    dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: 20, seed: 22 } }),
+    shardSize: SHARD,
+  });
   const proxy = await startFaultProxy({ upstream: s.teacher.url, plan: () => 'unavailable' });
   const maxRetries = 1;
   const started = Date.now();
@@ -273,7 +368,9 @@ tDown('teacher: down for good (every request 503): retries are bounded and the e
         'three failed attempts',
         async () => {
           const d = await h.describe();
-          const a = d.raw.pendingActivities?.find((p) => p.activityType?.name === 'generateShard' && (p.attempt ?? 0) >= 3 && p.lastFailure);
+          const a = d.raw.pendingActivities?.find(
+            (p) => p.activityType?.name === 'generateShard' && (p.attempt ?? 0) >= 3 && p.lastFailure,
+          );
           return a ?? null;
         },
         120_000,
@@ -290,7 +387,10 @@ tDown('teacher: down for good (every request 503): retries are bounded and the e
     // each attempt of each shard in flight sends at most (maxRetries + 1) requests per lane
     const bound = attempts * 2 * 2 * (maxRetries + 1) + 2 * 2 * (maxRetries + 1);
     // the error says what is wrong and where: the status, the endpoint and the model
-    const clear = /503|unavailable/i.test(message) && message.includes(proxy.url) && message.includes('procedural-arithmetic-teacher');
+    const clear =
+      /503|unavailable/i.test(message) &&
+      message.includes(proxy.url) &&
+      message.includes('procedural-arithmetic-teacher');
     recordRow({
       fault: `teacher: down for good (503 on every request)${slow ? '' : ', first attempts'}`,
       runs: 1,

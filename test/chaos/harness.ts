@@ -39,7 +39,10 @@ export interface ChaosStack {
   close(): Promise<void>;
 }
 
-export async function startChaosStack(name: string, opts: { teacherLatencyMs?: number; teacherMaxInFlight?: number; gpu?: boolean } = {}): Promise<ChaosStack> {
+export async function startChaosStack(
+  name: string,
+  opts: { teacherLatencyMs?: number; teacherMaxInFlight?: number; gpu?: boolean } = {},
+): Promise<ChaosStack> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), `distillery-chaos-${name}-`));
   const dbFile = path.join(tmp, 'temporal.sqlite');
   let port = await freePort();
@@ -60,7 +63,11 @@ export async function startChaosStack(name: string, opts: { teacherLatencyMs?: n
   let server: DevServer | null = await startServer(false);
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
-  const teacher = await startTeacherServer({ port: 0, latencyMs: opts.teacherLatencyMs ?? 0, maxInFlight: opts.teacherMaxInFlight });
+  const teacher = await startTeacherServer({
+    port: 0,
+    latencyMs: opts.teacherLatencyMs ?? 0,
+    maxInFlight: opts.teacherMaxInFlight,
+  });
   const workerEnv: NodeJS.ProcessEnv = { TEMPORAL_ADDRESS: server.address, DISTILLERY_LOG_LEVEL: 'INFO' };
   const stack: ChaosStack = {
     tmp,
@@ -93,7 +100,9 @@ export async function startChaosStack(name: string, opts: { teacherLatencyMs?: n
       if (signal === 'SIGTERM') await s.stop();
       else {
         s.process.kill(signal);
-        await new Promise((r) => (s.process.exitCode !== null || s.process.signalCode !== null ? r(null) : s.process.once('exit', r)));
+        await new Promise((r) =>
+          s.process.exitCode !== null || s.process.signalCode !== null ? r(null) : s.process.once('exit', r),
+        );
       }
     },
     startServer: async () => {
@@ -138,18 +147,39 @@ export function useChaosStack(
 }
 
 /** A small run that goes through every stage in about half a minute on two cores. */
-export function chaosSpec(stack: { tmp: string; teacher: { url: string } }, name: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function chaosSpec(
+  stack: { tmp: string; teacher: { url: string } },
+  name: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     name,
     dataset: { source: { type: 'builtin', task: 'arithmetic', count: 240, seed: 11 } },
     // One request lane per shard: the order of the samples in a shard is then the prompts' order whatever the teacher's
     // timing (with more lanes it follows completion order: see the reproducibility test in crash.chaos.ts).
-    teacher: { baseURL: stack.teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 1, maxRetries: 3, requestTimeoutSeconds: 30 },
+    teacher: {
+      baseURL: stack.teacher.url,
+      model: 'procedural-arithmetic-teacher',
+      concurrency: 1,
+      maxRetries: 3,
+      requestTimeoutSeconds: 30,
+    },
     sampling: { n: 4, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
     verifier: { type: 'math', keepPerPrompt: 2 },
     // maxLen holds a byte-level prompt (problem + R1's instruction, ~105 tokens) and a teacher trace (~90)
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 40, checkpointEvery: 8, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 } },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 48, seed: 2 }, k: 2, maxNewTokens: 48, baseline: false },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 40,
+      checkpointEvery: 8,
+      model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 256 },
+    },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 48, seed: 2 },
+      k: 2,
+      maxNewTokens: 48,
+      baseline: false,
+    },
     generation: { shardSize: 20, maxShardsInFlight: 2 },
     timeouts: { heartbeatSeconds: 4 },
     artifactRoot: path.join(stack.tmp, 'artifacts'),
@@ -160,7 +190,12 @@ export function chaosSpec(stack: { tmp: string; teacher: { url: string } }, name
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `pred` every `intervalMs` until it returns a truthy value (returned), or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, pred: () => T | Promise<T>, timeoutMs = 120_000, intervalMs = 20): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  pred: () => T | Promise<T>,
+  timeoutMs = 120_000,
+  intervalMs = 20,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await pred();
@@ -220,7 +255,10 @@ export interface RunOutputs {
   evaluate: { scores: string; results: string };
 }
 
-const digest = (v: unknown) => createHash('sha256').update(typeof v === 'string' ? v : JSON.stringify(v)).digest('hex');
+const digest = (v: unknown) =>
+  createHash('sha256')
+    .update(typeof v === 'string' ? v : JSON.stringify(v))
+    .digest('hex');
 
 async function idsOf(file: string, strip: (row: Record<string, unknown>) => unknown = (r) => r): Promise<StageIds> {
   const rows = new Map<string, string>();
@@ -250,8 +288,15 @@ export async function runOutputs(summary: RunSummary): Promise<RunOutputs> {
     verifyRejected: await idsOf(path.join(d, 'verify', 'rejects.jsonl')),
     sft: await idsOf(path.join(d, 'filter', 'sft.jsonl')),
     filterRejected: await idsOf(path.join(d, 'filter', 'rejects.jsonl')),
-    finetune: { steps: summary.fineTune.steps, finalLoss: summary.fineTune.finalLoss, weights: modelWeightsHash(summary.fineTune.modelDir) },
-    evaluate: { scores: digest(evalSummary.scores), results: digest(readFileSync(path.join(d, 'evaluate', 'results.jsonl'))) },
+    finetune: {
+      steps: summary.fineTune.steps,
+      finalLoss: summary.fineTune.finalLoss,
+      weights: modelWeightsHash(summary.fineTune.modelDir),
+    },
+    evaluate: {
+      scores: digest(evalSummary.scores),
+      results: digest(readFileSync(path.join(d, 'evaluate', 'results.jsonl'))),
+    },
   };
 }
 
@@ -265,9 +310,14 @@ export function modelWeightsHash(modelDir: string): string {
     if (!f.endsWith('.safetensors')) continue;
     const buf = readFileSync(path.join(modelDir, f));
     const headerLen = Number(buf.readBigUInt64LE(0));
-    const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<
+      string,
+      { dtype: string; shape: number[]; data_offsets: [number, number] }
+    >;
     const data = buf.subarray(8 + headerLen);
-    for (const name of Object.keys(header).filter((k) => k !== '__metadata__').sort()) {
+    for (const name of Object.keys(header)
+      .filter((k) => k !== '__metadata__')
+      .sort()) {
       const t = header[name]!;
       h.update(`${f}:${name}:${t.dtype}:${t.shape.join('x')}\n`);
       h.update(data.subarray(t.data_offsets[0], t.data_offsets[1]));
@@ -319,11 +369,16 @@ export function compareOutputs(ref: RunOutputs, run: RunOutputs): Comparison {
     diffIds('filter.kept', ref.sft, run.sft),
     diffIds('filter.rejected', ref.filterRejected, run.filterRejected),
   ];
-  const finetuneEqual = ref.finetune.steps === run.finetune.steps && ref.finetune.finalLoss === run.finetune.finalLoss && ref.finetune.weights === run.finetune.weights;
+  const finetuneEqual =
+    ref.finetune.steps === run.finetune.steps &&
+    ref.finetune.finalLoss === run.finetune.finalLoss &&
+    ref.finetune.weights === run.finetune.weights;
   const evaluateEqual = ref.evaluate.scores === run.evaluate.scores && ref.evaluate.results === run.evaluate.results;
   const problems: string[] = [];
-  for (const s of stages) if (s.lost || s.duplicated || s.extra || s.changed) problems.push(`${s.stage}: ${JSON.stringify(s)}`);
-  if (!finetuneEqual) problems.push(`finetune differs: ${JSON.stringify(ref.finetune)} vs ${JSON.stringify(run.finetune)}`);
+  for (const s of stages)
+    if (s.lost || s.duplicated || s.extra || s.changed) problems.push(`${s.stage}: ${JSON.stringify(s)}`);
+  if (!finetuneEqual)
+    problems.push(`finetune differs: ${JSON.stringify(ref.finetune)} vs ${JSON.stringify(run.finetune)}`);
   if (!evaluateEqual) problems.push('evaluate differs (scores or results.jsonl)');
   return {
     stages,
@@ -350,7 +405,10 @@ export interface Accounting {
   stages: { stage: string; in: number; out: number; lost: number; duplicated: number }[];
 }
 
-async function idList(file: string, key: (row: Record<string, unknown>) => string = (r) => String(r.id)): Promise<string[]> {
+async function idList(
+  file: string,
+  key: (row: Record<string, unknown>) => string = (r) => String(r.id),
+): Promise<string[]> {
   const ids: string[] = [];
   if (!existsSync(file)) return ids;
   for await (const row of readJsonl<Record<string, unknown>>(file)) ids.push(key(row));
@@ -376,21 +434,38 @@ function reconcile(stage: string, want: Iterable<string>, found: string[][]): Ac
  */
 export async function accountRun(runDir: string, n: number): Promise<Accounting> {
   const prompts = await idList(path.join(runDir, 'prepare', 'prompts.jsonl'));
-  const sampleKeys = await idList(path.join(runDir, 'generate', 'samples.jsonl'), (r) => `${String(r.promptId)}#${String(r.sampleIndex)}`);
+  const sampleKeys = await idList(
+    path.join(runDir, 'generate', 'samples.jsonl'),
+    (r) => `${String(r.promptId)}#${String(r.sampleIndex)}`,
+  );
   const sampleIds = await idList(path.join(runDir, 'generate', 'samples.jsonl'));
   const accepted = await idList(path.join(runDir, 'verify', 'accepted.jsonl'));
   const stages = [
     reconcile('prepare', prompts, [prompts]),
-    reconcile('generate', prompts.flatMap((p) => Array.from({ length: n }, (_, i) => `${p}#${i}`)), [sampleKeys]),
+    reconcile(
+      'generate',
+      prompts.flatMap((p) => Array.from({ length: n }, (_, i) => `${p}#${i}`)),
+      [sampleKeys],
+    ),
     reconcile('verify', sampleIds, [accepted, await idList(path.join(runDir, 'verify', 'rejects.jsonl'))]),
-    reconcile('filter', accepted, [await idList(path.join(runDir, 'filter', 'sft.jsonl')), await idList(path.join(runDir, 'filter', 'rejects.jsonl'))]),
+    reconcile('filter', accepted, [
+      await idList(path.join(runDir, 'filter', 'sft.jsonl')),
+      await idList(path.join(runDir, 'filter', 'rejects.jsonl')),
+    ]),
   ];
-  return { lost: stages.reduce((t, s) => t + s.lost, 0), duplicated: stages.reduce((t, s) => t + s.duplicated, 0), stages };
+  return {
+    lost: stages.reduce((t, s) => t + s.lost, 0),
+    duplicated: stages.reduce((t, s) => t + s.duplicated, 0),
+    stages,
+  };
 }
 
 /** The stages of an Accounting that do not add up, for a row's note ('' when all do). */
 export function accountingProblems(a: Accounting): string {
-  return a.stages.filter((s) => s.lost || s.duplicated).map((s) => `${s.stage}: ${s.in} in, ${s.out} out, ${s.lost} lost, ${s.duplicated} duplicated`).join('; ');
+  return a.stages
+    .filter((s) => s.lost || s.duplicated)
+    .map((s) => `${s.stage}: ${s.in} in, ${s.out} out, ${s.lost} lost, ${s.duplicated} duplicated`)
+    .join('; ');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -415,8 +490,13 @@ export async function activityAttempts(client: Client, workflowId: string): Prom
       const attemptOf = new Map<string, number>();
       for (const e of history.events ?? []) {
         const id0 = String(e.eventId);
-        if (e.activityTaskScheduledEventAttributes) types.set(id0, e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-        if (e.activityTaskStartedEventAttributes) attemptOf.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), e.activityTaskStartedEventAttributes.attempt ?? 1);
+        if (e.activityTaskScheduledEventAttributes)
+          types.set(id0, e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+        if (e.activityTaskStartedEventAttributes)
+          attemptOf.set(
+            String(e.activityTaskStartedEventAttributes.scheduledEventId),
+            e.activityTaskStartedEventAttributes.attempt ?? 1,
+          );
       }
       for (const [sched, attempt] of attemptOf) {
         const type = types.get(sched) ?? '?';
@@ -476,12 +556,17 @@ export function decodePayloads(payloads: temporal.api.common.v1.IPayload[] | nul
 }
 
 /** The decoded results of the completed activities of a type in one workflow's history (current run). */
-export async function activityResults<T = Record<string, unknown>>(client: Client, workflowId: string, type: string): Promise<T[]> {
+export async function activityResults<T = Record<string, unknown>>(
+  client: Client,
+  workflowId: string,
+  type: string,
+): Promise<T[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const types = new Map<string, string>();
   const out: T[] = [];
   for (const e of history.events ?? []) {
-    if (e.activityTaskScheduledEventAttributes) types.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    if (e.activityTaskScheduledEventAttributes)
+      types.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
     const c = e.activityTaskCompletedEventAttributes;
     if (c && types.get(String(c.scheduledEventId)) === type) out.push(decodePayloads(c.result?.payloads)[0] as T);
   }
@@ -494,10 +579,13 @@ export async function activitySeconds(client: Client, workflowId: string): Promi
   const types = new Map<string, string>();
   const started = new Map<string, number>();
   const out: Record<string, number> = {};
-  const ms = (t: temporal.api.history.v1.IHistoryEvent) => Number(t.eventTime?.seconds ?? 0) * 1000 + Math.floor((t.eventTime?.nanos ?? 0) / 1e6);
+  const ms = (t: temporal.api.history.v1.IHistoryEvent) =>
+    Number(t.eventTime?.seconds ?? 0) * 1000 + Math.floor((t.eventTime?.nanos ?? 0) / 1e6);
   for (const e of history.events ?? []) {
-    if (e.activityTaskScheduledEventAttributes) types.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-    if (e.activityTaskStartedEventAttributes) started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), ms(e));
+    if (e.activityTaskScheduledEventAttributes)
+      types.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    if (e.activityTaskStartedEventAttributes)
+      started.set(String(e.activityTaskStartedEventAttributes.scheduledEventId), ms(e));
     const c = e.activityTaskCompletedEventAttributes;
     if (c) {
       const type = types.get(String(c.scheduledEventId)) ?? '?';
@@ -508,8 +596,14 @@ export async function activitySeconds(client: Client, workflowId: string): Promi
 }
 
 /** Heartbeat details (decoded) of the pending activities of a workflow, by activity type. */
-export async function pendingHeartbeats(client: Client, workflowId: string): Promise<{ type: string; attempt: number; details: unknown }[]> {
-  const d = await client.workflow.getHandle(workflowId).describe().catch(() => null);
+export async function pendingHeartbeats(
+  client: Client,
+  workflowId: string,
+): Promise<{ type: string; attempt: number; details: unknown }[]> {
+  const d = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .catch(() => null);
   return (d?.raw.pendingActivities ?? []).map((a) => ({
     type: a.activityType?.name ?? '?',
     attempt: a.attempt ?? 1,

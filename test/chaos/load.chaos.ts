@@ -19,7 +19,9 @@ const MAX_WORKER_RSS_MIB = Number(process.env.CHAOS_LOAD_MAX_RSS_MIB ?? 1536);
 test(`${N} prompts through generate → verify → filter: bounded memory, small histories`, async () => {
   // keep: the run's files are counted below (every prompt's samples, every sample's verdict and filter decision)
   const r = await runLoad({ prompts: N, keep: true, log: (l) => process.stdout.write(l + '\n') });
-  const account = await accountRun(runDirFor(path.join(r.tmp, 'artifacts'), `load-${N}`), 4).finally(() => rmSync(r.tmp, { recursive: true, force: true }));
+  const account = await accountRun(runDirFor(path.join(r.tmp, 'artifacts'), `load-${N}`), 4).finally(() =>
+    rmSync(r.tmp, { recursive: true, force: true }),
+  );
   process.stdout.write(formatLoad(r) + '\n');
   const worker = Object.entries(r.peakRssMiB).find(([k]) => k.startsWith('cpu worker'))?.[1] ?? Infinity;
   const h = r.largestHistory;
@@ -33,7 +35,13 @@ test(`${N} prompts through generate → verify → filter: bounded memory, small
     note: `stage seconds ${JSON.stringify(Object.fromEntries(Object.entries(r.stageSeconds).map(([k, v]) => [k, Math.round(v)])))}`,
   });
   const counts = r.counts;
-  const accounted = counts.prepare?.kept === N && r.samples === N * 4 && counts.verify?.in === r.samples && counts.filter?.in === counts.verify?.accepted && account.lost === 0 && account.duplicated === 0;
+  const accounted =
+    counts.prepare?.kept === N &&
+    r.samples === N * 4 &&
+    counts.verify?.in === r.samples &&
+    counts.filter?.in === counts.verify?.accepted &&
+    account.lost === 0 &&
+    account.duplicated === 0;
   const ok = accounted && worker < MAX_WORKER_RSS_MIB && h.events < 10_240 && h.bytes < 10 * 1024 * 1024;
   recordRow({
     fault: `load: ${N} prompts, generate → verify → filter`,

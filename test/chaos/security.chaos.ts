@@ -23,28 +23,32 @@ let hostB: CaptureServer;
 const SECRET = `sk-chaos-${randomUUID()}`;
 const UNLISTED = `sk-unlisted-${randomUUID()}`;
 
-useChaosStack('security', { gpu: false }, {
-  started: async (stack) => {
-    s = stack;
-    hostA = await startCaptureServer();
-    hostB = await startCaptureServer();
-    for (const d of ['data', 'artifacts', 'outside']) mkdirSync(path.join(stack.tmp, d), { recursive: true });
-    // The worker again, now with its policy: nothing else changes.
-    await stack.kill('cpu');
-    Object.assign(stack.workerEnv, {
-      DISTILLERY_TEST_SECRET: SECRET,
-      DISTILLERY_TEST_UNLISTED: UNLISTED,
-      DISTILLERY_KEY_POLICY: JSON.stringify({ DISTILLERY_TEST_SECRET: [new URL(hostA.url).host] }),
-      DISTILLERY_DATA_ROOTS: path.join(stack.tmp, 'data'),
-      DISTILLERY_ARTIFACT_ROOTS: path.join(stack.tmp, 'artifacts'),
-    });
-    await stack.startCpu();
+useChaosStack(
+  'security',
+  { gpu: false },
+  {
+    started: async (stack) => {
+      s = stack;
+      hostA = await startCaptureServer();
+      hostB = await startCaptureServer();
+      for (const d of ['data', 'artifacts', 'outside']) mkdirSync(path.join(stack.tmp, d), { recursive: true });
+      // The worker again, now with its policy: nothing else changes.
+      await stack.kill('cpu');
+      Object.assign(stack.workerEnv, {
+        DISTILLERY_TEST_SECRET: SECRET,
+        DISTILLERY_TEST_UNLISTED: UNLISTED,
+        DISTILLERY_KEY_POLICY: JSON.stringify({ DISTILLERY_TEST_SECRET: [new URL(hostA.url).host] }),
+        DISTILLERY_DATA_ROOTS: path.join(stack.tmp, 'data'),
+        DISTILLERY_ARTIFACT_ROOTS: path.join(stack.tmp, 'artifacts'),
+      });
+      await stack.startCpu();
+    },
+    closing: async () => {
+      await hostA?.close();
+      await hostB?.close();
+    },
   },
-  closing: async () => {
-    await hostA?.close();
-    await hostB?.close();
-  },
-});
+);
 
 interface Outcome {
   completed: boolean;
@@ -56,31 +60,65 @@ interface Outcome {
 /** Runs a spec to its end and reports how it ended (the application failure's type and message, when it failed). */
 async function run(name: string, overrides: Record<string, unknown>): Promise<Outcome> {
   const started = Date.now();
-  const spec = chaosSpec(s, name, { teacher: { baseURL: hostB.url, model: 'procedural-arithmetic-teacher', maxRetries: 0 }, ...overrides });
+  const spec = chaosSpec(s, name, {
+    teacher: { baseURL: hostB.url, model: 'procedural-arithmetic-teacher', maxRetries: 0 },
+    ...overrides,
+  });
   // A refusal takes seconds; a run still going after 90 s was not refused (it is then cut off, and counted so).
   const err = await s.client.workflow
-    .execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `security-${name}-${randomUUID()}`, args: [spec], workflowExecutionTimeout: '90 seconds' })
-    .then(() => null, (e: unknown) => e);
-  let cause = (err as WorkflowFailedError | null)?.cause as { type?: string; message?: string; cause?: unknown } | undefined;
+    .execute('distillationWorkflow', {
+      taskQueue: 'distillery',
+      workflowId: `security-${name}-${randomUUID()}`,
+      args: [spec],
+      workflowExecutionTimeout: '90 seconds',
+    })
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
+  let cause = (err as WorkflowFailedError | null)?.cause as
+    { type?: string; message?: string; cause?: unknown } | undefined;
   while (cause && !cause.type && cause.cause) cause = cause.cause as typeof cause;
-  return { completed: err === null, type: cause?.type, message: cause?.message ?? String(err ?? ''), seconds: (Date.now() - started) / 1000 };
+  return {
+    completed: err === null,
+    type: cause?.type,
+    message: cause?.message ?? String(err ?? ''),
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /** How a run ended, for the row's note: completed, the failure type, or (not refused) the first words of why it stopped. */
-const ended = (o: Outcome) => (o.completed ? 'completed' : o.type ?? `not refused (${o.message.slice(0, 40)})`);
+const ended = (o: Outcome) => (o.completed ? 'completed' : (o.type ?? `not refused (${o.message.slice(0, 40)})`));
 
 const requestsSent = () => hostA.requests.length + hostB.requests.length;
-const secretSeen = () => [...hostA.requests, ...hostB.requests].some((r) => r.authorization?.includes(SECRET) || r.authorization?.includes(UNLISTED));
+const secretSeen = () =>
+  [...hostA.requests, ...hostB.requests].some(
+    (r) => r.authorization?.includes(SECRET) || r.authorization?.includes(UNLISTED),
+  );
 
 test('a spec naming a key variable outside the worker policy, or sending a bound key to another host: refused, no request sent', async () => {
   const before = requestsSent();
   const runs = [
-    { expect: 'ApiKeyNotAllowed', outcome: await run('unlisted-key', { teacher: { baseURL: hostB.url, model: 'm', apiKeyEnv: 'DISTILLERY_TEST_UNLISTED', maxRetries: 0 } }) },
-    { expect: 'ApiKeyHostNotAllowed', outcome: await run('key-to-other-host', { teacher: { baseURL: hostB.url, model: 'm', apiKeyEnv: 'DISTILLERY_TEST_SECRET', maxRetries: 0 } }) },
+    {
+      expect: 'ApiKeyNotAllowed',
+      outcome: await run('unlisted-key', {
+        teacher: { baseURL: hostB.url, model: 'm', apiKeyEnv: 'DISTILLERY_TEST_UNLISTED', maxRetries: 0 },
+      }),
+    },
+    {
+      expect: 'ApiKeyHostNotAllowed',
+      outcome: await run('key-to-other-host', {
+        teacher: { baseURL: hostB.url, model: 'm', apiKeyEnv: 'DISTILLERY_TEST_SECRET', maxRetries: 0 },
+      }),
+    },
   ];
   const requests = requestsSent() - before;
   const completed = runs.filter((r) => r.outcome.completed).length;
-  const ok = completed === 0 && requests === 0 && !secretSeen() && runs.every((r) => r.outcome.type === r.expect && /rule: /.test(r.outcome.message) && r.outcome.seconds < 60);
+  const ok =
+    completed === 0 &&
+    requests === 0 &&
+    !secretSeen() &&
+    runs.every((r) => r.outcome.type === r.expect && /rule: /.test(r.outcome.message) && r.outcome.seconds < 60);
   recordRow({
     fault: 'security: spec names a forbidden API key variable (unlisted; bound to another host)',
     runs: runs.length,
@@ -112,14 +150,28 @@ test('spec paths escaping the worker roots (.., a symlink out, artifactRoot outs
   const outsideBefore = readdirSync(outside).length;
   const before = requestsSent();
   const runs = [
-    { field: 'dataset.source.path', outcome: await run('dotdot', { dataset: { source: { type: 'jsonl', path: path.join(data, '..', 'outside', 'secret.jsonl') } } }) },
-    { field: 'dataset.source.path', outcome: await run('symlink', { dataset: { source: { type: 'jsonl', path: path.join(data, 'innocent.jsonl') } } }) },
+    {
+      field: 'dataset.source.path',
+      outcome: await run('dotdot', {
+        dataset: { source: { type: 'jsonl', path: path.join(data, '..', 'outside', 'secret.jsonl') } },
+      }),
+    },
+    {
+      field: 'dataset.source.path',
+      outcome: await run('symlink', {
+        dataset: { source: { type: 'jsonl', path: path.join(data, 'innocent.jsonl') } },
+      }),
+    },
     { field: 'artifactRoot', outcome: await run('artifact-root', { artifactRoot: path.join(outside, 'artifacts') }) },
   ];
   const requests = requestsSent() - before;
   const written = readdirSync(outside).length - outsideBefore;
   const completed = runs.filter((r) => r.outcome.completed).length;
-  const ok = completed === 0 && requests === 0 && written === 0 && runs.every((r) => r.outcome.type === 'PathOutsideRoots' && r.outcome.message.startsWith(`${r.field} `));
+  const ok =
+    completed === 0 &&
+    requests === 0 &&
+    written === 0 &&
+    runs.every((r) => r.outcome.type === 'PathOutsideRoots' && r.outcome.message.startsWith(`${r.field} `));
   recordRow({
     fault: 'security: spec paths escape the worker roots (.., symlink, artifactRoot)',
     runs: runs.length,
@@ -130,11 +182,15 @@ test('spec paths escaping the worker roots (.., a symlink out, artifactRoot outs
     bound: 0,
     unit: 'requests sent + files written outside the roots',
     ok,
-    note: runs.map((r) => `${r.field}: ${ended(r.outcome)} in ${r.outcome.seconds.toFixed(1)} s`).join('; ') + `; ${requests} requests, ${written} files outside`,
+    note:
+      runs.map((r) => `${r.field}: ${ended(r.outcome)} in ${r.outcome.seconds.toFixed(1)} s`).join('; ') +
+      `; ${requests} requests, ${written} files outside`,
   });
   for (const r of runs) {
     expect(r.outcome).toMatchObject({ completed: false, type: 'PathOutsideRoots' });
-    expect(r.outcome.message).toMatch(new RegExp(`^${r.field.replace(/\./g, '\\.')} .* is outside the directories this worker may .*\\(rule: `));
+    expect(r.outcome.message).toMatch(
+      new RegExp(`^${r.field.replace(/\./g, '\\.')} .* is outside the directories this worker may .*\\(rule: `),
+    );
   }
   expect(requests).toBe(0);
   expect(written).toBe(0);

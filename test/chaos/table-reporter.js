@@ -12,12 +12,24 @@ const path = require('node:path');
 function read(dir) {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
   const load = (f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-  return { rows: files.filter((f) => f.startsWith('row-')).map(load), loads: files.filter((f) => f.startsWith('load-')).map(load) };
+  return {
+    rows: files.filter((f) => f.startsWith('row-')).map(load),
+    loads: files.filter((f) => f.startsWith('load-')).map(load),
+  };
 }
 
 function table(headers, rows) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) => '| ' + cells.map((c, i) => (i === 0 || typeof c === 'string' && isNaN(Number(c)) ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join(' | ') + ' |';
+  const line = (cells) =>
+    '| ' +
+    cells
+      .map((c, i) =>
+        i === 0 || (typeof c === 'string' && isNaN(Number(c)))
+          ? String(c).padEnd(widths[i])
+          : String(c).padStart(widths[i]),
+      )
+      .join(' | ') +
+    ' |';
   return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
 }
 
@@ -47,7 +59,18 @@ function render(dir) {
     out.push(
       table(
         ['fault', 'runs', 'completed', 'lost', 'duplicated', 'redone', 'bound', 'unit', 'ok', 'note'],
-        rows.map((r) => [r.fault, r.runs, r.completed, dash(r.lost), dash(r.duplicated), dash(r.redone), dash(r.bound), r.unit || '-', okCell(r), r.note || '']),
+        rows.map((r) => [
+          r.fault,
+          r.runs,
+          r.completed,
+          dash(r.lost),
+          dash(r.duplicated),
+          dash(r.redone),
+          dash(r.bound),
+          r.unit || '-',
+          okCell(r),
+          r.note || '',
+        ]),
       ),
     );
     const tot = totals(rows);
@@ -55,15 +78,31 @@ function render(dir) {
       '',
       `totals: ${rows.length} scenarios (${tot.ok} ok, ${tot.bad} not ok, ${tot.skipped} skipped), ${tot.runs} runs, ${tot.completed} completed, lost ${tot.lost}, duplicated ${tot.duplicated}`,
     );
-    if (tot.skipped) out.push(`SKIPPED scenarios did not run: ${rows.filter((r) => r.skipped).map((r) => r.fault).join('; ')}`);
+    if (tot.skipped)
+      out.push(
+        `SKIPPED scenarios did not run: ${rows
+          .filter((r) => r.skipped)
+          .map((r) => r.fault)
+          .join('; ')}`,
+      );
   } else {
     out.push('(no scenario recorded a row)');
   }
   for (const l of loads) {
-    out.push('', `load: ${l.prompts} prompts, ${l.samples} samples through generate → verify → filter in ${l.seconds.toFixed(1)} s`);
-    out.push(table(['process', 'peak RSS (MiB)'], Object.entries(l.peakRssMiB).map(([k, v]) => [k, v.toFixed(0)])));
+    out.push(
+      '',
+      `load: ${l.prompts} prompts, ${l.samples} samples through generate → verify → filter in ${l.seconds.toFixed(1)} s`,
+    );
+    out.push(
+      table(
+        ['process', 'peak RSS (MiB)'],
+        Object.entries(l.peakRssMiB).map(([k, v]) => [k, v.toFixed(0)]),
+      ),
+    );
     const h = l.largestHistory;
-    out.push(`largest history: ${h.events} events, ${(h.bytes / 1024).toFixed(1)} KiB (${h.workflowId}, of ${l.histories} runs; Temporal's limits 51,200 events / 50 MiB, warnings at 10,240 / 10 MiB)`);
+    out.push(
+      `largest history: ${h.events} events, ${(h.bytes / 1024).toFixed(1)} KiB (${h.workflowId}, of ${l.histories} runs; Temporal's limits 51,200 events / 50 MiB, warnings at 10,240 / 10 MiB)`,
+    );
     if (l.note) out.push(l.note);
   }
   return out.join('\n');
@@ -78,7 +117,9 @@ class ChaosTableReporter {
     this.started = Date.now();
   }
   onRunComplete() {
-    const text = render(this.dir) + `\n\nchaos suite wall time: ${((Date.now() - this.started) / 1000).toFixed(0)} s (results in ${this.dir})\n`;
+    const text =
+      render(this.dir) +
+      `\n\nchaos suite wall time: ${((Date.now() - this.started) / 1000).toFixed(0)} s (results in ${this.dir})\n`;
     process.stdout.write(text + '\n');
     if (process.env.DISTILLERY_CHAOS_TABLE) fs.writeFileSync(process.env.DISTILLERY_CHAOS_TABLE, text);
   }

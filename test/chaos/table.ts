@@ -45,7 +45,8 @@ export interface LoadFigures {
 }
 
 export function resultsDir(): string {
-  const dir = process.env.DISTILLERY_CHAOS_RESULTS ?? path.join(os.tmpdir(), `distillery-chaos-results-${process.ppid}`);
+  const dir =
+    process.env.DISTILLERY_CHAOS_RESULTS ?? path.join(os.tmpdir(), `distillery-chaos-results-${process.ppid}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -62,13 +63,40 @@ export function recordLoad(figures: LoadFigures): void {
 
 /** A scenario this machine cannot stage (e.g. no tmpfs without root): a row that says SKIP, never ok. */
 export function recordSkipped(fault: string, why: string): void {
-  recordRow({ fault, runs: 0, completed: 0, lost: null, duplicated: null, redone: null, bound: null, ok: false, skipped: true, note: `SKIPPED: ${why}` });
+  recordRow({
+    fault,
+    runs: 0,
+    completed: 0,
+    lost: null,
+    duplicated: null,
+    redone: null,
+    bound: null,
+    ok: false,
+    skipped: true,
+    note: `SKIPPED: ${why}`,
+  });
 }
 
 /**
  * A run that must fail cleanly (a clear error, nothing corrupt left): nothing completes. `counts`: what the files it
  * left say (e.g. duplicate ids in partial shards), when it left any; without them the row shows "-".
  */
-export function recordFailedRun(fault: string, ok: boolean, note: string, counts: { lost: number; duplicated: number } | null = null): void {
-  recordRow({ fault, runs: 1, completed: 0, lost: counts?.lost ?? null, duplicated: counts?.duplicated ?? null, redone: null, bound: null, unit: '-', ok, note });
+export function recordFailedRun(
+  fault: string,
+  ok: boolean,
+  note: string,
+  counts: { lost: number; duplicated: number } | null = null,
+): void {
+  recordRow({
+    fault,
+    runs: 1,
+    completed: 0,
+    lost: counts?.lost ?? null,
+    duplicated: counts?.duplicated ?? null,
+    redone: null,
+    bound: null,
+    unit: '-',
+    ok,
+    note,
+  });
 }

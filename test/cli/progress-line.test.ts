@@ -2,13 +2,27 @@ import { activityDetail, progressLine } from '../../cli/progress-line';
 import type { RunProgress } from '../../workflows/messages';
 
 test('the fine-tune and evaluate heartbeats read as a few words on the progress line', () => {
-  expect(activityDetail('fineTune', { step: 23, total: 40, checkpoint: null, loss: 0.41234 })).toBe('step 23/40 loss 0.412');
-  expect(activityDetail('fineTune', { step: 0, total: null, checkpoint: null, loss: null })).toBe('step 0');
-  expect(activityDetail('openaiFineTune', { status: 'running', step: 3, loss: 1.5 })).toBe('job running step 3 loss 1.500');
-  expect(activityDetail('evaluate', { model: 'student', benchmark: 'arith', sample: 1, done: 37 })).toBe('student: 37 answers (sample 1)');
-  expect(activityDetail('evaluate', { model: 'student', benchmark: 'arith', sample: 1, done: 37, correct: 80, incorrect: 12, noAnswer: 5 })).toBe(
-    'student: 37 answers (sample 1): so far 80 correct / 12 incorrect / 5 no answer',
+  expect(activityDetail('fineTune', { step: 23, total: 40, checkpoint: null, loss: 0.41234 })).toBe(
+    'step 23/40 loss 0.412',
   );
+  expect(activityDetail('fineTune', { step: 0, total: null, checkpoint: null, loss: null })).toBe('step 0');
+  expect(activityDetail('openaiFineTune', { status: 'running', step: 3, loss: 1.5 })).toBe(
+    'job running step 3 loss 1.500',
+  );
+  expect(activityDetail('evaluate', { model: 'student', benchmark: 'arith', sample: 1, done: 37 })).toBe(
+    'student: 37 answers (sample 1)',
+  );
+  expect(
+    activityDetail('evaluate', {
+      model: 'student',
+      benchmark: 'arith',
+      sample: 1,
+      done: 37,
+      correct: 80,
+      incorrect: 12,
+      noAnswer: 5,
+    }),
+  ).toBe('student: 37 answers (sample 1): so far 80 correct / 12 incorrect / 5 no answer');
   expect(activityDetail('evaluate', { model: 'baseline', phase: 'opening engine' })).toBe('baseline: opening engine');
   expect(activityDetail('evaluate', { phase: 'starting' })).toBe('');
   expect(activityDetail('generateShard', { done: 3 })).toBe('');
@@ -38,7 +52,10 @@ test('after evaluation the progress line gives each model pass@1 and its samples
     generation: null,
     tokens: { prompt: 0, completion: 0 },
     acceptanceRate: null,
-    counts: { 'evaluate.baseline': { pass1: 0.05, stderr: 0.02, samples: 120, correct: 6, incorrect: 30, noAnswer: 84 }, 'evaluate.student': { pass1: 0.7, stderr: 0.05, samples: 120, correct: 84, incorrect: 36, noAnswer: 0 } },
+    counts: {
+      'evaluate.baseline': { pass1: 0.05, stderr: 0.02, samples: 120, correct: 6, incorrect: 30, noAnswer: 84 },
+      'evaluate.student': { pass1: 0.7, stderr: 0.05, samples: 120, correct: 84, incorrect: 36, noAnswer: 0 },
+    },
   } as unknown as RunProgress;
   const line = progressLine(p);
   expect(line).toContain('baseline 5.0% (6/30/84 correct/incorrect/no answer)');

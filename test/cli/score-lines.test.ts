@@ -20,13 +20,24 @@ const spec = (model: string) =>
     name: 'x',
     dataset: { source: { type: 'builtin', task: 'arithmetic', count: 10, seed: 1 } },
     teacher: { baseURL: 'http://127.0.0.1:1/v1', model },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 60, seed: 2 }, k: 2, temperature: 0.6, top_p: 0.95, maxNewTokens: 128, teacher: true },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 60, seed: 2 },
+      k: 2,
+      temperature: 0.6,
+      top_p: 0.95,
+      maxNewTokens: 128,
+      teacher: true,
+    },
   });
 
 test('the printed scores give every model correct / incorrect / no answer beside pass@1', () => {
   const lines = scoreLines(summary, spec('procedural-arithmetic-teacher'));
   expect(lines[0]).toContain('temperature 0.6, top_p 0.95, 128 new tokens');
-  const row = (name: string) => lines.find((l) => l.trim().startsWith(name))!.trim().split(/\s+/);
+  const row = (name: string) =>
+    lines
+      .find((l) => l.trim().startsWith(name))!
+      .trim()
+      .split(/\s+/);
   expect(row('baseline')).toEqual(['baseline', '5.0%', '±', '2.0', '6', '30', '84', '120']);
   expect(row('student')).toEqual(['student', '70.0%', '±', '5.0', '84', '36', '0', '120']);
 });

@@ -4,13 +4,29 @@ import { parse as parseYaml } from 'yaml';
 import { decideGate } from '../../core/gate';
 import { checkRunSpec } from '../../schemas/run-spec';
 import { mixTargets, pickCopies } from '../../activities/dataset/mixture';
-import { generateNumberWordsProblems, numberToWords, parseNumberWordsPrompt } from '../../activities/dataset/number-words-task';
+import {
+  generateNumberWordsProblems,
+  numberToWords,
+  parseNumberWordsPrompt,
+} from '../../activities/dataset/number-words-task';
 import { proceduralTeacherRespond } from '../../infra/teacher/procedural-teacher';
 import { verifySample } from '../../activities/verify/verify-sample';
 
 const teacher = { baseURL: 'http://127.0.0.1:8400/v1', model: 'm' };
-const reasoning = { name: 'math', source: { type: 'builtin', task: 'arithmetic', count: 30 }, kind: 'reasoning', verifier: 'math', weight: 3 };
-const chat = { name: 'words', source: { type: 'jsonl', path: 'w.jsonl', fields: { response: 'response' } }, kind: 'non-reasoning', responses: 'existing', weight: 1 };
+const reasoning = {
+  name: 'math',
+  source: { type: 'builtin', task: 'arithmetic', count: 30 },
+  kind: 'reasoning',
+  verifier: 'math',
+  weight: 3,
+};
+const chat = {
+  name: 'words',
+  source: { type: 'jsonl', path: 'w.jsonl', fields: { response: 'response' } },
+  kind: 'non-reasoning',
+  responses: 'existing',
+  weight: 1,
+};
 const mixed = { name: 'r1-mix', datasets: [reasoning, chat], teacher };
 
 test('a two-source spec parses, with per-kind defaults left for prepare to resolve', () => {
@@ -26,17 +42,37 @@ test('a two-source spec parses, with per-kind defaults left for prepare to resol
 test.each([
   [{ ...mixed, dataset: { source: { type: 'builtin', task: 'arithmetic' } } }, 'datasets', 'not both'],
   [{ name: 'x', teacher }, 'dataset', 'needs dataset (one source) or datasets'],
-  [{ ...mixed, datasets: [{ ...reasoning, maxSamples: 10 }, chat] }, 'datasets.0.maxSamples', 'weight or maxSamples, not both'],
-  [{ ...mixed, datasets: [reasoning, { ...chat, source: { type: 'jsonl', path: 'w.jsonl' } }] }, 'datasets.1.responses', 'fields.response'],
-  [{ ...mixed, datasets: [reasoning, { ...chat, source: { type: 'builtin', task: 'number-words' } }] }, 'datasets.1.responses', 'fields.response'],
+  [
+    { ...mixed, datasets: [{ ...reasoning, maxSamples: 10 }, chat] },
+    'datasets.0.maxSamples',
+    'weight or maxSamples, not both',
+  ],
+  [
+    { ...mixed, datasets: [reasoning, { ...chat, source: { type: 'jsonl', path: 'w.jsonl' } }] },
+    'datasets.1.responses',
+    'fields.response',
+  ],
+  [
+    { ...mixed, datasets: [reasoning, { ...chat, source: { type: 'builtin', task: 'number-words' } }] },
+    'datasets.1.responses',
+    'fields.response',
+  ],
   [{ ...mixed, datasets: [reasoning, { ...chat, weight: undefined }] }, 'datasets', 'words has neither'],
   [{ ...mixed, datasets: [reasoning, { ...reasoning }] }, 'datasets.1.name', 'two sources are named math'],
   [{ ...mixed, datasets: [{ ...reasoning, verifier: 'judge' }, chat] }, 'datasets.0.verifier', 'needs verifier.judge'],
   [{ ...mixed, datasets: [{ ...reasoning, kind: 'chat' }, chat] }, 'datasets.0.kind', ''],
   [{ ...mixed, datasets: [{ ...reasoning, think: 'maybe' }, chat] }, 'datasets.0.think', ''],
-  [{ ...mixed, datasets: [{ ...reasoning, source: { type: 'builtin', task: 'poetry' } }, chat] }, 'datasets.0.source.task', 'arithmetic" or "number-words'],
+  [
+    { ...mixed, datasets: [{ ...reasoning, source: { type: 'builtin', task: 'poetry' } }, chat] },
+    'datasets.0.source.task',
+    'arithmetic" or "number-words',
+  ],
   [{ ...mixed, datasets: [{ ...reasoning, sampling: { temprature: 1 } }, chat] }, 'datasets.0.sampling', ''],
-  [{ name: 'x', teacher, dataset: { source: { type: 'builtin', task: 'arithmetic' } }, mixing: { seed: 1 } }, 'mixing', 'applies to datasets'],
+  [
+    { name: 'x', teacher, dataset: { source: { type: 'builtin', task: 'arithmetic' } }, mixing: { seed: 1 } },
+    'mixing',
+    'applies to datasets',
+  ],
 ])('rejects a bad mixture naming %#: %s', (spec, path, words) => {
   const r = checkRunSpec(spec);
   expect(r.ok).toBe(false);
@@ -48,7 +84,10 @@ test.each([
 
 describe('mixTargets', () => {
   test('weights without a total: the largest set needing no repetition, each count within one sample of its share', () => {
-    const t = mixTargets([{ name: 'a', weight: 0.75, available: 37 }, { name: 'b', weight: 0.25, available: 20 }]);
+    const t = mixTargets([
+      { name: 'a', weight: 0.75, available: 37 },
+      { name: 'b', weight: 0.25, available: 20 },
+    ]);
     const size = t[0]!.target + t[1]!.target;
     expect(t[0]!.target).toBeLessThanOrEqual(37);
     expect(Math.abs(t[0]!.target - 0.75 * size)).toBeLessThan(1);
@@ -56,16 +95,35 @@ describe('mixTargets', () => {
     expect(size).toBe(49); // 37 / 0.75 = 49.3
   });
   test('a total larger than a source asks for repetition of that source only', () => {
-    const t = mixTargets([{ name: 'a', weight: 3, available: 100 }, { name: 'b', weight: 1, available: 10 }], 80);
+    const t = mixTargets(
+      [
+        { name: 'a', weight: 3, available: 100 },
+        { name: 'b', weight: 1, available: 10 },
+      ],
+      80,
+    );
     expect(t.map((x) => x.target)).toEqual([60, 20]);
   });
   test('maxSamples caps a source and the weighted ones share the rest', () => {
-    const t = mixTargets([{ name: 'a', weight: 1, available: 100 }, { name: 'b', maxSamples: 5, available: 9 }], 50);
+    const t = mixTargets(
+      [
+        { name: 'a', weight: 1, available: 100 },
+        { name: 'b', maxSamples: 5, available: 9 },
+      ],
+      50,
+    );
     expect(t.map((x) => x.target)).toEqual([45, 5]);
   });
-  test.each([[0.75, 0.25], [2, 1], [0.6, 0.3, 0.1]])('largest remainder keeps every share within one sample (%p)', (...w) => {
+  test.each([
+    [0.75, 0.25],
+    [2, 1],
+    [0.6, 0.3, 0.1],
+  ])('largest remainder keeps every share within one sample (%p)', (...w) => {
     for (let total = 1; total < 200; total += 7) {
-      const t = mixTargets(w.map((x, i) => ({ name: `s${i}`, weight: x, available: 1000 })), total);
+      const t = mixTargets(
+        w.map((x, i) => ({ name: `s${i}`, weight: x, available: 1000 })),
+        total,
+      );
       const sum = w.reduce((a, b) => a + b, 0);
       expect(t.reduce((a, x) => a + x.target, 0)).toBe(total);
       t.forEach((x, i) => expect(Math.abs(x.target - (total * w[i]!) / sum)).toBeLessThan(1));
@@ -129,9 +187,15 @@ describe('the gate over both held-out tasks', () => {
     [0.59, true],
     [0.5, false],
   ])('reasoning up 20 points, number-words at %p: promote=%p', (words, promote) => {
-    const d = decideGate({ policy, baseline, candidate: { 'arithmetic-2digit-heldout': s(0.5), 'number-words-heldout': s(words) } });
+    const d = decideGate({
+      policy,
+      baseline,
+      candidate: { 'arithmetic-2digit-heldout': s(0.5), 'number-words-heldout': s(words) },
+    });
     expect(d.promote).toBe(promote);
-    expect(d.checks.find((c) => c.benchmark === 'number-words-heldout' && c.check === 'no_regression')!.pass).toBe(promote);
+    expect(d.checks.find((c) => c.benchmark === 'number-words-heldout' && c.check === 'no_regression')!.pass).toBe(
+      promote,
+    );
   });
 });
 

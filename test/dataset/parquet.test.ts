@@ -53,7 +53,13 @@ test('every codec reads the same rows, JSON-safe (int64 past 2^53 as a string, n
   expect(rows.snappy).toHaveLength(12);
   for (const codec of ['gzip', 'zstd', 'none']) expect(rows[codec]).toEqual(rows.snappy);
   expect(rows.snappy!.map((r) => r.row)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-  expect(rows.snappy![0]!.value).toEqual({ id: 'p0', question: 'Compute 0 + 0.', answer: 0, task: 'math', meta: { level: 0, tags: ['a', 'b'] } });
+  expect(rows.snappy![0]!.value).toEqual({
+    id: 'p0',
+    question: 'Compute 0 + 0.',
+    answer: 0,
+    task: 'math',
+    meta: { level: 0, tags: ['a', 'b'] },
+  });
   expect(rows.snappy![7]!.value).toMatchObject({ id: 'p7', answer: String(2n ** 60n), task: null });
 });
 
@@ -96,16 +102,25 @@ test('a truncated or non-Parquet file fails non-retryably, naming the file; a Pa
       const { DatasetSchema } = require(d + '/schemas/run-spec.js');
       const dataset = DatasetSchema.parse({ source: ${JSON.stringify(source)} });
       try { await prepareDataset({ artifactRoot: dir + '/artifacts-bad', runId: 'run', dataset, shardSize: 4 }); return { ok: true }; }
-      catch (e) { return { error: e.message, type: e.type, nonRetryable: e.nonRetryable }; }`) as { error?: string; type?: string; nonRetryable?: boolean };
+      catch (e) { return { error: e.message, type: e.type, nonRetryable: e.nonRetryable }; }`) as {
+      error?: string;
+      type?: string;
+      nonRetryable?: boolean;
+    };
   const truncated = run({ type: 'parquet', path: path.join(dir, 'truncated.parquet') });
   expect(truncated).toMatchObject({ type: 'InvalidDatasetFile', nonRetryable: true });
   expect(truncated.error).toContain(path.join(dir, 'truncated.parquet'));
   expect(truncated.error).toMatch(/not a readable Parquet file/);
   writeFileSync(path.join(dir, 'text.parquet'), '{"id": 1}\n');
-  expect(run({ type: 'parquet', path: path.join(dir, 'text.parquet') })).toMatchObject({ type: 'InvalidDatasetFile', error: expect.stringContaining('text.parquet') });
+  expect(run({ type: 'parquet', path: path.join(dir, 'text.parquet') })).toMatchObject({
+    type: 'InvalidDatasetFile',
+    error: expect.stringContaining('text.parquet'),
+  });
   const asJsonl = run({ type: 'jsonl', path: path.join(dir, 'data-snappy.parquet') });
   expect(asJsonl).toMatchObject({ type: 'EmptyDataset', nonRetryable: true });
-  expect(asJsonl.error).toMatch(/data-snappy\.parquet is a Parquet file read as JSONL: set dataset\.source\.type to "parquet"/);
+  expect(asJsonl.error).toMatch(
+    /data-snappy\.parquet is a Parquet file read as JSONL: set dataset\.source\.type to "parquet"/,
+  );
 });
 
 test('a MATH-500 benchmark in Parquet (as Hugging Face serves it) loads like its JSONL form', () => {
@@ -114,7 +129,10 @@ test('a MATH-500 benchmark in Parquet (as Hugging Face serves it) loads like its
     const b = await loadBenchmark({ type: 'math500', path: dir + '/math500.parquet' });
     let truncatedError = null;
     try { await loadBenchmark({ type: 'aime', path: dir + '/truncated.parquet' }); } catch (e) { truncatedError = e.message; }
-    return { b, truncatedError };`) as { b: { name: string; items: { id: string; answer: string; difficulty?: number; prompt: string }[] }; truncatedError: string };
+    return { b, truncatedError };`) as {
+    b: { name: string; items: { id: string; answer: string; difficulty?: number; prompt: string }[] };
+    truncatedError: string;
+  };
   expect(b.b.name).toBe('math500');
   expect(b.b.items.map((i) => [i.id, i.answer, i.difficulty])).toEqual([
     ['test/a.json', '2', 1],

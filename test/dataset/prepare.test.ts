@@ -23,14 +23,27 @@ const row = (id: string, q: string, a = '1') => JSON.stringify({ id, question: q
 const fields = { id: 'id', prompt: 'question', answer: 'answer' };
 
 async function prepare(root: string, file: string, shardSize = 2) {
-  return prepareDataset({ artifactRoot: root, runId: 'run', dataset: DatasetSchema.parse({ source: { type: 'jsonl', path: file, fields } }), shardSize });
+  return prepareDataset({
+    artifactRoot: root,
+    runId: 'run',
+    dataset: DatasetSchema.parse({ source: { type: 'jsonl', path: file, fields } }),
+    shardSize,
+  });
 }
 
 test('invalid UTF-8 is quarantined as invalid_utf8 under the row id; a BOM does not break the first row; CRLF is fine', async () => {
   const root = tmp();
   const file = path.join(root, 'in.jsonl');
-  const bad = Buffer.concat([Buffer.from('{"id": "bad", "question": "Compute 3 + 3. '), Buffer.from([0x80, 0xc0, 0xaf, 0xff]), Buffer.from('", "answer": "6"}')]);
-  const surrogate = Buffer.concat([Buffer.from('{"id": "surrogate", "question": "x'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('", "answer": "1"}')]);
+  const bad = Buffer.concat([
+    Buffer.from('{"id": "bad", "question": "Compute 3 + 3. '),
+    Buffer.from([0x80, 0xc0, 0xaf, 0xff]),
+    Buffer.from('", "answer": "6"}'),
+  ]);
+  const surrogate = Buffer.concat([
+    Buffer.from('{"id": "surrogate", "question": "x'),
+    Buffer.from([0xed, 0xa0, 0x80]),
+    Buffer.from('", "answer": "1"}'),
+  ]);
   const notJson = Buffer.concat([Buffer.from('{"id": "torn'), Buffer.from([0xfe])]);
   writeFileSync(
     file,
@@ -82,7 +95,10 @@ test('a failed attempt (disk full mid-way) removes its temp files and the shards
   writeFileSync(file, Array.from({ length: 40 }, (_, i) => row(`r${i}`, `Compute ${i} + 1.`)).join('\n') + '\n');
   const original = AtomicJsonlWriter.prototype.write;
   let writes = 0;
-  const spy = jest.spyOn(AtomicJsonlWriter.prototype, 'write').mockImplementation(async function (this: AtomicJsonlWriter, r: unknown) {
+  const spy = jest.spyOn(AtomicJsonlWriter.prototype, 'write').mockImplementation(async function (
+    this: AtomicJsonlWriter,
+    r: unknown,
+  ) {
     if (++writes === 70) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     return original.call(this, r);
   });
@@ -106,7 +122,8 @@ test('a read-only artifact root fails at once, non-retryably, naming the path', 
   await fs.mkdir(readOnly);
   const access = fs.access.bind(fs);
   const spy = jest.spyOn(fs, 'access').mockImplementation(async (p, mode) => {
-    if (String(p) === readOnly) throw Object.assign(new Error(`EROFS: read-only file system, access '${readOnly}'`), { code: 'EROFS' });
+    if (String(p) === readOnly)
+      throw Object.assign(new Error(`EROFS: read-only file system, access '${readOnly}'`), { code: 'EROFS' });
     return access(p, mode);
   });
   try {
@@ -124,7 +141,14 @@ test('a read-only artifact root fails at once, non-retryably, naming the path', 
 test('Parquet bytes given as JSONL: the error names the file and says to use type parquet', async () => {
   const root = tmp();
   const file = path.join(root, 'data.parquet');
-  writeFileSync(file, Buffer.concat([Buffer.from('PAR1'), Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]), Buffer.from('PAR1')]));
+  writeFileSync(
+    file,
+    Buffer.concat([
+      Buffer.from('PAR1'),
+      Buffer.from([0x15, 0x04, 0x15, 0x10, 0x0a, 0x00, 0xff, 0x0a]),
+      Buffer.from('PAR1'),
+    ]),
+  );
   const err = (await prepare(root, file).catch((e: unknown) => e)) as ApplicationFailure;
   expect(err).toMatchObject({ type: 'EmptyDataset', nonRetryable: true });
   expect(err.message).toMatch(/all 3 rows were quarantined/);

@@ -29,7 +29,13 @@ const bench = (f: string) => path.join(benchDir, f);
 /** Every gold must be one the benchmark's own verifier accepts when a response states exactly it. */
 function goldsSelfVerify(b: Benchmark): string[] {
   return b.items
-    .filter((it) => !verifySample({ content: `The answer is \\boxed{${it.answer}}.`, answer: it.answer, task: it.task as 'math' | 'choice' }, 'math').correct)
+    .filter(
+      (it) =>
+        !verifySample(
+          { content: `The answer is \\boxed{${it.answer}}.`, answer: it.answer, task: it.task as 'math' | 'choice' },
+          'math',
+        ).correct,
+    )
     .map((it) => `${it.id}: ${it.answer}`);
 }
 
@@ -41,7 +47,9 @@ describe('public benchmark files', () => {
     expect(b.items).toHaveLength(500);
     const first = b.items[0]!;
     expect(first.id).toBe('test/precalculus/807.json');
-    expect(first.prompt.startsWith('Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.')).toBe(true);
+    expect(first.prompt.startsWith('Convert the point $(0,3)$ in rectangular coordinates to polar coordinates.')).toBe(
+      true,
+    );
     expect(first.prompt.endsWith(`\n${R1_MATH_INSTRUCTION}`)).toBe(true);
     expect(first.answer).toBe('\\left( 3, \\frac{\\pi}{2} \\right)');
     expect(first.difficulty).toBe(2);
@@ -73,7 +81,12 @@ describe('public benchmark files', () => {
     expect(b.items[0]!.prompt.startsWith('Janet’s ducks lay 16 eggs per day.')).toBe(true);
     expect(b.items.every((it) => /^-?[\d.]+$/.test(it.answer))).toBe(true);
     expect(goldsSelfVerify(b)).toEqual([]);
-    const train = await loadBenchmark({ type: 'gsm8k', path: bench('gsm8k_train.jsonl'), limit: 10, name: 'gsm8k-train' });
+    const train = await loadBenchmark({
+      type: 'gsm8k',
+      path: bench('gsm8k_train.jsonl'),
+      limit: 10,
+      name: 'gsm8k-train',
+    });
     expect(train.items).toHaveLength(10);
     expect(train.items[0]).toMatchObject({ id: 'gsm8k-train-0', answer: '72' });
   });
@@ -93,7 +106,8 @@ describe('public benchmark files', () => {
   test('HumanEval items run in the code verifier: the canonical solution passes, a wrong one fails', async () => {
     // The code verifier needs its sandbox (bubblewrap): without it this test fails rather than pass unseen.
     const problem = await sandboxProblem();
-    if (problem) throw new Error(`the code sandbox cannot run here (${problem}): apt-get install -y bubblewrap (.ci/run does)`);
+    if (problem)
+      throw new Error(`the code sandbox cannot run here (${problem}): apt-get install -y bubblewrap (.ci/run does)`);
     const raw = fs
       .readFileSync(bench('humaneval.jsonl'), 'utf8')
       .split('\n')
@@ -104,7 +118,9 @@ describe('public benchmark files', () => {
     for (const [i, it] of b.items.entries()) {
       const fence = (code: string) => `<think>ok</think>\n\`\`\`python\n${code}\n\`\`\``;
       const sample = (content: string) => ({ content, answer: it.answer, task: it.task, tests: it.tests });
-      const good = await verifySampleAsync(sample(fence(raw[i]!.prompt + raw[i]!.canonical_solution)), { type: 'code' });
+      const good = await verifySampleAsync(sample(fence(raw[i]!.prompt + raw[i]!.canonical_solution)), {
+        type: 'code',
+      });
       expect([it.id, good.verdict]).toEqual([it.id, 'correct']);
       const bad = await verifySampleAsync(sample(fence(`${raw[i]!.prompt}    return None\n`)), { type: 'code' });
       expect([it.id, bad.verdict]).toEqual([it.id, 'incorrect']);
@@ -133,10 +149,17 @@ describe('the builtin arithmetic benchmark', () => {
 
   test('a model is evaluated on the prompt it was trained on: the builtin dataset poses its problems the same way', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'posed-'));
-    const prepared = await prepareDataset({ artifactRoot: root, runId: 'posed', dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: 50, seed: 1 } }), shardSize: 50 });
+    const prepared = await prepareDataset({
+      artifactRoot: root,
+      runId: 'posed',
+      dataset: DatasetSchema.parse({ source: { type: 'builtin', task: 'arithmetic', count: 50, seed: 1 } }),
+      shardSize: 50,
+    });
     const train: string[] = [];
     for await (const r of readJsonl<PromptRow>(prepared.prompts)) train.push(r.prompt);
-    const held = (await loadBenchmark({ type: 'builtin', task: 'arithmetic', count: 50, seed: 2 })).items.map((it) => it.prompt);
+    const held = (await loadBenchmark({ type: 'builtin', task: 'arithmetic', count: 50, seed: 2 })).items.map(
+      (it) => it.prompt,
+    );
     const shape = (p: string) => p.replace(/\d+/g, 'N');
     expect(new Set(train.map(shape))).toEqual(new Set([`Compute N+N.\n${R1_MATH_INSTRUCTION}`]));
     expect(new Set(held.map(shape))).toEqual(new Set([`Compute N+N.\n${R1_MATH_INSTRUCTION}`]));
@@ -158,7 +181,12 @@ describe('formats and failures, on small files', () => {
 
   test('GPQA-style multiple choice: choices as an object, a list or A..D fields; in the file order', async () => {
     const p = file('gpqa-mini.jsonl', [
-      { id: 'q1', question: 'Which is a noble gas?', choices: { A: 'Oxygen', B: 'Neon', C: 'Iron', D: 'Carbon' }, answer: 'B' },
+      {
+        id: 'q1',
+        question: 'Which is a noble gas?',
+        choices: { A: 'Oxygen', B: 'Neon', C: 'Iron', D: 'Carbon' },
+        answer: 'B',
+      },
       { question: 'Which planet is largest?', choices: ['Mars', 'Venus', 'Jupiter', 'Earth'], answer: '(c)' },
       { question: '2+2?', A: '3', B: '5', C: '6', D: '4', answer: 'D' },
     ]);
@@ -170,9 +198,18 @@ describe('formats and failures, on small files', () => {
       ['gpqa-mini-1', 'C'],
       ['gpqa-mini-2', 'D'],
     ]);
-    expect(b.items[0]!.prompt).toBe(`Which is a noble gas?\n\nA) Oxygen\nB) Neon\nC) Iron\nD) Carbon\n\n${CHOICE_INSTRUCTION}`);
+    expect(b.items[0]!.prompt).toBe(
+      `Which is a noble gas?\n\nA) Oxygen\nB) Neon\nC) Iron\nD) Carbon\n\n${CHOICE_INSTRUCTION}`,
+    );
     // the choice verifier reads the letter of an answer in this format
-    const v = verifySample({ content: '<think>Neon is inert.</think>\nThe answer is \\boxed{B}.', answer: b.items[0]!.answer, task: 'choice' }, 'choice');
+    const v = verifySample(
+      {
+        content: '<think>Neon is inert.</think>\nThe answer is \\boxed{B}.',
+        answer: b.items[0]!.answer,
+        task: 'choice',
+      },
+      'choice',
+    );
     expect(v.verdict).toBe('correct');
     // no instruction when asked for none
     const bare = await loadBenchmark({ type: 'gpqa', path: p, instruction: '' });
@@ -182,17 +219,57 @@ describe('formats and failures, on small files', () => {
   test('a row that cannot be read stops the load with its file and line', async () => {
     const cases: [string, Parameters<typeof loadBenchmark>[0]['type'], unknown[] | string, RegExp][] = [
       ['bad-json.jsonl', 'aime', '{"problem":"x","answer":"1"}\n{not json\n', /bad-json\.jsonl:2: not valid JSON/],
-      ['no-answer.jsonl', 'aime', [{ problem: 'x', answer: '1' }, { problem: 'y' }], /no-answer\.jsonl:2: missing or empty field "answer"/],
-      ['no-hashes.jsonl', 'gsm8k', [{ question: 'q', answer: 'just 5' }], /no-hashes\.jsonl:1: answer has no "#### N" line/],
-      ['three.jsonl', 'gpqa', [{ question: 'q', choices: ['a', 'b', 'c'], answer: 'A' }], /three\.jsonl:1: needs exactly four/],
-      ['letter.jsonl', 'gpqa', [{ question: 'q', choices: ['a', 'b', 'c', 'd'], answer: 'E' }], /letter\.jsonl:1: answer is not a letter/],
-      ['level.jsonl', 'math500', [{ problem: 'p', answer: '1', level: 'hard' }], /level\.jsonl:1: level is not a number/],
-      ['dup.jsonl', 'math500', [{ unique_id: 'a', problem: 'p', answer: '1', level: 1 }, { unique_id: 'a', problem: 'q', answer: '2', level: 2 }], /dup\.jsonl:2: duplicate id "a"/],
-      ['entry.jsonl', 'humaneval', [{ task_id: 'T/0', prompt: 'def f():\n', test: 'assert 1', entry_point: 'f()' }], /entry\.jsonl:1: entry_point is not an identifier/],
+      [
+        'no-answer.jsonl',
+        'aime',
+        [{ problem: 'x', answer: '1' }, { problem: 'y' }],
+        /no-answer\.jsonl:2: missing or empty field "answer"/,
+      ],
+      [
+        'no-hashes.jsonl',
+        'gsm8k',
+        [{ question: 'q', answer: 'just 5' }],
+        /no-hashes\.jsonl:1: answer has no "#### N" line/,
+      ],
+      [
+        'three.jsonl',
+        'gpqa',
+        [{ question: 'q', choices: ['a', 'b', 'c'], answer: 'A' }],
+        /three\.jsonl:1: needs exactly four/,
+      ],
+      [
+        'letter.jsonl',
+        'gpqa',
+        [{ question: 'q', choices: ['a', 'b', 'c', 'd'], answer: 'E' }],
+        /letter\.jsonl:1: answer is not a letter/,
+      ],
+      [
+        'level.jsonl',
+        'math500',
+        [{ problem: 'p', answer: '1', level: 'hard' }],
+        /level\.jsonl:1: level is not a number/,
+      ],
+      [
+        'dup.jsonl',
+        'math500',
+        [
+          { unique_id: 'a', problem: 'p', answer: '1', level: 1 },
+          { unique_id: 'a', problem: 'q', answer: '2', level: 2 },
+        ],
+        /dup\.jsonl:2: duplicate id "a"/,
+      ],
+      [
+        'entry.jsonl',
+        'humaneval',
+        [{ task_id: 'T/0', prompt: 'def f():\n', test: 'assert 1', entry_point: 'f()' }],
+        /entry\.jsonl:1: entry_point is not an identifier/,
+      ],
       ['empty.jsonl', 'aime', '\n\n', /empty\.jsonl:0: no rows/],
     ];
     for (const [name, type, rows, re] of cases) {
-      const err = await loadBenchmark({ type, path: file(name, rows) } as Parameters<typeof loadBenchmark>[0]).catch((e: unknown) => e);
+      const err = await loadBenchmark({ type, path: file(name, rows) } as Parameters<typeof loadBenchmark>[0]).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(BenchmarkFormatError);
       expect((err as Error).message).toMatch(re);
     }
@@ -204,7 +281,9 @@ describe('formats and failures, on small files', () => {
       { problem: 'What is $2+2$?', answer: '4', level: 5 },
     ]);
     const b = await loadBenchmark({ type: 'math500', path: p, limit: 1, instruction: 'Box it.', name: 'mini' });
-    expect(b.items).toEqual([{ id: 'math500-0', prompt: 'What is $1+1$?\nBox it.', answer: '2', task: 'math', difficulty: 3 }]);
+    expect(b.items).toEqual([
+      { id: 'math500-0', prompt: 'What is $1+1$?\nBox it.', answer: '2', task: 'math', difficulty: 3 },
+    ]);
   });
 
   test('gsm8kGold', () => {

@@ -42,12 +42,22 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
     fs.rmSync(runDir, { recursive: true, force: true });
   });
 
-  const evaluation = EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic', count: 30, seed: 4 }, k: 3, maxNewTokens: 256, seed: 11 });
+  const evaluation = EvaluationSchema.parse({
+    benchmark: { type: 'builtin', task: 'arithmetic', count: 30, seed: 4 },
+    k: 3,
+    maxNewTokens: 256,
+    seed: 11,
+  });
 
   test('scores the teacher like any model, with a recorded seed per sample, reproducibly', async () => {
     const evaluate = createEvaluate();
     const run = (dir: string) =>
-      evaluate({ runDir: dir, evaluation, maxLen: 256, models: [{ name: 'teacher', endpoint: { baseURL: teacher.url, model: teacher.model, maxInFlight: 4 } }] });
+      evaluate({
+        runDir: dir,
+        evaluation,
+        maxLen: 256,
+        models: [{ name: 'teacher', endpoint: { baseURL: teacher.url, model: teacher.model, maxInFlight: 4 } }],
+      });
     const a = await run(runDir);
     expect(a.engines).toEqual({ teacher: 'endpoint' });
     const score = a.scores[0]!;
@@ -78,16 +88,41 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
     process.env.DISTILLERY_KEY_POLICY = JSON.stringify({ DISTILLERY_TEST_NO_SUCH_KEY: ['127.0.0.1'] });
     try {
       const evaluate = createEvaluate();
-      const missing = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }).catch((e: unknown) => e);
+      const missing = await evaluate({
+        runDir,
+        evaluation,
+        maxLen: 256,
+        models: [
+          {
+            name: 'x',
+            endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' },
+          },
+        ],
+      }).catch((e: unknown) => e);
       expect(missing).toMatchObject({ type: 'ApiKeyNotSet', nonRetryable: true });
       expect((missing as Error).message).toMatch(/DISTILLERY_TEST_NO_SUCH_KEY is not set on this worker/);
       expect(secured.stats().requests).toBe(0);
       // A key the endpoint refuses: 401, named.
       process.env.DISTILLERY_TEST_NO_SUCH_KEY = 'wrong';
-      const refused = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'x', endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' } }] }).catch((e: unknown) => e);
+      const refused = await evaluate({
+        runDir,
+        evaluation,
+        maxLen: 256,
+        models: [
+          {
+            name: 'x',
+            endpoint: { baseURL: secured.url, model: secured.model, apiKeyEnv: 'DISTILLERY_TEST_NO_SUCH_KEY' },
+          },
+        ],
+      }).catch((e: unknown) => e);
       expect(refused).toMatchObject({ type: 'EvaluationEndpointUnauthorized', nonRetryable: true });
       expect((refused as Error).message).toMatch(/the key in DISTILLERY_TEST_NO_SUCH_KEY was refused/);
-      const unknown = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'y', endpoint: { baseURL: teacher.url, model: 'no-such-model' } }] }).catch((e: unknown) => e);
+      const unknown = await evaluate({
+        runDir,
+        evaluation,
+        maxLen: 256,
+        models: [{ name: 'y', endpoint: { baseURL: teacher.url, model: 'no-such-model' } }],
+      }).catch((e: unknown) => e);
       expect(unknown).toMatchObject({ type: 'EvaluationModelNotFound', nonRetryable: true });
       expect((unknown as Error).message).toContain('no-such-model');
     } finally {
@@ -100,15 +135,28 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
 
 const GGUF = defaultLlamaModelPath();
 const LLAMA_MAIN = path.resolve(__dirname, '../../dist/infra/teacher/llama-main.js');
-const llama = requires('the SmolLM2 GGUF and the built llama.cpp server', fileProblem(GGUF, 'bash infra/models/fetch-smollm2.sh') ?? fileProblem(LLAMA_MAIN, 'npm run build'));
+const llama = requires(
+  'the SmolLM2 GGUF and the built llama.cpp server',
+  fileProblem(GGUF, 'bash infra/models/fetch-smollm2.sh') ?? fileProblem(LLAMA_MAIN, 'npm run build'),
+);
 
 llama.describe('evaluation of a GGUF checkpoint on a llama.cpp server the activity starts', () => {
   test('serves the checkpoint, scores it, and stops the server afterwards', async () => {
     const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-eval-llama-'));
     try {
       const evaluate = createEvaluate({ threads: 1, cudaVisibleDevices: '' });
-      const evaluation = EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 4 }, k: 1, maxNewTokens: 24, seed: 5 });
-      const res = await evaluate({ runDir, evaluation, maxLen: 256, models: [{ name: 'smol', serve: { gguf: GGUF } }] });
+      const evaluation = EvaluationSchema.parse({
+        benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 4 },
+        k: 1,
+        maxNewTokens: 24,
+        seed: 5,
+      });
+      const res = await evaluate({
+        runDir,
+        evaluation,
+        maxLen: 256,
+        models: [{ name: 'smol', serve: { gguf: GGUF } }],
+      });
       expect(res.engines).toEqual({ smol: 'llama.cpp' });
       const rows = await rowsOf(pathOf(res.results));
       expect(rows).toHaveLength(4);

@@ -21,13 +21,23 @@ describe('evaluate activity', () => {
   let runDir = '';
   let modelDir = '';
   let result: EvaluateResult;
-  const evaluation = EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic', count: 12, seed: 0 }, k: 2, maxNewTokens: 12, seed: 3 });
+  const evaluation = EvaluationSchema.parse({
+    benchmark: { type: 'builtin', task: 'arithmetic', count: 12, seed: 0 },
+    k: 2,
+    maxNewTokens: 12,
+    seed: 3,
+  });
   let gpqa = '';
 
   beforeAll(async () => {
     ({ runDir } = await sftRunDir(4));
     const config = path.join(runDir, 'config.json');
-    await writeJsonAtomic(config, { data: path.join(runDir, 'filter', 'sft.jsonl'), output_dir: path.join(runDir, 'out'), model: { d_model: 32, n_layer: 1, n_head: 2, max_len: MAX_LEN }, seed: 7 });
+    await writeJsonAtomic(config, {
+      data: path.join(runDir, 'filter', 'sft.jsonl'),
+      output_dir: path.join(runDir, 'out'),
+      model: { d_model: 32, n_layer: 1, n_head: 2, max_len: MAX_LEN },
+      seed: 7,
+    });
     modelDir = path.join(runDir, 'model');
     exportInitialModel(config, modelDir);
     gpqa = path.join(runDir, 'mini-gpqa.jsonl');
@@ -35,7 +45,11 @@ describe('evaluate activity', () => {
       gpqa,
       [
         { question: 'Pick one.', choices: ['a', 'b', 'c', 'd'], answer: 'A' },
-        { question: `A question far longer than the student's ${MAX_LEN}-token context: ${'blah '.repeat(40)}`, choices: ['a', 'b', 'c', 'd'], answer: 'B' },
+        {
+          question: `A question far longer than the student's ${MAX_LEN}-token context: ${'blah '.repeat(40)}`,
+          choices: ['a', 'b', 'c', 'd'],
+          answer: 'B',
+        },
       ]
         .map((r) => JSON.stringify(r))
         .join('\n') + '\n',
@@ -79,14 +93,23 @@ describe('evaluate activity', () => {
   test('same model, same randomness: baseline and student are scored on identical samples', async () => {
     const [a, b] = result.scores;
     expect({ ...a, name: 'x' }).toEqual({ ...b, name: 'x' });
-    const rows: { model: string; benchmark: string; itemId: string; sampleIndex: number; response: string; difficulty?: number }[] = [];
+    const rows: {
+      model: string;
+      benchmark: string;
+      itemId: string;
+      sampleIndex: number;
+      response: string;
+      difficulty?: number;
+    }[] = [];
     for await (const r of readJsonl<(typeof rows)[number]>(result.results)) rows.push(r);
     expect(rows).toHaveLength(2 * (12 + 2) * 2);
     const key = (r: (typeof rows)[number]) => `${r.benchmark}|${r.itemId}|${r.sampleIndex}`;
     const base = new Map(rows.filter((r) => r.model === 'baseline').map((r) => [key(r), r.response]));
     for (const r of rows.filter((x) => x.model === 'student')) expect(r.response).toBe(base.get(key(r)));
     // arithmetic rows carry their difficulty (carries), the file benchmark's none
-    expect(rows.filter((r) => r.benchmark === 'arithmetic-2digit-heldout').every((r) => typeof r.difficulty === 'number')).toBe(true);
+    expect(
+      rows.filter((r) => r.benchmark === 'arithmetic-2digit-heldout').every((r) => typeof r.difficulty === 'number'),
+    ).toBe(true);
     expect(rows.filter((r) => r.benchmark === 'mini-gpqa').every((r) => r.difficulty === undefined)).toBe(true);
   });
 
@@ -100,9 +123,18 @@ describe('evaluate activity', () => {
     const summary = JSON.parse(fs.readFileSync(pathOf(result.summary), 'utf8'));
     expect(summary.benchmark).toBe('arithmetic-2digit-heldout');
     expect(summary.benchmarks.map((b: { name: string }) => b.name)).toEqual(['arithmetic-2digit-heldout', 'mini-gpqa']);
-    const again = await createEvaluate({ threads: 1 })({ runDir: path.join(runDir, 'again'), evaluation, models: [{ name: 'student', dir: modelDir }], maxLen: MAX_LEN });
+    const again = await createEvaluate({ threads: 1 })({
+      runDir: path.join(runDir, 'again'),
+      evaluation,
+      models: [{ name: 'student', dir: modelDir }],
+      maxLen: MAX_LEN,
+    });
     const sha = (rows: string[]) => createHash('sha256').update(rows.join('\n')).digest('hex');
-    const lines = (f: string) => fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.includes('"model":"student"') && l.includes('arithmetic-2digit-heldout'));
+    const lines = (f: string) =>
+      fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"model":"student"') && l.includes('arithmetic-2digit-heldout'));
     expect(sha(lines(pathOf(again.results)))).toBe(sha(lines(pathOf(result.results))));
   });
 });

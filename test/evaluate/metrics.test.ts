@@ -146,7 +146,15 @@ describe('standard errors and lengths', () => {
     // [10,20,30,40,100]: mean 200/5 = 40; median x[2] = 30; p90 at h = 4·0.9 = 3.6 → 40 + 0.6·(100-40) = 76
     // deviations -30,-20,-10,0,60 → squares 900+400+100+0+3600 = 5000; variance 5000/4 = 1250; s.e. √(1250/5) = √250
     const s = lengthStats([100, 10, 40, 20, 30]);
-    expect(s).toEqual({ count: 5, mean: 40, stderr: expect.any(Number), median: 30, p90: expect.any(Number), min: 10, max: 100 });
+    expect(s).toEqual({
+      count: 5,
+      mean: 40,
+      stderr: expect.any(Number),
+      median: 30,
+      p90: expect.any(Number),
+      min: 10,
+      max: 100,
+    });
     expect(s.p90).toBeCloseTo(76, 12);
     expect(s.stderr).toBeCloseTo(Math.sqrt(250), 12);
     expect(lengthStats([])).toEqual({ count: 0, mean: 0, stderr: 0, median: 0, p90: 0, min: 0, max: 0 });
@@ -154,7 +162,12 @@ describe('standard errors and lengths', () => {
 });
 
 describe('benchmarkMetrics', () => {
-  const s = (correct: boolean, answer: string | null, chars: number, truncated = false) => ({ correct, answer, chars, truncated });
+  const s = (correct: boolean, answer: string | null, chars: number, truncated = false) => ({
+    correct,
+    answer,
+    chars,
+    truncated,
+  });
   const items: ItemSamples[] = [
     { id: 'a', difficulty: 0, samples: [s(true, '1', 10), s(true, '1', 20)] }, // pass1 1, cons 1, pass@2 1
     { id: 'b', difficulty: 0, samples: [s(false, '5', 30), s(true, '2', 40)] }, // pass1 .5, cons tie .5, pass@2 1

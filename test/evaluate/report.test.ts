@@ -23,7 +23,13 @@ import { requires } from '../helpers/prerequisites';
 export const runSummaryIsReportSummary = (s: RunSummary): ReportSummary => s;
 
 function findChromium(): string | null {
-  const candidates = [process.env.DISTILLERY_CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'].filter(Boolean) as string[];
+  const candidates = [
+    process.env.DISTILLERY_CHROMIUM,
+    'chromium',
+    'chromium-browser',
+    'google-chrome',
+    'google-chrome-stable',
+  ].filter(Boolean) as string[];
   for (const c of candidates) {
     try {
       const p = execFileSync('sh', ['-c', `command -v "${c}"`], { encoding: 'utf8' }).trim();
@@ -36,12 +42,29 @@ function findChromium(): string | null {
 }
 
 const chromium = findChromium();
-const withChromium = requires('headless Chromium', chromium ? null : 'no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium fonts-dejavu-core`; .ci/run installs it)');
+const withChromium = requires(
+  'headless Chromium',
+  chromium
+    ? null
+    : 'no chromium on PATH (Debian: `apt-get install -y --no-install-recommends chromium fonts-dejavu-core`; .ci/run installs it)',
+);
 
 function runChromium(args: string[], userDataDir: string): string {
   const r = spawnSync(
     chromium!,
-    ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--hide-scrollbars', '--force-device-scale-factor=1', `--user-data-dir=${userDataDir}`, ...args],
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--hide-scrollbars',
+      '--force-device-scale-factor=1',
+      `--user-data-dir=${userDataDir}`,
+      ...args,
+    ],
     { encoding: 'utf8', timeout: 90_000, maxBuffer: 64 << 20 },
   );
   if (r.status !== 0) throw new Error(`chromium exited ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
@@ -110,7 +133,8 @@ function decodePng(buf: Buffer): { width: number; height: number; rgba: Buffer }
 function countColor(img: { rgba: Buffer }, hex: string): number {
   const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   let n = 0;
-  for (let i = 0; i < img.rgba.length; i += 4) if (img.rgba[i] === r && img.rgba[i + 1] === g && img.rgba[i + 2] === b) n++;
+  for (let i = 0; i < img.rgba.length; i += 4)
+    if (img.rgba[i] === r && img.rgba[i + 1] === g && img.rgba[i + 2] === b) n++;
   return n;
 }
 
@@ -158,10 +182,13 @@ describe('writeReport', () => {
     expect(Object.keys(acc.models[1].passAtK)).toEqual(['1', '2', '4']);
     expect(Object.keys(acc.models[1].byDifficulty)).toEqual(['0', '1', '2']);
     // samples by outcome, per model: the baseline's format failures (no answer found) are not lumped with wrong answers
-    expect(Object.fromEntries(acc.models.map((m: { name: string; outcomes: unknown }) => [m.name, m.outcomes]))).toEqual(e.outcomes);
+    expect(
+      Object.fromEntries(acc.models.map((m: { name: string; outcomes: unknown }) => [m.name, m.outcomes])),
+    ).toEqual(e.outcomes);
     expect(e.outcomes.baseline!.noAnswer).toBeGreaterThan(0);
     expect(j.teacherTrain.prompts).toBe(e.prompts);
-    const reasons = (drops: { reason: string; count: number }[]) => Object.fromEntries(drops.map((d) => [d.reason, d.count]));
+    const reasons = (drops: { reason: string; count: number }[]) =>
+      Object.fromEntries(drops.map((d) => [d.reason, d.count]));
     expect(j.funnel.map((s: { stage: string; count: number }) => [s.stage, s.count])).toEqual([
       ['prepare.in', e.rowsIn],
       ['prepare.kept', e.prompts],
@@ -187,7 +214,8 @@ describe('writeReport', () => {
     const md = fs.readFileSync(pathOf(out.md), 'utf8');
     expect(md).toContain('# Distillation report: report-fixture');
     expect(md).toMatch(/\| arithmetic-2digit-heldout \| student \| \d+\.\d% ± \d+\.\d \|/);
-    for (const [m, o] of Object.entries(fx.expected.outcomes)) expect(md).toMatch(new RegExp(`\\| ${m} \\| [^|]+ \\| ${o.correct} / ${o.incorrect} / ${o.noAnswer} \\|`));
+    for (const [m, o] of Object.entries(fx.expected.outcomes))
+      expect(md).toMatch(new RegExp(`\\| ${m} \\| [^|]+ \\| ${o.correct} / ${o.incorrect} / ${o.noAnswer} \\|`));
     expect(md).toContain('correct / incorrect / no answer');
     expect(md).toContain(`| teacher samples | ${fx.expected.samples} samples |  |`);
     expect(md).toContain(`− incorrect: ${fx.expected.verifyReasons.incorrect}`);
@@ -201,7 +229,9 @@ describe('writeReport', () => {
     expect(html).not.toMatch(/\b(?:src|href)\s*=/i);
     expect(html).not.toMatch(/url\(|@import/i);
     // the only URL is the SVG namespace (an identifier, never fetched)
-    expect([...html.matchAll(/https?:\/\/[^\s"'<)]+/g)].map((m) => m[0]).filter((u) => u !== 'http://www.w3.org/2000/svg')).toEqual([]);
+    expect(
+      [...html.matchAll(/https?:\/\/[^\s"'<)]+/g)].map((m) => m[0]).filter((u) => u !== 'http://www.w3.org/2000/svg'),
+    ).toEqual([]);
     expect(html.match(/<svg\b/g)!.length).toBe(6); // accuracy, by difficulty, funnel, 2 histograms, loss
   });
 
@@ -215,13 +245,29 @@ describe('writeReport', () => {
       const bars = elements(dom, 'rect', /class="bar"/);
       const studentBars = bars.filter((b) => b['data-series'] === 'student' && Number(b.height) > 0);
       expect(studentBars.length).toBeGreaterThanOrEqual(4); // overall + 3 difficulties
-      expect(bars.filter((b) => b['data-series'] === 'teacher† (train prompts)' && Number(b.height) > 0)).toHaveLength(1);
+      expect(bars.filter((b) => b['data-series'] === 'teacher† (train prompts)' && Number(b.height) > 0)).toHaveLength(
+        1,
+      );
       expect(elements(dom, 'g', /class="errorbar"/).length).toBeGreaterThanOrEqual(4);
       const funnel = elements(dom, 'rect', /class="funnel-bar"/);
-      expect(funnel.map((b) => Number(b['data-value']))).toEqual([fx.expected.rowsIn, fx.expected.prompts, fx.expected.samples, fx.expected.accepted, fx.expected.sft]);
+      expect(funnel.map((b) => Number(b['data-value']))).toEqual([
+        fx.expected.rowsIn,
+        fx.expected.prompts,
+        fx.expected.samples,
+        fx.expected.accepted,
+        fx.expected.sft,
+      ]);
       expect(funnel.every((b) => Number(b.width) > 0)).toBe(true);
-      expect(elements(dom, 'rect', /class="drop-bar"/).map((b) => b['data-reason']).sort()).toEqual(
-        [...Object.keys(fx.expected.quarantine), ...Object.keys(fx.expected.verifyReasons), ...Object.keys(fx.expected.filterReasons)].sort(),
+      expect(
+        elements(dom, 'rect', /class="drop-bar"/)
+          .map((b) => b['data-reason'])
+          .sort(),
+      ).toEqual(
+        [
+          ...Object.keys(fx.expected.quarantine),
+          ...Object.keys(fx.expected.verifyReasons),
+          ...Object.keys(fx.expected.filterReasons),
+        ].sort(),
       );
       expect(elements(dom, 'rect', /class="hist-bar"/).filter((b) => Number(b.height) > 0).length).toBeGreaterThan(10);
       const lines = elements(dom, 'path', /class="line"/);
@@ -235,11 +281,18 @@ describe('writeReport', () => {
       const img = decodePng(buf);
       expect([img.width, img.height]).toEqual([1200, 4200]);
       let nonWhite = 0;
-      for (let i = 0; i < img.rgba.length; i += 4) if (img.rgba[i]! < 245 || img.rgba[i + 1]! < 245 || img.rgba[i + 2]! < 245) nonWhite++;
+      for (let i = 0; i < img.rgba.length; i += 4)
+        if (img.rgba[i]! < 245 || img.rgba[i + 1]! < 245 || img.rgba[i + 2]! < 245) nonWhite++;
       expect(nonWhite / (img.width * img.height)).toBeGreaterThan(0.03);
       // each chart's colour is on screen: student bars (blue), baseline (grey), teacher (orange), drops (red),
       // the smoothed loss line (navy)
-      const px = { student: countColor(img, '#1f6feb'), baseline: countColor(img, '#8c8c8c'), teacher: countColor(img, '#e8871e'), drops: countColor(img, '#d92d20'), loss: countColor(img, '#0b3d91') };
+      const px = {
+        student: countColor(img, '#1f6feb'),
+        baseline: countColor(img, '#8c8c8c'),
+        teacher: countColor(img, '#e8871e'),
+        drops: countColor(img, '#d92d20'),
+        loss: countColor(img, '#0b3d91'),
+      };
       expect(px.student).toBeGreaterThan(5000);
       expect(px.baseline).toBeGreaterThan(300);
       expect(px.teacher).toBeGreaterThan(1000);
@@ -264,7 +317,10 @@ describe('report from partial or older runs', () => {
       // the ids of the builtin task name the problem: difficulty comes back
       expect(Object.keys(student.byDifficulty)).toEqual(['0', '1', '2']);
       // and the outcomes are counted from the rows
-      expect(j.accuracy[0].models.map((m: { outcomes: unknown }) => m.outcomes)).toEqual([fx.expected.outcomes.baseline, fx.expected.outcomes.student]);
+      expect(j.accuracy[0].models.map((m: { outcomes: unknown }) => m.outcomes)).toEqual([
+        fx.expected.outcomes.baseline,
+        fx.expected.outcomes.student,
+      ]);
     } finally {
       fs.rmSync(fx.runDir, { recursive: true, force: true });
     }
@@ -292,10 +348,17 @@ describe('report from partial or older runs', () => {
   test('the gate decision is shown when the summary has one', async () => {
     const fx = await makeRunFixture();
     try {
-      const gate = { promote: true, reasons: ['promote: every check passed', 'PASS arith: 10.00% → 70.00% (+60.00 pts), needs ≥ +5.00 pts'], checks: [], pointer: null };
+      const gate = {
+        promote: true,
+        reasons: ['promote: every check passed', 'PASS arith: 10.00% → 70.00% (+60.00 pts), needs ≥ +5.00 pts'],
+        checks: [],
+        pointer: null,
+      };
       const out = await writeReport({ runDir: fx.runDir, summary: { ...fx.summary, gate } });
       expect(fs.readFileSync(pathOf(out.md), 'utf8')).toContain('## Promotion gate: **PROMOTED**');
-      expect(fs.readFileSync(pathOf(out.html), 'utf8')).toContain('PASS arith: 10.00% → 70.00% (+60.00 pts), needs ≥ +5.00 pts');
+      expect(fs.readFileSync(pathOf(out.html), 'utf8')).toContain(
+        'PASS arith: 10.00% → 70.00% (+60.00 pts), needs ≥ +5.00 pts',
+      );
     } finally {
       fs.rmSync(fx.runDir, { recursive: true, force: true });
     }

@@ -38,10 +38,15 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
   const rng = rngFrom('report-fixture');
   const problems = generateArithmeticProblems({ seed: 5, count: 40, split: 'train' });
   const quarantine = { missing_answer: 2, duplicate_id: 1 };
-  const prompts = await writeJsonlAtomic(path.join(runDir, 'prepare', 'prompts.jsonl'), problems.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } })));
+  const prompts = await writeJsonlAtomic(
+    path.join(runDir, 'prepare', 'prompts.jsonl'),
+    problems.map((p) => ({ id: p.id, prompt: p.prompt, answer: p.answer, meta: { difficulty: p.difficulty } })),
+  );
   const q = await writeJsonlAtomic(
     path.join(runDir, 'prepare', 'quarantine.jsonl'),
-    Object.entries(quarantine).flatMap(([reason, n]) => Array.from({ length: n }, (_, i) => ({ id: `bad-${reason}-${i}`, stage: 'prepare', reason }))),
+    Object.entries(quarantine).flatMap(([reason, n]) =>
+      Array.from({ length: n }, (_, i) => ({ id: `bad-${reason}-${i}`, stage: 'prepare', reason })),
+    ),
   );
 
   // 4 teacher samples per prompt, about 1 in 4 with a slip (so wrong); keep ≤ 1 correct per prompt
@@ -50,13 +55,24 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
     const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
     for (let i = 0; i < 4; i++) {
       const slip = rng() < 0.25;
-      const t = traceColumnArithmetic(a, '+', b, { mistakeAt: (c) => (slip && c.column === 0 ? { kind: 'off-by-one', delta: 1 } : null) });
+      const t = traceColumnArithmetic(a, '+', b, {
+        mistakeAt: (c) => (slip && c.column === 0 ? { kind: 'off-by-one', delta: 1 } : null),
+      });
       samples.push({ id: `${p.id}#${i}@cfg`, promptId: p.id, content: t.text, correct: t.mistakes.length === 0 });
     }
   }
   const samplesRef = await writeJsonlAtomic(
     path.join(runDir, 'generate', 'samples.jsonl'),
-    samples.map((s) => ({ id: s.id, promptId: s.promptId, sampleIndex: Number(s.id.split('#')[1]!.split('@')[0]), configHash: 'cfg', prompt: '', answer: '', content: s.content, finishReason: 'stop' })),
+    samples.map((s) => ({
+      id: s.id,
+      promptId: s.promptId,
+      sampleIndex: Number(s.id.split('#')[1]!.split('@')[0]),
+      configHash: 'cfg',
+      prompt: '',
+      answer: '',
+      content: s.content,
+      finishReason: 'stop',
+    })),
   );
   const accepted: typeof samples = [];
   const verifyRejects: { id: string; stage: string; reason: string }[] = [];
@@ -77,7 +93,10 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
   }
   const verifyReasons: Record<string, number> = {};
   for (const r of verifyRejects) verifyReasons[r.reason] = (verifyReasons[r.reason] ?? 0) + 1;
-  const acceptedRef = await writeJsonlAtomic(path.join(runDir, 'verify', 'accepted.jsonl'), accepted.map((s) => ({ id: s.id, content: s.content })));
+  const acceptedRef = await writeJsonlAtomic(
+    path.join(runDir, 'verify', 'accepted.jsonl'),
+    accepted.map((s) => ({ id: s.id, content: s.content })),
+  );
   const verifyRejectsRef = await writeJsonlAtomic(path.join(runDir, 'verify', 'rejects.jsonl'), verifyRejects);
   const passRatesRef = await writeJsonlAtomic(path.join(runDir, 'verify', 'pass-rates.jsonl'), passRates);
 
@@ -87,15 +106,38 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
   const sft = accepted.slice(3);
   const sftRef = await writeJsonlAtomic(
     path.join(runDir, 'filter', 'sft.jsonl'),
-    sft.map((s) => ({ id: s.id, messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: s.content.replace('<think>', '<think>\n').replace('</think>', '\n</think>') }] })),
+    sft.map((s) => ({
+      id: s.id,
+      messages: [
+        { role: 'user', content: 'q' },
+        { role: 'assistant', content: s.content.replace('<think>', '<think>\n').replace('</think>', '\n</think>') },
+      ],
+    })),
   );
-  const filterRejectsRef = await writeJsonlAtomic(path.join(runDir, 'filter', 'rejects.jsonl'), dropped.map((s, i) => ({ id: s.id, stage: 'filter', reason: i < 2 ? 'overlong' : 'duplicate' })));
+  const filterRejectsRef = await writeJsonlAtomic(
+    path.join(runDir, 'filter', 'rejects.jsonl'),
+    dropped.map((s, i) => ({ id: s.id, stage: 'filter', reason: i < 2 ? 'overlong' : 'duplicate' })),
+  );
 
   // training: 300 steps of a decaying, noisy loss (the trainer's train_report.json format)
   const lossSteps = 300;
-  const lossCurve = Array.from({ length: lossSteps }, (_, i) => ({ step: i + 1, loss: Number((5.5 * Math.exp(-i / 40) + 0.05 + 0.02 * rng()).toFixed(5)), lr: 0.002 }));
+  const lossCurve = Array.from({ length: lossSteps }, (_, i) => ({
+    step: i + 1,
+    loss: Number((5.5 * Math.exp(-i / 40) + 0.05 + 0.02 * rng()).toFixed(5)),
+    lr: 0.002,
+  }));
   const trainReport = path.join(runDir, 'finetune', 'train_report.json');
-  await writeJsonAtomic(trainReport, { steps: lossSteps, total_steps: lossSteps, resumed_from_step: 0, epochs: 2, examples: sft.length, params: 12345, device: 'cpu', final_loss: lossCurve.at(-1)!.loss, loss_curve: lossCurve });
+  await writeJsonAtomic(trainReport, {
+    steps: lossSteps,
+    total_steps: lossSteps,
+    resumed_from_step: 0,
+    epochs: 2,
+    examples: sft.length,
+    params: 12345,
+    device: 'cpu',
+    final_loss: lossCurve.at(-1)!.loss,
+    loss_curve: lossCurve,
+  });
   const trainReportRef = await refOfFile(trainReport);
 
   // evaluation: 30 held-out items × 4 samples; baseline right 10% of the time, student 70%
@@ -110,21 +152,64 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
     for (let j = 0; j < 4; j++) {
       items.forEach((it, i) => {
         const correct = rng() < rate;
-        const extracted = correct ? it.answer : model === 'baseline' && rng() < 0.5 ? null : String(Number(it.answer) + 1 + Math.floor(rng() * 3));
-        const response = model === 'baseline' ? '#'.repeat(20 + Math.floor(rng() * 120)) + (extracted ? ` \\boxed{${extracted}}` : '') : `<think>${'x'.repeat(40 + Math.floor(rng() * 30))}</think>\nThe answer is \\boxed{${extracted}}.`;
-        collected[model]![i]!.samples.push({ correct, answer: extracted, chars: response.length, truncated: extracted === null });
-        rows.push({ model, ...(opts.legacy ? {} : { benchmark: 'arithmetic-2digit-heldout', difficulty: it.difficulty }), itemId: it.id, sampleIndex: j, seed: 0, prompt: it.prompt, gold: it.answer, response, extracted, verdict: correct ? 'correct' : extracted === null ? 'no_answer' : 'incorrect', correct, truncated: extracted === null });
+        const extracted = correct
+          ? it.answer
+          : model === 'baseline' && rng() < 0.5
+            ? null
+            : String(Number(it.answer) + 1 + Math.floor(rng() * 3));
+        const response =
+          model === 'baseline'
+            ? '#'.repeat(20 + Math.floor(rng() * 120)) + (extracted ? ` \\boxed{${extracted}}` : '')
+            : `<think>${'x'.repeat(40 + Math.floor(rng() * 30))}</think>\nThe answer is \\boxed{${extracted}}.`;
+        collected[model]![i]!.samples.push({
+          correct,
+          answer: extracted,
+          chars: response.length,
+          truncated: extracted === null,
+        });
+        rows.push({
+          model,
+          ...(opts.legacy ? {} : { benchmark: 'arithmetic-2digit-heldout', difficulty: it.difficulty }),
+          itemId: it.id,
+          sampleIndex: j,
+          seed: 0,
+          prompt: it.prompt,
+          gold: it.answer,
+          response,
+          extracted,
+          verdict: correct ? 'correct' : extracted === null ? 'no_answer' : 'incorrect',
+          correct,
+          truncated: extracted === null,
+        });
       });
     }
   }
   const scores = Object.entries(collected).map(([name, its]) => {
     const m = benchmarkMetrics(its);
     const flat = its.flatMap((it) => it.samples);
-    const base = { name, pass1: m.pass1, samples: flat.length, correct: flat.filter((s) => s.correct).length, truncated: m.truncated, answerChars: meanWithStderr(flat.map((s) => s.chars)) };
+    const base = {
+      name,
+      pass1: m.pass1,
+      samples: flat.length,
+      correct: flat.filter((s) => s.correct).length,
+      truncated: m.truncated,
+      answerChars: meanWithStderr(flat.map((s) => s.chars)),
+    };
     return opts.legacy ? base : { ...base, metrics: m };
   });
   const resultsRef = await writeJsonlAtomic(path.join(runDir, 'evaluate', 'results.jsonl'), rows);
-  const evalBody = { benchmark: 'arithmetic-2digit-heldout', items: items.length, k: 4, seed: 0, temperature: 0.6, top_p: 0.95, scores, ...(opts.legacy ? {} : { benchmarks: [{ name: 'arithmetic-2digit-heldout', task: 'math', items: items.length, scores }] }) };
+  const evalBody = {
+    benchmark: 'arithmetic-2digit-heldout',
+    items: items.length,
+    k: 4,
+    seed: 0,
+    temperature: 0.6,
+    top_p: 0.95,
+    scores,
+    ...(opts.legacy
+      ? {}
+      : { benchmarks: [{ name: 'arithmetic-2digit-heldout', task: 'math', items: items.length, scores }] }),
+  };
   const evalSummaryRef = await writeJsonAtomic(path.join(runDir, 'evaluate', 'summary.json'), evalBody);
 
   const prepareIn = problems.length + sum(quarantine);
@@ -135,15 +220,49 @@ export async function makeRunFixture(opts: { legacy?: boolean } = {}): Promise<R
     counts: {
       prepare: { in: prepareIn, kept: problems.length, quarantined: sum(quarantine), shards: 1 },
       generate: { prompts: problems.length, samples: samples.length, requests: problems.length },
-      verify: { in: samples.length, accepted: accepted.length, rejected: verifyRejects.length, prompts: problems.length, ...Object.fromEntries(Object.entries(verifyReasons).map(([k, v]) => [`rejected.${k}`, v])) },
-      filter: { in: accepted.length, kept: sft.length, rejected: dropped.length, 'rejected.overlong': 2, 'rejected.duplicate': 1 },
+      verify: {
+        in: samples.length,
+        accepted: accepted.length,
+        rejected: verifyRejects.length,
+        prompts: problems.length,
+        ...Object.fromEntries(Object.entries(verifyReasons).map(([k, v]) => [`rejected.${k}`, v])),
+      },
+      filter: {
+        in: accepted.length,
+        kept: sft.length,
+        rejected: dropped.length,
+        'rejected.overlong': 2,
+        'rejected.duplicate': 1,
+      },
       finetune: { steps: lossSteps, resumedFromStep: 0 },
     },
     acceptanceRate: accepted.length / samples.length,
     tokens: { prompt: 1000, completion: 20000 },
-    fineTune: { steps: lossSteps, finalLoss: lossCurve.at(-1)!.loss, resumedFromStep: 0, modelDir: path.join(runDir, 'finetune', 'model') },
-    evaluation: { benchmark: 'arithmetic-2digit-heldout', items: items.length, k: 4, scores: scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })) },
-    artifacts: { prompts, quarantine: q, samples: samplesRef, accepted: acceptedRef, verifyRejects: verifyRejectsRef, passRates: passRatesRef, sft: sftRef, filterRejects: filterRejectsRef, trainReport: trainReportRef, evalResults: resultsRef, evalSummary: evalSummaryRef },
+    fineTune: {
+      steps: lossSteps,
+      finalLoss: lossCurve.at(-1)!.loss,
+      resumedFromStep: 0,
+      modelDir: path.join(runDir, 'finetune', 'model'),
+    },
+    evaluation: {
+      benchmark: 'arithmetic-2digit-heldout',
+      items: items.length,
+      k: 4,
+      scores: scores.map((s) => ({ name: s.name, pass1: s.pass1.mean, stderr: s.pass1.stderr })),
+    },
+    artifacts: {
+      prompts,
+      quarantine: q,
+      samples: samplesRef,
+      accepted: acceptedRef,
+      verifyRejects: verifyRejectsRef,
+      passRates: passRatesRef,
+      sft: sftRef,
+      filterRejects: filterRejectsRef,
+      trainReport: trainReportRef,
+      evalResults: resultsRef,
+      evalSummary: evalSummaryRef,
+    },
   };
   return {
     runDir,

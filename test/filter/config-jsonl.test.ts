@@ -32,7 +32,11 @@ describe('filter config', () => {
   });
 
   test('the embedded default spec parses and resolves', () => {
-    const spec = RunSpecSchema.parse({ name: 'x', dataset: { source: { type: 'builtin', task: 'arithmetic' } }, teacher: { baseURL: 'http://127.0.0.1:8400/v1', model: 'm' } });
+    const spec = RunSpecSchema.parse({
+      name: 'x',
+      dataset: { source: { type: 'builtin', task: 'arithmetic' } },
+      teacher: { baseURL: 'http://127.0.0.1:8400/v1', model: 'm' },
+    });
     expect(resolveFilters(spec.filters).nearDedup.threshold).toBe(0.8);
   });
 });
@@ -42,7 +46,11 @@ describe('JSONL with byte offsets', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'jsonl-'));
     const file = path.join(dir, 'rows.jsonl');
     const rows = Array.from({ length: 6000 }, (_, i) => ({ i, text: `${'ü✓中'.repeat(i % 97)} row ${i}` }));
-    writeFileSync(file, rows.map((r, i) => JSON.stringify(r) + (i % 3 === 0 ? '\r\n' : '\n') + (i % 500 === 0 ? '\n' : '')).join('') + JSON.stringify({ i: 6000, text: 'last, no newline' }));
+    writeFileSync(
+      file,
+      rows.map((r, i) => JSON.stringify(r) + (i % 3 === 0 ? '\r\n' : '\n') + (i % 500 === 0 ? '\n' : '')).join('') +
+        JSON.stringify({ i: 6000, text: 'last, no newline' }),
+    );
     expect(readFileSync(file).length).toBeGreaterThan(1 << 20); // crosses the 1 MiB read chunks
     const reader = new RowReader();
     let n = 0;
@@ -60,8 +68,10 @@ describe('JSONL with byte offsets', () => {
     const file = path.join(dir, 'bad.jsonl');
     writeFileSync(file, '{"a":1}\n{oops\n');
     const it = readJsonlLocated(file);
-    await expect((async () => {
-      for await (const _ of it) void _;
-    })()).rejects.toThrow(/bad.jsonl:2: not valid JSON/);
+    await expect(
+      (async () => {
+        for await (const _ of it) void _;
+      })(),
+    ).rejects.toThrow(/bad.jsonl:2: not valid JSON/);
   });
 });

@@ -22,15 +22,32 @@ describe('decontamination: prompts sharing an n-gram with a benchmark problem', 
   const heldout = generateArithmeticProblems({ split: 'heldout', count: 50, seed: 2, digits: 2, ops: ['+'] });
   const train = generateArithmeticProblems({ split: 'train', count: 50, seed: 2, digits: 2, ops: ['+'] });
   const build = (ngram = 8) =>
-    buildDecontaminator({ ngram, minItemTokens: 3, benchmarks: [{ path: bench, field: 'question', name: 'gsm8k' }], arithmetic: { count: 50, seed: 2, digits: 2, ops: ['+'] } });
+    buildDecontaminator({
+      ngram,
+      minItemTokens: 3,
+      benchmarks: [{ path: bench, field: 'question', name: 'gsm8k' }],
+      arithmetic: { count: 50, seed: 2, digits: 2, ops: ['+'] },
+    });
 
   test.each([
     ['the benchmark problem itself', PROBLEM, 'gsm8k problem gsm-0'],
-    ['an 8-word span inside another question', 'Consider this: she eats three for breakfast every morning and bakes bread. How many loaves?', 'gsm8k problem gsm-0'],
-    ['the same span with other case, punctuation and spacing', 'SHE EATS three, for breakfast;   every morning AND bakes!', 'gsm8k problem gsm-0'],
+    [
+      'an 8-word span inside another question',
+      'Consider this: she eats three for breakfast every morning and bakes bread. How many loaves?',
+      'gsm8k problem gsm-0',
+    ],
+    [
+      'the same span with other case, punctuation and spacing',
+      'SHE EATS three, for breakfast;   every morning AND bakes!',
+      'gsm8k problem gsm-0',
+    ],
     ['only 7 shared words', 'Note that she eats three for breakfast every morning, then sleeps.', null],
     ['same topic, no shared 8-gram', 'Janet has ducks that lay eggs; how many eggs in a week if 16 per day?', null],
-    ['a held-out arithmetic problem (shorter than 8 words: matched whole)', `Please solve: ${heldout[3]!.prompt}`, `arithmetic-heldout problem ${heldout[3]!.id}`],
+    [
+      'a held-out arithmetic problem (shorter than 8 words: matched whole)',
+      `Please solve: ${heldout[3]!.prompt}`,
+      `arithmetic-heldout problem ${heldout[3]!.id}`,
+    ],
     ['a train-split arithmetic problem', `Please solve: ${train[3]!.prompt}`, null],
     ['the operator matters: 47+85 is not 47-85', heldout[0]!.prompt.replace('+', '-'), null],
     ['a short benchmark problem matched whole', 'Quick one: what is 7 × 8? Show work.', 'gsm8k problem gsm-3'],

@@ -3,11 +3,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveFilters } from '../../schemas/filter-options';
 import { Deduper, promptAndAnswer } from '../../activities/filter/dedup';
-import { candidateProbability, HashSet64, jaccardSorted, LshIndex, lshParams, MinHasher, sortedSet } from '../../activities/filter/minhash';
+import {
+  candidateProbability,
+  HashSet64,
+  jaccardSorted,
+  LshIndex,
+  lshParams,
+  MinHasher,
+  sortedSet,
+} from '../../activities/filter/minhash';
 
 /** Deterministic pseudo-text: `n` words from a small vocabulary. */
 function words(n: number, seed: number): string[] {
-  const vocab = 'alpha beta gamma delta sum carry digit column add write total answer check first then next value result units tens'.split(' ');
+  const vocab =
+    'alpha beta gamma delta sum carry digit column add write total answer check first then next value result units tens'.split(
+      ' ',
+    );
   let s = seed;
   return Array.from({ length: n }, () => {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
@@ -25,8 +36,19 @@ describe('dedup: exact and near duplicates', () => {
     ['the same text, other case and whitespace', `  ${BASE.join('   ').toUpperCase()}\n`, 'duplicate'],
     ['two words of 120 changed (Jaccard 0.85: near duplicate)', edit(BASE, [10, 70]).join(' '), 'near_duplicate'],
     ['three words of 120 changed (Jaccard 0.77 < 0.8: kept)', edit(BASE, [5, 50, 100]).join(' '), null],
-    ['a word inserted and one deleted', [...BASE.slice(0, 30), 'inserted', ...BASE.slice(30, 80), ...BASE.slice(81)].join(' '), 'near_duplicate'],
-    ['a third of the words changed (related, not a duplicate)', edit(BASE, Array.from({ length: 40 }, (_, i) => i * 3)).join(' '), null],
+    [
+      'a word inserted and one deleted',
+      [...BASE.slice(0, 30), 'inserted', ...BASE.slice(30, 80), ...BASE.slice(81)].join(' '),
+      'near_duplicate',
+    ],
+    [
+      'a third of the words changed (related, not a duplicate)',
+      edit(
+        BASE,
+        Array.from({ length: 40 }, (_, i) => i * 3),
+      ).join(' '),
+      null,
+    ],
     ['a different text', words(120, 2).join(' '), null],
     ['the first half only', BASE.slice(0, 60).join(' '), null],
   ])('%s', (_name, text, reason) => {
@@ -38,7 +60,9 @@ describe('dedup: exact and near duplicates', () => {
   test('the threshold is configurable: at 0.7 three changed words of 120 are a near duplicate', () => {
     const d = new Deduper({ exact: true, near: resolveFilters({ nearDedup: { threshold: 0.7 } }).nearDedup });
     expect(d.check('a', 'Question?', BASE.join(' '))).toBeNull();
-    expect(d.check('b', 'Question?', edit(BASE, [5, 50, 100]).join(' '))?.detail).toMatch(/^Jaccard 0\.7\d+ ≥ 0\.7 with a/);
+    expect(d.check('b', 'Question?', edit(BASE, [5, 50, 100]).join(' '))?.detail).toMatch(
+      /^Jaccard 0\.7\d+ ≥ 0\.7 with a/,
+    );
   });
 
   test('the same answer to another prompt is not a duplicate under scope "sample" when the prompt is long enough to matter', () => {
@@ -75,16 +99,35 @@ describe('dedup: exact and near duplicates', () => {
     writeFileSync(
       old,
       [
-        JSON.stringify({ id: 'x', messages: [{ role: 'user', content: 'Question?' }, { role: 'assistant', content: `<think>\n${BASE.join(' ')}\n</think>\nok` }] }),
+        JSON.stringify({
+          id: 'x',
+          messages: [
+            { role: 'user', content: 'Question?' },
+            { role: 'assistant', content: `<think>\n${BASE.join(' ')}\n</think>\nok` },
+          ],
+        }),
         '',
-        JSON.stringify({ id: 'y', conversations: [{ from: 'human', value: 'Other?' }, { from: 'gpt', value: other }] }),
+        JSON.stringify({
+          id: 'y',
+          conversations: [
+            { from: 'human', value: 'Other?' },
+            { from: 'gpt', value: other },
+          ],
+        }),
         JSON.stringify({ prompt: 'P', content: 'ünïcödé ✓ text before the offsets matter' }),
       ].join('\r\n') + '\n',
     );
     const d = new Deduper(opts());
     expect(await d.addEarlier(old)).toBe(3);
-    expect(d.check('s1', 'Question?', `<think>\n${BASE.join(' ')}\n</think>\nok`)?.reason).toBe('duplicate_earlier_run');
-    const near = d.check('s2', 'Question?', `<think>\n${edit(BASE, [7]).join(' ')}\n</think>\nok`, `${edit(BASE, [7]).join(' ')}\nok`);
+    expect(d.check('s1', 'Question?', `<think>\n${BASE.join(' ')}\n</think>\nok`)?.reason).toBe(
+      'duplicate_earlier_run',
+    );
+    const near = d.check(
+      's2',
+      'Question?',
+      `<think>\n${edit(BASE, [7]).join(' ')}\n</think>\nok`,
+      `${edit(BASE, [7]).join(' ')}\nok`,
+    );
     expect(near?.reason).toBe('near_duplicate_earlier_run');
     expect(near?.detail).toContain(`with ${old}, row at byte 0`);
     expect(d.check('s3', 'Other?', edit(other.split(' '), [50]).join(' '))?.reason).toBe('near_duplicate_earlier_run');
@@ -94,8 +137,23 @@ describe('dedup: exact and near duplicates', () => {
   });
 
   test('promptAndAnswer reads the SFT formats', () => {
-    expect(promptAndAnswer({ messages: [{ role: 'system', content: 's' }, { role: 'user', content: 'u' }, { role: 'assistant', content: 'a' }] })).toEqual({ prompt: 'u', answer: 'a' });
-    expect(promptAndAnswer({ conversations: [{ from: 'human', value: 'u' }, { from: 'gpt', value: 'a' }] })).toEqual({ prompt: 'u', answer: 'a' });
+    expect(
+      promptAndAnswer({
+        messages: [
+          { role: 'system', content: 's' },
+          { role: 'user', content: 'u' },
+          { role: 'assistant', content: 'a' },
+        ],
+      }),
+    ).toEqual({ prompt: 'u', answer: 'a' });
+    expect(
+      promptAndAnswer({
+        conversations: [
+          { from: 'human', value: 'u' },
+          { from: 'gpt', value: 'a' },
+        ],
+      }),
+    ).toEqual({ prompt: 'u', answer: 'a' });
     expect(promptAndAnswer({ prompt: 'u', completion: 'a' })).toEqual({ prompt: 'u', answer: 'a' });
     expect(promptAndAnswer({ text: 'x' })).toBeNull();
   });
@@ -151,7 +209,8 @@ describe('MinHash and LSH', () => {
     const d = new Deduper({ exact: true, near: resolveFilters({}).nearDedup });
     const template = words(60, 77).join(' ');
     const t0 = performance.now();
-    for (let i = 0; i < 3000; i++) d.check(`t${i}`, `Compute ${i}+${i + 1}.`, `${template} the result is ${2 * i + 1} ${words(8, i).join(' ')}`);
+    for (let i = 0; i < 3000; i++)
+      d.check(`t${i}`, `Compute ${i}+${i + 1}.`, `${template} the result is ${2 * i + 1} ${words(8, i).join(' ')}`);
     expect(performance.now() - t0).toBeLessThan(10_000);
   });
 });

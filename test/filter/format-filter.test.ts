@@ -39,7 +39,12 @@ test('every accepted sample is either in the SFT set or in rejects with its reas
   ];
   const accepted = await writeJsonlAtomic(path.join(dir, 'accepted.jsonl'), samples);
   const r = await formatFilter({ runDir: dir, accepted, filters: FiltersSchema.parse({ maxChars: 200 }) });
-  expect(r).toMatchObject({ samplesIn: 6, kept: 2, rejected: 4, reasons: { duplicate: 1, truncated: 1, no_think: 1, too_long: 1 } });
+  expect(r).toMatchObject({
+    samplesIn: 6,
+    kept: 2,
+    rejected: 4,
+    reasons: { duplicate: 1, truncated: 1, no_think: 1, too_long: 1 },
+  });
   const sft: { id: string; messages: { role: string }[] }[] = [];
   for await (const row of readJsonl<{ id: string; messages: { role: string }[] }>(r.sftRef)) sft.push(row);
   expect(sft.map((s) => s.id)).toEqual(['a', 'f']);

@@ -8,7 +8,12 @@ describe('format: one template, repaired where possible', () => {
     ['inline think', '<think>a</think>\nThe answer is 3.', undefined, '<think>\na\n</think>\nThe answer is 3.'],
     ['reasoning_content repaired into think tags', 'The answer is 3.', 'a', '<think>\na\n</think>\nThe answer is 3.'],
     ['opening tag was in the prompt', 'a</think> 3', undefined, '<think>\na\n</think>\n3'],
-    ['whitespace normalised around the tags', '  <think>\n\n a \n</think>\n\n 3  ', undefined, '<think>\na\n</think>\n3'],
+    [
+      'whitespace normalised around the tags',
+      '  <think>\n\n a \n</think>\n\n 3  ',
+      undefined,
+      '<think>\na\n</think>\n3',
+    ],
     ['end-of-sequence token stripped', '<think>a</think>\n3<|im_end|>', undefined, '<think>\na\n</think>\n3'],
     ['DeepSeek end token stripped', '<think>a</think>\n3<｜end▁of▁sentence｜>', undefined, '<think>\na\n</think>\n3'],
   ])('keeps %s', (_name, content, reasoning, expected) => {

@@ -22,8 +22,18 @@ export function sample(over: Partial<SampleRow> = {}): SampleRow {
 }
 
 /** A formatted candidate: prompt, reasoning and summary put into the one template. */
-export function candidate(prompt: string, reasoning: string, summary = 'So the answer is \\boxed{1}.', over: Partial<SampleRow> = {}): Candidate {
+export function candidate(
+  prompt: string,
+  reasoning: string,
+  summary = 'So the answer is \\boxed{1}.',
+  over: Partial<SampleRow> = {},
+): Candidate {
   const text = reasoning ? formatThink(reasoning, summary) : summary;
   const parts = reasoningAndSummary(text);
-  return { sample: sample({ prompt, content: text, ...over }), text, reasoning: parts.reasoning, summary: parts.summary };
+  return {
+    sample: sample({ prompt, content: text, ...over }),
+    text,
+    reasoning: parts.reasoning,
+    summary: parts.summary,
+  };
 }

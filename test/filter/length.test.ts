@@ -13,7 +13,17 @@ const BPE = {
   pre_tokenizer: { type: 'Whitespace' },
   post_processor: null,
   decoder: null,
-  model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: { a: 0, b: 1, c: 2, ab: 3, abc: 4 }, merges: ['a b', 'ab c'] },
+  model: {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    vocab: { a: 0, b: 1, c: 2, ab: 3, abc: 4 },
+    merges: ['a b', 'ab c'],
+  },
 };
 
 describe('length in tokens', () => {
@@ -22,7 +32,22 @@ describe('length in tokens', () => {
   require('node:fs').mkdirSync(path.dirname(hfFile));
   writeFileSync(hfFile, JSON.stringify(BPE));
   const byteFile = path.join(dir, 'byte-tokenizer.json');
-  writeFileSync(byteFile, JSON.stringify({ type: 'byte', vocab_size: 259, bos_id: 256, eos_id: 257, pad_id: 258, chat_template: { add_bos: true, user_prefix: 'User: ', assistant_prefix: '\nAssistant: ', completion_suffix: 'eos' } }));
+  writeFileSync(
+    byteFile,
+    JSON.stringify({
+      type: 'byte',
+      vocab_size: 259,
+      bos_id: 256,
+      eos_id: 257,
+      pad_id: 258,
+      chat_template: {
+        add_bos: true,
+        user_prefix: 'User: ',
+        assistant_prefix: '\nAssistant: ',
+        completion_suffix: 'eos',
+      },
+    }),
+  );
 
   test('the estimate: ~4 ASCII characters per token, one per CJK character', () => {
     expect(estimateTokens('abcdefgh')).toBe(2);
@@ -42,7 +67,8 @@ describe('length in tokens', () => {
     ['a Hugging Face tokenizer.json', 'HF_FILE', 'hf:', true],
     ['a model dir holding tokenizer.json', 'HF_DIR', 'hf:', true],
   ])('loads %s', async (_name, spec, name, exact) => {
-    const resolved = spec === 'BYTE_FILE' ? byteFile : spec === 'HF_FILE' ? hfFile : spec === 'HF_DIR' ? path.dirname(hfFile) : spec;
+    const resolved =
+      spec === 'BYTE_FILE' ? byteFile : spec === 'HF_FILE' ? hfFile : spec === 'HF_DIR' ? path.dirname(hfFile) : spec;
     const c = await loadTokenCounter(resolved);
     expect(c.name.startsWith(name)).toBe(true);
     expect(c.exact).toBe(exact);

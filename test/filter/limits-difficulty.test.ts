@@ -57,7 +57,12 @@ describe('difficulty: pass rate of the prompt in rejection sampling', () => {
       { promptId: 'a', samples: 4, correct: 3, passRate: 0.75, verdicts: { correct: 3, wrong: 1 } },
       { promptId: 'b', samples: 4, correct: 0, passRate: 0 },
     ]);
-    expect(await loadPassRates(ref)).toEqual(new Map([['a', 0.75], ['b', 0]]));
+    expect(await loadPassRates(ref)).toEqual(
+      new Map([
+        ['a', 0.75],
+        ['b', 0],
+      ]),
+    );
     await expect(loadPassRates({ ...ref, sha256: '0'.repeat(64) })).rejects.toThrow(/changed on disk/);
   });
 

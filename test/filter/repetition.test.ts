@@ -12,12 +12,24 @@ describe('repetition: duplicate n-grams and loops', () => {
   const filter = new RepetitionFilter(resolveFilters({}).repetition);
   test.each([
     ['natural reasoning', NATURAL, null],
-    ['a verification step that repeats one phrase twice', `${NATURAL} Wait, let me double check with the formula once more: ten times eleven is one hundred ten.`, null],
+    [
+      'a verification step that repeats one phrase twice',
+      `${NATURAL} Wait, let me double check with the formula once more: ten times eleven is one hundred ten.`,
+      null,
+    ],
     ['a sentence looping at the end (stuck model)', `${NATURAL} ${'So the answer is fifty five. '.repeat(8)}`, 'loop'],
-    ['a loop in the middle that the model escaped', `${NATURAL} ${'Let me recompute the pairs one by one. '.repeat(6)} Done, fifty five.`, 'loop'],
+    [
+      'a loop in the middle that the model escaped',
+      `${NATURAL} ${'Let me recompute the pairs one by one. '.repeat(6)} Done, fifty five.`,
+      'loop',
+    ],
     ['a single token repeated', `${NATURAL} ${'1 '.repeat(40)}`, 'loop'],
     ['a Chinese loop (characters are tokens)', `首先计算。${'所以答案是五十五。'.repeat(6)}`, 'loop'],
-    ['a paragraph restated three times, not back to back', `${NATURAL} Now something else entirely different here. ${NATURAL} And another aside about the numbers. ${NATURAL}`, 'repetition'],
+    [
+      'a paragraph restated three times, not back to back',
+      `${NATURAL} Now something else entirely different here. ${NATURAL} And another aside about the numbers. ${NATURAL}`,
+      'repetition',
+    ],
     ['short answer', 'Yes.', null],
   ])('%s', (_name, reasoning, reason) => {
     expect(filter.check(candidate('Sum 1..10?', reasoning))?.reason ?? null).toBe(reason);
@@ -33,10 +45,26 @@ describe('repetition: duplicate n-grams and loops', () => {
   });
 
   test('thresholds are configurable; off drops nothing', () => {
-    const strict = new RepetitionFilter(resolveFilters({ repetition: { ngram: 5, maxDuplicateFraction: 0.05 } }).repetition);
-    expect(strict.check(candidate('q', `${NATURAL} Wait, let me double check with the formula once more: ten times eleven is one hundred ten.`))?.reason).toBe('repetition');
+    const strict = new RepetitionFilter(
+      resolveFilters({ repetition: { ngram: 5, maxDuplicateFraction: 0.05 } }).repetition,
+    );
+    expect(
+      strict.check(
+        candidate(
+          'q',
+          `${NATURAL} Wait, let me double check with the formula once more: ten times eleven is one hundred ten.`,
+        ),
+      )?.reason,
+    ).toBe('repetition');
     const off = new RepetitionFilter(resolveFilters({ repetition: { enabled: false } }).repetition);
-    expect(off.check(candidate('q', 'so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so'))).toBeNull();
+    expect(
+      off.check(
+        candidate(
+          'q',
+          'so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so so',
+        ),
+      ),
+    ).toBeNull();
   });
 
   test('the meter reports period and repeats of the longest loop', () => {

@@ -7,7 +7,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
-import { jobIdBase, runOnCluster as runOnClusterUnstopped, type ClusterEngine, type JobStatus, type Launch } from '../../activities/finetune/cluster-job';
+import {
+  jobIdBase,
+  runOnCluster as runOnClusterUnstopped,
+  type ClusterEngine,
+  type JobStatus,
+  type Launch,
+} from '../../activities/finetune/cluster-job';
 import { shellQuote } from '../../activities/finetune/ray-jobs';
 import { trainJobStatus } from '../../activities/finetune/kube-trainjob';
 
@@ -60,8 +66,18 @@ class InMemoryEngine implements ClusterEngine {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cluster-job-'));
 const base = jobIdBase('/artifacts/run-1');
-const launch = (id: string): Launch => ({ configPath: '/artifacts/run-1/finetune/config.json', eventsFile: path.join(dir, `${id}.jsonl`), nodes: 2, gpusPerNode: 8, processesPerNode: 8 });
-const done = (id: string) => writeFileSync(path.join(dir, `${id}.jsonl`), `${JSON.stringify({ event: 'start', resumed_from_step: 40 })}\n${JSON.stringify({ event: 'done', step: 100 })}\n`);
+const launch = (id: string): Launch => ({
+  configPath: '/artifacts/run-1/finetune/config.json',
+  eventsFile: path.join(dir, `${id}.jsonl`),
+  nodes: 2,
+  gpusPerNode: 8,
+  processesPerNode: 8,
+});
+const done = (id: string) =>
+  writeFileSync(
+    path.join(dir, `${id}.jsonl`),
+    `${JSON.stringify({ event: 'start', resumed_from_step: 40 })}\n${JSON.stringify({ event: 'done', step: 100 })}\n`,
+  );
 
 test('job ids are deterministic per run dir and differ between runs', () => {
   expect(jobIdBase('/artifacts/run-1')).toBe(base);
@@ -122,7 +138,9 @@ test('two attempts racing to submit the same generation: the loser attaches inst
 test('cancel stops the job and ends with CancelledFailure once it has stopped', async () => {
   const engine = new InMemoryEngine();
   const ac = new AbortController();
-  const run = runOnCluster({ engine, base: jobIdBase('/artifacts/run-3'), launch, pollMs: 5, signal: ac.signal }).catch((e: Error) => e);
+  const run = runOnCluster({ engine, base: jobIdBase('/artifacts/run-3'), launch, pollMs: 5, signal: ac.signal }).catch(
+    (e: Error) => e,
+  );
   await until('the job was submitted', () => engine.submits.length > 0);
   ac.abort();
   const e = await run;
@@ -135,7 +153,11 @@ test('TrainJob conditions map to phases; shell quoting survives hostile paths', 
   expect(trainJobStatus({})).toEqual({ phase: 'pending' });
   expect(trainJobStatus({ status: { conditions: [{ type: 'Created', status: 'True' }] } }).phase).toBe('running');
   expect(trainJobStatus({ status: { conditions: [{ type: 'Complete', status: 'True' }] } }).phase).toBe('succeeded');
-  expect(trainJobStatus({ status: { conditions: [{ type: 'Failed', status: 'True', reason: 'JobFailed', message: 'node 1 OOMKilled' }] } })).toEqual({ phase: 'failed', message: 'JobFailed: node 1 OOMKilled' });
+  expect(
+    trainJobStatus({
+      status: { conditions: [{ type: 'Failed', status: 'True', reason: 'JobFailed', message: 'node 1 OOMKilled' }] },
+    }),
+  ).toEqual({ phase: 'failed', message: 'JobFailed: node 1 OOMKilled' });
   expect(trainJobStatus({ spec: { suspend: true } }).phase).toBe('stopped');
   expect(trainJobStatus({ status: { conditions: [{ type: 'Complete', status: 'False' }] } }).phase).toBe('running');
   expect(shellQuote('/a/b-c_d.json')).toBe('/a/b-c_d.json');

@@ -30,7 +30,11 @@ test('a killed trainer resumes from its last checkpoint on the retry', async () 
   const failure = await attempt1;
   expect(failure).toBeInstanceOf(Error);
   expect(String((failure as Error).message)).toMatch(/trainer exited with SIGKILL/);
-  const lastCheckpoint = Math.max(...readdirSync(checkpoints).filter((d) => /^step-\d+$/.test(d)).map((d) => Number(d.slice(5))));
+  const lastCheckpoint = Math.max(
+    ...readdirSync(checkpoints)
+      .filter((d) => /^step-\d+$/.test(d))
+      .map((d) => Number(d.slice(5))),
+  );
   const killedAt = Math.max(...firstSteps);
 
   const second = new MockActivityEnvironment({ attempt: 2 });
@@ -38,7 +42,9 @@ test('a killed trainer resumes from its last checkpoint on the retry', async () 
   second.on('heartbeat', (d: { step?: number }) => d?.step && secondSteps.push(d.step));
   const result = (await second.run(fineTune, input)) as FineTuneResult;
 
-  console.log(`killed at step ${killedAt}, last complete checkpoint ${lastCheckpoint}, retry resumed from ${result.resumedFromStep}, finished at ${result.steps}`);
+  console.log(
+    `killed at step ${killedAt}, last complete checkpoint ${lastCheckpoint}, retry resumed from ${result.resumedFromStep}, finished at ${result.steps}`,
+  );
   expect(result.resumedFromStep).toBe(lastCheckpoint);
   expect(result.steps).toBe(45);
   // The retry trained only steps after the checkpoint: redone work ≤ one checkpoint interval.

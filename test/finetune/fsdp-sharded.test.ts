@@ -51,11 +51,21 @@ interface Report {
   loss_curve: Array<{ step: number; loss: number }>;
   resumed_from_step: number;
 }
-const report = (runDir: string) => JSON.parse(readFileSync(path.join(runDir, 'finetune', 'train_report.json'), 'utf8')) as Report;
+const report = (runDir: string) =>
+  JSON.parse(readFileSync(path.join(runDir, 'finetune', 'train_report.json'), 'utf8')) as Report;
 
 /** max |a - b| over the tensors of two safetensors files (the consolidated students), in Python. */
 function maxWeightDiff(a: string, b: string): { keys: boolean; diff: number } {
-  const r = spawnSync(pythonBin(), ['-c', 'import sys,json\nfrom safetensors.torch import load_file\na=load_file(sys.argv[1]); b=load_file(sys.argv[2])\nprint(json.dumps({"keys": sorted(a)==sorted(b), "diff": max((a[k]-b[k]).abs().max().item() for k in a)}))', a, b], { encoding: 'utf8' });
+  const r = spawnSync(
+    pythonBin(),
+    [
+      '-c',
+      'import sys,json\nfrom safetensors.torch import load_file\na=load_file(sys.argv[1]); b=load_file(sys.argv[2])\nprint(json.dumps({"keys": sorted(a)==sorted(b), "diff": max((a[k]-b[k]).abs().max().item() for k in a)}))',
+      a,
+      b,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -68,9 +78,17 @@ beforeAll(() => {
 
 test('FSDP across 2 CPU processes trains the same losses and weights as 1 process; checkpoints are sharded per rank', async () => {
   const single = await sftRunDir(96);
-  const r1 = (await new MockActivityEnvironment().run(activity, { runDir: single.runDir, sft: single.sft, fineTune: spec({ strategy: 'ddp' }, 8) })) as FineTuneResult;
+  const r1 = (await new MockActivityEnvironment().run(activity, {
+    runDir: single.runDir,
+    sft: single.sft,
+    fineTune: spec({ strategy: 'ddp' }, 8),
+  })) as FineTuneResult;
   const sharded = await sftRunDir(96);
-  const r2 = (await new MockActivityEnvironment().run(activity, { runDir: sharded.runDir, sft: sharded.sft, fineTune: spec({ strategy: 'fsdp', processesPerNode: 2 }, 4) })) as FineTuneResult;
+  const r2 = (await new MockActivityEnvironment().run(activity, {
+    runDir: sharded.runDir,
+    sft: sharded.sft,
+    fineTune: spec({ strategy: 'fsdp', processesPerNode: 2 }, 4),
+  })) as FineTuneResult;
 
   const a = report(single.runDir).loss_curve;
   const b = report(sharded.runDir).loss_curve;
@@ -85,14 +103,18 @@ test('FSDP across 2 CPU processes trains the same losses and weights as 1 proces
 
   // The sharded checkpoint: one DCP shard per rank, and no replicated model file.
   const ckpt = path.join(sharded.runDir, 'finetune', 'checkpoints', 'checkpoint-10');
-  const shards = readdirSync(path.join(ckpt, 'pytorch_model_fsdp_0')).filter((f) => f.endsWith('.distcp')).sort();
+  const shards = readdirSync(path.join(ckpt, 'pytorch_model_fsdp_0'))
+    .filter((f) => f.endsWith('.distcp'))
+    .sort();
   expect(shards).toEqual(['__0_0.distcp', '__1_0.distcp']);
   expect(existsSync(path.join(ckpt, 'model.safetensors'))).toBe(false);
   expect(existsSync(path.join(ckpt, 'distillery-complete.json'))).toBe(true);
 
   // The student is gathered into one safetensors file with the full weights.
   const w = maxWeightDiff(path.join(r1.modelDir, 'model.safetensors'), path.join(r2.modelDir, 'model.safetensors'));
-  console.log(`consolidated FSDP student vs 1-process student: max |Δw| ${w.diff.toExponential(2)} (loss max |Δ| ${lossDiff})`);
+  console.log(
+    `consolidated FSDP student vs 1-process student: max |Δw| ${w.diff.toExponential(2)} (loss max |Δ| ${lossDiff})`,
+  );
   expect(w.keys).toBe(true);
   expect(w.diff).toBeLessThanOrEqual(WEIGHT_TOL);
 }, 600_000);
@@ -127,7 +149,9 @@ test('one FSDP rank SIGKILLed after a sharded checkpoint: the retry resumes from
   const steps: number[] = [];
   second.on('heartbeat', (d: { step?: number }) => d?.step && steps.push(d.step));
   const result = (await second.run(activity, input)) as FineTuneResult;
-  console.log(`rank 1 killed after ${killed!.checkpoint}; complete checkpoints then ${complete.sort((x, y) => x - y).join(', ')}; retry resumed from ${result.resumedFromStep}`);
+  console.log(
+    `rank 1 killed after ${killed!.checkpoint}; complete checkpoints then ${complete.sort((x, y) => x - y).join(', ')}; retry resumed from ${result.resumedFromStep}`,
+  );
   expect(result.resumedFromStep).toBe(last);
   expect(Math.min(...steps)).toBe(last + 1);
   expect(result.steps).toBe(10);
@@ -159,26 +183,62 @@ test('one FSDP rank SIGKILLed after a sharded checkpoint: the retry resumes from
 test('a student that cannot fit is refused before training, with the estimate and what would fit', async () => {
   const big = randomStudent(path.join(work, 'qwen2.5-7b'), { preset: 'qwen2.5-7b', configOnly: true });
   const { runDir, sft } = await sftRunDir(8);
-  const fineTune = FineTuneSchema.parse({ backend: 'trl', student: { source: big, maxSeqLen: 1024 }, batchSize: 1, export: { onnx: false, gguf: false } });
+  const fineTune = FineTuneSchema.parse({
+    backend: 'trl',
+    student: { source: big, maxSeqLen: 1024 },
+    batchSize: 1,
+    export: { onnx: false, gguf: false },
+  });
   const failure = await new MockActivityEnvironment().run(activity, { runDir, sft, fineTune }).catch((e: Error) => e);
   expect(failure).toBeInstanceOf(ApplicationFailure);
   expect((failure as ApplicationFailure).type).toBe('StudentDoesNotFit');
   expect((failure as ApplicationFailure).nonRetryable).toBe(true);
-  expect((failure as Error).message).toMatch(/7\.62B-parameter student \(full fine-tune\) with ddp in 1 CPU process\(es\) needs about \d+\.\d+ GiB/);
+  expect((failure as Error).message).toMatch(
+    /7\.62B-parameter student \(full fine-tune\) with ddp in 1 CPU process\(es\) needs about \d+\.\d+ GiB/,
+  );
   expect(existsSync(path.join(runDir, 'finetune', 'checkpoints'))).toBe(false);
 
   // The same arithmetic for GPU slots (memory_estimate.py): 7B full fine-tune, 8 x 80 GiB, sequences of 4096.
   const cfg = path.join(work, 'est.json');
   const estimate = (strategy: string, nodes: number, extra: Record<string, unknown> = {}) => {
-    writeFileSync(cfg, JSON.stringify({ data: 'unused.jsonl', output_dir: work, student: { source: big, max_seq_len: 4096 }, batch_size: 1, distributed: { strategy, ...extra } }));
-    return spawnSync(pythonBin(), [trainerScript(path.join('sft', 'memory_estimate.py')), '--config', cfg, '--nodes', String(nodes), '--gpus-per-node', '8', '--gpu-memory-gib', '80', '--host-memory-gib', '1000'], { encoding: 'utf8' });
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        data: 'unused.jsonl',
+        output_dir: work,
+        student: { source: big, max_seq_len: 4096 },
+        batch_size: 1,
+        distributed: { strategy, ...extra },
+      }),
+    );
+    return spawnSync(
+      pythonBin(),
+      [
+        trainerScript(path.join('sft', 'memory_estimate.py')),
+        '--config',
+        cfg,
+        '--nodes',
+        String(nodes),
+        '--gpus-per-node',
+        '8',
+        '--gpu-memory-gib',
+        '80',
+        '--host-memory-gib',
+        '1000',
+      ],
+      { encoding: 'utf8' },
+    );
   };
   const ddp = estimate('ddp', 1);
   expect(ddp.status).toBe(2);
-  expect(ddp.stderr).toMatch(/student does not fit: .* with ddp on 8 GPU\(s\) needs about 1\d\d\.\d+ GiB per GPU .* it would fit with fsdp or zero3 across at least 4 GPUs/);
+  expect(ddp.stderr).toMatch(
+    /student does not fit: .* with ddp on 8 GPU\(s\) needs about 1\d\d\.\d+ GiB per GPU .* it would fit with fsdp or zero3 across at least 4 GPUs/,
+  );
   const fsdp = estimate('fsdp', 1, { activation_checkpointing: true });
   expect(fsdp.status).toBe(0);
   const per = JSON.parse(fsdp.stdout).per_device;
-  console.log(`7B on 8 x 80 GiB: ddp refused; fsdp + activation checkpointing ${per.total_gib} GiB per GPU (state ${per.state_gib})`);
+  console.log(
+    `7B on 8 x 80 GiB: ddp refused; fsdp + activation checkpointing ${per.total_gib} GiB per GPU (state ${per.state_gib})`,
+  );
   expect(per.total_gib).toBeLessThan(80);
 }, 300_000);

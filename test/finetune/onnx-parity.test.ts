@@ -19,7 +19,12 @@ const TOLERANCE = 1e-4;
 test('ONNX student in onnxruntime-node matches the PyTorch student on fixed inputs', async () => {
   const { runDir, sft } = await sftRunDir(10);
   const config = path.join(runDir, 'config.json');
-  await writeJsonAtomic(config, { data: sft.uri.replace('file://', ''), output_dir: path.join(runDir, 'out'), model: { d_model: 64, n_layer: 2, n_head: 2, max_len: 128 }, seed: 7 });
+  await writeJsonAtomic(config, {
+    data: sft.uri.replace('file://', ''),
+    output_dir: path.join(runDir, 'out'),
+    model: { d_model: 64, n_layer: 2, n_head: 2, max_len: 128 },
+    seed: 7,
+  });
   const modelDir = path.join(runDir, 'model');
   exportInitialModel(config, modelDir);
 
@@ -29,7 +34,15 @@ test('ONNX student in onnxruntime-node matches the PyTorch student on fixed inpu
   const inputs = path.join(runDir, 'inputs.json');
   const out = path.join(runDir, 'torch-logits.json');
   await writeJsonAtomic(inputs, { input_ids: batch });
-  execFileSync(pythonBin(), [trainerScript('dump_logits.py'), '--model-dir', modelDir, '--inputs', inputs, '--out', out]);
+  execFileSync(pythonBin(), [
+    trainerScript('dump_logits.py'),
+    '--model-dir',
+    modelDir,
+    '--inputs',
+    inputs,
+    '--out',
+    out,
+  ]);
   const torch = JSON.parse(readFileSync(out, 'utf8')) as { shape: number[]; data: number[] };
 
   const student = await OnnxStudent.load(path.join(modelDir, 'model.onnx'), 128, 1);
@@ -37,7 +50,10 @@ test('ONNX student in onnxruntime-node matches the PyTorch student on fixed inpu
   await student.release();
   expect(onnx.data.length).toBe(torch.data.length);
   let maxAbsDiff = 0;
-  for (let i = 0; i < torch.data.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(onnx.data[i]! - torch.data[i]!));
-  console.log(`onnxruntime-node vs PyTorch logits: shape [${torch.shape.join(', ')}], max abs diff ${maxAbsDiff.toExponential(2)} (tolerance ${TOLERANCE})`);
+  for (let i = 0; i < torch.data.length; i++)
+    maxAbsDiff = Math.max(maxAbsDiff, Math.abs(onnx.data[i]! - torch.data[i]!));
+  console.log(
+    `onnxruntime-node vs PyTorch logits: shape [${torch.shape.join(', ')}], max abs diff ${maxAbsDiff.toExponential(2)} (tolerance ${TOLERANCE})`,
+  );
   expect(maxAbsDiff).toBeLessThan(TOLERANCE);
 });

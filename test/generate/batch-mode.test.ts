@@ -53,7 +53,9 @@ test('a batch created just before a crash (its id never written down) is found a
   first.cancel();
   await attempt1;
   await fs.rm(`${layout.shardSamples(dir, 0)}.batch.json`);
-  const r = (await new MockActivityEnvironment({ attempt: 2 }).run(generateShard, batchInput(dir))) as Awaited<ReturnType<typeof generateShard>>;
+  const r = (await new MockActivityEnvironment({ attempt: 2 }).run(generateShard, batchInput(dir))) as Awaited<
+    ReturnType<typeof generateShard>
+  >;
   expect(r.samples).toBe(12);
   expect(teacher.stats().batchesCreated - before).toBe(1);
 });

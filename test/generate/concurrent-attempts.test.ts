@@ -22,7 +22,9 @@ const BYTES_PER_CHOICE = Math.ceil(1.25 * 2 ** 20);
 const N = 2;
 
 let teacher: LongAnswerTeacher;
-beforeAll(async () => (teacher = await startLongAnswerTeacher({ bytesPerChoice: BYTES_PER_CHOICE, delayFor: () => 30 })));
+beforeAll(
+  async () => (teacher = await startLongAnswerTeacher({ bytesPerChoice: BYTES_PER_CHOICE, delayFor: () => 30 })),
+);
 afterAll(async () => teacher.close());
 
 /** A run directory with one shard of `prompts` prompts, removed after the tests (its shards run to tens of MB). */
@@ -36,7 +38,8 @@ afterAll(() => {
   for (const d of runDirs) rmSync(d, { recursive: true, force: true });
 });
 
-const input = (runDir: string, lane: string, concurrency: number) => shardInput(runDir, { baseURL: teacher.laneURL(lane), concurrency, requestTimeoutSeconds: 60 }, { n: N });
+const input = (runDir: string, lane: string, concurrency: number) =>
+  shardInput(runDir, { baseURL: teacher.laneURL(lane), concurrency, requestTimeoutSeconds: 60 }, { n: N });
 
 /** One attempt of the shard as Temporal would run it: its own attempt number, heartbeats recorded. */
 function attempt(runDir: string, number: number, lane: string, concurrency: number) {
@@ -93,13 +96,27 @@ async function inspect(runDir: string, reference: Map<string, string>) {
     (e: Error) => e.message,
   );
   const leftovers = (await fs.readdir(path.dirname(final))).filter((f) => f.endsWith('.partial') || f.endsWith('.tmp'));
-  return { expected: expected.size, lines, corrupt, lost, duplicated, extra, changed, merged, leftovers, longest, final };
+  return {
+    expected: expected.size,
+    lines,
+    corrupt,
+    lost,
+    duplicated,
+    extra,
+    changed,
+    merged,
+    leftovers,
+    longest,
+    final,
+  };
 }
 
 /** Both attempts succeed and report the shard as it is on disk. */
 async function expectBothReportTheShard(final: string, results: PromiseSettledResult<GenerateShardResult>[]) {
   const onDisk = existsSync(final) ? (await refOfFile(final)).sha256 : 'no shard';
-  expect(results.map((r) => (r.status === 'fulfilled' ? r.value.samplesRef.sha256 : `rejected: ${String(r.reason)}`))).toEqual([onDisk, onDisk]);
+  expect(
+    results.map((r) => (r.status === 'fulfilled' ? r.value.samplesRef.sha256 : `rejected: ${String(r.reason)}`)),
+  ).toEqual([onDisk, onDisk]);
 }
 
 let reference: Map<string, string>;
@@ -117,7 +134,14 @@ test('one attempt with three request lanes writes every line of over a megabyte 
   await generateShard(input(dir, 'one', 3));
   const r = await inspect(dir, reference);
   expect(r.longest).toBeGreaterThan(2 ** 20);
-  expect({ corrupt: r.corrupt, lost: r.lost, duplicated: r.duplicated, extra: r.extra, changed: r.changed, merged: r.merged }).toEqual({
+  expect({
+    corrupt: r.corrupt,
+    lost: r.lost,
+    duplicated: r.duplicated,
+    extra: r.extra,
+    changed: r.changed,
+    merged: r.merged,
+  }).toEqual({
     corrupt: 0,
     lost: 0,
     duplicated: 0,
@@ -133,7 +157,15 @@ test('two attempts started at the same moment, three lanes each: every sample on
   const b = attempt(dir, 2, 'x2', 3);
   const results = await Promise.allSettled([a.result, b.result]);
   const r = await inspect(dir, reference);
-  expect({ corrupt: r.corrupt, lost: r.lost, duplicated: r.duplicated, extra: r.extra, changed: r.changed, merged: r.merged, leftovers: r.leftovers }).toEqual({
+  expect({
+    corrupt: r.corrupt,
+    lost: r.lost,
+    duplicated: r.duplicated,
+    extra: r.extra,
+    changed: r.changed,
+    merged: r.merged,
+    leftovers: r.leftovers,
+  }).toEqual({
     corrupt: 0,
     lost: 0,
     duplicated: 0,
@@ -164,7 +196,13 @@ test('attempt 1 finishes and commits the shard while attempt 2 (started mid-shar
   teacher.release('a');
   const first = await Promise.allSettled([a.result]);
   const committedAt = Date.now();
-  const bStillRunning = await Promise.race([b.result.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), 50))]);
+  const bStillRunning = await Promise.race([
+    b.result.then(
+      () => false,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(true), 50)),
+  ]);
   teacher.release('b');
   const second = await Promise.allSettled([b.result]);
   // the staging held: attempt 2 redid work of attempt 1's, and got answers (which it writes) after the commit
@@ -173,7 +211,15 @@ test('attempt 1 finishes and commits the shard while attempt 2 (started mid-shar
   expect(teacher.requests().some((q) => q.lane === 'b' && (q.answeredAt ?? 0) > committedAt)).toBe(true);
 
   const r = await inspect(dir, reference);
-  expect({ corrupt: r.corrupt, lost: r.lost, duplicated: r.duplicated, extra: r.extra, changed: r.changed, merged: r.merged, leftovers: r.leftovers }).toEqual({
+  expect({
+    corrupt: r.corrupt,
+    lost: r.lost,
+    duplicated: r.duplicated,
+    extra: r.extra,
+    changed: r.changed,
+    merged: r.merged,
+    leftovers: r.leftovers,
+  }).toEqual({
     corrupt: 0,
     lost: 0,
     duplicated: 0,

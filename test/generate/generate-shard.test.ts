@@ -9,7 +9,8 @@ let teacher: Awaited<ReturnType<typeof startTeacherServer>>;
 beforeAll(async () => (teacher = await startTeacherServer({ port: 0 })));
 afterAll(async () => teacher.close());
 
-const input = (runDir: string, extra: Record<string, unknown> = {}) => shardInput(runDir, { baseURL: teacher.url, ...extra });
+const input = (runDir: string, extra: Record<string, unknown> = {}) =>
+  shardInput(runDir, { baseURL: teacher.url, ...extra });
 
 test('writes n samples per prompt with deterministic ids and provenance', async () => {
   const runDir = await shardDir(5);
@@ -36,7 +37,10 @@ test('a retried shard drops a torn line, keeps what was written, and writes ever
   await fs.mkdir(path.dirname(partial), { recursive: true });
   // What a killed attempt leaves: two prompts complete, then half a line.
   const firstTwo = full.filter((s) => s.promptId === 'p0' || s.promptId === 'p1');
-  await fs.writeFile(partial, firstTwo.map((s) => JSON.stringify(s)).join('\n') + '\n' + JSON.stringify(full[6]).slice(0, 40));
+  await fs.writeFile(
+    partial,
+    firstTwo.map((s) => JSON.stringify(s)).join('\n') + '\n' + JSON.stringify(full[6]).slice(0, 40),
+  );
 
   const r = await generateShard(input(runDir));
   expect(r.resumedSamples).toBe(6);
@@ -60,7 +64,9 @@ test('auth errors fail fast and non-retryably, naming what to fix', async () => 
     // The worker's key policy lets this variable go to the local endpoint: the endpoint itself refuses the key.
     process.env.DISTILLERY_KEY_POLICY = JSON.stringify({ DISTILLERY_TEST_WRONG_KEY: ['127.0.0.1'] });
     const started = Date.now();
-    const err = await generateShard(shardInput(runDir, { baseURL: secured.url, apiKeyEnv: 'DISTILLERY_TEST_WRONG_KEY' })).catch((e) => e);
+    const err = await generateShard(
+      shardInput(runDir, { baseURL: secured.url, apiKeyEnv: 'DISTILLERY_TEST_WRONG_KEY' }),
+    ).catch((e) => e);
     delete process.env.DISTILLERY_KEY_POLICY;
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.nonRetryable).toBe(true);

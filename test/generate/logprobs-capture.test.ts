@@ -23,7 +23,12 @@ const K = 5;
 beforeAll(async () => {
   const dir = await fs.mkdtemp(path.join(require('node:os').tmpdir(), 'lp-model-'));
   const config = path.join(dir, 'config.json');
-  await writeJsonAtomic(config, { data: 'none.jsonl', output_dir: dir, model: { d_model: 32, n_layer: 1, n_head: 2, max_len: 96 }, seed: 1 });
+  await writeJsonAtomic(config, {
+    data: 'none.jsonl',
+    output_dir: dir,
+    model: { d_model: 32, n_layer: 1, n_head: 2, max_len: 96 },
+    seed: 1,
+  });
   exportInitialModel(config, path.join(dir, 'model'));
   server = await startTeacherServer({ port: 0, students: { [STUDENT]: path.join(dir, 'model') } });
 }, 120_000);
@@ -63,7 +68,7 @@ test('each sample gets one checksummed record whose tokens spell its content, wi
   expect((await sidecarRecords(layout.logprobs(runDir))).map((x) => x.id)).toEqual(samples.map((s) => s.id));
 }, 120_000);
 
-test('a resumed shard cuts a torn record, lets a redone sample\'s newer record win, and ends with exactly one per sample', async () => {
+test("a resumed shard cuts a torn record, lets a redone sample's newer record win, and ends with exactly one per sample", async () => {
   const reference = await shardDir(3);
   await generateShard(input(reference, STUDENT));
   const full = await shardRows(reference);
@@ -77,7 +82,9 @@ test('a resumed shard cuts a torn record, lets a redone sample\'s newer record w
   // its sample lines (so p1 is redone and writes its records again); then half a record.
   const p0 = full.filter((s) => s.promptId === 'p0');
   await fs.writeFile(partial, p0.map((s) => JSON.stringify(s)).join('\n') + '\n');
-  const stale = refRecords.filter((x) => x.id.startsWith('p1#')).map((x) => encodeSampleLogprobs({ ...x, tokens: x.tokens.slice(0, 1) }));
+  const stale = refRecords
+    .filter((x) => x.id.startsWith('p1#'))
+    .map((x) => encodeSampleLogprobs({ ...x, tokens: x.tokens.slice(0, 1) }));
   const firstFrames = refRecords.filter((x) => x.id.startsWith('p0#')).map(encodeSampleLogprobs);
   const torn = encodeSampleLogprobs(refRecords[4]!).subarray(0, 30);
   await fs.writeFile(lpPartial, Buffer.concat([...firstFrames, ...stale, torn]));
@@ -89,7 +96,9 @@ test('a resumed shard cuts a torn record, lets a redone sample\'s newer record w
   expect(records.map((x) => x.id)).toEqual(samples.map((s) => s.id));
   expect(new Set(records.map((x) => x.id)).size).toBe(samples.length);
   // the redone p1 samples carry their full records, not the stale one-token ones
-  samples.forEach((s, i) => expect(Buffer.concat(records[i]!.tokens.map((t) => t.token.bytes)).toString('utf8')).toBe(s.content));
+  samples.forEach((s, i) =>
+    expect(Buffer.concat(records[i]!.tokens.map((t) => t.token.bytes)).toString('utf8')).toBe(s.content),
+  );
   await expect(fs.access(lpPartial)).rejects.toThrow();
 }, 120_000);
 
@@ -108,11 +117,23 @@ test('two attempts wrote one sample differently: the committed line and its fram
   await fs.mkdir(path.dirname(final), { recursive: true });
   const first = full.filter((s) => s.promptId !== 'p2');
   await fs.writeFile(`${final}.attempt-1-0000aaaa.partial`, first.map((s) => JSON.stringify(s)).join('\n') + '\n');
-  await fs.writeFile(`${lp}.attempt-1-0000aaaa.partial`, Buffer.concat(refRecords.filter((x) => !x.id.startsWith('p2#')).map(encodeSampleLogprobs)));
+  await fs.writeFile(
+    `${lp}.attempt-1-0000aaaa.partial`,
+    Buffer.concat(refRecords.filter((x) => !x.id.startsWith('p2#')).map(encodeSampleLogprobs)),
+  );
   const victim = refRecords[0]!;
-  const forged = { ...victim, tokens: [{ ...victim.tokens[0]!, token: { ...victim.tokens[0]!.token, bytes: Buffer.from('FORGED') } }, ...victim.tokens.slice(1)] };
+  const forged = {
+    ...victim,
+    tokens: [
+      { ...victim.tokens[0]!, token: { ...victim.tokens[0]!.token, bytes: Buffer.from('FORGED') } },
+      ...victim.tokens.slice(1),
+    ],
+  };
   const forgedContent = Buffer.concat(forged.tokens.map((t) => t.token.bytes)).toString('utf8');
-  await fs.writeFile(`${final}.attempt-2-0000bbbb.partial`, JSON.stringify({ ...full[0]!, content: forgedContent }) + '\n');
+  await fs.writeFile(
+    `${final}.attempt-2-0000bbbb.partial`,
+    JSON.stringify({ ...full[0]!, content: forgedContent }) + '\n',
+  );
   await fs.writeFile(`${lp}.attempt-2-0000bbbb.partial`, encodeSampleLogprobs(forged));
 
   await generateShard(input(runDir, STUDENT));
@@ -120,7 +141,9 @@ test('two attempts wrote one sample differently: the committed line and its fram
   const records = await sidecarRecords(lp);
   expect(records.map((x) => x.id)).toEqual(samples.map((s) => s.id));
   expect(samples[0]!.content).toBe(full[0]!.content);
-  samples.forEach((s, i) => expect(Buffer.concat(records[i]!.tokens.map((t) => t.token.bytes)).toString('utf8')).toBe(s.content));
+  samples.forEach((s, i) =>
+    expect(Buffer.concat(records[i]!.tokens.map((t) => t.token.bytes)).toString('utf8')).toBe(s.content),
+  );
   const left = (await fs.readdir(path.dirname(final))).filter((f) => f.endsWith('.partial'));
   expect(left).toEqual([]);
 }, 120_000);
@@ -142,13 +165,25 @@ test('an endpoint that returns no logprobs fails the shard at once, non-retryabl
 });
 
 test('a spec with objective kd needs sampling.logprobs (and topK within it)', () => {
-  const base = { name: 'kd', dataset: { source: { type: 'builtin', task: 'arithmetic' } }, teacher: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' } };
+  const base = {
+    name: 'kd',
+    dataset: { source: { type: 'builtin', task: 'arithmetic' } },
+    teacher: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' },
+  };
   const missing = checkRunSpec({ ...base, fineTune: { objective: { type: 'kd' } } });
   expect(missing.ok).toBe(false);
   if (!missing.ok) expect(missing.issues.map((i) => i.path)).toContain('sampling.logprobs');
-  const tooMany = checkRunSpec({ ...base, sampling: { logprobs: 5 }, fineTune: { objective: { type: 'kd', topK: 8 } } });
+  const tooMany = checkRunSpec({
+    ...base,
+    sampling: { logprobs: 5 },
+    fineTune: { objective: { type: 'kd', topK: 8 } },
+  });
   expect(tooMany.ok).toBe(false);
-  const ok = checkRunSpec({ ...base, sampling: { logprobs: 20 }, fineTune: { objective: { type: 'kd', temperature: 2 } } });
+  const ok = checkRunSpec({
+    ...base,
+    sampling: { logprobs: 20 },
+    fineTune: { objective: { type: 'kd', temperature: 2 } },
+  });
   expect(ok.ok && ok.spec.fineTune.objective).toEqual({ type: 'kd', temperature: 2, alpha: 0.5, tail: true });
   const sft = checkRunSpec(base);
   expect(sft.ok && sft.spec.fineTune.objective).toEqual({ type: 'sft' });

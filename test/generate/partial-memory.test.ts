@@ -27,13 +27,20 @@ const compiled = path.join(projectRoot, 'dist', 'activities', 'generate', 'gener
 
 beforeAll(() => {
   // the child runs the compiled code: it must be there and no older than the sources it is built from
-  const sources = ['generate-shard.ts', 'shard-attempts.ts'].map((f) => path.join(projectRoot, 'activities', 'generate', f));
+  const sources = ['generate-shard.ts', 'shard-attempts.ts'].map((f) =>
+    path.join(projectRoot, 'activities', 'generate', f),
+  );
   if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run npm run build first`);
-  for (const s of sources) if (statSync(s).mtimeMs > statSync(compiled).mtimeMs) throw new Error(`${compiled} is older than ${s}: run npm run build first`);
+  for (const s of sources)
+    if (statSync(s).mtimeMs > statSync(compiled).mtimeMs)
+      throw new Error(`${compiled} is older than ${s}: run npm run build first`);
 });
 
 /** A shard whose every sample is already in a .partial (plus a torn copy of the first line at its end). */
-async function shardWithPartial(prompts: number, bytesPerSample: number): Promise<{ input: ReturnType<typeof shardInput>; bytes: number }> {
+async function shardWithPartial(
+  prompts: number,
+  bytesPerSample: number,
+): Promise<{ input: ReturnType<typeof shardInput>; bytes: number }> {
   const dir = await shardDir(prompts);
   runDirs.push(dir);
   const input = shardInput(dir, { baseURL: 'http://127.0.0.1:9/v1' }, { n: 2 });
@@ -69,9 +76,15 @@ async function shardWithPartial(prompts: number, bytesPerSample: number): Promis
 }
 
 /** Runs the compiled generateShard in a child process: its result and its peak resident memory. */
-async function generateInChild(input: unknown): Promise<{ samples: number; requests: number; resumedSamples: number; maxRssMiB: number }> {
+async function generateInChild(
+  input: unknown,
+): Promise<{ samples: number; requests: number; resumedSamples: number; maxRssMiB: number }> {
   const script = `require(${JSON.stringify(compiled)}).generateShard(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify({ samples: r.samples, requests: r.requests, resumedSamples: r.resumedSamples, maxRssMiB: process.resourceUsage().maxRSS / 1024 })), (e) => { console.error(e); process.exitCode = 1; }).finally(() => process.exit())`;
-  const { stdout } = await run(process.execPath, [`--max-old-space-size=${HEAP_MIB}`, '-e', script, JSON.stringify(input)], { maxBuffer: 1 << 20, timeout: 120_000 });
+  const { stdout } = await run(
+    process.execPath,
+    [`--max-old-space-size=${HEAP_MIB}`, '-e', script, JSON.stringify(input)],
+    { maxBuffer: 1 << 20, timeout: 120_000 },
+  );
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
@@ -82,7 +95,9 @@ test('resuming a shard from a .partial five times the size of the heap: memory b
   const r = await generateInChild(big.input);
   const partialMiB = big.bytes / 2 ** 20;
   const grewMiB = r.maxRssMiB - baseline.maxRssMiB;
-  console.log(`partial ${partialMiB.toFixed(0)} MiB, heap cap ${HEAP_MIB} MiB: peak RSS ${r.maxRssMiB.toFixed(0)} MiB, baseline ${baseline.maxRssMiB.toFixed(0)} MiB (+${grewMiB.toFixed(0)} MiB)`);
+  console.log(
+    `partial ${partialMiB.toFixed(0)} MiB, heap cap ${HEAP_MIB} MiB: peak RSS ${r.maxRssMiB.toFixed(0)} MiB, baseline ${baseline.maxRssMiB.toFixed(0)} MiB (+${grewMiB.toFixed(0)} MiB)`,
+  );
   expect(partialMiB).toBeGreaterThan(5 * HEAP_MIB);
   expect(r).toMatchObject({ samples: prompts * 2, requests: 0, resumedSamples: prompts * 2 });
   // reading the file whole would hold it at least twice over (its bytes, then a string of them)
@@ -99,7 +114,9 @@ test('a large .partial read at the start and committed at the end: the heartbeat
   const r = await env.run(generateShard, input);
   const elapsed = Date.now() - started;
   const gaps = [...beats, elapsed].map((t, i) => t - (i ? beats[i - 1]! : 0));
-  console.log(`partial ${(bytes / 2 ** 20).toFixed(0)} MiB resumed and committed in ${elapsed} ms: ${beats.length} heartbeats, longest gap ${Math.max(...gaps)} ms`);
+  console.log(
+    `partial ${(bytes / 2 ** 20).toFixed(0)} MiB resumed and committed in ${elapsed} ms: ${beats.length} heartbeats, longest gap ${Math.max(...gaps)} ms`,
+  );
   expect(r).toMatchObject({ samples: prompts * 2, requests: 0 });
   // the staging holds: reading and committing the shard takes longer than the heartbeat timeout
   expect(elapsed).toBeGreaterThan(400);

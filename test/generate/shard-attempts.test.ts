@@ -3,7 +3,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { completeLines } from '../../activities/artifacts/complete-lines';
 import { writeChunksOnce } from '../../activities/artifacts/store';
-import { attemptFileFor, attemptFiles, AttemptWriter, indexAttempts, type ExpectedSample } from '../../activities/generate/shard-attempts';
+import {
+  attemptFileFor,
+  attemptFiles,
+  AttemptWriter,
+  indexAttempts,
+  type ExpectedSample,
+} from '../../activities/generate/shard-attempts';
 
 /** The pieces that keep two attempts of a shard apart: their files, how lines are written and read, the one commit. */
 const dirs: string[] = [];
@@ -20,7 +26,8 @@ async function linesOf(file: string, chunkBytes: number): Promise<{ text: string
   const h = await fs.open(file, 'r');
   try {
     const out: { text: string; start: number; end: number }[] = [];
-    for await (const l of completeLines(h, chunkBytes)) out.push({ text: l.bytes.toString('utf8'), start: l.start, end: l.end });
+    for await (const l of completeLines(h, chunkBytes))
+      out.push({ text: l.bytes.toString('utf8'), start: l.start, end: l.end });
     return out;
   } finally {
     await h.close();
@@ -67,15 +74,22 @@ test('lanes appending lines of megabytes at once: each line lands whole', async 
 test('every attempt file is read, the shared .partial first and then by attempt number; the first whole line of an id wins', async () => {
   const dir = tmp();
   const shard = path.join(dir, 'shard-00000.jsonl');
-  const row = (id: string, by: string) => JSON.stringify({ id, by, usage: { promptTokens: 1, completionTokens: 2 } }) + '\n';
-  const expected = new Map<string, ExpectedSample>(['a', 'b', 'c', 'd'].map((id, i) => [id, { position: i, sampleIndex: 0 }]));
+  const row = (id: string, by: string) =>
+    JSON.stringify({ id, by, usage: { promptTokens: 1, completionTokens: 2 } }) + '\n';
+  const expected = new Map<string, ExpectedSample>(
+    ['a', 'b', 'c', 'd'].map((id, i) => [id, { position: i, sampleIndex: 0 }]),
+  );
   const a10 = attemptFileFor(shard, 10);
   const a2 = attemptFileFor(shard, 2);
   await fs.writeFile(a10, row('a', 'attempt 10') + row('d', 'attempt 10') + row('c', 'attempt 10').slice(0, 9));
   await fs.writeFile(a2, row('a', 'attempt 2') + '{"id":"b", garbled\n' + row('zz', 'another config'));
   await fs.writeFile(`${shard}.partial`, row('b', 'shared'));
   await fs.writeFile(`${shard}.batch.json`, '{}');
-  expect((await attemptFiles(shard)).map((f) => path.basename(f))).toEqual(['shard-00000.jsonl.partial', path.basename(a2), path.basename(a10)]);
+  expect((await attemptFiles(shard)).map((f) => path.basename(f))).toEqual([
+    'shard-00000.jsonl.partial',
+    path.basename(a2),
+    path.basename(a10),
+  ]);
 
   const sizes = await Promise.all([a10, a2].map(async (f) => (await fs.stat(f)).size));
   const index = await indexAttempts(shard, expected);
@@ -88,8 +102,15 @@ test('every attempt file is read, the shared .partial first and then by attempt 
     };
     expect([...index.samples.keys()].sort()).toEqual(['a', 'b', 'd']);
     expect([await by('a'), await by('b'), await by('d')]).toEqual(['attempt 2', 'shared', 'attempt 10']);
-    expect({ corrupt: index.corrupt, foreign: index.foreign, duplicates: index.duplicates }).toEqual({ corrupt: 1, foreign: 1, duplicates: 1 });
-    expect({ promptTokens: index.promptTokens, completionTokens: index.completionTokens }).toEqual({ promptTokens: 3, completionTokens: 6 });
+    expect({ corrupt: index.corrupt, foreign: index.foreign, duplicates: index.duplicates }).toEqual({
+      corrupt: 1,
+      foreign: 1,
+      duplicates: 1,
+    });
+    expect({ promptTokens: index.promptTokens, completionTokens: index.completionTokens }).toEqual({
+      promptTokens: 3,
+      completionTokens: 6,
+    });
   } finally {
     await index.close();
   }

@@ -19,7 +19,8 @@ afterAll(async () => teacher.close());
 const delayProxy = (delayFor: (i: number) => number) => startDelayProxy(teacher.url, delayFor);
 
 const order = (rows: { promptId: string; sampleIndex: number }[]) => rows.map((r) => `${r.promptId}#${r.sampleIndex}`);
-const expectedOrder = (prompts: number, n: number) => Array.from({ length: prompts }, (_, p) => Array.from({ length: n }, (_, i) => `p${p}#${i}`)).flat();
+const expectedOrder = (prompts: number, n: number) =>
+  Array.from({ length: prompts }, (_, p) => Array.from({ length: n }, (_, i) => `p${p}#${i}`)).flat();
 
 test('with several request lanes the shard is in prompt order whatever order the answers arrive in', async () => {
   // later requests answer first: completion order is the reverse of the prompts' order within each wave of lanes
@@ -42,9 +43,16 @@ test('a resumed shard (an earlier attempt wrote later prompts first) equals a fa
 
   const dir = await shardDir(8);
   // what a killed attempt with 3 lanes may leave: prompts 5 and 2 done (in that order), a torn line of prompt 7
-  const byPrompt = (id: string) => want.filter((r) => r.promptId === id).map((r) => JSON.stringify(r) + '\n').join('');
+  const byPrompt = (id: string) =>
+    want
+      .filter((r) => r.promptId === id)
+      .map((r) => JSON.stringify(r) + '\n')
+      .join('');
   await fs.mkdir(path.dirname(layout.shardSamples(dir, 0)), { recursive: true });
-  await fs.writeFile(`${layout.shardSamples(dir, 0)}.partial`, byPrompt('p5') + byPrompt('p2') + byPrompt('p7').slice(0, 50));
+  await fs.writeFile(
+    `${layout.shardSamples(dir, 0)}.partial`,
+    byPrompt('p5') + byPrompt('p2') + byPrompt('p7').slice(0, 50),
+  );
   const r = await generateShard(shardInput(dir, { baseURL: teacher.url, concurrency: 3 }));
   expect(r.resumedSamples).toBe(6);
   const got = await shardRows(dir);

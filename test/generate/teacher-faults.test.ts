@@ -30,10 +30,31 @@ test.each<[string, (i: number) => Fault, boolean]>([
   ['connection resets', (i) => (i % 4 === 1 && i < 16 ? 'reset' : 'none'), true],
   ['truncated JSON', (i) => (i % 5 === 2 && i < 20 ? 'truncated_json' : 'none'), true],
   ['fewer choices than n', (i) => (i % 2 === 0 && i < 16 ? 'fewer_choices' : 'none'), false],
-  ['everything at once', (i) => (['rate_limit', 'none', 'server_error', 'reset', 'none', 'truncated_json', 'fewer_choices', 'none', 'hang'] as Fault[])[i % 9]!, false],
+  [
+    'everything at once',
+    (i) =>
+      (
+        [
+          'rate_limit',
+          'none',
+          'server_error',
+          'reset',
+          'none',
+          'truncated_json',
+          'fewer_choices',
+          'none',
+          'hang',
+        ] as Fault[]
+      )[i % 9]!,
+    false,
+  ],
 ])('%s: no sample lost or duplicated', async (_name, plan, sameContent) => {
   const expected = await faultFreeShard();
-  const proxy = await startFaultProxy({ upstream: teacher.url, plan: (i) => (i < 40 ? plan(i) : 'none'), retryAfterSeconds: 1 });
+  const proxy = await startFaultProxy({
+    upstream: teacher.url,
+    plan: (i) => (i < 40 ? plan(i) : 'none'),
+    retryAfterSeconds: 1,
+  });
   try {
     const dir = await shardDir(PROMPTS);
     const r = await generateShard(shardInput(dir, { baseURL: proxy.url, maxRetries: 6, requestTimeoutSeconds: 1 }));
@@ -58,7 +79,9 @@ test('a teacher that is down for good ends in a clear error after bounded retrie
   const proxy = await startFaultProxy({ upstream: teacher.url, plan: () => 'unavailable' });
   try {
     const dir = await shardDir(2);
-    const err = (await generateShard(shardInput(dir, { baseURL: proxy.url, maxRetries: 2, concurrency: 1 })).catch((e) => e)) as Error;
+    const err = (await generateShard(shardInput(dir, { baseURL: proxy.url, maxRetries: 2, concurrency: 1 })).catch(
+      (e) => e,
+    )) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/procedural-arithmetic-teacher.*503|503.*unavailable/i);
     // the final error names the endpoint and the model, and stays retryable (Temporal's policy bounds the attempts)

@@ -27,6 +27,10 @@ export async function startCaptureServer(host = '127.0.0.1'): Promise<CaptureSer
   return {
     url: `http://${host}:${port}/v1`,
     requests,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -11,7 +11,10 @@ export interface DelayProxy {
   close(): Promise<void>;
 }
 
-export async function startDelayProxy(upstream: string, delayFor: (requestIndex: number) => number): Promise<DelayProxy> {
+export async function startDelayProxy(
+  upstream: string,
+  delayFor: (requestIndex: number) => number,
+): Promise<DelayProxy> {
   const up = new URL(upstream.replace(/\/v1\/?$/, '/'));
   let n = 0;
   const server = http.createServer((req, res) => {
@@ -20,10 +23,19 @@ export async function startDelayProxy(upstream: string, delayFor: (requestIndex:
     req.on('end', () => {
       const delay = req.url?.includes('/chat/completions') ? delayFor(n++) : 0;
       const timer = setTimeout(() => {
-        const fwd = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: { ...req.headers, host: up.host } }, (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        });
+        const fwd = http.request(
+          {
+            host: up.hostname,
+            port: up.port,
+            method: req.method,
+            path: req.url,
+            headers: { ...req.headers, host: up.host },
+          },
+          (r) => {
+            res.writeHead(r.statusCode ?? 502, r.headers);
+            r.pipe(res);
+          },
+        );
         fwd.on('error', () => {
           if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
           res.end('{"error":{"message":"upstream unreachable","type":"server_error"}}');

@@ -28,10 +28,17 @@ interface TrainJobObject {
   metadata: { name: string; namespace?: string; uid?: string; creationTimestamp?: string; [k: string]: unknown };
   spec: {
     suspend?: boolean;
-    trainer: { command: string[]; numNodes: number; numProcPerNode: number; env?: Array<{ name: string; value: string }> };
+    trainer: {
+      command: string[];
+      numNodes: number;
+      numProcPerNode: number;
+      env?: Array<{ name: string; value: string }>;
+    };
     [k: string]: unknown;
   };
-  status?: { conditions: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }> };
+  status?: {
+    conditions: Array<{ type: string; status: string; reason: string; message: string; lastTransitionTime: string }>;
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -43,14 +50,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startFakeKubeApiServer(opts: { namespace: string; token: string; env?: NodeJS.ProcessEnv }): Promise<FakeKubeApiServer> {
+export async function startFakeKubeApiServer(opts: {
+  namespace: string;
+  token: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<FakeKubeApiServer> {
   const trainJobs = new Map<string, TrainJobObject>();
   const nodes = new Map<string, ChildProcess[]>();
   const requests: FakeKubeApiServer['requests'] = [];
   const prefix = `/apis/trainer.kubeflow.org/v1alpha1/namespaces/${opts.namespace}/trainjobs`;
 
   const condition = (tj: TrainJobObject, type: string, reason: string, message: string) => {
-    tj.status = { conditions: [...(tj.status?.conditions ?? []).filter((c) => c.type !== type), { type, status: 'True', reason, message, lastTransitionTime: new Date().toISOString() }] };
+    tj.status = {
+      conditions: [
+        ...(tj.status?.conditions ?? []).filter((c) => c.type !== type),
+        { type, status: 'True', reason, message, lastTransitionTime: new Date().toISOString() },
+      ],
+    };
   };
 
   /** The controller and kubelet: one process per node running the trainer container's command. */
@@ -98,19 +114,30 @@ export async function startFakeKubeApiServer(opts: { namespace: string; token: s
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
-      const status = (code: number, reason: string, message: string) => reply(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code });
+      const status = (code: number, reason: string, message: string) =>
+        reply(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code });
       if (req.headers.authorization !== `Bearer ${opts.token}`) return status(401, 'Unauthorized', 'Unauthorized');
       const url = new URL(req.url!, 'http://x');
-      if (!url.pathname.startsWith(prefix)) return status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+      if (!url.pathname.startsWith(prefix))
+        return status(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
       const name = decodeURIComponent(url.pathname.slice(prefix.length).replace(/^\//, ''));
       const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
       if (req.method === 'POST' && !name) {
-        if (req.headers['content-type'] !== 'application/json') return status(415, 'UnsupportedMediaType', 'want application/json');
+        if (req.headers['content-type'] !== 'application/json')
+          return status(415, 'UnsupportedMediaType', 'want application/json');
         const tj = body as TrainJobObject;
-        if (tj.kind !== 'TrainJob' || !tj.metadata?.name) return status(422, 'Invalid', 'kind TrainJob with metadata.name required');
-        if (tj.metadata.namespace && tj.metadata.namespace !== opts.namespace) return status(400, 'BadRequest', 'the namespace of the object does not match the namespace on the request');
-        if (trainJobs.has(tj.metadata.name)) return status(409, 'AlreadyExists', `trainjobs.trainer.kubeflow.org "${tj.metadata.name}" already exists`);
-        tj.metadata = { ...tj.metadata, namespace: opts.namespace, uid: `uid-${trainJobs.size}`, creationTimestamp: new Date().toISOString() };
+        if (tj.kind !== 'TrainJob' || !tj.metadata?.name)
+          return status(422, 'Invalid', 'kind TrainJob with metadata.name required');
+        if (tj.metadata.namespace && tj.metadata.namespace !== opts.namespace)
+          return status(400, 'BadRequest', 'the namespace of the object does not match the namespace on the request');
+        if (trainJobs.has(tj.metadata.name))
+          return status(409, 'AlreadyExists', `trainjobs.trainer.kubeflow.org "${tj.metadata.name}" already exists`);
+        tj.metadata = {
+          ...tj.metadata,
+          namespace: opts.namespace,
+          uid: `uid-${trainJobs.size}`,
+          creationTimestamp: new Date().toISOString(),
+        };
         trainJobs.set(tj.metadata.name, tj);
         if (!tj.spec.suspend) void runNodes(tj);
         return reply(201, tj);
@@ -119,7 +146,8 @@ export async function startFakeKubeApiServer(opts: { namespace: string; token: s
       if (!tj) return status(404, 'NotFound', `trainjobs.trainer.kubeflow.org "${name}" not found`);
       if (req.method === 'GET') return reply(200, tj);
       if (req.method === 'PATCH') {
-        if (req.headers['content-type'] !== 'application/merge-patch+json') return status(415, 'UnsupportedMediaType', 'want application/merge-patch+json');
+        if (req.headers['content-type'] !== 'application/merge-patch+json')
+          return status(415, 'UnsupportedMediaType', 'want application/merge-patch+json');
         const suspend = body?.spec?.suspend;
         if (typeof suspend === 'boolean') {
           tj.spec.suspend = suspend;
@@ -139,7 +167,8 @@ export async function startFakeKubeApiServer(opts: { namespace: string; token: s
     trainJobs,
     nodes,
     close: async () => {
-      for (const procs of nodes.values()) for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      for (const procs of nodes.values())
+        for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
       await new Promise<void>((r) => server.close(() => r()));
     },
   };

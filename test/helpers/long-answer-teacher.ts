@@ -44,7 +44,28 @@ export interface LongAnswerTeacher {
   close(): Promise<void>;
 }
 
-const WORDS = ['so', 'the', 'carry', 'is', 'one', 'step', 'therefore', 'x²', 'Σ', 'café', '→', 'naïve', '∴', '🙂', 'check', 'again', 'wait', '≈', 'añadir', '数'];
+const WORDS = [
+  'so',
+  'the',
+  'carry',
+  'is',
+  'one',
+  'step',
+  'therefore',
+  'x²',
+  'Σ',
+  'café',
+  '→',
+  'naïve',
+  '∴',
+  '🙂',
+  'check',
+  'again',
+  'wait',
+  '≈',
+  'añadir',
+  '数',
+];
 const WORD_BYTES = WORDS.map((w) => Buffer.byteLength(w) + 1);
 
 /** A small seeded generator (mulberry32): the same key always gives the same text. */
@@ -86,7 +107,10 @@ class Gate {
   }
 }
 
-export async function startLongAnswerTeacher(opts: { bytesPerChoice: number; delayFor?: (r: TeacherRequestLog) => number }): Promise<LongAnswerTeacher> {
+export async function startLongAnswerTeacher(opts: {
+  bytesPerChoice: number;
+  delayFor?: (r: TeacherRequestLog) => number;
+}): Promise<LongAnswerTeacher> {
   const log: TeacherRequestLog[] = [];
   const asked = new Set<string>();
   const gates = new Map<string, Gate>();
@@ -111,7 +135,11 @@ export async function startLongAnswerTeacher(opts: { bytesPerChoice: number; del
           created: 0,
           model,
           choices,
-          usage: { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: completion, total_tokens: Math.ceil(prompt.length / 4) + completion },
+          usage: {
+            prompt_tokens: Math.ceil(prompt.length / 4),
+            completion_tokens: completion,
+            total_tokens: Math.ceil(prompt.length / 4) + completion,
+          },
         }),
       );
       answers.set(key, text);
@@ -128,11 +156,23 @@ export async function startLongAnswerTeacher(opts: { bytesPerChoice: number; del
         res.end('{"error":{"message":"not found","type":"invalid_request_error"}}');
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string; messages: { content: string }[]; n?: number; seed?: number };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        model: string;
+        messages: { content: string }[];
+        n?: number;
+        seed?: number;
+      };
       const prompt = body.messages[body.messages.length - 1]!.content;
       const seed = body.seed ?? 0;
       const key = `${prompt}\u0000${seed}`;
-      const entry: TeacherRequestLog = { lane: m[1] ?? '-', prompt, seed, n: body.n ?? 1, repeat: asked.has(key), receivedAt: Date.now() };
+      const entry: TeacherRequestLog = {
+        lane: m[1] ?? '-',
+        prompt,
+        seed,
+        n: body.n ?? 1,
+        repeat: asked.has(key),
+        receivedAt: Date.now(),
+      };
       asked.add(key);
       log.push(entry);
       res.on('close', () => (entry.closedAt ??= Date.now()));

@@ -15,7 +15,10 @@ export interface PartitionProxy {
 }
 
 export async function startPartitionProxy(upstream: string): Promise<PartitionProxy> {
-  const [host, port] = [upstream.slice(0, upstream.lastIndexOf(':')), Number(upstream.slice(upstream.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    upstream.slice(0, upstream.lastIndexOf(':')),
+    Number(upstream.slice(upstream.lastIndexOf(':') + 1)),
+  ];
   let cut = false;
   const pairs = new Set<{ client: net.Socket; server: net.Socket | null }>();
   const waiting: (() => void)[] = [];

@@ -21,7 +21,10 @@ function recordSkip(what: string, problem: string): void {
   const dir = process.env.DISTILLERY_SKIPS;
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, `skip-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`), JSON.stringify({ what, problem, file: expect.getState().testPath ?? null }));
+  writeFileSync(
+    path.join(dir, `skip-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`),
+    JSON.stringify({ what, problem, file: expect.getState().testPath ?? null }),
+  );
 }
 
 /**
@@ -32,14 +35,16 @@ export function requires(what: string, problem: string | null): Gated {
   if (!problem) return { test, describe, present: true };
   const message = `${what} is missing: ${problem}`;
   if (underCi()) {
-    const failing = ((name: string) => test(name, () => {
-      throw new Error(`CI=true: ${message}`);
-    })) as unknown as jest.It;
-    const failingDescribe = ((name: string) => describe(name, () => {
-      test('its prerequisite is installed', () => {
+    const failing = ((name: string) =>
+      test(name, () => {
         throw new Error(`CI=true: ${message}`);
-      });
-    })) as unknown as jest.Describe;
+      })) as unknown as jest.It;
+    const failingDescribe = ((name: string) =>
+      describe(name, () => {
+        test('its prerequisite is installed', () => {
+          throw new Error(`CI=true: ${message}`);
+        });
+      })) as unknown as jest.Describe;
     return { test: failing, describe: failingDescribe, present: false };
   }
   console.warn(`SKIPPED (missing prerequisite): ${message}`);
@@ -56,8 +61,14 @@ export function fileProblem(file: string, howToGet: string): string | null {
 export function goProblem(min: [number, number] = [1, 24]): string | null {
   const want = `Go >= ${min.join('.')}`;
   const toolchain = /^go(\d+)\.(\d+)/.exec(process.env.GOTOOLCHAIN ?? '');
-  const atLeast = (m: RegExpExecArray | null) => !!m && (Number(m[1]) > min[0] || (Number(m[1]) === min[0] && Number(m[2]) >= min[1]));
-  const debian = existsSync('/usr/lib') ? readdirSync('/usr/lib').filter((d) => /^go-1\.\d+$/.test(d)).sort((a, b) => Number(b.slice(5)) - Number(a.slice(5))).map((d) => `/usr/lib/${d}/bin/go`) : [];
+  const atLeast = (m: RegExpExecArray | null) =>
+    !!m && (Number(m[1]) > min[0] || (Number(m[1]) === min[0] && Number(m[2]) >= min[1]));
+  const debian = existsSync('/usr/lib')
+    ? readdirSync('/usr/lib')
+        .filter((d) => /^go-1\.\d+$/.test(d))
+        .sort((a, b) => Number(b.slice(5)) - Number(a.slice(5)))
+        .map((d) => `/usr/lib/${d}/bin/go`)
+    : [];
   for (const go of ['go', '/usr/local/go/bin/go', ...debian]) {
     const r = spawnSync(go, ['version'], { encoding: 'utf8' });
     if (r.status !== 0) continue;

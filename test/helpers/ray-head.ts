@@ -54,15 +54,36 @@ function headPids(tempDir: string): number[] {
  */
 export async function startRayHead(): Promise<RayHead> {
   const tempDir = mkdtempSync('/tmp/rayt-');
-  const [gcs, dashboard, client, agentHttp, agentGrpc, metrics, runtimeEnv] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [gcs, dashboard, client, agentHttp, agentGrpc, metrics, runtimeEnv] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const ray = path.join(path.dirname(pythonBin()), 'ray');
   const child: ChildProcess = spawn(
     ray,
     [
-      'start', '--head', '--block', '--num-cpus=2', '--num-gpus=0', `--port=${gcs}`, '--node-ip-address=127.0.0.1',
-      '--include-dashboard=true', '--dashboard-host=127.0.0.1', `--dashboard-port=${dashboard}`, `--ray-client-server-port=${client}`,
-      `--dashboard-agent-listen-port=${agentHttp}`, `--dashboard-agent-grpc-port=${agentGrpc}`, `--metrics-export-port=${metrics}`,
-      `--runtime-env-agent-port=${runtimeEnv}`, '--disable-usage-stats', `--temp-dir=${tempDir}`,
+      'start',
+      '--head',
+      '--block',
+      '--num-cpus=2',
+      '--num-gpus=0',
+      `--port=${gcs}`,
+      '--node-ip-address=127.0.0.1',
+      '--include-dashboard=true',
+      '--dashboard-host=127.0.0.1',
+      `--dashboard-port=${dashboard}`,
+      `--ray-client-server-port=${client}`,
+      `--dashboard-agent-listen-port=${agentHttp}`,
+      `--dashboard-agent-grpc-port=${agentGrpc}`,
+      `--metrics-export-port=${metrics}`,
+      `--runtime-env-agent-port=${runtimeEnv}`,
+      '--disable-usage-stats',
+      `--temp-dir=${tempDir}`,
     ],
     { detached: true, stdio: 'ignore', env: { ...process.env, RAY_USAGE_STATS_ENABLED: '0', [MARKER]: tempDir } },
   );

@@ -9,7 +9,11 @@ import { SamplingSchema, TeacherSchema } from '../../schemas/run-spec';
 /** A run directory holding one prepared shard of `prompts` arithmetic prompts. */
 export async function shardDir(prompts: number): Promise<string> {
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'shard-'));
-  const rows = Array.from({ length: prompts }, (_, i) => ({ id: `p${i}`, prompt: `Compute ${10 + i}+${20 + i}.`, answer: String(30 + 2 * i) }));
+  const rows = Array.from({ length: prompts }, (_, i) => ({
+    id: `p${i}`,
+    prompt: `Compute ${10 + i}+${20 + i}.`,
+    answer: String(30 + 2 * i),
+  }));
   await writeJsonlAtomic(layout.shardPrompts(runDir, 0), rows);
   return runDir;
 }

@@ -12,7 +12,8 @@ const underCi = () => /^(1|true|yes)$/i.test(process.env.CI || '');
 
 class SkipReporter {
   constructor() {
-    if (!process.env.DISTILLERY_SKIPS) process.env.DISTILLERY_SKIPS = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-skips-'));
+    if (!process.env.DISTILLERY_SKIPS)
+      process.env.DISTILLERY_SKIPS = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-skips-'));
     this.dir = process.env.DISTILLERY_SKIPS;
     this.error = undefined;
   }
@@ -21,11 +22,15 @@ class SkipReporter {
     const skipped = [];
     for (const file of results.testResults) {
       for (const t of file.testResults) {
-        if (t.status === 'pending' || t.status === 'skipped' || t.status === 'todo' || t.status === 'disabled') skipped.push(`${path.relative(process.cwd(), file.testFilePath)}: ${t.fullName}`);
+        if (t.status === 'pending' || t.status === 'skipped' || t.status === 'todo' || t.status === 'disabled')
+          skipped.push(`${path.relative(process.cwd(), file.testFilePath)}: ${t.fullName}`);
       }
     }
     const reasons = fs.existsSync(this.dir)
-      ? fs.readdirSync(this.dir).filter((f) => f.startsWith('skip-')).map((f) => JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')))
+      ? fs
+          .readdirSync(this.dir)
+          .filter((f) => f.startsWith('skip-'))
+          .map((f) => JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')))
       : [];
     const lines = [''];
     if (skipped.length) {
@@ -42,7 +47,9 @@ class SkipReporter {
     lines.push(`jest: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skippedCount} skipped`);
     process.stdout.write(lines.join('\n') + '\n');
     if (underCi() && skippedCount > 0) {
-      this.error = new Error(`CI=true: ${skippedCount} test(s) skipped; every test must run in CI${reasons.length ? ` (missing prerequisites: ${[...new Set(reasons.map((r) => r.what))].join(', ')})` : ''}`);
+      this.error = new Error(
+        `CI=true: ${skippedCount} test(s) skipped; every test must run in CI${reasons.length ? ` (missing prerequisites: ${[...new Set(reasons.map((r) => r.what))].join(', ')})` : ''}`,
+      );
       process.stderr.write(`${this.error.message}\n`);
     }
   }

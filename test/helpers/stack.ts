@@ -17,9 +17,16 @@ export interface TestTemporal {
   close(): Promise<void>;
 }
 
-export async function startTestTemporal(name: string, clientOptions: Partial<ConstructorParameters<typeof Client>[0]> = {}): Promise<TestTemporal> {
+export async function startTestTemporal(
+  name: string,
+  clientOptions: Partial<ConstructorParameters<typeof Client>[0]> = {},
+): Promise<TestTemporal> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), `distillery-${name}-`));
-  const server = await startDevServer({ headless: true, dbFile: path.join(tmp, 'temporal.sqlite'), logFile: path.join(tmp, 'temporal.log') });
+  const server = await startDevServer({
+    headless: true,
+    dbFile: path.join(tmp, 'temporal.sqlite'),
+    logFile: path.join(tmp, 'temporal.log'),
+  });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, ...clientOptions });
   const env = { TEMPORAL_ADDRESS: server.address };

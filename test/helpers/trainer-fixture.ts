@@ -16,7 +16,13 @@ export async function sftRunDir(rows: number): Promise<{ runDir: string; sft: Ar
     path.join(runDir, 'filter', 'sft.jsonl'),
     problems.map((p) => {
       const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
-      return { id: p.id, messages: [{ role: 'user', content: p.prompt }, { role: 'assistant', content: solveWithReasoning(a, '+', b) }] };
+      return {
+        id: p.id,
+        messages: [
+          { role: 'user', content: p.prompt },
+          { role: 'assistant', content: solveWithReasoning(a, '+', b) },
+        ],
+      };
     }),
   );
   return { runDir, sft };
@@ -24,12 +30,20 @@ export async function sftRunDir(rows: number): Promise<{ runDir: string; sft: Ar
 
 /** A small, fast student config for tests and benchmarks on 2 cores. */
 export function smallFineTune(overrides: Record<string, unknown> = {}): RunSpec['fineTune'] {
-  return FineTuneSchema.parse({ epochs: 1, batchSize: 8, checkpointEvery: 10, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 }, ...overrides });
+  return FineTuneSchema.parse({
+    epochs: 1,
+    batchSize: 8,
+    checkpointEvery: 10,
+    model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 },
+    ...overrides,
+  });
 }
 
 /** Writes the untrained student (same seed and init as training) into `dir` with its ONNX export. */
 export function exportInitialModel(configPath: string, dir: string): void {
-  execFileSync(pythonBin(), [trainerScript('export_onnx.py'), '--init-only', '--output', dir, '--config', configPath], { stdio: 'pipe' });
+  execFileSync(pythonBin(), [trainerScript('export_onnx.py'), '--init-only', '--output', dir, '--config', configPath], {
+    stdio: 'pipe',
+  });
 }
 
 /**
@@ -37,7 +51,10 @@ export function exportInitialModel(configPath: string, dir: string): void {
  * trainer's tests: the sharding and cluster paths need a real model, not real weights. `preset` + configOnly writes a
  * large student's config.json alone (for memory estimates).
  */
-export function randomStudent(dir: string, opts: { preset?: string; configOnly?: boolean; hidden?: number; layers?: number } = {}): string {
+export function randomStudent(
+  dir: string,
+  opts: { preset?: string; configOnly?: boolean; hidden?: number; layers?: number } = {},
+): string {
   const args = [trainerScript(path.join('sft', 'random_student.py')), '--out', dir];
   if (opts.preset) args.push('--preset', opts.preset);
   if (opts.configOnly) args.push('--config-only');
@@ -65,7 +82,9 @@ export function pidsWith(...parts: string[]): number[] {
 /** One environment variable of a running process (undefined when unset or the process is gone). */
 export function envOf(pid: number, name: string): string | undefined {
   try {
-    const kv = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((s) => s.startsWith(`${name}=`));
+    const kv = readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .find((s) => s.startsWith(`${name}=`));
     return kv?.slice(name.length + 1);
   } catch {
     return undefined;

@@ -56,7 +56,15 @@ requires('Go >= 1.24 (the validator is built with it)', goProblem([1, 24])).desc
     expect(r.status).toBe(0);
   });
 
-  const cases: Array<{ name: string; check: string; file: string; from: string; to: string; nth?: number; error: RegExp }> = [
+  const cases: Array<{
+    name: string;
+    check: string;
+    file: string;
+    from: string;
+    to: string;
+    nth?: number;
+    error: RegExp;
+  }> = [
     {
       name: 'an unknown field in a Deployment',
       check: 'k8s',
@@ -87,7 +95,8 @@ requires('Go >= 1.24 (the validator is built with it)', goProblem([1, 24])).desc
       file: 'k8s/keda-scaledobjects.yaml',
       from: '        taskQueueFromEnv: DISTILLERY_GPU_QUEUE\n',
       to: '',
-      error: /ScaledObject\/distillery-gpu-worker: triggers\[0\] \(temporal\): metadata\.taskQueue \(or taskQueueFromEnv\) is required/,
+      error:
+        /ScaledObject\/distillery-gpu-worker: triggers\[0\] \(temporal\): metadata\.taskQueue \(or taskQueueFromEnv\) is required/,
     },
     {
       name: 'a trigger without the type KEDA requires',

@@ -57,8 +57,14 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
   const words = generateNumberWordsProblems({ seed: 5, count: 40, split: 'train' });
   const lines = words.map((p, i) => {
     if (i === 3) return { id: p.id, prompt: p.prompt, answer: p.answer };
-    if (i === 7) return { id: p.id, prompt: p.prompt, answer: p.answer, response: `<think>\nspell it out\n</think>\n${p.answer}` };
-    return { id: p.id, prompt: p.prompt, answer: p.answer, response: numberToWords(Number(p.id.slice('words-'.length))) };
+    if (i === 7)
+      return { id: p.id, prompt: p.prompt, answer: p.answer, response: `<think>\nspell it out\n</think>\n${p.answer}` };
+    return {
+      id: p.id,
+      prompt: p.prompt,
+      answer: p.answer,
+      response: numberToWords(Number(p.id.slice('words-'.length))),
+    };
   });
   const wordsFile = path.join(t.tmp, 'words.jsonl');
   await fs.writeFile(wordsFile, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
@@ -66,21 +72,51 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
   const spec = {
     name: 'mixture',
     datasets: [
-      { name: 'arith', kind: 'reasoning', source: { type: 'builtin', task: 'arithmetic', count: 40, seed: 1 }, verifier: 'math', weight: 0.75 },
-      { name: 'words', kind: 'non-reasoning', source: { type: 'jsonl', path: wordsFile, fields: { response: 'response' } }, responses: 'existing', verifier: 'none', weight: 0.25 },
+      {
+        name: 'arith',
+        kind: 'reasoning',
+        source: { type: 'builtin', task: 'arithmetic', count: 40, seed: 1 },
+        verifier: 'math',
+        weight: 0.75,
+      },
+      {
+        name: 'words',
+        kind: 'non-reasoning',
+        source: { type: 'jsonl', path: wordsFile, fields: { response: 'response' } },
+        responses: 'existing',
+        verifier: 'none',
+        weight: 0.25,
+      },
     ],
     mixing: { seed: 11 },
     teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 4 },
     sampling: { n: 2, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
     verifier: { type: 'math', keepPerPrompt: 2 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 4, checkpointEvery: 50, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 }, export: { onnx: true, gguf: false } },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 6, seed: 2 }, benchmarks: [{ type: 'builtin', task: 'number-words', count: 6 }], k: 1, maxNewTokens: 40, gate: { minImprovement: 0, maxRegression: 1 } },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 4,
+      checkpointEvery: 50,
+      model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 },
+      export: { onnx: true, gguf: false },
+    },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 6, seed: 2 },
+      benchmarks: [{ type: 'builtin', task: 'number-words', count: 6 }],
+      k: 1,
+      maxNewTokens: 40,
+      gate: { minImprovement: 0, maxRegression: 1 },
+    },
     generation: { shardSize: 20, maxShardsInFlight: 2 },
     timeouts: { heartbeatSeconds: 10 },
     artifactRoot: path.join(t.tmp, 'artifacts'),
   };
   const workflowId = `mixture-${Date.now()}`;
-  const handle = await t.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [spec] });
+  const handle = await t.client.workflow.start('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId,
+    args: [spec],
+  });
   const summary = (await handle.result()) as RunSummary;
   const dir = summary.runDir;
 
@@ -119,7 +155,12 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
 
   // The non-reasoning source never reached the teacher: its samples are the responses in the file.
   const wordSamples = samples.filter((s) => s.source === 'words');
-  expect(wordSamples.every((s) => s.teacher.model === 'existing' && s.content === lines.find((l) => `words/${l.id}` === s.promptId)!.response)).toBe(true);
+  expect(
+    wordSamples.every(
+      (s) =>
+        s.teacher.model === 'existing' && s.content === lines.find((l) => `words/${l.id}` === s.promptId)!.response,
+    ),
+  ).toBe(true);
 
   // The card shows both funnels with the numbers counted above, and the achieved mix next to the target.
   const card = JSON.parse(readFileSync(path.join(dir, 'filter', 'dataset-card.json'), 'utf8')) as DatasetCard;
@@ -145,7 +186,16 @@ test('two sources mixed 0.75 / 0.25: the SFT mix is within one sample of the wei
 
   if (process.env.DISTILLERY_RECORD_HISTORY) {
     // A mixture's history, replayed by test/integration/replay.test.ts against later workflow code.
-    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--address', t.server.address, '--output', 'json']);
+    const json = execFileSync(findTemporalCli(), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      '--address',
+      t.server.address,
+      '--output',
+      'json',
+    ]);
     await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history-mixture.json'), json);
   }
 });

@@ -48,7 +48,13 @@ function spec(name: string, overrides: Record<string, unknown> = {}) {
     teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 4 },
     sampling: { n: 2, temperature: 1.0, top_p: 0.95, max_tokens: 200, seed: 3 },
     verifier: { type: 'math', keepPerPrompt: 2 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 12, checkpointEvery: 5, model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 256 } },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 12,
+      checkpointEvery: 5,
+      model: { dModel: 64, nLayer: 2, nHead: 2, maxLen: 256 },
+    },
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 16, seed: 2 }, k: 2, maxNewTokens: 80 },
     // A tiny history budget, so that the generation child really continues as new during the test.
     generation: { shardSize: 10, maxShardsInFlight: 2, maxHistoryEvents: 20 },
@@ -67,7 +73,10 @@ async function sampleIds(summary: RunSummary): Promise<string[]> {
 test('a run started the way the Web UI starts it (one raw JSON payload) goes from spec to evaluation summary', async () => {
   const workflowId = `ui-start-${randomUUID()}`;
   // A gate that asks 5 points of pass@1 more than the baseline: twelve steps of a tiny student cannot give that.
-  const raw = { ...spec('ui-started'), evaluation: { ...spec('x').evaluation, gate: { minImprovement: 0.05, maxRegression: 0.01 } } };
+  const raw = {
+    ...spec('ui-started'),
+    evaluation: { ...spec('x').evaluation, gate: { minImprovement: 0.05, maxRegression: 0.01 } },
+  };
   // Exactly what the UI's "Start Workflow" form sends: workflow type, task queue, one json/plain payload.
   await t.client.connection.workflowService.startWorkflowExecution({
     namespace: 'default',
@@ -76,14 +85,18 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
     identity: 'temporal-web-ui (test)',
     workflowType: { name: 'distillationWorkflow' },
     taskQueue: { name: 'distillery' },
-    input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(raw)) }] },
+    input: {
+      payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(raw)) }],
+    },
   });
   const handle = t.client.workflow.getHandle(workflowId);
   // Scrape the CPU worker's Prometheus endpoint while the run is going: the project's metrics are there.
   let scraped = '';
   let scrapedWhileRunning = false;
   for (let i = 0; i < 300 && !scraped.includes('distillery_samples_generated'); i++) {
-    scraped = await fetch(metricsUrl).then((r) => r.text()).catch(() => '');
+    scraped = await fetch(metricsUrl)
+      .then((r) => r.text())
+      .catch(() => '');
     scrapedWhileRunning = (await handle.describe()).status.name === 'RUNNING';
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -92,7 +105,13 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   expect(scraped).toMatch(/temporal_/); // the SDK runtime's own metrics, from the same endpoint
   const summary = (await handle.result()) as RunSummary;
   const after = await fetch(metricsUrl).then((r) => r.text());
-  for (const name of ['distillery_teacher_tokens', 'distillery_verified_samples', 'distillery_acceptance_rate', 'distillery_stage_duration_seconds']) expect(after).toContain(name);
+  for (const name of [
+    'distillery_teacher_tokens',
+    'distillery_verified_samples',
+    'distillery_acceptance_rate',
+    'distillery_stage_duration_seconds',
+  ])
+    expect(after).toContain(name);
 
   const c = summary.counts;
   expect(c.prepare).toMatchObject({ in: 60, kept: 60, quarantined: 0, shards: 6 });
@@ -127,7 +146,13 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
     const mine = evalRows.filter((r) => r.model === s.name);
     const correct = mine.filter((r) => r.correct).length;
     const noAnswer = mine.filter((r) => !r.correct && r.extracted === null).length;
-    expect({ name: s.name, samples: s.samples, correct: s.correct, incorrect: s.incorrect, noAnswer: s.noAnswer }).toEqual({ name: s.name, samples: 32, correct, incorrect: 32 - correct - noAnswer, noAnswer });
+    expect({
+      name: s.name,
+      samples: s.samples,
+      correct: s.correct,
+      incorrect: s.incorrect,
+      noAnswer: s.noAnswer,
+    }).toEqual({ name: s.name, samples: 32, correct, incorrect: 32 - correct - noAnswer, noAnswer });
     expect(s.pass1).toBeCloseTo(correct / 32, 12); // k samples for every item: pass@1 is the fraction correct
     expect(c[`evaluate.${s.name}`]).toMatchObject({ correct, noAnswer });
   }
@@ -151,7 +176,10 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   expect(summary.gate!.promote).toBe(improved);
   expect(summary.gate!.pointer !== null).toBe(improved);
   expect(existsSync(path.join(t.tmp, 'artifacts', 'promoted', 'ui-started.json'))).toBe(improved);
-  expect(summary.gate!.checks.find((ch) => ch.check === 'primary_improvement')).toMatchObject({ pass: improved, threshold: 0.05 });
+  expect(summary.gate!.checks.find((ch) => ch.check === 'primary_improvement')).toMatchObject({
+    pass: improved,
+    threshold: 0.05,
+  });
   expect(summary.gate!.reasons.length).toBeGreaterThan(0);
   expect(existsSync(pathOf(summary.artifacts.reportHtml!))).toBe(true);
   expect(readFileSync(pathOf(summary.artifacts.reportHtml!), 'utf8')).toContain('<svg');
@@ -165,22 +193,47 @@ test('a run started the way the Web UI starts it (one raw JSON payload) goes fro
   await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId);
   if (process.env.DISTILLERY_RECORD_HISTORY) {
     // The CLI writes the same JSON the Web UI downloads (protobufjs's toJSON does not work under jest's registry).
-    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--address', t.server.address, '--output', 'json']);
+    const json = execFileSync(findTemporalCli(), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      '--address',
+      t.server.address,
+      '--output',
+      'json',
+    ]);
     await fs.writeFile(path.join(__dirname, '..', 'fixtures', 'distillation-history.json'), json);
   }
 });
 
 test('fineTune.backend openai against the local server: its fine-tuning API trains the student, and baseline and student are evaluated on that endpoint', async () => {
   const raw = spec('openai-backend', {
-    fineTune: { backend: 'openai', openai: { baseURL: teacher.url, model: 'tiny-gpt-micro', suffix: 'arith', pollSeconds: 0.5, hyperparameters: { n_epochs: 1, batch_size: 8 } } },
+    fineTune: {
+      backend: 'openai',
+      openai: {
+        baseURL: teacher.url,
+        model: 'tiny-gpt-micro',
+        suffix: 'arith',
+        pollSeconds: 0.5,
+        hyperparameters: { n_epochs: 1, batch_size: 8 },
+      },
+    },
   });
-  const summary = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: `openai-${randomUUID()}`, args: [raw] })) as RunSummary;
+  const summary = (await t.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId: `openai-${randomUUID()}`,
+    args: [raw],
+  })) as RunSummary;
   expect(summary.fineTune.steps).toBeGreaterThan(0);
   expect(summary.evaluation.scores.map((s) => s.name)).toEqual(['baseline', 'student']);
   const rows: { model?: string; name?: string; response?: string }[] = [];
-  for await (const r of readJsonl<{ model?: string; name?: string; response?: string }>(summary.artifacts.evalResults!)) rows.push(r);
+  for await (const r of readJsonl<{ model?: string; name?: string; response?: string }>(summary.artifacts.evalResults!))
+    rows.push(r);
   expect(rows).toHaveLength(2 * 16 * 2);
-  const job = (await (await fetch(`${teacher.url}/fine_tuning/jobs?limit=100`)).json()) as { data: { fine_tuned_model: string | null; metadata?: Record<string, string> }[] };
+  const job = (await (await fetch(`${teacher.url}/fine_tuning/jobs?limit=100`)).json()) as {
+    data: { fine_tuned_model: string | null; metadata?: Record<string, string> }[];
+  };
   expect(job.data.some((j) => j.fine_tuned_model?.startsWith('ft:tiny-gpt-micro:arith:'))).toBe(true);
 });
 
@@ -192,13 +245,23 @@ test('an invalid spec fails at once, non-retryably, naming every bad field', asy
     evaluation: { benchmark: { type: 'builtin', task: 'arithmetic' }, k: 0 },
   };
   const workflowId = `invalid-${randomUUID()}`;
-  const err = await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [bad] }).catch((e) => e);
+  const err = await t.client.workflow
+    .execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [bad] })
+    .catch((e) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
   expect(cause).toBeInstanceOf(ApplicationFailure);
   expect(cause.type).toBe('InvalidRunSpec');
   expect(cause.nonRetryable).toBe(true);
-  for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'teacher.apiKeyEnv', 'sampling.n', 'sampling.temperature', 'evaluation.k']) {
+  for (const field of [
+    'name',
+    'teacher.baseURL',
+    'teacher.model',
+    'teacher.apiKeyEnv',
+    'sampling.n',
+    'sampling.temperature',
+    'evaluation.k',
+  ]) {
     expect(cause.message).toContain(`- ${field}:`);
   }
   // It failed before any work was scheduled.
@@ -213,10 +276,25 @@ test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run 
     const raw = spec('resume', {
       dataset: { source: { type: 'builtin', task: 'arithmetic', count: 120, seed: 5 } },
       teacher: { baseURL: slow.url, model: 'procedural-arithmetic-teacher', concurrency: 2 },
-      fineTune: { epochs: 1, batchSize: 8, maxSteps: 3, checkpointEvery: 3, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
-      evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 }, k: 1, maxNewTokens: 40, baseline: false },
+      fineTune: {
+        epochs: 1,
+        batchSize: 8,
+        maxSteps: 3,
+        checkpointEvery: 3,
+        model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 },
+      },
+      evaluation: {
+        benchmark: { type: 'builtin', task: 'arithmetic', count: 8, seed: 2 },
+        k: 1,
+        maxNewTokens: 40,
+        baseline: false,
+      },
     });
-    const handle = await t.client.workflow.start('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [raw] });
+    const handle = await t.client.workflow.start('distillationWorkflow', {
+      taskQueue: 'distillery',
+      workflowId,
+      args: [raw],
+    });
     const cpu = t.workers.find((w) => w.name === 'cpu-worker')!;
 
     // Wait until generation is under way: a shard finished and another one half written.
@@ -229,7 +307,10 @@ test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run 
       const partials = existsSync(dir) ? (await fs.readdir(dir)).filter((f) => f.endsWith('.partial')) : [];
       partialRows = 0;
       // A shard that completes between readdir and readFile has renamed its .partial away: it counts as none.
-      for (const f of partials) partialRows += (await fs.readFile(path.join(dir, f), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+      for (const f of partials)
+        partialRows += (await fs.readFile(path.join(dir, f), 'utf8').catch(() => ''))
+          .split('\n')
+          .filter(Boolean).length;
       if (p?.generation && p.generation.shardsDone >= 1 && partialRows > 0) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -268,12 +349,33 @@ test('a budget stops generation cleanly; the finished shards go on through the p
   const raw = spec('budget', {
     dataset: { source: { type: 'builtin', task: 'arithmetic', count: 80, seed: 6 } },
     // About 100 tokens per request: 10 prompts a shard cost ~1000 tokens ≈ $1 at $1,000 per 1M tokens.
-    teacher: { baseURL: teacher.url, model: 'procedural-arithmetic-teacher', concurrency: 2, pricing: { inputPerMTokens: 1000, outputPerMTokens: 1000 }, budgetUSD: 1.5 },
+    teacher: {
+      baseURL: teacher.url,
+      model: 'procedural-arithmetic-teacher',
+      concurrency: 2,
+      pricing: { inputPerMTokens: 1000, outputPerMTokens: 1000 },
+      budgetUSD: 1.5,
+    },
     generation: { shardSize: 10, maxShardsInFlight: 1 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 2, checkpointEvery: 2, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 }, k: 1, maxNewTokens: 20, baseline: false },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 2,
+      checkpointEvery: 2,
+      model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 },
+    },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 },
+      k: 1,
+      maxNewTokens: 20,
+      baseline: false,
+    },
   });
-  const summary = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId, args: [raw] })) as RunSummary;
+  const summary = (await t.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId,
+    args: [raw],
+  })) as RunSummary;
   const g = summary.counts.generate!;
   expect(g.stoppedByBudget).toBe(1);
   expect(g.shardsDone).toBeGreaterThanOrEqual(1);

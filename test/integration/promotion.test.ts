@@ -29,7 +29,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-type Spec = Record<string, any>;  
+type Spec = Record<string, any>;
 const tiny = readSpecFile(path.join(__dirname, '..', '..', 'specs', 'tiny-arithmetic.yaml')) as Spec;
 
 function variant(name: string, prompts: number, fineTune: Record<string, unknown>): Spec {
@@ -66,8 +66,14 @@ const pass1 = (summary: RunSummary, model: string) => summary.evaluation.scores.
 test('a strong run promotes; a weaker run of the same line does not take the pointer', async () => {
   const started = Date.now();
   const strongId = `strong-${randomUUID()}`;
-  const strong = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: strongId, args: [variant('strong', 800, { epochs: 4, batchSize: 8, lr: 0.003 })] })) as RunSummary;
-  console.log(`strong run: ${((Date.now() - started) / 1000).toFixed(0)} s, ${strong.fineTune.steps} steps, pass@1 ${JSON.stringify(strong.evaluation.scores)}`);
+  const strong = (await t.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId: strongId,
+    args: [variant('strong', 800, { epochs: 4, batchSize: 8, lr: 0.003 })],
+  })) as RunSummary;
+  console.log(
+    `strong run: ${((Date.now() - started) / 1000).toFixed(0)} s, ${strong.fineTune.steps} steps, pass@1 ${JSON.stringify(strong.evaluation.scores)}`,
+  );
   expect(strong.gate!.promote).toBe(true);
   const file = promotedPath(path.join(t.tmp, 'artifacts'), 'tiny-line');
   expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ runId: strongId, modelDir: strong.fineTune.modelDir });
@@ -75,12 +81,22 @@ test('a strong run promotes; a weaker run of the same line does not take the poi
 
   const weakStarted = Date.now();
   const weakId = `weak-${randomUUID()}`;
-  const weak = (await t.client.workflow.execute('distillationWorkflow', { taskQueue: 'distillery', workflowId: weakId, args: [variant('weak', 100, { maxSteps: 2, checkpointEvery: 2 })] })) as RunSummary;
-  console.log(`weak run: ${((Date.now() - weakStarted) / 1000).toFixed(0)} s, ${weak.fineTune.steps} steps, pass@1 ${JSON.stringify(weak.evaluation.scores)}`);
+  const weak = (await t.client.workflow.execute('distillationWorkflow', {
+    taskQueue: 'distillery',
+    workflowId: weakId,
+    args: [variant('weak', 100, { maxSteps: 2, checkpointEvery: 2 })],
+  })) as RunSummary;
+  console.log(
+    `weak run: ${((Date.now() - weakStarted) / 1000).toFixed(0)} s, ${weak.fineTune.steps} steps, pass@1 ${JSON.stringify(weak.evaluation.scores)}`,
+  );
   // The pointer on disk still names the strong run, and says how to serve its student.
   expect(weak.gate!.promote).toBe(false);
   expect(weak.gate!.pointer).toBeNull();
-  expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ runId: strongId, modelDir: strong.fineTune.modelDir, student: { kind: 'tiny' } });
+  expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({
+    runId: strongId,
+    modelDir: strong.fineTune.modelDir,
+    student: { kind: 'tiny' },
+  });
   // The promoted student was scored on the weak run's items, and scores there what it scored in its own run.
   expect(weak.evaluation.scores.map((x) => x.name)).toEqual(['baseline', 'student', 'promoted']);
   expect(pass1(weak, 'promoted')).toBeCloseTo(pass1(strong, 'student')!, 10);

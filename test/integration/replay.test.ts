@@ -17,7 +17,9 @@ interface HistoryJson {
 
 beforeAll(() => Runtime.install({ logger: new DefaultLogger('WARN') }));
 
-const fixtures = readdirSync(path.join(__dirname, '..', 'fixtures')).filter((f) => /^distillation-history.*\.json$/.test(f));
+const fixtures = readdirSync(path.join(__dirname, '..', 'fixtures')).filter((f) =>
+  /^distillation-history.*\.json$/.test(f),
+);
 
 test.each(fixtures)('a recorded distillation history (%s) replays without nondeterminism', async (fixture) => {
   const history = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', fixture), 'utf8')) as HistoryJson;
@@ -25,5 +27,7 @@ test.each(fixtures)('a recorded distillation history (%s) replays without nondet
   // The replayer needs the original workflow id: the generation child's id is derived from it.
   const child = history.events.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)!;
   const workflowId = child.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId.replace(/-generate$/, '');
-  await expect(Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId)).resolves.toBeUndefined();
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath } }, history, workflowId),
+  ).resolves.toBeUndefined();
 });

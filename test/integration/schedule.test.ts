@@ -32,7 +32,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-const row = (i: number, id = `q${i}`) => JSON.stringify({ id, prompt: `Compute ${10 + i}+${30 + 2 * i}.`, answer: String(40 + 3 * i) });
+const row = (i: number, id = `q${i}`) =>
+  JSON.stringify({ id, prompt: `Compute ${10 + i}+${30 + 2 * i}.`, answer: String(40 + 3 * i) });
 const writeRows = (lines: string[]) => fs.writeFileSync(dataFile, lines.join('\n') + '\n');
 
 const spec = () =>
@@ -43,10 +44,22 @@ const spec = () =>
     sampling: { n: 2, max_tokens: 200 },
     verifier: { keepPerPrompt: 1 },
     generation: { shardSize: 10, maxShardsInFlight: 2 },
-    fineTune: { epochs: 1, batchSize: 8, maxSteps: 3, checkpointEvery: 3, model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 } },
+    fineTune: {
+      epochs: 1,
+      batchSize: 8,
+      maxSteps: 3,
+      checkpointEvery: 3,
+      model: { dModel: 32, nLayer: 1, nHead: 2, maxLen: 128 },
+    },
     // A gate that any student at least as good as its baseline passes (no regression allowed): the first run
     // promotes, the next starts from it.
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 }, k: 1, maxNewTokens: 16, gate: { minImprovement: 0, maxRegression: 0 }, report: false },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic', count: 4, seed: 2 },
+      k: 1,
+      maxNewTokens: 16,
+      gate: { minImprovement: 0, maxRegression: 0 },
+      report: false,
+    },
     timeouts: { heartbeatSeconds: 10 },
     incremental: { mergeAccepted: true },
     artifactRoot: path.join(t.tmp, 'artifacts'),
@@ -55,7 +68,11 @@ const spec = () =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for the schedule's nth action and returns that run's result. */
-async function nthRun(client: Client, scheduleId: string, n: number): Promise<{ workflowId: string; summary: RunSummary }> {
+async function nthRun(
+  client: Client,
+  scheduleId: string,
+  n: number,
+): Promise<{ workflowId: string; summary: RunSummary }> {
   const handle = client.schedule.getHandle(scheduleId);
   for (let i = 0; i < 600; i++) {
     const d = await handle.describe();
@@ -71,12 +88,28 @@ async function nthRun(client: Client, scheduleId: string, n: number): Promise<{ 
 
 test('a triggered schedule runs incrementally: the second run takes only the new prompts and starts from the promoted student', async () => {
   writeRows([...Array(20).keys()].map((i) => row(i)));
-  const { scheduleId, spec: scheduled } = await createSchedule(t.client, spec(), { scheduleId: 'nightly-test', cron: ['0 2 * * *'], overlap: 'skip', catchupWindow: '1h' });
-  expect(scheduled.incremental).toMatchObject({ enabled: true, lineage: 'nightly-test', fromPromoted: true, mergeAccepted: true });
+  const { scheduleId, spec: scheduled } = await createSchedule(t.client, spec(), {
+    scheduleId: 'nightly-test',
+    cron: ['0 2 * * *'],
+    overlap: 'skip',
+    catchupWindow: '1h',
+  });
+  expect(scheduled.incremental).toMatchObject({
+    enabled: true,
+    lineage: 'nightly-test',
+    fromPromoted: true,
+    mergeAccepted: true,
+  });
   const listed = await listSchedules(t.client);
   expect(listed.map((s) => s.scheduleId)).toContain(scheduleId);
   const described = describeForHumans(await t.client.schedule.getHandle(scheduleId).describe());
-  expect(described).toMatchObject({ scheduleId, paused: false, overlap: 'SKIP', catchupWindowMs: 3_600_000, runName: 'nightly' });
+  expect(described).toMatchObject({
+    scheduleId,
+    paused: false,
+    overlap: 'SKIP',
+    catchupWindowMs: 3_600_000,
+    runName: 'nightly',
+  });
 
   await t.client.schedule.getHandle(scheduleId).trigger();
   const first = await nthRun(t.client, scheduleId, 1);
@@ -85,12 +118,21 @@ test('a triggered schedule runs incrementally: the second run takes only the new
   // it promotes because its student is no worse than its baseline, as the scores say (and the gate's checks)
   const [b1, s1] = first.summary.evaluation.scores;
   expect(s1!.pass1).toBeGreaterThanOrEqual(b1!.pass1);
-  expect(first.summary.gate?.checks.filter((ch) => ch.check === 'primary_improvement' || ch.check === 'no_regression').map((ch) => [ch.check, ch.pass])).toEqual([
+  expect(
+    first.summary.gate?.checks
+      .filter((ch) => ch.check === 'primary_improvement' || ch.check === 'no_regression')
+      .map((ch) => [ch.check, ch.pass]),
+  ).toEqual([
     ['primary_improvement', true],
     ['no_regression', true],
   ]);
   expect(first.summary.gate?.promote).toBe(true);
-  expect(first.summary.incremental).toMatchObject({ lineage: scheduleId, seen: 0, initFrom: null, mergedFromEarlierRuns: 0 });
+  expect(first.summary.incremental).toMatchObject({
+    lineage: scheduleId,
+    seen: 0,
+    initFrom: null,
+    mergedFromEarlierRuns: 0,
+  });
 
   // The nightly data grows: 10 new prompts, and one old prompt again under a new id (the same prompt by content).
   writeRows([...[...Array(30).keys()].map((i) => row(i)), row(3, 'q3-again')]);
@@ -98,16 +140,32 @@ test('a triggered schedule runs incrementally: the second run takes only the new
   const second = await nthRun(t.client, scheduleId, 2);
   expect(second.summary.counts.prepare).toMatchObject({ in: 31, kept: 10, seen: 21 });
   expect(second.summary.counts.generate).toMatchObject({ prompts: 10 });
-  const prompts = fs.readFileSync(path.join(second.summary.runDir, 'prepare', 'prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).id);
+  const prompts = fs
+    .readFileSync(path.join(second.summary.runDir, 'prepare', 'prompts.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).id);
   expect(prompts.sort()).toEqual([...Array(10).keys()].map((i) => `q${20 + i}`).sort());
-  expect(second.summary.incremental?.initFrom).toEqual({ runId: first.workflowId, modelDir: first.summary.fineTune.modelDir });
+  expect(second.summary.incremental?.initFrom).toEqual({
+    runId: first.workflowId,
+    modelDir: first.summary.fineTune.modelDir,
+  });
   expect(second.summary.incremental?.mergedFromEarlierRuns).toBe(first.summary.counts.verify!.accepted);
   expect(second.summary.incremental?.datasetVersion).not.toBe(first.summary.incremental?.datasetVersion);
   const config = JSON.parse(fs.readFileSync(path.join(second.summary.runDir, 'finetune', 'config.json'), 'utf8'));
   expect(config.init_from).toBe(first.summary.fineTune.modelDir);
 
   if (process.env.DISTILLERY_RECORD_HISTORY) {
-    const json = execFileSync(findTemporalCli(), ['workflow', 'show', '--workflow-id', second.workflowId, '--address', t.server.address, '--output', 'json']);
+    const json = execFileSync(findTemporalCli(), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      second.workflowId,
+      '--address',
+      t.server.address,
+      '--output',
+      'json',
+    ]);
     fs.writeFileSync(path.join(__dirname, '..', 'fixtures', 'distillation-history-incremental.json'), json);
   }
 
@@ -122,20 +180,31 @@ test('a triggered schedule runs incrementally: the second run takes only the new
 
   // Search attributes make the runs findable in the Web UI's list.
   const found: string[] = [];
-  for await (const w of t.client.workflow.list({ query: `DistilleryRunName = "nightly" AND DistilleryStage = "done"` })) found.push(w.workflowId);
+  for await (const w of t.client.workflow.list({ query: `DistilleryRunName = "nightly" AND DistilleryStage = "done"` }))
+    found.push(w.workflowId);
   expect(found.sort()).toEqual([first.workflowId, second.workflowId, third.workflowId].sort());
   const desc = await t.client.workflow.getHandle(first.workflowId).describe();
-  expect(desc.searchAttributes).toMatchObject({ DistilleryTeacher: ['procedural-arithmetic-teacher'], DistilleryStudent: ['tiny-gpt-d32-l1'] });
+  expect(desc.searchAttributes).toMatchObject({
+    DistilleryTeacher: ['procedural-arithmetic-teacher'],
+    DistilleryStudent: ['tiny-gpt-d32-l1'],
+  });
 
   await t.client.schedule.getHandle(scheduleId).pause('maintenance');
-  expect(describeForHumans(await t.client.schedule.getHandle(scheduleId).describe())).toMatchObject({ paused: true, note: 'maintenance' });
+  expect(describeForHumans(await t.client.schedule.getHandle(scheduleId).describe())).toMatchObject({
+    paused: true,
+    note: 'maintenance',
+  });
   await t.client.schedule.getHandle(scheduleId).delete();
   expect((await listSchedules(t.client)).map((s) => s.scheduleId)).not.toContain(scheduleId);
 });
 
 test('a schedule fires on its own interval', async () => {
   writeRows([...Array(5).keys()].map((i) => row(100 + i)));
-  const { scheduleId } = await createSchedule(t.client, { ...spec(), name: 'interval' }, { scheduleId: 'every-2s', every: ['2s'], overlap: 'skip' });
+  const { scheduleId } = await createSchedule(
+    t.client,
+    { ...spec(), name: 'interval' },
+    { scheduleId: 'every-2s', every: ['2s'], overlap: 'skip' },
+  );
   const run = await nthRun(t.client, scheduleId, 1);
   await t.client.schedule.getHandle(scheduleId).delete();
   expect(run.summary.counts.prepare).toMatchObject({ kept: 5 });

@@ -20,8 +20,19 @@ test.each([
   [{ teacher: { ...minimal.teacher, apiKeyEnv: 'sk-abc 123' } }, 'teacher.apiKeyEnv'],
   [{ teacher: { ...minimal.teacher, baseURL: 'localhost' } }, 'teacher.baseURL'],
   // The fine-tune API's key variable obeys the same name rule as every other apiKeyEnv (never a key, never a shell word).
-  [{ fineTune: { backend: 'openai', openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: 'sk-abc 123' } } }, 'fineTune.openai.apiKeyEnv'],
-  [{ fineTune: { backend: 'openai', openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: '' } } }, 'fineTune.openai.apiKeyEnv'],
+  [
+    {
+      fineTune: {
+        backend: 'openai',
+        openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: 'sk-abc 123' },
+      },
+    },
+    'fineTune.openai.apiKeyEnv',
+  ],
+  [
+    { fineTune: { backend: 'openai', openai: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: '' } } },
+    'fineTune.openai.apiKeyEnv',
+  ],
   [{ sampling: { top_p: 0 } }, 'sampling.top_p'],
   [{ sampling: { n: 1.5 } }, 'sampling.n'],
   [{ dataset: { source: { type: 'jsonl' } } }, 'dataset.source.path'],
@@ -37,7 +48,10 @@ test.each([
 test('reports every bad field at once, not only the first', () => {
   const r = checkRunSpec({ name: '', dataset: {}, teacher: { model: 3 }, sampling: { temperature: -1 } });
   expect(r.ok).toBe(false);
-  if (!r.ok) expect(r.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['name', 'dataset.source', 'teacher.baseURL', 'teacher.model', 'sampling.temperature']));
+  if (!r.ok)
+    expect(r.issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['name', 'dataset.source', 'teacher.baseURL', 'teacher.model', 'sampling.temperature']),
+    );
 });
 
 test('the embedded default spec and the README example are valid', () => {
@@ -49,6 +63,8 @@ test('the embedded default spec and the README example are valid', () => {
 });
 
 test('the committed JSON Schema is the one the zod schema exports', () => {
-  const committed = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'schemas', 'run-spec.schema.json'), 'utf8'));
+  const committed = JSON.parse(
+    readFileSync(path.join(__dirname, '..', '..', 'schemas', 'run-spec.schema.json'), 'utf8'),
+  );
   expect(committed).toEqual(runSpecJsonSchema());
 });

@@ -33,30 +33,55 @@ describe('checkKeyUse', () => {
   const policy = KeyPolicySchema.parse({ OPENAI_API_KEY: ['api.openai.com'], LOCAL_KEY: ['127.0.0.1:8400'] });
 
   test('a variable the policy does not list is refused, naming the rule and the field', () => {
-    const r = checkKeyUse(policy, { field: 'teacher.apiKeyEnv', envName: 'DISTILLERY_CODEC_KEYS', baseURL: 'https://evil.example/v1' });
+    const r = checkKeyUse(policy, {
+      field: 'teacher.apiKeyEnv',
+      envName: 'DISTILLERY_CODEC_KEYS',
+      baseURL: 'https://evil.example/v1',
+    });
     expect(r).toMatchObject({ type: 'ApiKeyNotAllowed', field: 'teacher.apiKeyEnv' });
-    expect(r!.message).toMatch(/teacher\.apiKeyEnv names the environment variable DISTILLERY_CODEC_KEYS, which the worker's key policy does not list/);
+    expect(r!.message).toMatch(
+      /teacher\.apiKeyEnv names the environment variable DISTILLERY_CODEC_KEYS, which the worker's key policy does not list/,
+    );
     expect(r!.message).toMatch(/rule: a run spec may name only the key variables listed in the worker's key policy/);
     expect(r!.message).toMatch(/listed now: OPENAI_API_KEY, LOCAL_KEY/);
     // Inherited object keys are not entries of the policy.
-    expect(checkKeyUse(policy, { field: 'f', envName: 'constructor', baseURL: 'https://api.openai.com/v1' })?.type).toBe('ApiKeyNotAllowed');
+    expect(
+      checkKeyUse(policy, { field: 'f', envName: 'constructor', baseURL: 'https://api.openai.com/v1' })?.type,
+    ).toBe('ApiKeyNotAllowed');
   });
 
   test('a key bound to host A is refused for host B', () => {
-    const r = checkKeyUse(policy, { field: 'verifier.judge.apiKeyEnv', envName: 'OPENAI_API_KEY', baseURL: 'https://collector.evil.example/v1' });
+    const r = checkKeyUse(policy, {
+      field: 'verifier.judge.apiKeyEnv',
+      envName: 'OPENAI_API_KEY',
+      baseURL: 'https://collector.evil.example/v1',
+    });
     expect(r).toMatchObject({ type: 'ApiKeyHostNotAllowed', field: 'verifier.judge.apiKeyEnv' });
     expect(r!.message).toMatch(/binds to api\.openai\.com, but the endpoint is https:\/\/collector\.evil\.example/);
     expect(r!.message).toMatch(/rule: a key is sent only to the hosts the worker's key policy binds it to/);
-    expect(checkKeyUse(policy, { field: 'f', envName: 'LOCAL_KEY', baseURL: 'http://127.0.0.1:9999/v1' })?.type).toBe('ApiKeyHostNotAllowed');
+    expect(checkKeyUse(policy, { field: 'f', envName: 'LOCAL_KEY', baseURL: 'http://127.0.0.1:9999/v1' })?.type).toBe(
+      'ApiKeyHostNotAllowed',
+    );
   });
 
   test('a listed variable for a host it is bound to is allowed', () => {
-    expect(checkKeyUse(policy, { field: 'teacher.apiKeyEnv', envName: 'OPENAI_API_KEY', baseURL: 'https://api.openai.com/v1' })).toBeNull();
-    expect(checkKeyUse(policy, { field: 'teacher.apiKeyEnv', envName: 'LOCAL_KEY', baseURL: 'http://127.0.0.1:8400/v1' })).toBeNull();
+    expect(
+      checkKeyUse(policy, {
+        field: 'teacher.apiKeyEnv',
+        envName: 'OPENAI_API_KEY',
+        baseURL: 'https://api.openai.com/v1',
+      }),
+    ).toBeNull();
+    expect(
+      checkKeyUse(policy, { field: 'teacher.apiKeyEnv', envName: 'LOCAL_KEY', baseURL: 'http://127.0.0.1:8400/v1' }),
+    ).toBeNull();
   });
 
   test('the empty policy (the default) allows no variable', () => {
-    expect(checkKeyUse({}, { field: 'teacher.apiKeyEnv', envName: 'OPENAI_API_KEY', baseURL: 'https://api.openai.com/v1' })?.message).toMatch(/listed now: none/);
+    expect(
+      checkKeyUse({}, { field: 'teacher.apiKeyEnv', envName: 'OPENAI_API_KEY', baseURL: 'https://api.openai.com/v1' })
+        ?.message,
+    ).toMatch(/listed now: none/);
   });
 });
 
@@ -88,12 +113,24 @@ test('every key and path a spec names is found, with its field', () => {
     dataset: { source: { type: 'jsonl', path: 'data/train.jsonl' } },
     teacher: { baseURL: 'https://api.openai.com/v1', model: 'm', apiKeyEnv: 'T_KEY' },
     verifier: { type: 'judge', judge: { baseURL: 'https://judge.example/v1', model: 'j', apiKeyEnv: 'J_KEY' } },
-    filters: { length: { tokenizer: 'tok/tokenizer.json' }, earlierDatasets: ['old.jsonl'], decontaminate: { benchmarks: [{ path: 'bench.jsonl' }] } },
+    filters: {
+      length: { tokenizer: 'tok/tokenizer.json' },
+      earlierDatasets: ['old.jsonl'],
+      decontaminate: { benchmarks: [{ path: 'bench.jsonl' }] },
+    },
     fineTune: { backend: 'trl', student: { source: 'models/s.gguf', initFrom: 'models/prev' } },
-    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic' }, benchmarks: [{ type: 'gsm8k', path: 'gsm8k.jsonl' }], endpoints: [{ name: 'e', baseURL: 'https://e.example/v1', model: 'm', apiKeyEnv: 'E_KEY' }] },
+    evaluation: {
+      benchmark: { type: 'builtin', task: 'arithmetic' },
+      benchmarks: [{ type: 'gsm8k', path: 'gsm8k.jsonl' }],
+      endpoints: [{ name: 'e', baseURL: 'https://e.example/v1', model: 'm', apiKeyEnv: 'E_KEY' }],
+    },
     artifactRoot: '/srv/artifacts',
   });
-  expect(specKeyUses(spec).map((u) => `${u.field}=${u.envName}`)).toEqual(['teacher.apiKeyEnv=T_KEY', 'verifier.judge.apiKeyEnv=J_KEY', 'evaluation.endpoints.0.apiKeyEnv=E_KEY']);
+  expect(specKeyUses(spec).map((u) => `${u.field}=${u.envName}`)).toEqual([
+    'teacher.apiKeyEnv=T_KEY',
+    'verifier.judge.apiKeyEnv=J_KEY',
+    'evaluation.endpoints.0.apiKeyEnv=E_KEY',
+  ]);
   expect(specPathUses(spec).map((u) => `${u.access}:${u.field}=${u.path}`)).toEqual([
     'write:artifactRoot=/srv/artifacts',
     'read:dataset.source.path=data/train.jsonl',
@@ -105,7 +142,12 @@ test('every key and path a spec names is found, with its field', () => {
     'read:fineTune.student.initFrom=models/prev',
   ]);
   // The builtin student, tokenizers and promoted students are names, not paths.
-  const plain = RunSpecSchema.parse({ name: 'y', dataset: { source: { type: 'builtin', task: 'arithmetic' } }, teacher: { baseURL: 'http://127.0.0.1:8400/v1', model: 'm' }, fineTune: { backend: 'trl', student: { initFrom: 'promoted:y' } } });
+  const plain = RunSpecSchema.parse({
+    name: 'y',
+    dataset: { source: { type: 'builtin', task: 'arithmetic' } },
+    teacher: { baseURL: 'http://127.0.0.1:8400/v1', model: 'm' },
+    fineTune: { backend: 'trl', student: { initFrom: 'promoted:y' } },
+  });
   expect(specPathUses(plain).map((u) => u.field)).toEqual(['artifactRoot']);
   expect(specKeyUses(plain)).toEqual([]);
 });

@@ -14,12 +14,24 @@ import {
 
 describe('solveWithReasoning', () => {
   it('matches the documented format', () => {
-    expect(solveWithReasoning(47, '+', 85)).toBe('<think>7+5=12, write 2 carry 1. 4+8+1=13, write 13.</think>\nThe answer is \\boxed{132}.');
-    expect(solveWithReasoning(12, '+', 13)).toBe('<think>2+3=5, write 5. 1+1=2, write 2.</think>\nThe answer is \\boxed{25}.');
-    expect(solveWithReasoning(85, '-', 47)).toBe('<think>15-7=8, write 8 borrow 1. 8-4-1=3, write 3.</think>\nThe answer is \\boxed{38}.');
-    expect(solveWithReasoning(85, '-', 80)).toBe('<think>5-0=5, write 5. 8-8=0, write 0.</think>\nThe answer is \\boxed{5}.');
-    expect(solveWithReasoning(123, '+', 9)).toBe('<think>3+9=12, write 2 carry 1. 2+0+1=3, write 3. 1+0=1, write 1.</think>\nThe answer is \\boxed{132}.');
-    expect(solveWithReasoning(3, '-', 5)).toBe('<think>3<5, so compute 5-3 and negate. 5-3=2, write 2.</think>\nThe answer is \\boxed{-2}.');
+    expect(solveWithReasoning(47, '+', 85)).toBe(
+      '<think>7+5=12, write 2 carry 1. 4+8+1=13, write 13.</think>\nThe answer is \\boxed{132}.',
+    );
+    expect(solveWithReasoning(12, '+', 13)).toBe(
+      '<think>2+3=5, write 5. 1+1=2, write 2.</think>\nThe answer is \\boxed{25}.',
+    );
+    expect(solveWithReasoning(85, '-', 47)).toBe(
+      '<think>15-7=8, write 8 borrow 1. 8-4-1=3, write 3.</think>\nThe answer is \\boxed{38}.',
+    );
+    expect(solveWithReasoning(85, '-', 80)).toBe(
+      '<think>5-0=5, write 5. 8-8=0, write 0.</think>\nThe answer is \\boxed{5}.',
+    );
+    expect(solveWithReasoning(123, '+', 9)).toBe(
+      '<think>3+9=12, write 2 carry 1. 2+0+1=3, write 3. 1+0=1, write 1.</think>\nThe answer is \\boxed{132}.',
+    );
+    expect(solveWithReasoning(3, '-', 5)).toBe(
+      '<think>3<5, so compute 5-3 and negate. 5-3=2, write 2.</think>\nThe answer is \\boxed{-2}.',
+    );
     expect(solveWithReasoning(100, '-', 1)).toContain('\\boxed{99}');
   });
 
@@ -67,7 +79,11 @@ describe('solveWithReasoning', () => {
       if (op === '-' && a < b) [a, b] = [b, a];
       const t = traceColumnArithmetic(a, op, b, {
         mistakeAt: (ctx) =>
-          rng() < 0.3 ? (ctx.carryIn && rng() < 0.5 ? { kind: 'forgot-carry' } : { kind: 'off-by-one', delta: rng() < 0.5 ? 1 : -1 }) : null,
+          rng() < 0.3
+            ? ctx.carryIn && rng() < 0.5
+              ? { kind: 'forgot-carry' }
+              : { kind: 'off-by-one', delta: rng() < 0.5 ? 1 : -1 }
+            : null,
       });
       if (t.mistakes.length > 0) {
         mistakes++;
@@ -104,7 +120,8 @@ describe('generateArithmeticProblems', () => {
   it('train and heldout are disjoint whatever the seeds, including commuted pairs', () => {
     const train = new Set<string>();
     for (const seed of [1, 2, 3]) {
-      for (const p of generateArithmeticProblems({ seed, count: 2000, split: 'train', ops: ['+', '-'] })) train.add(p.id);
+      for (const p of generateArithmeticProblems({ seed, count: 2000, split: 'train', ops: ['+', '-'] }))
+        train.add(p.id);
     }
     const heldout = generateArithmeticProblems({ seed: 99, count: 1500, split: 'heldout', ops: ['+', '-'] });
     for (const p of heldout) {

@@ -34,7 +34,13 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
         model: 'm',
         messages: [
           { role: 'developer', content: 'be brief' },
-          { role: 'user', content: [{ type: 'text', text: 'hi ' }, { type: 'text', text: 'there' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'hi ' },
+              { type: 'text', text: 'there' },
+            ],
+          },
           { role: 'assistant', content: 'hello' },
           { role: 'user', content: '2+2?' },
         ],
@@ -54,7 +60,15 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
       { role: 'assistant', text: 'hello' },
       { role: 'user', text: '2+2?' },
     ]);
-    expect(p).toMatchObject({ n: 3, temperature: 0.6, topP: 0.95, maxTokens: 32, seed: 5, stop: ['\n\n'], stream: false });
+    expect(p).toMatchObject({
+      n: 3,
+      temperature: 0.6,
+      topP: 0.95,
+      maxTokens: 32,
+      seed: 5,
+      stop: ['\n\n'],
+      stream: false,
+    });
     const defaults = parseLlamaChatRequest({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, 'm');
     expect(defaults).toMatchObject({ n: 1, temperature: 1, topP: 1, maxTokens: null, stop: [] });
     expect(String(defaults.seed)).toMatch(/^random-\d+$/);
@@ -100,7 +114,12 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
       threads: 1,
       gpu: false,
     });
-    expect(parseLlamaTeacherArgs(['--name', 'x', '--context-size', '512', '--parallel-sequences', '2', '--api-key-env', 'K'], { K: 's' })).toEqual({
+    expect(
+      parseLlamaTeacherArgs(
+        ['--name', 'x', '--context-size', '512', '--parallel-sequences', '2', '--api-key-env', 'K'],
+        { K: 's' },
+      ),
+    ).toEqual({
       port: 8401,
       model: 'x',
       contextSize: 512,
@@ -120,135 +139,153 @@ describe('llama teacher: request parsing and CLI args (no model needed)', () => 
   });
 });
 
-requires('the SmolLM2 GGUF', fileProblem(MODEL_PATH, `bash ${SMOLLM2_FETCH_SCRIPT}`)).describe('llama teacher: SmolLM2-135M-Instruct through the openai client', () => {
-  let child: ChildProcess;
-  let stdoutLines: string[];
-  let stderrTail: string[];
-  let ready: { url: string; model: string; contextSize: number; threads: number };
-  let client: OpenAI;
+requires('the SmolLM2 GGUF', fileProblem(MODEL_PATH, `bash ${SMOLLM2_FETCH_SCRIPT}`)).describe(
+  'llama teacher: SmolLM2-135M-Instruct through the openai client',
+  () => {
+    let child: ChildProcess;
+    let stdoutLines: string[];
+    let stderrTail: string[];
+    let ready: { url: string; model: string; contextSize: number; threads: number };
+    let client: OpenAI;
 
-  beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
-    child = spawn(process.execPath, [MAIN, '--model', MODEL_PATH, '--port', '0', '--name', SERVED, '--context-size', '512'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    stdoutLines = [];
-    stderrTail = [];
-    readline.createInterface({ input: child.stderr! }).on('line', (l) => {
-      stderrTail.push(l);
-      if (stderrTail.length > 30) stderrTail.shift();
-    });
-    ready = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`llama teacher not ready after 120 s:\n${stderrTail.join('\n')}`)), 120_000);
-      readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-        stdoutLines.push(l);
-        const ev = JSON.parse(l) as { event?: string };
-        if (ev.event === 'listening') {
+    beforeAll(async () => {
+      if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
+      child = spawn(
+        process.execPath,
+        [MAIN, '--model', MODEL_PATH, '--port', '0', '--name', SERVED, '--context-size', '512'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      stdoutLines = [];
+      stderrTail = [];
+      readline.createInterface({ input: child.stderr! }).on('line', (l) => {
+        stderrTail.push(l);
+        if (stderrTail.length > 30) stderrTail.shift();
+      });
+      ready = await new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`llama teacher not ready after 120 s:\n${stderrTail.join('\n')}`)),
+          120_000,
+        );
+        readline.createInterface({ input: child.stdout! }).on('line', (l) => {
+          stdoutLines.push(l);
+          const ev = JSON.parse(l) as { event?: string };
+          if (ev.event === 'listening') {
+            clearTimeout(timer);
+            resolve(ev as typeof ready);
+          }
+        });
+        child.once('exit', (code) => {
           clearTimeout(timer);
-          resolve(ev as typeof ready);
-        }
+          reject(new Error(`llama teacher exited with ${code} before it was ready:\n${stderrTail.join('\n')}`));
+        });
       });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`llama teacher exited with ${code} before it was ready:\n${stderrTail.join('\n')}`));
-      });
-    });
-    client = new OpenAI({ baseURL: ready.url, apiKey: 'not-needed', maxRetries: 0, timeout: 120_000 });
-  }, 180_000);
+      client = new OpenAI({ baseURL: ready.url, apiKey: 'not-needed', maxRetries: 0, timeout: 120_000 });
+    }, 180_000);
 
-  afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-
-  const ask = (extra: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming> = {}) =>
-    client.chat.completions.create({
-      model: SERVED,
-      messages: [
-        { role: 'system', content: 'You are a creative writer.' },
-        { role: 'user', content: 'Write one sentence about the sea.' },
-      ],
-      n: 4,
-      temperature: 1,
-      top_p: 1,
-      max_tokens: 24,
-      seed: 11,
-      ...extra,
+    afterAll(async () => {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
 
-  it('announces itself and lists the model', async () => {
-    expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
-    expect(ready.model).toBe(SERVED);
-    expect(ready.contextSize).toBe(512);
-    const models = await client.models.list();
-    expect(models.data.map((m) => m.id)).toEqual([SERVED]);
-    const health = (await (await fetch(ready.url.replace(/\/v1$/, '/health'))).json()) as { status: string };
-    expect(health.status).toBe('ok');
-  });
-
-  it('answers n=4 with four distinct non-empty choices at temperature 1, and counts tokens', async () => {
-    const r = await ask();
-    expect(r.object).toBe('chat.completion');
-    expect(r.model).toBe(SERVED);
-    expect(r.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
-    const texts = r.choices.map((c) => c.message.content ?? '');
-    for (const t of texts) expect(t.trim().length).toBeGreaterThan(0);
-    expect(new Set(texts).size).toBe(4);
-    for (const c of r.choices) expect(['stop', 'length']).toContain(c.finish_reason);
-    expect(r.usage!.prompt_tokens).toBeGreaterThan(10);
-    expect(r.usage!.completion_tokens).toBeGreaterThan(0);
-    expect(r.usage!.completion_tokens).toBeLessThanOrEqual(4 * 24);
-    expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + r.usage!.completion_tokens);
-
-    // Same request, same seed: the same four answers. Choice i does not depend on n either.
-    const again = await ask();
-    expect(again.choices.map((c) => c.message.content)).toEqual(texts);
-    expect(again.usage).toEqual(r.usage);
-    const first = await ask({ n: 1 });
-    expect(first.choices[0].message.content).toBe(texts[0]);
-  });
-
-  it('stops at max_tokens with finish_reason "length" and at stop strings with "stop"', async () => {
-    const r = await ask({ n: 2, max_tokens: 5, seed: 3 });
-    expect(r.choices).toHaveLength(2);
-    for (const c of r.choices) expect(c.finish_reason).toBe('length');
-    expect(r.usage!.completion_tokens).toBe(10);
-
-    // Greedy decoding is deterministic: take a piece of the unstopped answer as the stop string.
-    const greedy = (stop?: string[]) =>
+    const ask = (extra: Partial<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming> = {}) =>
       client.chat.completions.create({
         model: SERVED,
-        messages: [{ role: 'user', content: 'Name three colours.' }],
-        temperature: 0,
-        max_tokens: 16,
-        ...(stop ? { stop } : {}),
+        messages: [
+          { role: 'system', content: 'You are a creative writer.' },
+          { role: 'user', content: 'Write one sentence about the sea.' },
+        ],
+        n: 4,
+        temperature: 1,
+        top_p: 1,
+        max_tokens: 24,
+        seed: 11,
+        ...extra,
       });
-    const full = (await greedy()).choices[0].message.content ?? '';
-    expect(full.length).toBeGreaterThan(8);
-    const stopAt = full.slice(6, 9);
-    const cut = full.slice(0, full.indexOf(stopAt));
-    const s = await greedy([stopAt, '@@never@@']);
-    expect(s.choices[0].finish_reason).toBe('stop');
-    expect(s.choices[0].message.content).toBe(cut);
-  });
 
-  it('answers bad requests with OpenAI-style errors', async () => {
-    await expect(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
-      status: 404,
-      code: 'model_not_found',
+    it('announces itself and lists the model', async () => {
+      expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      expect(ready.model).toBe(SERVED);
+      expect(ready.contextSize).toBe(512);
+      const models = await client.models.list();
+      expect(models.data.map((m) => m.id)).toEqual([SERVED]);
+      const health = (await (await fetch(ready.url.replace(/\/v1$/, '/health'))).json()) as { status: string };
+      expect(health.status).toBe('ok');
     });
-    await expect(client.chat.completions.create({ model: SERVED, messages: [{ role: 'user', content: 'x' }], n: 0 })).rejects.toMatchObject({
-      status: 400,
-      param: 'n',
-    });
-    await expect(
-      client.chat.completions.create({ model: SERVED, messages: [{ role: 'user', content: 'word '.repeat(600) }], max_tokens: 4 }),
-    ).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
-  });
 
-  it('exits 0 on SIGTERM after printing exactly one stdout line', async () => {
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(stdoutLines).toHaveLength(1);
-  });
-});
+    it('answers n=4 with four distinct non-empty choices at temperature 1, and counts tokens', async () => {
+      const r = await ask();
+      expect(r.object).toBe('chat.completion');
+      expect(r.model).toBe(SERVED);
+      expect(r.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
+      const texts = r.choices.map((c) => c.message.content ?? '');
+      for (const t of texts) expect(t.trim().length).toBeGreaterThan(0);
+      expect(new Set(texts).size).toBe(4);
+      for (const c of r.choices) expect(['stop', 'length']).toContain(c.finish_reason);
+      expect(r.usage!.prompt_tokens).toBeGreaterThan(10);
+      expect(r.usage!.completion_tokens).toBeGreaterThan(0);
+      expect(r.usage!.completion_tokens).toBeLessThanOrEqual(4 * 24);
+      expect(r.usage!.total_tokens).toBe(r.usage!.prompt_tokens + r.usage!.completion_tokens);
+
+      // Same request, same seed: the same four answers. Choice i does not depend on n either.
+      const again = await ask();
+      expect(again.choices.map((c) => c.message.content)).toEqual(texts);
+      expect(again.usage).toEqual(r.usage);
+      const first = await ask({ n: 1 });
+      expect(first.choices[0].message.content).toBe(texts[0]);
+    });
+
+    it('stops at max_tokens with finish_reason "length" and at stop strings with "stop"', async () => {
+      const r = await ask({ n: 2, max_tokens: 5, seed: 3 });
+      expect(r.choices).toHaveLength(2);
+      for (const c of r.choices) expect(c.finish_reason).toBe('length');
+      expect(r.usage!.completion_tokens).toBe(10);
+
+      // Greedy decoding is deterministic: take a piece of the unstopped answer as the stop string.
+      const greedy = (stop?: string[]) =>
+        client.chat.completions.create({
+          model: SERVED,
+          messages: [{ role: 'user', content: 'Name three colours.' }],
+          temperature: 0,
+          max_tokens: 16,
+          ...(stop ? { stop } : {}),
+        });
+      const full = (await greedy()).choices[0].message.content ?? '';
+      expect(full.length).toBeGreaterThan(8);
+      const stopAt = full.slice(6, 9);
+      const cut = full.slice(0, full.indexOf(stopAt));
+      const s = await greedy([stopAt, '@@never@@']);
+      expect(s.choices[0].finish_reason).toBe('stop');
+      expect(s.choices[0].message.content).toBe(cut);
+    });
+
+    it('answers bad requests with OpenAI-style errors', async () => {
+      await expect(
+        client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
+      ).rejects.toMatchObject({
+        status: 404,
+        code: 'model_not_found',
+      });
+      await expect(
+        client.chat.completions.create({ model: SERVED, messages: [{ role: 'user', content: 'x' }], n: 0 }),
+      ).rejects.toMatchObject({
+        status: 400,
+        param: 'n',
+      });
+      await expect(
+        client.chat.completions.create({
+          model: SERVED,
+          messages: [{ role: 'user', content: 'word '.repeat(600) }],
+          max_tokens: 4,
+        }),
+      ).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+    });
+
+    it('exits 0 on SIGTERM after printing exactly one stdout line', async () => {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stdoutLines).toHaveLength(1);
+    });
+  },
+);

@@ -23,25 +23,60 @@ const ready = existsSync(GGUF) && haveWheel;
 const missing = `needs ${GGUF} and xllamacpp in ${PY}: run \`npm run setup\``;
 
 describe('llama.cpp front: request mapping (no model needed)', () => {
-  const req = parseLlamaChatRequest({ model: 'm', messages: [{ role: 'developer', content: 'x' }, { role: 'user', content: 'y' }], n: 3, seed: 9, stop: 'END' }, 'm');
+  const req = parseLlamaChatRequest(
+    {
+      model: 'm',
+      messages: [
+        { role: 'developer', content: 'x' },
+        { role: 'user', content: 'y' },
+      ],
+      n: 3,
+      seed: 9,
+      stop: 'END',
+    },
+    'm',
+  );
 
   it('sends each choice as its own request with its own seed and plain top-p sampling', () => {
     const bodies = [0, 1, 2].map((i) => upstreamBody(req, { logprobs: false, topLogprobs: 0 }, i, 'm'));
     expect(new Set(bodies.map((b) => b.seed)).size).toBe(3);
     for (const b of bodies) {
-      expect(b).toMatchObject({ n: 1, top_k: 0, min_p: 0, typical_p: 1, repeat_penalty: 1, stop: ['END'], messages: [{ role: 'system', content: 'x' }, { role: 'user', content: 'y' }] });
+      expect(b).toMatchObject({
+        n: 1,
+        top_k: 0,
+        min_p: 0,
+        typical_p: 1,
+        repeat_penalty: 1,
+        stop: ['END'],
+        messages: [
+          { role: 'system', content: 'x' },
+          { role: 'user', content: 'y' },
+        ],
+      });
       expect(b).not.toHaveProperty('logprobs');
     }
-    expect(upstreamBody(req, { logprobs: true, topLogprobs: 5 }, 0, 'm')).toMatchObject({ logprobs: true, top_logprobs: 5 });
+    expect(upstreamBody(req, { logprobs: true, topLogprobs: 5 }, 0, 'm')).toMatchObject({
+      logprobs: true,
+      top_logprobs: 5,
+    });
   });
 
   it('validates logprobs like OpenAI and sums usage over every choice', () => {
     expect(parseLogprobs({})).toEqual({ logprobs: false, topLogprobs: 0 });
     expect(parseLogprobs({ logprobs: true, top_logprobs: 20 })).toEqual({ logprobs: true, topLogprobs: 20 });
-    for (const bad of [{ logprobs: 'yes' }, { logprobs: true, top_logprobs: 21 }, { logprobs: true, top_logprobs: 1.5 }, { top_logprobs: 3 }]) {
+    for (const bad of [
+      { logprobs: 'yes' },
+      { logprobs: true, top_logprobs: 21 },
+      { logprobs: true, top_logprobs: 1.5 },
+      { top_logprobs: 3 },
+    ]) {
       expect(() => parseLogprobs(bad)).toThrow(expect.objectContaining({ status: 400 }));
     }
-    expect(sumUsage(27, [{ tokens: 10 }, { tokens: 7 }, { tokens: 3 }])).toEqual({ prompt_tokens: 27, completion_tokens: 20, total_tokens: 47 });
+    expect(sumUsage(27, [{ tokens: 10 }, { tokens: 7 }, { tokens: 3 }])).toEqual({
+      prompt_tokens: 27,
+      completion_tokens: 20,
+      total_tokens: 47,
+    });
   });
 });
 
@@ -68,7 +103,11 @@ if (!ready) {
   });
 
   const post = async (url: string, body: unknown) => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return { status: res.status, body: (await res.json()) as any };
   };
   const body = {
@@ -100,7 +139,13 @@ if (!ready) {
   }, 180_000);
 
   it('passes logprobs and top_logprobs through per choice in OpenAI shape', async () => {
-    const r = await post(`${teacher.url}/chat/completions`, { ...body, n: 2, logprobs: true, top_logprobs: 4, max_tokens: 6 });
+    const r = await post(`${teacher.url}/chat/completions`, {
+      ...body,
+      n: 2,
+      logprobs: true,
+      top_logprobs: 4,
+      max_tokens: 6,
+    });
     expect(r.status).toBe(200);
     for (const c of r.body.choices) {
       expect(c.logprobs.content.length).toBeGreaterThan(0);
@@ -120,7 +165,13 @@ if (!ready) {
   }, 180_000);
 
   it('stops llama.cpp server process on close()', async () => {
-    const t = await startLlamaCppTeacher({ modelPath: GGUF, model: 'smol-close', contextSize: 128, slots: 1, threads: 1 });
+    const t = await startLlamaCppTeacher({
+      modelPath: GGUF,
+      model: 'smol-close',
+      contextSize: 128,
+      slots: 1,
+      threads: 1,
+    });
     const pids = () =>
       readdirSync('/proc')
         .filter((p: string) => /^\d+$/.test(p))
@@ -143,9 +194,13 @@ if (!ready) {
     const bare = spawnSync('python3', ['-c', 'import xllamacpp'], { stdio: 'ignore' });
     if (bare.status === 0) return console.warn('system python3 has xllamacpp: nothing to check');
     const saved = process.env.DISTILLERY_PYTHON;
-    process.env.DISTILLERY_PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
+    process.env.DISTILLERY_PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+      encoding: 'utf8',
+    }).stdout.trim();
     try {
-      await expect(startLlamaCppProcess({ modelPath: __filename, ctxPerSlot: 128, slots: 1, threads: 1 })).rejects.toThrow(/xllamacpp is not installed.*npm run setup/s);
+      await expect(
+        startLlamaCppProcess({ modelPath: __filename, ctxPerSlot: 128, slots: 1, threads: 1 }),
+      ).rejects.toThrow(/xllamacpp is not installed.*npm run setup/s);
     } finally {
       if (saved === undefined) delete process.env.DISTILLERY_PYTHON;
       else process.env.DISTILLERY_PYTHON = saved;

@@ -82,7 +82,12 @@ describe('procedural teacher (pure)', () => {
     const out = proceduralTeacherRespond({ prompt: 'Write a poem.', temperature: 1, seed: 1, choiceIndex: 0 });
     expect(out.content).toBe("<think>I cannot solve this.</think>\nI don't know.");
     expect(out.problem).toBeNull();
-    const sep = proceduralTeacherRespond({ prompt: 'Write a poem.', seed: 1, choiceIndex: 0, reasoningFormat: 'separate' });
+    const sep = proceduralTeacherRespond({
+      prompt: 'Write a poem.',
+      seed: 1,
+      choiceIndex: 0,
+      reasoningFormat: 'separate',
+    });
     expect(sep.content).toBe("I don't know.");
     expect(sep.reasoningContent).toBe('I cannot solve this.');
   });
@@ -167,7 +172,10 @@ describe('teacher server via the openai client', () => {
   });
 
   it('unparseable questions get a rejectable answer', async () => {
-    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Tell me a joke.' }] });
+    const r = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Tell me a joke.' }],
+    });
     expect(r.choices[0].message.content).toBe("<think>I cannot solve this.</think>\nI don't know.");
   });
 
@@ -242,7 +250,11 @@ describe('teacher server via the openai client', () => {
   it('400 with an OpenAI-style error for n=0, bad JSON and missing messages', async () => {
     let err: any;
     try {
-      await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Compute 1+1.' }], n: 0 });
+      await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Compute 1+1.' }],
+        n: 0,
+      });
     } catch (e) {
       err = e;
     }
@@ -309,7 +321,11 @@ describe('teacher CLI args', () => {
       latencyMs: 0,
       apiKey: 'secret',
     });
-    expect(parseTeacherArgs(['--max-in-flight=3', '--model', 'm'], {})).toEqual({ port: 8400, maxInFlight: 3, model: 'm' });
+    expect(parseTeacherArgs(['--max-in-flight=3', '--model', 'm'], {})).toEqual({
+      port: 8400,
+      maxInFlight: 3,
+      model: 'm',
+    });
     expect(() => parseTeacherArgs(['--api-key-env', 'MISSING'], {})).toThrow(/MISSING/);
     expect(() => parseTeacherArgs(['--bogus'], {})).toThrow(/unknown/);
   });
@@ -321,10 +337,14 @@ describe('teacher CLI process', () => {
     const path = await import('node:path');
     const { spawn } = await import('node:child_process');
     const main = path.resolve(__dirname, '../../dist/infra/teacher/main.js');
-    const child = spawn(process.execPath, [main, '--port', '0', '--latency-ms', '0', '--api-key-env', 'TEACHER_TEST_KEY'], {
-      env: { ...process.env, TEACHER_TEST_KEY: 'k' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [main, '--port', '0', '--latency-ms', '0', '--api-key-env', 'TEACHER_TEST_KEY'],
+      {
+        env: { ...process.env, TEACHER_TEST_KEY: 'k' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       let stdout = '';
       const line = await new Promise<string>((resolve, reject) => {
@@ -338,7 +358,11 @@ describe('teacher CLI process', () => {
       expect(ev.event).toBe('listening');
       expect(ev.url).toMatch(/\/v1$/);
       const client = new OpenAI({ baseURL: ev.url, apiKey: 'k', maxRetries: 0 });
-      const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Compute 9+9.' }], temperature: 0 });
+      const r = await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Compute 9+9.' }],
+        temperature: 0,
+      });
       expect(extractBoxedAnswer(r.choices[0].message.content ?? '')).toBe('18');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

@@ -32,7 +32,10 @@ interface Row {
 const fence = (code: string) => `<think>\nDone.\n</think>\n\n\`\`\`python\n${code}\n\`\`\`\n`;
 
 /** One cheat per task, each written for any HumanEval task. */
-const CHEATS: Array<[string, (r: Row) => string]> = Object.values(ANY_TASK_CHEATS).map((c) => [c.what, (r) => c.program(r.entry_point)]);
+const CHEATS: Array<[string, (r: Row) => string]> = Object.values(ANY_TASK_CHEATS).map((c) => [
+  c.what,
+  (r) => c.program(r.entry_point),
+]);
 
 /** An OpenAI-compatible endpoint that answers each HumanEval prompt from a table, by model name. */
 function scriptedEndpoint(rows: Row[]): http.Server {
@@ -44,7 +47,10 @@ function scriptedEndpoint(rows: Row[]): http.Server {
       const prompt = messages.at(-1)!.content;
       const i = rows.findIndex((r) => prompt.includes(r.prompt));
       let content = 'I cannot tell.';
-      if (i >= 0) content = fence(model === 'honest' ? rows[i]!.prompt + rows[i]!.canonical_solution : CHEATS[i % CHEATS.length]![1](rows[i]!));
+      if (i >= 0)
+        content = fence(
+          model === 'honest' ? rows[i]!.prompt + rows[i]!.canonical_solution : CHEATS[i % CHEATS.length]![1](rows[i]!),
+        );
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
@@ -81,7 +87,12 @@ describe('HumanEval evaluation through the evaluate activity', () => {
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'code-evaluate-'));
     result = await createEvaluate()({
       runDir,
-      evaluation: EvaluationSchema.parse({ benchmark: { type: 'builtin', task: 'arithmetic', count: 2, seed: 0 }, k: 1, maxNewTokens: 512, seed: 1 }),
+      evaluation: EvaluationSchema.parse({
+        benchmark: { type: 'builtin', task: 'arithmetic', count: 2, seed: 0 },
+        k: 1,
+        maxNewTokens: 512,
+        seed: 1,
+      }),
       models: [
         { name: 'honest', endpoint: { baseURL, model: 'honest' } },
         { name: 'cheater', endpoint: { baseURL, model: 'cheater' } },
@@ -98,9 +109,15 @@ describe('HumanEval evaluation through the evaluate activity', () => {
 
   test('the honest model scores every task, the cheater none (counted from results.jsonl)', async () => {
     const rows: Array<{ model: string; benchmark: string; itemId: string; verdict: string; correct: boolean }> = [];
-    for await (const r of readJsonl<(typeof rows)[number]>(result.results)) if (r.benchmark === 'humaneval') rows.push(r);
-    const count = (model: string, correct: boolean) => rows.filter((r) => r.model === model && r.correct === correct).length;
-    expect({ honest: count('honest', true), cheater: count('cheater', true), cheaterRejected: count('cheater', false) }).toEqual({ honest: ITEMS, cheater: 0, cheaterRejected: ITEMS });
+    for await (const r of readJsonl<(typeof rows)[number]>(result.results))
+      if (r.benchmark === 'humaneval') rows.push(r);
+    const count = (model: string, correct: boolean) =>
+      rows.filter((r) => r.model === model && r.correct === correct).length;
+    expect({
+      honest: count('honest', true),
+      cheater: count('cheater', true),
+      cheaterRejected: count('cheater', false),
+    }).toEqual({ honest: ITEMS, cheater: 0, cheaterRejected: ITEMS });
     const cheats = rows.filter((r) => r.model === 'cheater').map((r) => [r.itemId, r.verdict]);
     expect(cheats).toEqual(Array.from({ length: ITEMS }, (_, i) => [`HumanEval/${i}`, 'incorrect']));
   });

@@ -21,7 +21,8 @@ const opt = (name, dflt) => {
 };
 const dist = path.resolve(opt('--dist', path.join(here, '..', '..', 'dist')));
 const concurrency = Number(opt('--concurrency', '2'));
-const benchDir = argv[0] ?? process.env.DISTILLERY_BENCHMARKS ?? path.join(here, '..', '..', '..', 'shared', 'data', 'benchmarks');
+const benchDir =
+  argv[0] ?? process.env.DISTILLERY_BENCHMARKS ?? path.join(here, '..', '..', '..', 'shared', 'data', 'benchmarks');
 const require = createRequire(import.meta.url);
 const { verifyCode } = require(path.join(dist, 'activities', 'verify', 'code.js'));
 const { ANY_TASK_CHEATS } = require(path.join(dist, 'test', 'verify', 'code-cheat-programs.js'));
@@ -38,7 +39,7 @@ async function pool(jobs, fn) {
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      for (let j; (j = jobs[next++]); ) await fn(j);
+      for (let j; (j = jobs[next++]);) await fn(j);
     }),
   );
 }
@@ -52,7 +53,9 @@ await pool(rows, async (r) => {
   if (good.verdict !== 'correct') canonicalFails.push(`${r.task_id}: ${good.reason}`);
   if ((await verifyCode(`${r.prompt}    return None\n`, tests(r))).verdict === 'correct') noneAccepted++;
 });
-console.log(`canonical correct ${rows.length - canonicalFails.length}/${rows.length}, 'return None' accepted ${noneAccepted}/${rows.length} (${((Date.now() - t0) / 1000).toFixed(1)} s, concurrency ${concurrency})`);
+console.log(
+  `canonical correct ${rows.length - canonicalFails.length}/${rows.length}, 'return None' accepted ${noneAccepted}/${rows.length} (${((Date.now() - t0) / 1000).toFixed(1)} s, concurrency ${concurrency})`,
+);
 for (const f of canonicalFails) console.log(`  ${f}`);
 
 t0 = Date.now();
@@ -64,5 +67,7 @@ await pool(
   },
 );
 const total = Object.values(accepted).reduce((a, b) => a + b, 0);
-console.log(`cheats accepted ${total}/${rows.length * Object.keys(CHEATS).length} ${JSON.stringify(accepted)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(
+  `cheats accepted ${total}/${rows.length * Object.keys(CHEATS).length} ${JSON.stringify(accepted)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+);
 process.exit(canonicalFails.length || noneAccepted || total ? 1 : 0);

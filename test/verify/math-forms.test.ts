@@ -21,7 +21,9 @@ function table(name: string, rows: Row[]): void {
       const e = isEquivalent(pred, gold);
       expect({ equal: e.equal, reason: e.reason }).toEqual({ equal: expected, reason: expect.any(String) });
       // the same through the verdict path, the answer boxed as a model writes it
-      expect(verifyMath(`Some reasoning first.\n\nSo the answer is $\\boxed{${pred}}$.`, gold).verdict === 'correct').toBe(expected);
+      expect(
+        verifyMath(`Some reasoning first.\n\nSo the answer is $\\boxed{${pred}}$.`, gold).verdict === 'correct',
+      ).toBe(expected);
     });
   });
 }
@@ -194,16 +196,66 @@ table('"or" between words stays text (it separates alternatives only in math)', 
 describe('a point or value stated without a box', () => {
   const reasoning = 'We solve the system. Adding the equations gives $2x = 4$, so $x = 2$; then $y = -1$.';
   test.each([
-    { name: 'last line concludes with the point', response: `${reasoning}\n\nTherefore, $(x, y) = (2, -1)$.`, gold: '(2,-1)', verdict: 'correct' },
-    { name: 'wrong point', response: `${reasoning}\n\nTherefore, $(x, y) = (-1, 2)$.`, gold: '(2,-1)', verdict: 'incorrect' },
-    { name: 'after </think>', response: `<think>\n${reasoning}\n</think>\n\nThe solution is $(x, y) = (2, -1)$.`, gold: '(2,-1)', verdict: 'correct' },
-    { name: 'answer phrase with the point', response: `${reasoning}\n\nThe answer is $(x, y) = (2, -1)$.`, gold: '(2,-1)', verdict: 'correct' },
-    { name: 'conclusion with a stated value', response: `${reasoning}\n\nThus $AB = 10$.`, gold: '10', verdict: 'correct' },
-    { name: 'conclusion with an equation, not a value', response: `${reasoning}\n\nSo $2x = 10$.`, gold: '10', verdict: 'incorrect' },
-    { name: 'two candidates in the conclusion', response: `${reasoning}\n\nTherefore $x = 1$ or $x = 2$.`, gold: '2', verdict: 'no_answer' },
-    { name: 'conclusion not on the last line', response: `${reasoning}\n\nTherefore, $x = 2$.\n\nLet me now check the second case, which is harder.`, gold: '2', verdict: 'no_answer' },
-    { name: 'a conclusion inside <think> only is a draft', response: `<think>\n${reasoning}\n\nTherefore, $x = 2$.\n</think>\n\nI could not finish checking the second case, so I stop here without stating a final result.`, gold: '2', verdict: 'no_answer' },
-    { name: 'cut off inside <think>', response: `<think>\n${reasoning}\n\nTherefore, $x = 2$.`, gold: '2', verdict: 'no_answer' },
+    {
+      name: 'last line concludes with the point',
+      response: `${reasoning}\n\nTherefore, $(x, y) = (2, -1)$.`,
+      gold: '(2,-1)',
+      verdict: 'correct',
+    },
+    {
+      name: 'wrong point',
+      response: `${reasoning}\n\nTherefore, $(x, y) = (-1, 2)$.`,
+      gold: '(2,-1)',
+      verdict: 'incorrect',
+    },
+    {
+      name: 'after </think>',
+      response: `<think>\n${reasoning}\n</think>\n\nThe solution is $(x, y) = (2, -1)$.`,
+      gold: '(2,-1)',
+      verdict: 'correct',
+    },
+    {
+      name: 'answer phrase with the point',
+      response: `${reasoning}\n\nThe answer is $(x, y) = (2, -1)$.`,
+      gold: '(2,-1)',
+      verdict: 'correct',
+    },
+    {
+      name: 'conclusion with a stated value',
+      response: `${reasoning}\n\nThus $AB = 10$.`,
+      gold: '10',
+      verdict: 'correct',
+    },
+    {
+      name: 'conclusion with an equation, not a value',
+      response: `${reasoning}\n\nSo $2x = 10$.`,
+      gold: '10',
+      verdict: 'incorrect',
+    },
+    {
+      name: 'two candidates in the conclusion',
+      response: `${reasoning}\n\nTherefore $x = 1$ or $x = 2$.`,
+      gold: '2',
+      verdict: 'no_answer',
+    },
+    {
+      name: 'conclusion not on the last line',
+      response: `${reasoning}\n\nTherefore, $x = 2$.\n\nLet me now check the second case, which is harder.`,
+      gold: '2',
+      verdict: 'no_answer',
+    },
+    {
+      name: 'a conclusion inside <think> only is a draft',
+      response: `<think>\n${reasoning}\n\nTherefore, $x = 2$.\n</think>\n\nI could not finish checking the second case, so I stop here without stating a final result.`,
+      gold: '2',
+      verdict: 'no_answer',
+    },
+    {
+      name: 'cut off inside <think>',
+      response: `<think>\n${reasoning}\n\nTherefore, $x = 2$.`,
+      gold: '2',
+      verdict: 'no_answer',
+    },
   ])('$name → $verdict', ({ response, gold, verdict }) => {
     expect(verifyMath(response, gold).verdict).toBe(verdict);
   });

@@ -2,7 +2,14 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { extractAnswer, isEquivalent, normalizeAnswer, parseValue, verifyMath, type MathVerdict } from '../../activities/verify/math';
+import {
+  extractAnswer,
+  isEquivalent,
+  normalizeAnswer,
+  parseValue,
+  verifyMath,
+  type MathVerdict,
+} from '../../activities/verify/math';
 
 // ---------------------------------------------------------------------------------------------------------------
 // isEquivalent(pred, gold): one row per case, positive and negative, grouped by category
@@ -178,11 +185,31 @@ const EQUIV_ROWS: EqRow[] = [
   eq('set', '\\{-2, 1-\\sqrt5, 1+\\sqrt5\\}', '\\{1\\pm\\sqrt{5},-2\\}', true),
   eq('set', '\\emptyset', '\\{\\}', true),
   // matrices and vectors
-  eq('matrix', '\\begin{pmatrix} -\\frac13 \\\\ \\frac23 \\\\ \\frac53 \\end{pmatrix}', '\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}', true),
-  eq('matrix', '\\begin{pmatrix} 1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}', '\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}', false),
+  eq(
+    'matrix',
+    '\\begin{pmatrix} -\\frac13 \\\\ \\frac23 \\\\ \\frac53 \\end{pmatrix}',
+    '\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}',
+    true,
+  ),
+  eq(
+    'matrix',
+    '\\begin{pmatrix} 1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}',
+    '\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}',
+    false,
+  ),
   eq('matrix', '(-1/3, 2/3, 5/3)', '\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}', true),
-  eq('matrix', '\\begin{bmatrix}-1&0\\\\0&-1\\end{bmatrix}', '\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', true),
-  eq('matrix', '\\begin{pmatrix} 0 & -1 \\\\ -1 & 0 \\end{pmatrix}', '\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', false),
+  eq(
+    'matrix',
+    '\\begin{bmatrix}-1&0\\\\0&-1\\end{bmatrix}',
+    '\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}',
+    true,
+  ),
+  eq(
+    'matrix',
+    '\\begin{pmatrix} 0 & -1 \\\\ -1 & 0 \\end{pmatrix}',
+    '\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}',
+    false,
+  ),
   // equations
   eq('equation', '3', 'x=5', false),
   eq('equation', '5', 'x=5', true),
@@ -286,22 +313,42 @@ const EXTRACT_ROWS: ExRow[] = [
   { name: 'nested braces', response: 'Thus $\\boxed{\\frac{\\sqrt{3}}{2}}$', answer: '\\frac{\\sqrt{3}}{2}' },
   { name: 'nested boxed', response: 'so \\boxed{\\boxed{5}}', answer: '5' },
   { name: 'escaped set braces', response: '\\boxed{\\{1, 2\\}}', answer: '\\{1, 2\\}' },
-  { name: 'matrix in boxed', response: '\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}', answer: '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}' },
+  {
+    name: 'matrix in boxed',
+    response: '\\boxed{\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}}',
+    answer: '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}',
+  },
   { name: 'fbox', response: 'So \\fbox{7}.', answer: '7' },
   { name: 'boxed without braces', response: 'We get \\boxed 5.', answer: '5' },
-  { name: 'boxed in think, final boxed after', response: '<think>maybe \\boxed{3}? no.</think>\nThe answer is \\boxed{4}.', answer: '4' },
-  { name: 'boxed in think, final phrase after', response: '<think>draft: \\boxed{3}</think>\n\nSo the answer is 4.', answer: '4' },
+  {
+    name: 'boxed in think, final boxed after',
+    response: '<think>maybe \\boxed{3}? no.</think>\nThe answer is \\boxed{4}.',
+    answer: '4',
+  },
+  {
+    name: 'boxed in think, final phrase after',
+    response: '<think>draft: \\boxed{3}</think>\n\nSo the answer is 4.',
+    answer: '4',
+  },
   { name: 'boxed only in think', response: '<think>I get \\boxed{3}</think>', answer: '3' },
   { name: 'text after </think> (short)', response: 'reasoning ... </think>\n\n42', answer: '42' },
   { name: 'bold after </think>', response: 'reasoning ... </think>\n\n**42**', answer: '42' },
   { name: 'unclosed think = truncated', response: '<think>long reasoning, \\boxed{3} maybe, not done', answer: null },
-  { name: 'minerva format', response: 'work\nFinal Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.', answer: '\\frac{1}{2}' },
+  {
+    name: 'minerva format',
+    response: 'work\nFinal Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.',
+    answer: '\\frac{1}{2}',
+  },
   { name: 'answer colon markdown', response: 'Work.\n\n**Answer:** 42', answer: '42' },
   { name: 'the answer is', response: 'Hence the answer is $3.5$.', answer: '3.5' },
   { name: 'final answer is on next line', response: 'Final answer:\n\n$$x = 5$$', answer: 'x = 5' },
   { name: 'gsm8k hashes', response: 'She has 3 + 4 = 7 apples.\n#### 7', answer: '7' },
   { name: 'short response', response: '42', answer: '42' },
-  { name: 'long text, no answer', response: 'a long text with no answer at all that goes on and on for more than forty characters', answer: null },
+  {
+    name: 'long text, no answer',
+    response: 'a long text with no answer at all that goes on and on for more than forty characters',
+    answer: null,
+  },
   { name: 'empty', response: '', answer: null },
 ];
 
@@ -368,17 +415,47 @@ const LONG_REASONING =
   'counts rotations as distinct. It does not say so, so I will assume it does.';
 
 const VERIFY_ROWS: Array<{ name: string; response: string; gold: string; verdict: MathVerdict }> = [
-  { name: 'R1-style correct', response: `<think>\n${LONG_REASONING}\n</think>\n\nThe answer is $\\boxed{60}$.`, gold: '60', verdict: 'correct' },
-  { name: 'R1-style wrong', response: `<think>\n${LONG_REASONING}\n</think>\n\nThe answer is $\\boxed{120}$.`, gold: '60', verdict: 'incorrect' },
-  { name: 'right draft in think, wrong final', response: '<think>\\boxed{60} hmm no</think>\nFinal: \\boxed{30}', gold: '60', verdict: 'incorrect' },
-  { name: 'wrong draft in think, right final', response: '<think>\\boxed{30} hmm no</think>\nFinal: \\boxed{60}', gold: '60', verdict: 'correct' },
+  {
+    name: 'R1-style correct',
+    response: `<think>\n${LONG_REASONING}\n</think>\n\nThe answer is $\\boxed{60}$.`,
+    gold: '60',
+    verdict: 'correct',
+  },
+  {
+    name: 'R1-style wrong',
+    response: `<think>\n${LONG_REASONING}\n</think>\n\nThe answer is $\\boxed{120}$.`,
+    gold: '60',
+    verdict: 'incorrect',
+  },
+  {
+    name: 'right draft in think, wrong final',
+    response: '<think>\\boxed{60} hmm no</think>\nFinal: \\boxed{30}',
+    gold: '60',
+    verdict: 'incorrect',
+  },
+  {
+    name: 'wrong draft in think, right final',
+    response: '<think>\\boxed{30} hmm no</think>\nFinal: \\boxed{60}',
+    gold: '60',
+    verdict: 'correct',
+  },
   { name: 'truncated', response: `<think>\n${LONG_REASONING}`, gold: '60', verdict: 'no_answer' },
   { name: 'no answer', response: LONG_REASONING, gold: '60', verdict: 'no_answer' },
   { name: 'unparseable gold', response: '\\boxed{5}', gold: '\\frac{5}{', verdict: 'unparseable_gold' },
   { name: 'empty gold', response: '\\boxed{5}', gold: '', verdict: 'unparseable_gold' },
   { name: 'unknown LaTeX gold', response: '\\boxed{\\foo 5}', gold: '\\foo 5', verdict: 'unparseable_gold' },
-  { name: 'gold with #### marker', response: 'The answer is 18.', gold: 'Janet sells 16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\n#### 18', verdict: 'correct' },
-  { name: 'gold as a boxed solution', response: '\\boxed{\\frac12}', gold: 'So $p = \\boxed{0.5}$.', verdict: 'correct' },
+  {
+    name: 'gold with #### marker',
+    response: 'The answer is 18.',
+    gold: 'Janet sells 16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\n#### 18',
+    verdict: 'correct',
+  },
+  {
+    name: 'gold as a boxed solution',
+    response: '\\boxed{\\frac12}',
+    gold: 'So $p = \\boxed{0.5}$.',
+    verdict: 'correct',
+  },
   { name: 'interval', response: 'Thus $x \\in \\boxed{(2, \\infty)}$.', gold: '(2,\\infty)', verdict: 'correct' },
   { name: 'choice', response: 'The correct option is \\boxed{\\textbf{(C)}}', gold: '\\text{(C)}', verdict: 'correct' },
 ];
@@ -392,7 +469,8 @@ describe('verifyMath', () => {
 
   test('never correct when the gold is unparseable, whatever the response', () => {
     for (const gold of ['', '   ', '\\frac{1}{', '\\int_0^1 x\\,dx', '\\unknown{2}', 'x^2 + \\foo']) {
-      for (const resp of ['\\boxed{5}', `\\boxed{${gold}}`, gold, '']) expect(verifyMath(resp, gold).verdict).not.toBe('correct');
+      for (const resp of ['\\boxed{5}', `\\boxed{${gold}}`, gold, ''])
+        expect(verifyMath(resp, gold).verdict).not.toBe('correct');
     }
   });
 });
@@ -422,7 +500,9 @@ describe('labelled corpus', () => {
   beforeAll(() => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-corpus-'));
     const out = path.join(tmp, 'math-corpus.jsonl');
-    execFileSync(process.execPath, [path.join(__dirname, 'make-corpus.mjs'), benchDir, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(process.execPath, [path.join(__dirname, 'make-corpus.mjs'), benchDir, '--out', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     rows = fs
       .readFileSync(out, 'utf8')
       .split('\n')
@@ -437,7 +517,9 @@ describe('labelled corpus', () => {
     expect(rows.length).toBeGreaterThanOrEqual(300);
     const byCat = new Map<string, Set<boolean>>();
     for (const r of rows) byCat.set(r.category, (byCat.get(r.category) ?? new Set()).add(r.label));
-    const oneSided = [...byCat].filter(([cat, labels]) => labels.size < 2 && !['unparseable_gold', 'no_answer'].includes(cat));
+    const oneSided = [...byCat].filter(
+      ([cat, labels]) => labels.size < 2 && !['unparseable_gold', 'no_answer'].includes(cat),
+    );
     expect(oneSided).toEqual([]);
   });
 
@@ -447,10 +529,15 @@ describe('labelled corpus', () => {
     for (const r of rows) {
       const v = verifyMath(r.response, r.gold);
       if ((v.verdict === 'correct') === r.label) right++;
-      else wrong.push(`[${r.category}] label=${r.label} gold=${JSON.stringify(r.gold)} extracted=${JSON.stringify(v.extracted)} ${v.verdict}: ${v.reason}`);
+      else
+        wrong.push(
+          `[${r.category}] label=${r.label} gold=${JSON.stringify(r.gold)} extracted=${JSON.stringify(v.extracted)} ${v.verdict}: ${v.reason}`,
+        );
     }
     const pct = (100 * right) / rows.length;
-    console.log(`math verifier accuracy: ${right}/${rows.length} = ${pct.toFixed(2)}%${wrong.length ? '\n' + wrong.join('\n') : ''}`);
+    console.log(
+      `math verifier accuracy: ${right}/${rows.length} = ${pct.toFixed(2)}%${wrong.length ? '\n' + wrong.join('\n') : ''}`,
+    );
     expect(pct).toBeGreaterThanOrEqual(99);
   });
 });

@@ -16,7 +16,13 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function sample(promptId: string, i: number, content: string, answer: string, extra: Partial<SampleRow> & Record<string, unknown> = {}): SampleRow {
+function sample(
+  promptId: string,
+  i: number,
+  content: string,
+  answer: string,
+  extra: Partial<SampleRow> & Record<string, unknown> = {},
+): SampleRow {
   return {
     id: `${promptId}#${i}@h`,
     promptId,
@@ -51,7 +57,11 @@ test('math: keeps ≤ k correct per prompt (shorter first), records pass rates a
     sample('p3', 0, '\\boxed{3}', '\\int_0^1 x\\,dx'),
   ];
   const ref = await writeJsonlAtomic(path.join(dir, 'samples.jsonl'), samples);
-  const r = await rejectSample({ runDir: dir, samples: ref, verifier: { type: 'math', keepPerPrompt: 2, prefer: 'shorter' } });
+  const r = await rejectSample({
+    runDir: dir,
+    samples: ref,
+    verifier: { type: 'math', keepPerPrompt: 2, prefer: 'shorter' },
+  });
   expect(r).toMatchObject({ samplesIn: 7, accepted: 2, rejected: 5, prompts: 3, promptsSolved: 1 });
   expect(r.reasons).toEqual({ over_keep_per_prompt: 1, incorrect: 2, no_answer: 1, unparseable_gold: 1 });
   const accepted = await rows<SampleRow & { verdict: { extracted: string } }>(r.acceptedRef);
@@ -60,11 +70,21 @@ test('math: keeps ≤ k correct per prompt (shorter first), records pass rates a
   const rejects = await rows<{ id: string; reason: string; detail: string }>(r.rejectsRef);
   expect(rejects.find((x) => x.id === 'p3#0@h')!.detail).toMatch(/not comparable/);
   const rates = await rows<{ promptId: string; passRate: number; verdicts: Record<string, number> }>(r.passRatesRef);
-  expect(rates.find((x) => x.promptId === 'p1')).toMatchObject({ passRate: 0.75, verdicts: { correct: 3, incorrect: 1 } });
-  expect(rates.find((x) => x.promptId === 'p2')).toMatchObject({ passRate: 0, verdicts: { incorrect: 1, no_answer: 1 } });
+  expect(rates.find((x) => x.promptId === 'p1')).toMatchObject({
+    passRate: 0.75,
+    verdicts: { correct: 3, incorrect: 1 },
+  });
+  expect(rates.find((x) => x.promptId === 'p2')).toMatchObject({
+    passRate: 0,
+    verdicts: { incorrect: 1, no_answer: 1 },
+  });
 
   // prefer: first keeps generation order
-  const first = await rejectSample({ runDir: dir, samples: ref, verifier: { type: 'math', keepPerPrompt: 2, prefer: 'first' } });
+  const first = await rejectSample({
+    runDir: dir,
+    samples: ref,
+    verifier: { type: 'math', keepPerPrompt: 2, prefer: 'first' },
+  });
   expect((await rows<SampleRow>(first.acceptedRef)).map((s) => s.id)).toEqual(['p1#0@h', 'p1#1@h']);
 });
 
@@ -76,10 +96,16 @@ test('samples carry their own task type; a duplicate id fails the stage', async 
     sample('q4', 0, '\\boxed{0.5}', '\\frac12'),
   ];
   const ref = await writeJsonlAtomic(path.join(dir, 'samples.jsonl'), samples);
-  const r = await rejectSample({ runDir: dir, samples: ref, verifier: { type: 'math', keepPerPrompt: 1, prefer: 'shorter' } });
+  const r = await rejectSample({
+    runDir: dir,
+    samples: ref,
+    verifier: { type: 'math', keepPerPrompt: 1, prefer: 'shorter' },
+  });
   expect(r).toMatchObject({ accepted: 4, rejected: 0 });
   const dup = await writeJsonlAtomic(path.join(dir, 'dup.jsonl'), [samples[0], samples[0]]);
-  await expect(rejectSample({ runDir: dir, samples: dup, verifier: { type: 'math', keepPerPrompt: 1, prefer: 'shorter' } })).rejects.toThrow(/duplicate sample id/);
+  await expect(
+    rejectSample({ runDir: dir, samples: dup, verifier: { type: 'math', keepPerPrompt: 1, prefer: 'shorter' } }),
+  ).rejects.toThrow(/duplicate sample id/);
 });
 
 describe('code tasks in the sandbox', () => {
@@ -93,9 +119,20 @@ describe('code tasks in the sandbox', () => {
     const good = '```python\na, b = map(int, input().split())\nprint(a + b)\n```';
     const bad = '```python\nprint(6)\n```';
     const loop = '```python\nwhile True: pass\n```';
-    const samples = [sample('c1', 0, good, tests), sample('c1', 1, bad, tests), sample('c2', 0, loop, tests), sample('c2', 1, good.replace('a + b', 'b + a'), tests)];
+    const samples = [
+      sample('c1', 0, good, tests),
+      sample('c1', 1, bad, tests),
+      sample('c2', 0, loop, tests),
+      sample('c2', 1, good.replace('a + b', 'b + a'), tests),
+    ];
     const ref = await writeJsonlAtomic(path.join(dir, 'samples.jsonl'), samples);
-    const verifier: VerifierConfig = { type: 'code', keepPerPrompt: 1, prefer: 'shorter', concurrency: 2, code: { timeoutSeconds: 2, cpuSeconds: 1 } };
+    const verifier: VerifierConfig = {
+      type: 'code',
+      keepPerPrompt: 1,
+      prefer: 'shorter',
+      concurrency: 2,
+      code: { timeoutSeconds: 2, cpuSeconds: 1 },
+    };
     const r = await rejectSample({ runDir: dir, samples: ref, verifier });
     expect(r).toMatchObject({ samplesIn: 4, accepted: 2, rejected: 2, resumedVerdicts: 0, reasons: { incorrect: 2 } });
     const rejects = await rows<{ id: string; detail: string; row: { failure: string } }>(r.rejectsRef);
@@ -111,7 +148,11 @@ describe('code tasks in the sandbox', () => {
     expect(again).toMatchObject({ accepted: 2, rejected: 2, resumedVerdicts: 3 });
     expect(again.acceptedRef.sha256).toBe(r.acceptedRef.sha256);
     // a different verifier config does not reuse the cache
-    const other = await rejectSample({ runDir: dir, samples: ref, verifier: { ...verifier, code: { timeoutSeconds: 3, cpuSeconds: 1 } } });
+    const other = await rejectSample({
+      runDir: dir,
+      samples: ref,
+      verifier: { ...verifier, code: { timeoutSeconds: 3, cpuSeconds: 1 } },
+    });
     expect(other.resumedVerdicts).toBe(0);
   });
 });
@@ -128,7 +169,11 @@ test('a judge endpoint that answers 4xx fails the stage without retries', async 
   try {
     const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
     const ref = await writeJsonlAtomic(path.join(dir, 'samples.jsonl'), [sample('j1', 0, 'An essay.', 'a good essay')]);
-    const e = await rejectSample({ runDir: dir, samples: ref, verifier: { type: 'judge', keepPerPrompt: 1, prefer: 'first', judge: { baseURL, model: 'nope', maxRetries: 0 } } }).catch((x) => x);
+    const e = await rejectSample({
+      runDir: dir,
+      samples: ref,
+      verifier: { type: 'judge', keepPerPrompt: 1, prefer: 'first', judge: { baseURL, model: 'nope', maxRetries: 0 } },
+    }).catch((x) => x);
     expect(e).toBeInstanceOf(ApplicationFailure);
     expect(e).toMatchObject({ nonRetryable: true, type: 'JudgeRequestRejected' });
     expect(e.message).toContain('HTTP 404');

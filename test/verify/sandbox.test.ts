@@ -15,7 +15,12 @@ const benchDir = process.env.DISTILLERY_BENCHMARKS ?? path.join(repoRoot, '..', 
 
 const py = (code: string) => `Here is my solution.\n\n\`\`\`python\n${code}\n\`\`\`\n`;
 const js = (code: string) => `<think>\nsimple\n</think>\n\n\`\`\`javascript\n${code}\n\`\`\``;
-const ADD_CASES = { cases: [{ input: '1 2\n', output: '3\n' }, { input: '10 -4\n', output: '6' }] };
+const ADD_CASES = {
+  cases: [
+    { input: '1 2\n', output: '3\n' },
+    { input: '10 -4\n', output: '6' },
+  ],
+};
 
 /**
  * Sandbox processes still alive: descendants of this test process (bwrap and everything under it), and processes of
@@ -28,9 +33,14 @@ function strayProcesses(): string[] {
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((f) => f.length >= 4)
-    .map(([pid, ppid, uid, ...comm]) => ({ pid: Number(pid), ppid: Number(ppid), uid: Number(uid), comm: comm.join(' ') }));
+    .map(([pid, ppid, uid, ...comm]) => ({
+      pid: Number(pid),
+      ppid: Number(ppid),
+      uid: Number(uid),
+      comm: comm.join(' '),
+    }));
   const mine = new Set([process.pid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of procs) {
       if (!mine.has(p.pid) && mine.has(p.ppid)) {
@@ -39,7 +49,9 @@ function strayProcesses(): string[] {
       }
     }
   }
-  return procs.filter((p) => p.pid !== process.pid && mine.has(p.pid) && p.comm !== 'ps').map((p) => `${p.pid} uid=${p.uid} ${p.comm}`);
+  return procs
+    .filter((p) => p.pid !== process.pid && mine.has(p.pid) && p.comm !== 'ps')
+    .map((p) => `${p.pid} uid=${p.uid} ${p.comm}`);
 }
 
 beforeAll(async () => {
@@ -54,7 +66,8 @@ afterAll(() => {
 
 describe('extraction and tests format', () => {
   test('last fenced block of the final answer', () => {
-    const r = '<think>\n```python\nprint(1)\n```\n</think>\nFirst:\n```py\nprint(2)\n```\nFinal:\n```python\nprint(3)\n```';
+    const r =
+      '<think>\n```python\nprint(1)\n```\n</think>\nFirst:\n```py\nprint(2)\n```\nFinal:\n```python\nprint(3)\n```';
     expect(extractCode(r)).toEqual({ code: 'print(3)', tag: 'python', method: 'fence' });
     expect(extractCode('<think>\n```python\nprint(1)\n```\n</think>\nno code')?.method).toBe('fence_in_think');
     expect(extractCode('<think>\n```python\nprint(1)\n```\n and then')).toBeNull(); // truncated in the reasoning
@@ -64,8 +77,19 @@ describe('extraction and tests format', () => {
 
   test('tests: JSON string or object, HumanEval field names, fail closed on junk', () => {
     expect(parseCodeTests(JSON.stringify(ADD_CASES))?.cases).toHaveLength(2);
-    expect(parseCodeTests({ test: 'def check(c): pass', entry_point: 'f', prompt: 'def f():\n' })?.entryPoint).toBe('f');
-    for (const bad of ['', 'not json', '{}', '[]', { cases: [] }, { cases: [{ input: 1, output: '2' }] }, { test: 'x', entry_point: 'a; import os' }, { language: 'cobol', test: 'x' }]) {
+    expect(parseCodeTests({ test: 'def check(c): pass', entry_point: 'f', prompt: 'def f():\n' })?.entryPoint).toBe(
+      'f',
+    );
+    for (const bad of [
+      '',
+      'not json',
+      '{}',
+      '[]',
+      { cases: [] },
+      { cases: [{ input: 1, output: '2' }] },
+      { test: 'x', entry_point: 'a; import os' },
+      { language: 'cobol', test: 'x' },
+    ]) {
       expect(parseCodeTests(bad)).toBeNull();
     }
   });
@@ -78,13 +102,18 @@ describe('correct code passes', () => {
   });
 
   test('javascript, stdin/stdout cases', async () => {
-    const code = "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number);\nconsole.log(a + b);";
+    const code =
+      "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number);\nconsole.log(a + b);";
     const v = await verifyCode(js(code), { ...ADD_CASES, language: 'javascript' });
     expect(v).toMatchObject({ verdict: 'correct', passed: 2, total: 2 });
   });
 
   test('javascript, assertion style', async () => {
-    const tests = { language: 'javascript', test: "const assert = require('assert');\nfunction check(f) { assert.strictEqual(f(2, 3), 5); }", entry_point: 'add' };
+    const tests = {
+      language: 'javascript',
+      test: "const assert = require('assert');\nfunction check(f) { assert.strictEqual(f(2, 3), 5); }",
+      entry_point: 'add',
+    };
     expect((await verifyCode(js('function add(a, b) { return a + b; }'), tests)).verdict).toBe('correct');
     const bad = await verifyCode(js('function add(a, b) { return a - b; }'), tests);
     expect(bad).toMatchObject({ verdict: 'incorrect', failure: 'wrong_answer' });
@@ -92,7 +121,12 @@ describe('correct code passes', () => {
   });
 
   test('the program may write in its own temp dir (its working directory)', async () => {
-    const v = await verifyCode(py("open('scratch.txt', 'w').write('7')\nopen('/tmp/other.txt', 'w').write('x')\nprint(open('scratch.txt').read())"), { cases: [{ output: '7' }] });
+    const v = await verifyCode(
+      py(
+        "open('scratch.txt', 'w').write('7')\nopen('/tmp/other.txt', 'w').write('x')\nprint(open('scratch.txt').read())",
+      ),
+      { cases: [{ output: '7' }] },
+    );
     expect(v.verdict).toBe('correct');
   });
 
@@ -103,7 +137,9 @@ describe('correct code passes', () => {
     const crash = await verifyCode(py('raise ValueError("boom")'), ADD_CASES);
     expect(crash).toMatchObject({ verdict: 'incorrect', failure: 'runtime_error' });
     expect(crash.reason).toContain('ValueError: boom');
-    expect((await verifyCode(js('console.log(3)'), { ...ADD_CASES, language: 'python' })).failure).toBe('wrong_language');
+    expect((await verifyCode(js('console.log(3)'), { ...ADD_CASES, language: 'python' })).failure).toBe(
+      'wrong_language',
+    );
     expect((await verifyCode('I would write a loop.', ADD_CASES)).verdict).toBe('no_answer');
     expect((await verifyCode(py('print(3)'), 'not json')).verdict).toBe('unparseable_gold');
   });
@@ -137,7 +173,9 @@ describe('hostile code is contained and scored as failed', () => {
       expect(v.reason).toMatch(/OSError|gaierror|unreachable|refused|resolution/i);
       expect(connections).toBe(0);
       const jsv = await verifyCode(
-        js(`const s = require('net').connect(${port}, '127.0.0.1', () => { console.log('ESCAPED'); process.exit(0); });\ns.on('error', (e) => { console.error(e.message); process.exit(3); });`),
+        js(
+          `const s = require('net').connect(${port}, '127.0.0.1', () => { console.log('ESCAPED'); process.exit(0); });\ns.on('error', (e) => { console.error(e.message); process.exit(3); });`,
+        ),
         { language: 'javascript', cases: [{ output: 'ESCAPED' }] },
       );
       expect(jsv).toMatchObject({ verdict: 'incorrect', failure: 'runtime_error' });
@@ -150,7 +188,16 @@ describe('hostile code is contained and scored as failed', () => {
   test('writing outside its temp dir: read-only system, host paths absent', async () => {
     const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'distillery-escape-'));
     fs.chmodSync(hostDir, 0o777);
-    const targets = [path.join(hostDir, 'pwned'), path.join(repoRoot, 'pwned-by-sandbox'), '/etc/pwned', '/usr/pwned', '/root/pwned', '/sandbox/main.py', '/dev/shm/pwned', '/var/tmp/pwned'];
+    const targets = [
+      path.join(hostDir, 'pwned'),
+      path.join(repoRoot, 'pwned-by-sandbox'),
+      '/etc/pwned',
+      '/usr/pwned',
+      '/root/pwned',
+      '/sandbox/main.py',
+      '/dev/shm/pwned',
+      '/var/tmp/pwned',
+    ];
     try {
       const code = [
         'import os',
@@ -176,7 +223,14 @@ describe('hostile code is contained and scored as failed', () => {
   });
 
   test('the host is not visible: no /work, /home or /root contents', async () => {
-    const r = await runSandboxed({ language: 'python', files: { 'main.py': 'import os\nprint(sorted(os.listdir("/")))\nprint(os.path.exists("/work"), os.listdir("/root") if os.path.isdir("/root") else None)' }, main: 'main.py' });
+    const r = await runSandboxed({
+      language: 'python',
+      files: {
+        'main.py':
+          'import os\nprint(sorted(os.listdir("/")))\nprint(os.path.exists("/work"), os.listdir("/root") if os.path.isdir("/root") else None)',
+      },
+      main: 'main.py',
+    });
     expect(r.status).toBe('ok');
     expect(r.stdout).not.toMatch(/'work'|'home'|'srv'/);
     expect(r.stdout).toContain('False');
@@ -199,7 +253,11 @@ describe('hostile code is contained and scored as failed', () => {
     const before = Date.now();
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 100); // the worker's event loop keeps running meanwhile
-    const v = await verifyCode(py('import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass'), { cases: [{ output: 'x' }] }, { timeoutSeconds: 3, maxProcesses: 16 });
+    const v = await verifyCode(
+      py('import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass'),
+      { cases: [{ output: 'x' }] },
+      { timeoutSeconds: 3, maxProcesses: 16 },
+    );
     clearInterval(ticker);
     const elapsed = Date.now() - before;
     expect(v).toMatchObject({ verdict: 'incorrect' });
@@ -214,7 +272,8 @@ describe('hostile code is contained and scored as failed', () => {
   });
 
   test('fork bomb in javascript (child_process)', async () => {
-    const code = "const cp = require('child_process');\nfor (;;) { try { cp.spawn(process.execPath, ['-e', 'setInterval(()=>{},1000)'], { stdio: 'ignore', detached: true }); } catch (e) {} }";
+    const code =
+      "const cp = require('child_process');\nfor (;;) { try { cp.spawn(process.execPath, ['-e', 'setInterval(()=>{},1000)'], { stdio: 'ignore', detached: true }); } catch (e) {} }";
     const v = await verifyCode(js(code), { language: 'javascript', cases: [{ output: 'x' }] }, { timeoutSeconds: 3 });
     expect(v.verdict).toBe('incorrect');
     await new Promise((r) => setTimeout(r, 300));
@@ -223,23 +282,44 @@ describe('hostile code is contained and scored as failed', () => {
 
   test('allocating 10 GB: stopped by the memory limit', async () => {
     const rssBefore = process.memoryUsage().rss;
-    const once = await verifyCode(py('x = bytearray(10 * 1024**3)\nprint(len(x))'), { cases: [{ output: String(10 * 1024 ** 3) }] });
+    const once = await verifyCode(py('x = bytearray(10 * 1024**3)\nprint(len(x))'), {
+      cases: [{ output: String(10 * 1024 ** 3) }],
+    });
     expect(once).toMatchObject({ verdict: 'incorrect', failure: 'memory_limit' });
     expect(once.reason).toContain('MemoryError');
-    const gradual = await verifyCode(py('chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 1024**2))'), { cases: [{ output: 'x' }] }, { memoryMb: 256 });
+    const gradual = await verifyCode(
+      py('chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 1024**2))'),
+      { cases: [{ output: 'x' }] },
+      { memoryMb: 256 },
+    );
     expect(gradual).toMatchObject({ verdict: 'incorrect', failure: 'memory_limit' });
-    const jsBuf = await verifyCode(js('const b = new ArrayBuffer(10 * 1024 ** 3);\nconsole.log(b.byteLength);'), { language: 'javascript', cases: [{ output: String(10 * 1024 ** 3) }] });
+    const jsBuf = await verifyCode(js('const b = new ArrayBuffer(10 * 1024 ** 3);\nconsole.log(b.byteLength);'), {
+      language: 'javascript',
+      cases: [{ output: String(10 * 1024 ** 3) }],
+    });
     expect(jsBuf).toMatchObject({ verdict: 'incorrect', failure: 'memory_limit' });
-    const jsHeap = await verifyCode(js('const a = [];\nfor (;;) a.push(new Array(1e6).fill(1.5));'), { language: 'javascript', cases: [{ output: 'x' }] }, { memoryMb: 256 });
+    const jsHeap = await verifyCode(
+      js('const a = [];\nfor (;;) a.push(new Array(1e6).fill(1.5));'),
+      { language: 'javascript', cases: [{ output: 'x' }] },
+      { memoryMb: 256 },
+    );
     expect(jsHeap).toMatchObject({ verdict: 'incorrect', failure: 'memory_limit' });
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(200 * 1024 ** 2);
   });
 
   test('busy loop: CPU-time limit; sleeping forever: wall-clock timeout', async () => {
-    const cpu = await verifyCode(py('while True:\n    pass'), { cases: [{ output: 'x' }] }, { timeoutSeconds: 5, cpuSeconds: 1 });
+    const cpu = await verifyCode(
+      py('while True:\n    pass'),
+      { cases: [{ output: 'x' }] },
+      { timeoutSeconds: 5, cpuSeconds: 1 },
+    );
     expect(cpu).toMatchObject({ verdict: 'incorrect', failure: 'cpu_limit' });
     const t0 = Date.now();
-    const sleepy = await verifyCode(py('import time\ntime.sleep(3600)'), { cases: [{ output: 'x' }] }, { timeoutSeconds: 1 });
+    const sleepy = await verifyCode(
+      py('import time\ntime.sleep(3600)'),
+      { cases: [{ output: 'x' }] },
+      { timeoutSeconds: 1 },
+    );
     expect(sleepy).toMatchObject({ verdict: 'incorrect', failure: 'timeout' });
     expect(sleepy.reason).toContain('wall-clock timeout (1s)');
     expect(Date.now() - t0).toBeLessThan(5000);
@@ -253,7 +333,13 @@ describe('hostile code is contained and scored as failed', () => {
 
 describe('HumanEval-style tasks (prompt + completion, check(candidate))', () => {
   const file = path.join(benchDir, 'humaneval.jsonl');
-  const rows: Array<{ task_id: string; prompt: string; canonical_solution: string; test: string; entry_point: string }> = fs.existsSync(file)
+  const rows: Array<{
+    task_id: string;
+    prompt: string;
+    canonical_solution: string;
+    test: string;
+    entry_point: string;
+  }> = fs.existsSync(file)
     ? fs
         .readFileSync(file, 'utf8')
         .trim()

@@ -1,7 +1,13 @@
 /** Exact match, multiple choice, regex, the LLM judge, and task routing in verifySample / verifySampleAsync. */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { JudgeError, judgeMessages, judgeSample, parseJudgeReply, type JudgeConfig } from '../../activities/verify/judge';
+import {
+  JudgeError,
+  judgeMessages,
+  judgeSample,
+  parseJudgeReply,
+  type JudgeConfig,
+} from '../../activities/verify/judge';
 import { choiceLetter, extractChoice, verifyChoice, verifyExact, verifyRegex } from '../../activities/verify/simple';
 import { verifySample, verifySampleAsync } from '../../activities/verify/verify-sample';
 
@@ -28,8 +34,15 @@ describe('exact match', () => {
   });
 
   test('backward compatible: verifySample(sample, "exact")', () => {
-    expect(verifySample({ content: '<think>\n4+4\n</think>\n8', answer: '8' }, 'exact')).toMatchObject({ correct: true, verdict: 'correct', extracted: '8' });
-    expect(verifySample({ content: '<think>\n4+4\n</think>\n9', answer: '8' }, 'exact')).toMatchObject({ correct: false, verdict: 'incorrect' });
+    expect(verifySample({ content: '<think>\n4+4\n</think>\n8', answer: '8' }, 'exact')).toMatchObject({
+      correct: true,
+      verdict: 'correct',
+      extracted: '8',
+    });
+    expect(verifySample({ content: '<think>\n4+4\n</think>\n9', answer: '8' }, 'exact')).toMatchObject({
+      correct: false,
+      verdict: 'incorrect',
+    });
   });
 });
 
@@ -77,7 +90,10 @@ describe('multiple choice', () => {
 
   test('extracted letter is stored', () => {
     expect(extractChoice('So the answer is (c).')).toEqual({ letter: 'C', method: 'answer_phrase' });
-    expect(verifySample({ content: 'The answer is (B).', answer: '(B)' }, 'choice')).toMatchObject({ correct: true, extracted: 'B' });
+    expect(verifySample({ content: 'The answer is (B).', answer: '(B)' }, 'choice')).toMatchObject({
+      correct: true,
+      extracted: 'B',
+    });
   });
 });
 
@@ -143,9 +159,24 @@ describe('LLM judge', () => {
         const resp = /## RESPONSE[^\n]*\n([\s\S]*?)\n\n## |## RESPONSE[^\n]*\n([\s\S]*)$/.exec(user)!;
         const ok = (resp[1] ?? resp[2]).includes(ref);
         const content =
-          mode === 'garbage' ? 'I think it is fine.' : '```json\n' + JSON.stringify({ rationale: ok ? 'matches the reference' : 'does not match', verdict: ok ? 'correct' : 'incorrect' }) + '\n```';
+          mode === 'garbage'
+            ? 'I think it is fine.'
+            : '```json\n' +
+              JSON.stringify({
+                rationale: ok ? 'matches the reference' : 'does not match',
+                verdict: ok ? 'correct' : 'incorrect',
+              }) +
+              '\n```';
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: r.model, choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content } }] }));
+        res.end(
+          JSON.stringify({
+            id: 'x',
+            object: 'chat.completion',
+            created: 0,
+            model: r.model,
+            choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content } }],
+          }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -156,10 +187,19 @@ describe('LLM judge', () => {
     mode = 'ok';
     seen.length = 0;
   });
-  const cfg = (): JudgeConfig => ({ baseURL, model: 'judge-stub', rubric: 'Be strict.', maxRetries: 0, timeoutSeconds: 10 });
+  const cfg = (): JudgeConfig => ({
+    baseURL,
+    model: 'judge-stub',
+    rubric: 'Be strict.',
+    maxRetries: 0,
+    timeoutSeconds: 10,
+  });
 
   test('verdict and rationale; the rubric, task, reference and final answer reach the model', async () => {
-    const v = await judgeSample({ prompt: 'Name the capital of France.', response: '<think>\nhmm\n</think>\nIt is Paris.', gold: 'Paris' }, cfg());
+    const v = await judgeSample(
+      { prompt: 'Name the capital of France.', response: '<think>\nhmm\n</think>\nIt is Paris.', gold: 'Paris' },
+      cfg(),
+    );
     expect(v).toEqual({ verdict: 'correct', rationale: 'matches the reference', model: 'judge-stub' });
     expect(seen[0].messages[0].content).toContain('Be strict.');
     expect(seen[0].messages[1].content).toContain('Name the capital of France.');
@@ -169,7 +209,11 @@ describe('LLM judge', () => {
 
   test('4xx is non-retryable, 5xx retryable', async () => {
     mode = 'unauthorized';
-    await expect(judgeSample({ response: 'x', gold: 'y' }, cfg())).rejects.toMatchObject({ name: 'JudgeError', retryable: false, status: 401 });
+    await expect(judgeSample({ response: 'x', gold: 'y' }, cfg())).rejects.toMatchObject({
+      name: 'JudgeError',
+      retryable: false,
+      status: 401,
+    });
     mode = 'server_error';
     const e = await judgeSample({ response: 'x', gold: 'y' }, cfg()).catch((err) => err);
     expect(e).toBeInstanceOf(JudgeError);
@@ -183,30 +227,48 @@ describe('LLM judge', () => {
   });
 
   test('math with an unparseable gold goes to the judge when configured, else is rejected with the reason', async () => {
-    const sample = { content: 'So the angle is $\\boxed{\\angle ABC}$.', answer: '\\angle ABC', prompt: 'Which angle?' };
+    const sample = {
+      content: 'So the angle is $\\boxed{\\angle ABC}$.',
+      answer: '\\angle ABC',
+      prompt: 'Which angle?',
+    };
     const without = await verifySampleAsync(sample, { type: 'math' });
     expect(without).toMatchObject({ correct: false, verdict: 'unparseable_gold' });
     const withJudge = await verifySampleAsync(sample, { type: 'math', judge: cfg() });
-    expect(withJudge).toMatchObject({ correct: true, verdict: 'correct', task: 'judge', judge: { model: 'judge-stub', verdict: 'correct' } });
+    expect(withJudge).toMatchObject({
+      correct: true,
+      verdict: 'correct',
+      task: 'judge',
+      judge: { model: 'judge-stub', verdict: 'correct' },
+    });
     expect(withJudge.reason).toMatch(/^math checker could not use the gold/);
     expect(seen.at(-1)!.messages[1].content).toContain('could not use the reference answer');
     // a parseable gold never reaches the judge
     seen.length = 0;
-    expect((await verifySampleAsync({ content: '\\boxed{4}', answer: '4' }, { type: 'math', judge: cfg() })).verdict).toBe('correct');
+    expect(
+      (await verifySampleAsync({ content: '\\boxed{4}', answer: '4' }, { type: 'math', judge: cfg() })).verdict,
+    ).toBe('correct');
     expect(seen).toHaveLength(0);
   });
 
   test('reply parsing', () => {
-    expect(parseJudgeReply('{"verdict": "INCORRECT", "rationale": "no"}')).toEqual({ verdict: 'incorrect', rationale: 'no' });
+    expect(parseJudgeReply('{"verdict": "INCORRECT", "rationale": "no"}')).toEqual({
+      verdict: 'incorrect',
+      rationale: 'no',
+    });
     expect(parseJudgeReply('<think>{"verdict":"correct"}</think> Verdict: incorrect')?.verdict).toBe('incorrect');
     expect(parseJudgeReply('hello')).toBeNull();
-    expect(judgeMessages({ response: 'x'.repeat(20000) }, { maxResponseChars: 100 })[1].content.length).toBeLessThan(1000);
+    expect(judgeMessages({ response: 'x'.repeat(20000) }, { maxResponseChars: 100 })[1].content.length).toBeLessThan(
+      1000,
+    );
   });
 });
 
 describe('task routing', () => {
   test('a sample carries its own task type', () => {
-    expect(verifySample({ content: 'The answer is (B).', answer: 'B', task: 'choice' }, 'math').verdict).toBe('correct');
+    expect(verifySample({ content: 'The answer is (B).', answer: 'B', task: 'choice' }, 'math').verdict).toBe(
+      'correct',
+    );
     expect(verifySample({ content: '\\boxed{1/2}', answer: '0.5' }, 'math').verdict).toBe('correct');
     expect(verifySample({ content: 'ok', answer: '/^ok$/', task: 'regex' }, { type: 'math' }).verdict).toBe('correct');
   });
@@ -216,6 +278,9 @@ describe('task routing', () => {
   });
 
   test('judge task without a judge is rejected, never accepted', async () => {
-    expect(await verifySampleAsync({ content: 'x', answer: 'y' }, { type: 'judge' })).toMatchObject({ correct: false, verdict: 'unparseable_gold' });
+    expect(await verifySampleAsync({ content: 'x', answer: 'y' }, { type: 'judge' })).toMatchObject({
+      correct: false,
+      verdict: 'unparseable_gold',
+    });
   });
 });

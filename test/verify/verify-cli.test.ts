@@ -64,7 +64,16 @@ test('each row comes back with verdict, extracted and reason, in input order; su
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l));
-  expect(rows.map((x) => x.verdict)).toEqual(['correct', 'incorrect', 'correct', 'correct', 'no_answer', 'invalid_row', 'invalid_row', 'unparseable_gold']);
+  expect(rows.map((x) => x.verdict)).toEqual([
+    'correct',
+    'incorrect',
+    'correct',
+    'correct',
+    'no_answer',
+    'invalid_row',
+    'invalid_row',
+    'unparseable_gold',
+  ]);
   expect(rows[0]).toMatchObject({ id: 1, gold: '\\frac12', response: 'So $\\boxed{0.5}$.', extracted: '0.5' });
   expect(rows[1].reason).toMatch(/boxed/);
   expect(rows[2].extracted).toBe('B');

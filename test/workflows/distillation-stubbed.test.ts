@@ -6,7 +6,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { readPromoted, writePromoted } from '../../activities/evaluate/promoted';
 import { workflowBundlePath } from '../../workers/build-bundle';
-import { progressQuery, pauseSignal, resumeSignal, setTeacherLimitsUpdate, type RunProgress } from '../../workflows/messages';
+import {
+  progressQuery,
+  pauseSignal,
+  resumeSignal,
+  setTeacherLimitsUpdate,
+  type RunProgress,
+} from '../../workflows/messages';
 import type { RunSummary } from '../../workflows/distillation';
 import { shardValve, stubActivities } from './stub-activities';
 import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
@@ -40,9 +46,15 @@ async function until<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => b
 }
 const progressOf = (h: WorkflowHandle) => h.query<RunProgress>(progressQuery);
 /** Runs one distillation on the stubs to its end (its result, or the error it failed with). */
-async function run(stubs: ReturnType<typeof stubActivities>, opts: { workflowId: string; args: unknown[] }): Promise<RunSummary> {
+async function run(
+  stubs: ReturnType<typeof stubActivities>,
+  opts: { workflowId: string; args: unknown[] },
+): Promise<RunSummary> {
   s.use(stubs.activities);
-  return (await s.env.client.workflow.execute('distillationWorkflow', { taskQueue: s.taskQueue, ...opts })) as RunSummary;
+  return (await s.env.client.workflow.execute('distillationWorkflow', {
+    taskQueue: s.taskQueue,
+    ...opts,
+  })) as RunSummary;
 }
 
 test('pause holds new shards, setTeacherLimits changes the limits (valid ones only), resume finishes with every shard once', async () => {
@@ -57,30 +69,64 @@ test('pause holds new shards, setTeacherLimits changes the limits (valid ones on
   s.use(stubs.activities);
   {
     const taskQueue = s.taskQueue;
-    const handle = await s.env.client.workflow.start('distillationWorkflow', { taskQueue, workflowId: `pause-${randomUUID()}`, args: [stubSpec('pause', taskQueue, s.artifactRoot)] });
-    await until('first shard started', () => valve.started.length, (n) => n === 1);
+    const handle = await s.env.client.workflow.start('distillationWorkflow', {
+      taskQueue,
+      workflowId: `pause-${randomUUID()}`,
+      args: [stubSpec('pause', taskQueue, s.artifactRoot)],
+    });
+    await until(
+      'first shard started',
+      () => valve.started.length,
+      (n) => n === 1,
+    );
     await handle.signal(pauseSignal);
-    await until('paused', () => progressOf(handle), (p) => p.paused);
+    await until(
+      'paused',
+      () => progressOf(handle),
+      (p) => p.paused,
+    );
     valve.release(1);
-    await until('first shard reported', () => progressOf(handle), (p) => p.generation?.shardsDone === 1);
+    await until(
+      'first shard reported',
+      () => progressOf(handle),
+      (p) => p.generation?.shardsDone === 1,
+    );
     await sleep(500);
     expect(valve.started).toEqual([0]); // paused: no new shard in half a second
 
-    const limits = await handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ maxShardsInFlight: 3, maxInFlight: 16 }] });
+    const limits = await handle.executeUpdate(setTeacherLimitsUpdate, {
+      args: [{ maxShardsInFlight: 3, maxInFlight: 16 }],
+    });
     expect(limits).toEqual({ maxShardsInFlight: 3, maxInFlight: 16 });
-    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ maxInFlight: 0 }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/maxInFlight must be a positive integer/) } });
-    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ lanes: 2 } as never] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/unknown limit lanes/) } });
+    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ maxInFlight: 0 }] })).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/maxInFlight must be a positive integer/) },
+    });
+    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ lanes: 2 } as never] })).rejects.toMatchObject(
+      { cause: { message: expect.stringMatching(/unknown limit lanes/) } },
+    );
 
     await handle.signal(resumeSignal);
     // The three remaining shards run at once under the new limit (one at a time before it).
-    await until('three shards in flight', () => valve.waiting(), (n) => n === 3);
+    await until(
+      'three shards in flight',
+      () => valve.waiting(),
+      (n) => n === 3,
+    );
     valve.release(3);
-    await until('evaluate stage', () => progressOf(handle), (p) => p.stage === 'evaluate');
-    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ concurrency: 4 }] })).rejects.toMatchObject({ cause: { message: expect.stringMatching(/generation is over \(stage evaluate\)/) } });
+    await until(
+      'evaluate stage',
+      () => progressOf(handle),
+      (p) => p.stage === 'evaluate',
+    );
+    await expect(handle.executeUpdate(setTeacherLimitsUpdate, { args: [{ concurrency: 4 }] })).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/generation is over \(stage evaluate\)/) },
+    });
     releaseEvaluate();
     const summary = (await handle.result()) as RunSummary;
     expect(summary.counts.generate).toMatchObject({ shardsDone: 4, shardCount: 4, prompts: 40 });
-    const shards = stubs.called('generateShard').map((c) => c.input as { shardIndex: number; teacher: { maxInFlight: number } });
+    const shards = stubs
+      .called('generateShard')
+      .map((c) => c.input as { shardIndex: number; teacher: { maxInFlight: number } });
     expect(shards.map((c) => c.shardIndex).sort()).toEqual([0, 1, 2, 3]);
     expect(shards.map((c) => c.teacher.maxInFlight)).toEqual([64, 16, 16, 16]);
     expect((await progressOf(handle)).teacherLimits).toEqual({ maxShardsInFlight: 3, maxInFlight: 16 });
@@ -90,8 +136,16 @@ test('pause holds new shards, setTeacherLimits changes the limits (valid ones on
 test('a spent budget stops new shards; the finished ones go on through the pipeline', async () => {
   // $1 per shard (0.5M prompt + 0.5M completion tokens at $1 per 1M), budget $2.50: the third shard crosses it.
   const stubs = stubActivities({ kept: 100, shardTokens: { prompt: 500_000, completion: 500_000 } });
-  const teacher = { baseURL: 'http://127.0.0.1:9/v1', model: 'stub-teacher', pricing: { inputPerMTokens: 1, outputPerMTokens: 1 }, budgetUSD: 2.5 };
-  const summary = await run(stubs, { workflowId: `budget-${randomUUID()}`, args: [stubSpec('budget', s.taskQueue, s.artifactRoot, { teacher })] });
+  const teacher = {
+    baseURL: 'http://127.0.0.1:9/v1',
+    model: 'stub-teacher',
+    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
+    budgetUSD: 2.5,
+  };
+  const summary = await run(stubs, {
+    workflowId: `budget-${randomUUID()}`,
+    args: [stubSpec('budget', s.taskQueue, s.artifactRoot, { teacher })],
+  });
   expect(stubs.called('generateShard')).toHaveLength(3);
   expect(stubs.called('mergeShards').map((c) => c.input)).toEqual([expect.objectContaining({ shardCount: 3 })]);
   expect(summary.counts.generate).toMatchObject({ shardsDone: 3, shardCount: 10, stoppedByBudget: 1, costUSD: 3 });
@@ -102,7 +156,10 @@ test('the generation child continues as new when its history fills, and runs eve
   const stubs = stubActivities({ kept: 50 });
   const workflowId = `can-${randomUUID()}`;
   const generation = { shardSize: 10, maxShardsInFlight: 2, maxHistoryEvents: 20 };
-  const summary = await run(stubs, { workflowId, args: [stubSpec('can', s.taskQueue, s.artifactRoot, { generation })] });
+  const summary = await run(stubs, {
+    workflowId,
+    args: [stubSpec('can', s.taskQueue, s.artifactRoot, { generation })],
+  });
   const shards = stubs.called('generateShard').map((c) => (c.input as { shardIndex: number }).shardIndex);
   expect(shards.sort((a, b) => a - b)).toEqual([...Array(5).keys()]);
   expect(summary.counts.generate).toMatchObject({ shardsDone: 5, prompts: 50 });
@@ -121,23 +178,38 @@ test('the generation child continues as new when its history fills, and runs eve
 
 test('an incremental run with no unseen prompt ends at once with `skipped`, training nothing', async () => {
   const stubs = stubActivities({ kept: 0, seen: 40 });
-  const summary = await run(stubs, { workflowId: `skip-${randomUUID()}`, args: [stubSpec('skip', s.taskQueue, s.artifactRoot, { incremental: { enabled: true } })] });
-  expect(summary.skipped).toMatch(/no unseen prompts: all 40 usable rows were distilled by earlier runs of lineage skip/);
+  const summary = await run(stubs, {
+    workflowId: `skip-${randomUUID()}`,
+    args: [stubSpec('skip', s.taskQueue, s.artifactRoot, { incremental: { enabled: true } })],
+  });
+  expect(summary.skipped).toMatch(
+    /no unseen prompts: all 40 usable rows were distilled by earlier runs of lineage skip/,
+  );
   expect(summary.counts.prepare).toMatchObject({ kept: 0, seen: 40 });
-  expect(summary).toMatchObject({ acceptanceRate: 0, fineTune: { steps: 0, modelDir: '' }, evaluation: { items: 0, scores: [] }, incremental: { lineage: 'skip', seen: 40 } });
+  expect(summary).toMatchObject({
+    acceptanceRate: 0,
+    fineTune: { steps: 0, modelDir: '' },
+    evaluation: { items: 0, scores: [] },
+    incremental: { lineage: 'skip', seen: 40 },
+  });
   expect(Object.keys(summary.artifacts).sort()).toEqual(['prompts', 'quarantine']);
   expect(stubs.calls.map((c) => c.name)).toEqual(['normaliseRunSpec', 'prepareDataset']);
 });
 
 test('an invalid spec fails at once, non-retryably, as InvalidRunSpec naming every bad field; nothing is scheduled', async () => {
   const stubs = stubActivities();
-  const bad = { ...stubSpec('bad spec!', s.taskQueue, s.artifactRoot), sampling: { n: 0, temperature: 7 }, teacher: { baseURL: 'not a url', model: '' } };
+  const bad = {
+    ...stubSpec('bad spec!', s.taskQueue, s.artifactRoot),
+    sampling: { n: 0, temperature: 7 },
+    teacher: { baseURL: 'not a url', model: '' },
+  };
   const workflowId = `invalid-${randomUUID()}`;
   const err = await run(stubs, { workflowId, args: [bad] }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
   expect(cause).toMatchObject({ type: 'InvalidRunSpec', nonRetryable: true });
-  for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'sampling.n', 'sampling.temperature']) expect(cause.message).toContain(`- ${field}:`);
+  for (const field of ['name', 'teacher.baseURL', 'teacher.model', 'sampling.n', 'sampling.temperature'])
+    expect(cause.message).toContain(`- ${field}:`);
   // The spec was checked once, by the activity whose answer history keeps; no stage was scheduled.
   expect(stubs.calls.map((c) => c.name)).toEqual(['normaliseRunSpec']);
   const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
@@ -147,7 +219,14 @@ test('an invalid spec fails at once, non-retryably, as InvalidRunSpec naming eve
 
 describe('the promotion gate against the promoted model', () => {
   const gated = (name: string, line: string) =>
-    stubSpec(name, s.taskQueue, s.artifactRoot, { evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1, report: false, gate: { name: line, minImprovement: 0.05, maxRegression: 0.02 } } });
+    stubSpec(name, s.taskQueue, s.artifactRoot, {
+      evaluation: {
+        benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 },
+        k: 1,
+        report: false,
+        gate: { name: line, minImprovement: 0.05, maxRegression: 0.02 },
+      },
+    });
   /** A promoted model on disk (the pointer's modelDir holds model.onnx, as a tiny student's does). */
   const promoted = async (line: string, runId: string) => {
     const modelDir = path.join(s.artifactRoot, 'models', runId);
@@ -166,8 +245,16 @@ describe('the promotion gate against the promoted model', () => {
     const workflowId = `first-${randomUUID()}`;
     const summary = await run(stubs, { workflowId, args: [gated('first', 'line-a')] });
     expect(summary.gate).toMatchObject({ promote: true });
-    expect((stubs.called('evaluate')[0]!.input as { models: { name: string }[] }).models.map((m) => m.name)).toEqual(['baseline', 'student']);
-    expect(await readPromoted(s.artifactRoot, 'line-a')).toMatchObject({ runId: workflowId, modelDir: summary.fineTune.modelDir, student: { kind: 'tiny' }, previous: null });
+    expect((stubs.called('evaluate')[0]!.input as { models: { name: string }[] }).models.map((m) => m.name)).toEqual([
+      'baseline',
+      'student',
+    ]);
+    expect(await readPromoted(s.artifactRoot, 'line-a')).toMatchObject({
+      runId: workflowId,
+      modelDir: summary.fineTune.modelDir,
+      student: { kind: 'tiny' },
+      previous: null,
+    });
     await replay(workflowId);
   });
 
@@ -177,39 +264,63 @@ describe('the promotion gate against the promoted model', () => {
     const workflowId = `weak-${randomUUID()}`;
     const summary = await run(stubs, { workflowId, args: [gated('weak', 'line-b')] });
     // The promoted model was scored in the same evaluate call, served as what it is.
-    expect((stubs.called('evaluate')[0]!.input as { models: unknown[] }).models).toContainEqual({ name: 'promoted', dir: strongDir });
+    expect((stubs.called('evaluate')[0]!.input as { models: unknown[] }).models).toContainEqual({
+      name: 'promoted',
+      dir: strongDir,
+    });
     expect(summary.evaluation.scores.map((x) => x.name)).toEqual(['baseline', 'student', 'promoted']);
     expect(summary.gate!.promote).toBe(false);
-    expect(summary.gate!.checks.filter((c) => !c.pass).map((c) => `${c.against}:${c.check}`)).toEqual(['promoted:primary_improvement', 'promoted:no_regression']);
+    expect(summary.gate!.checks.filter((c) => !c.pass).map((c) => `${c.against}:${c.check}`)).toEqual([
+      'promoted:primary_improvement',
+      'promoted:no_regression',
+    ]);
     expect((await readPromoted(s.artifactRoot, 'line-b'))!.runId).toBe('strong');
 
     // A stronger one does, and the pointer remembers the one it replaced.
     const better = stubActivities({ scores: { baseline: 0.1, student: 0.7, promoted: 0.6 } });
     const betterId = `better-${randomUUID()}`;
     expect((await run(better, { workflowId: betterId, args: [gated('better', 'line-b')] })).gate!.promote).toBe(true);
-    expect(await readPromoted(s.artifactRoot, 'line-b')).toMatchObject({ runId: betterId, previous: { runId: 'strong' } });
+    expect(await readPromoted(s.artifactRoot, 'line-b')).toMatchObject({
+      runId: betterId,
+      previous: { runId: 'strong' },
+    });
     await replay(workflowId);
   });
 
   test('another run promotes while this one evaluates: the compare-and-swap refuses, the run fails with PromotionConflict', async () => {
     await promoted('line-c', 'strong');
-    const stubs = stubActivities({ scores: { baseline: 0.1, student: 0.9, promoted: 0.6 }, duringEvaluate: async () => void (await promoted('line-c', 'intruder')) });
+    const stubs = stubActivities({
+      scores: { baseline: 0.1, student: 0.9, promoted: 0.6 },
+      duringEvaluate: async () => void (await promoted('line-c', 'intruder')),
+    });
     const workflowId = `conflict-${randomUUID()}`;
     const err = await run(stubs, { workflowId, args: [gated('conflict', 'line-c')] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
     expect(cause).toBeInstanceOf(ApplicationFailure);
-    expect(cause).toMatchObject({ type: 'PromotionConflict', nonRetryable: true, message: expect.stringMatching(/promoted by intruder meanwhile \(expected strong\)/) });
+    expect(cause).toMatchObject({
+      type: 'PromotionConflict',
+      nonRetryable: true,
+      message: expect.stringMatching(/promoted by intruder meanwhile \(expected strong\)/),
+    });
     expect(stubs.called('promote')).toHaveLength(1); // not retried
     expect((await readPromoted(s.artifactRoot, 'line-c'))!.runId).toBe('intruder');
   });
 
   test('a promoted model that cannot be scored (its files are gone) fails the gate closed', async () => {
-    await writePromoted(s.artifactRoot, { name: 'line-d', runId: 'vanished', modelDir: path.join(s.artifactRoot, 'nowhere'), scores: {}, student: { kind: 'tiny' } });
+    await writePromoted(s.artifactRoot, {
+      name: 'line-d',
+      runId: 'vanished',
+      modelDir: path.join(s.artifactRoot, 'nowhere'),
+      scores: {},
+      student: { kind: 'tiny' },
+    });
     const stubs = stubActivities({ scores: { baseline: 0.1, student: 0.9 } });
     const summary = await run(stubs, { workflowId: `gone-${randomUUID()}`, args: [gated('gone', 'line-d')] });
     expect(summary.gate!.promote).toBe(false);
-    expect(summary.gate!.reasons.join('\n')).toMatch(/FAIL vs promoted vanished: it could not be scored on these items \(.*model\.onnx does not exist\)/);
+    expect(summary.gate!.reasons.join('\n')).toMatch(
+      /FAIL vs promoted vanished: it could not be scored on these items \(.*model\.onnx does not exist\)/,
+    );
     expect((await readPromoted(s.artifactRoot, 'line-d'))!.runId).toBe('vanished');
   });
 });

@@ -33,7 +33,12 @@ async function bundleWithChangedDefault(): Promise<string> {
       config.module!.rules!.unshift({
         test: /[\\/]schemas[\\/]run-spec\.ts$/,
         enforce: 'pre',
-        use: [{ loader: path.join(__dirname, 'replace-text-loader.js'), options: { from: DEFAULT_TODAY, to: DEFAULT_TOMORROW } }],
+        use: [
+          {
+            loader: path.join(__dirname, 'replace-text-loader.js'),
+            options: { from: DEFAULT_TODAY, to: DEFAULT_TOMORROW },
+          },
+        ],
       });
       return config;
     },
@@ -43,14 +48,18 @@ async function bundleWithChangedDefault(): Promise<string> {
 
 test('a history recorded under one schema default replays with the same commands after the default changed', async () => {
   // The spec leaves evaluation.report out: today's default (true) decides that the run writes a report.
-  const spec = stubSpec('defaults', s.taskQueue, s.artifactRoot, { evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1 } });
+  const spec = stubSpec('defaults', s.taskQueue, s.artifactRoot, {
+    evaluation: { benchmark: { type: 'builtin', task: 'arithmetic', count: 10, seed: 2 }, k: 1 },
+  });
   const today = stubActivities({ scores: { baseline: 0.1, student: 0.5 } });
   s.use(today.activities);
   const workflowId = `defaults-${randomUUID()}`;
   await s.env.client.workflow.execute('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, args: [spec] });
   expect(today.called('writeReport')).toHaveLength(1);
   const history = await s.env.client.workflow.getHandle(workflowId).fetchHistory();
-  const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+  const scheduled = history
+    .events!.filter((e) => e.activityTaskScheduledEventAttributes)
+    .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
   expect(scheduled).toContain('writeReport');
 
   const tomorrow = await bundleWithChangedDefault();
@@ -60,7 +69,9 @@ test('a history recorded under one schema default replays with the same commands
   expect(/report: [\w.]+\.boolean\(\)\.default\(true\)/.test(tomorrow)).toBe(false);
 
   // The run recorded under today's default replays on tomorrow's code: same commands, the report included.
-  await expect(Worker.runReplayHistory({ workflowBundle: { code: tomorrow } }, history, workflowId)).resolves.toBeUndefined();
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: { code: tomorrow } }, history, workflowId),
+  ).resolves.toBeUndefined();
 });
 
 test('a normalisation slower than a workflow task is an activity of its own: recorded once, replayed from history', async () => {
@@ -76,11 +87,18 @@ test('a normalisation slower than a workflow task is an activity of its own: rec
   const workflowId = `slow-spec-${randomUUID()}`;
   // A local activity this slow outlives the 5 s workflow task; one that completes just as the task is being
   // heartbeated cannot be replayed by this SDK. An ordinary activity has no such race.
-  const handle = await s.env.client.workflow.start('distillationWorkflow', { taskQueue: s.taskQueue, workflowId, workflowTaskTimeout: '5s', args: [stubSpec('slow-spec', s.taskQueue, s.artifactRoot)] });
+  const handle = await s.env.client.workflow.start('distillationWorkflow', {
+    taskQueue: s.taskQueue,
+    workflowId,
+    workflowTaskTimeout: '5s',
+    args: [stubSpec('slow-spec', s.taskQueue, s.artifactRoot)],
+  });
   await handle.result();
   const history = await handle.fetchHistory();
   const events = history.events!;
-  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'normaliseRunSpec');
+  const scheduled = events.filter(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'normaliseRunSpec',
+  );
   expect(scheduled).toHaveLength(1);
   expect(scheduled[0]!.activityTaskScheduledEventAttributes!.taskQueue?.name).toBe(s.taskQueue);
   expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(0);

@@ -5,6 +5,7 @@
  */
 module.exports = function replaceText(source) {
   const { from, to } = this.getOptions();
-  if (!source.includes(from)) throw new Error(`replace-text-loader: ${JSON.stringify(from)} not found in ${this.resourcePath}`);
+  if (!source.includes(from))
+    throw new Error(`replace-text-loader: ${JSON.stringify(from)} not found in ${this.resourcePath}`);
   return source.split(from).join(to);
 };

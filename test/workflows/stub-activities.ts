@@ -37,12 +37,18 @@ export type AllActivities = WorkflowActivities & CpuActivities & GpuActivities;
 /** Every activity a distillation run may call (the worker registers these names). */
 export const ACTIVITY_NAMES: string[] = Object.keys(stubActivities().activities);
 
-export function stubActivities(cfg: StubConfig = {}): { activities: AllActivities; calls: Call[]; called: (name: string) => Call[] } {
+export function stubActivities(cfg: StubConfig = {}): {
+  activities: AllActivities;
+  calls: Call[];
+  called: (name: string) => Call[];
+} {
   const calls: Call[] = [];
-  const record = <I, O>(name: string, fn: (input: I) => Promise<O>) => async (input: I): Promise<O> => {
-    calls.push({ name, input });
-    return fn(input);
-  };
+  const record =
+    <I, O>(name: string, fn: (input: I) => Promise<O>) =>
+    async (input: I): Promise<O> => {
+      calls.push({ name, input });
+      return fn(input);
+    };
   const kept = cfg.kept ?? 40;
   const shardSize = cfg.shardSize ?? 10;
   const shardCount = Math.ceil(kept / shardSize);
@@ -64,7 +70,16 @@ export function stubActivities(cfg: StubConfig = {}): { activities: AllActivitie
     })),
     generateShard: record('generateShard', async (input: { shardIndex: number }) => {
       await cfg.beforeShardDone?.(input.shardIndex);
-      return { shardIndex: input.shardIndex, samplesRef: ref(`shard-${input.shardIndex}`, shardSize * 2), prompts: shardSize, samples: shardSize * 2, requests: shardSize, promptTokens: tokens.prompt, completionTokens: tokens.completion, resumedSamples: 0 };
+      return {
+        shardIndex: input.shardIndex,
+        samplesRef: ref(`shard-${input.shardIndex}`, shardSize * 2),
+        prompts: shardSize,
+        samples: shardSize * 2,
+        requests: shardSize,
+        promptTokens: tokens.prompt,
+        completionTokens: tokens.completion,
+        resumedSamples: 0,
+      };
     }) as AllActivities['generateShard'],
     mergeShards: record('mergeShards', async (input: { shardCount: number }) => ({
       samples: ref('samples', input.shardCount * shardSize * 2),
@@ -84,7 +99,12 @@ export function stubActivities(cfg: StubConfig = {}): { activities: AllActivitie
       rejectsRef: ref('verify-rejects', input.samples.count / 2),
       passRatesRef: ref('pass-rates'),
     })) as AllActivities['rejectSample'],
-    mergeLineageAccepted: record('mergeLineageAccepted', async (input: { accepted: ArtifactRef }) => ({ accepted: input.accepted, fromThisRun: input.accepted.count, fromEarlierRuns: 0, duplicatesSkipped: 0 })) as AllActivities['mergeLineageAccepted'],
+    mergeLineageAccepted: record('mergeLineageAccepted', async (input: { accepted: ArtifactRef }) => ({
+      accepted: input.accepted,
+      fromThisRun: input.accepted.count,
+      fromEarlierRuns: 0,
+      duplicatesSkipped: 0,
+    })) as AllActivities['mergeLineageAccepted'],
     formatFilter: record('formatFilter', async (input: { accepted: ArtifactRef }) => ({
       samplesIn: input.accepted.count,
       kept: input.accepted.count,
@@ -112,14 +132,34 @@ export function stubActivities(cfg: StubConfig = {}): { activities: AllActivitie
       await cfg.duringEvaluate?.();
       const scores = input.models.map((m) => {
         const mean = cfg.scores?.[m.name] ?? 0;
-        return { name: m.name, pass1: { mean, stderr: 0 }, samples: 10, correct: Math.round(mean * 10), truncated: 0, answerChars: { mean: 10, stderr: 0 } };
+        return {
+          name: m.name,
+          pass1: { mean, stderr: 0 },
+          samples: 10,
+          correct: Math.round(mean * 10),
+          truncated: 0,
+          answerChars: { mean: 10, stderr: 0 },
+        };
       });
-      return { benchmark: 'arithmetic', items: 10, k: 1, seed: 0, scores, benchmarks: [{ name: 'arithmetic', task: 'math', items: 10, scores }], results: ref('eval-results', 10 * scores.length), summary: ref('eval-summary') };
+      return {
+        benchmark: 'arithmetic',
+        items: 10,
+        k: 1,
+        seed: 0,
+        scores,
+        benchmarks: [{ name: 'arithmetic', task: 'math', items: 10, scores }],
+        results: ref('eval-results', 10 * scores.length),
+        summary: ref('eval-summary'),
+      };
     }) as AllActivities['evaluate'],
     getPromoted: record('getPromoted', getPromoted),
     readIncumbent: record('readIncumbent', readIncumbent),
     promote: record('promote', promote),
-    writeReport: record('writeReport', async () => ({ json: ref('report-json'), md: ref('report-md'), html: ref('report-html') })),
+    writeReport: record('writeReport', async () => ({
+      json: ref('report-json'),
+      md: ref('report-md'),
+      html: ref('report-html'),
+    })),
     recordLineageRun: record('recordLineageRun', async () => ref('lineage-run')) as AllActivities['recordLineageRun'],
     listArtifacts: record('listArtifacts', async () => ({ files: [], truncated: false })),
   };
@@ -127,7 +167,12 @@ export function stubActivities(cfg: StubConfig = {}): { activities: AllActivitie
 }
 
 /** Shards that finish only when the test lets them: `release(n)` lets n more through. */
-export function shardValve(): { beforeShardDone: (i: number) => Promise<void>; release: (n?: number) => void; waiting: () => number; started: number[] } {
+export function shardValve(): {
+  beforeShardDone: (i: number) => Promise<void>;
+  release: (n?: number) => void;
+  waiting: () => number;
+  started: number[];
+} {
   const waiters: (() => void)[] = [];
   const started: number[] = [];
   let credit = 0;

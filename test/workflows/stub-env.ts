@@ -51,7 +51,13 @@ export async function startStubEnv(name: string): Promise<StubEnv> {
     ]),
   );
   const taskQueue = `stub-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: workflowBundle(), activities: dispatch, dataConverter: dataConverterFromEnv({}) });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: workflowBundle(),
+    activities: dispatch,
+    dataConverter: dataConverterFromEnv({}),
+  });
   const running = worker.run();
   return {
     env,
@@ -68,7 +74,12 @@ export async function startStubEnv(name: string): Promise<StubEnv> {
 }
 
 /** A run spec for the stubbed runs: every queue is the test's own, the stages are stubs, the numbers are small. */
-export function stubSpec(name: string, taskQueue: string, artifactRoot: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function stubSpec(
+  name: string,
+  taskQueue: string,
+  artifactRoot: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     name,
     dataset: { source: { type: 'builtin', task: 'arithmetic', count: 40, seed: 1 } },

@@ -8,24 +8,39 @@ import * as path from 'node:path';
  * outside itself.
  */
 const root = path.join(__dirname, '..', '..');
-const sources = (dir: string) => readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f));
+const sources = (dir: string) =>
+  readdirSync(path.join(root, dir))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f));
 
 function importsOf(file: string): { typeOnly: boolean; from: string }[] {
   const src = readFileSync(path.join(root, file), 'utf8');
-  return [...src.matchAll(/^(?:import|export)\s+(type\s+)?[^;'"]*?\bfrom\s+'([^']+)';/gm)].map((m) => ({ typeOnly: Boolean(m[1]), from: m[2]! }));
+  return [...src.matchAll(/^(?:import|export)\s+(type\s+)?[^;'"]*?\bfrom\s+'([^']+)';/gm)].map((m) => ({
+    typeOnly: Boolean(m[1]),
+    from: m[2]!,
+  }));
 }
 
 test.each(sources('workflows'))('%s imports only workflow-safe modules', (file) => {
   for (const imp of importsOf(file)) {
     if (imp.typeOnly) continue;
-    const allowed = imp.from === '@temporalio/workflow' || imp.from === '@temporalio/common' || imp.from.startsWith('./') || imp.from === '../schemas/run-spec' || imp.from.startsWith('../core/');
+    const allowed =
+      imp.from === '@temporalio/workflow' ||
+      imp.from === '@temporalio/common' ||
+      imp.from.startsWith('./') ||
+      imp.from === '../schemas/run-spec' ||
+      imp.from.startsWith('../core/');
     expect({ file, import: imp.from, allowed }).toEqual({ file, import: imp.from, allowed: true });
   }
 });
 
 test.each(sources('core'))('%s is pure: it imports only other core modules', (file) => {
   for (const imp of importsOf(file)) {
-    expect({ file, import: imp.from, allowed: imp.from.startsWith('./') }).toEqual({ file, import: imp.from, allowed: true });
+    expect({ file, import: imp.from, allowed: imp.from.startsWith('./') }).toEqual({
+      file,
+      import: imp.from,
+      allowed: true,
+    });
   }
 });
 

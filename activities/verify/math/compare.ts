@@ -1,5 +1,18 @@
 /** Structural comparison of parsed values: scalars, sets, tuples/intervals, matrices, relations, choices, text. */
-import { type Ctx, N_POINTS, REL_DECIMAL, REL_EXACT, close, collectVars, evalAt, isNanC, lazyCompile, scalarEq, scalarInfo, scopes } from './evaluate';
+import {
+  type Ctx,
+  N_POINTS,
+  REL_DECIMAL,
+  REL_EXACT,
+  close,
+  collectVars,
+  evalAt,
+  isNanC,
+  lazyCompile,
+  scalarEq,
+  scalarInfo,
+  scopes,
+} from './evaluate';
 import { findLastBoxed } from './latex';
 import { type Parsed, parseCached } from './parse';
 import { mkRat } from './rationals';
@@ -54,7 +67,9 @@ function assignedPoint(p: MathValue): MathValue[] | null {
 }
 
 /** a:b as the number a/b. */
-const quotient = (r: Extract<MathValue, { kind: 'ratio' }>): { node: MathNode } => ({ node: { t: 'bin', op: '/', a: r.terms[0], b: r.terms[1] } });
+const quotient = (r: Extract<MathValue, { kind: 'ratio' }>): { node: MathNode } => ({
+  node: { t: 'bin', op: '/', a: r.terms[0], b: r.terms[1] },
+});
 
 const NEG_INF: MathNode = { t: 'neg', a: { t: 'const', name: 'inf' } };
 const POS_INF: MathNode = { t: 'const', name: 'inf' };
@@ -94,8 +109,20 @@ function toInterval(v: MathValue): MathValue | null {
     const [o1, o2] = v.ops;
     const up = (o: string) => o === '<' || o === '<=';
     const down = (o: string) => o === '>' || o === '>=';
-    if (up(o1) && up(o2)) return { kind: 'tuple', open: o1 === '<' ? '(' : '[', close: o2 === '<' ? ')' : ']', items: [sc(v.parts[0]), sc(v.parts[2])] };
-    if (down(o1) && down(o2)) return { kind: 'tuple', open: o2 === '>' ? '(' : '[', close: o1 === '>' ? ')' : ']', items: [sc(v.parts[2]), sc(v.parts[0])] };
+    if (up(o1) && up(o2))
+      return {
+        kind: 'tuple',
+        open: o1 === '<' ? '(' : '[',
+        close: o2 === '<' ? ')' : ']',
+        items: [sc(v.parts[0]), sc(v.parts[2])],
+      };
+    if (down(o1) && down(o2))
+      return {
+        kind: 'tuple',
+        open: o2 === '>' ? '(' : '[',
+        close: o1 === '>' ? ')' : ']',
+        items: [sc(v.parts[2]), sc(v.parts[0])],
+      };
   }
   return null;
 }
@@ -121,13 +148,18 @@ function relForm(v: { parts: MathNode[]; ops: string[] }): { f: MathNode; op: st
   }
 }
 
-function relationEq(p: Extract<MathValue, { kind: 'relation' }>, g: Extract<MathValue, { kind: 'relation' }>, ctx: Ctx): boolean {
+function relationEq(
+  p: Extract<MathValue, { kind: 'relation' }>,
+  g: Extract<MathValue, { kind: 'relation' }>,
+  ctx: Ctx,
+): boolean {
   if (p.parts.length !== g.parts.length) {
     ctx.reason = 'relations of different shape';
     return false;
   }
   if (p.parts.length > 2) {
-    const ok = p.ops.join() === g.ops.join() && p.parts.every((n, k) => scalarEq({ node: n }, { node: g.parts[k] }, ctx));
+    const ok =
+      p.ops.join() === g.ops.join() && p.parts.every((n, k) => scalarEq({ node: n }, { node: g.parts[k] }, ctx));
     ctx.reason = ok ? 'relation chains match' : 'relation chains differ';
     return ok;
   }
@@ -358,7 +390,9 @@ export function compareParsed(pred: Parsed, gold: Parsed): Equivalence {
   if (!pred.norm) return { equal: false, reason: 'empty prediction' };
   if (g.kind === 'choice') {
     const l = pred.value?.kind === 'choice' ? pred.value.letter : choiceLetter(pred.norm);
-    return l === g.letter ? { equal: true, reason: `choice ${g.letter}` } : { equal: false, reason: `choice ${l ?? '?'} vs ${g.letter}` };
+    return l === g.letter
+      ? { equal: true, reason: `choice ${g.letter}` }
+      : { equal: false, reason: `choice ${l ?? '?'} vs ${g.letter}` };
   }
   if (g.kind === 'text') {
     const ok = textKey(pred.norm) === textKey(g.text);
@@ -386,7 +420,8 @@ export function compareParsed(pred: Parsed, gold: Parsed): Equivalence {
     const alt = pred.pct ? scaleScalar(p, '100') : null;
     const galt = gold.pct ? scaleScalar(g, '100') : null;
     const c2: Ctx = { reason: '' };
-    if ((alt && valuesEq(alt, g, c2)) || (galt && valuesEq(p, galt, c2))) return { equal: true, reason: `${c2.reason} (percent as fraction)` };
+    if ((alt && valuesEq(alt, g, c2)) || (galt && valuesEq(p, galt, c2)))
+      return { equal: true, reason: `${c2.reason} (percent as fraction)` };
   }
   return { equal: false, reason: ctx.reason || 'not equivalent' };
 }

@@ -192,7 +192,11 @@ export function scalarInfo(v: { node: MathNode; info?: ScalarInfo }): ScalarInfo
   if (v.info) return v.info;
   const vars = new Set<string>();
   collectVars(v.node, vars);
-  const info: ScalarInfo = { vars: [...vars].sort(), rat: vars.size ? null : exactRat(v.node), dec: hasDecimal(v.node) };
+  const info: ScalarInfo = {
+    vars: [...vars].sort(),
+    rat: vars.size ? null : exactRat(v.node),
+    dec: hasDecimal(v.node),
+  };
   v.info = info;
   return info;
 }
@@ -297,7 +301,12 @@ function evalReal(n: MathNode, scope: Record<string, number>): number {
 }
 
 /** Value of `node` at `scope`: plain doubles first, mathjs (complex-capable) when that gives NaN. */
-export function evalAt(node: MathNode, scope: Record<string, number>, mathjsScope: () => Record<string, number>, fn: () => EvalFunction | null): Complex2 {
+export function evalAt(
+  node: MathNode,
+  scope: Record<string, number>,
+  mathjsScope: () => Record<string, number>,
+  fn: () => EvalFunction | null,
+): Complex2 {
   const x = evalReal(node, scope);
   if (!Number.isNaN(x)) return { re: x, im: 0 };
   const f = fn();
@@ -381,7 +390,11 @@ export interface Ctx {
   reason: string;
 }
 
-export function scalarEq(p: { node: MathNode; info?: ScalarInfo }, g: { node: MathNode; info?: ScalarInfo }, ctx: Ctx): boolean {
+export function scalarEq(
+  p: { node: MathNode; info?: ScalarInfo },
+  g: { node: MathNode; info?: ScalarInfo },
+  ctx: Ctx,
+): boolean {
   const ip = scalarInfo(p);
   const ig = scalarInfo(g);
   const dec = ip.dec || ig.dec;

@@ -167,7 +167,8 @@ export class ExprParser {
     const t = this.peek();
     if (isOp(t, '(')) return this.parsePostfix();
     let left = this.parsePow();
-    while (this.startsAtom(this.peek()) && this.peek()!.k !== 'fn') left = { t: 'bin', op: '*', a: left, b: this.parsePow() };
+    while (this.startsAtom(this.peek()) && this.peek()!.k !== 'fn')
+      left = { t: 'bin', op: '*', a: left, b: this.parsePow() };
     return left;
   }
 
@@ -254,7 +255,8 @@ export class ExprParser {
           case 'lceil': {
             const e = this.parseAdd();
             const close = this.peek();
-            if (!close || close.k !== 'cmd' || close.v !== (t.v === 'lfloor' ? 'rfloor' : 'rceil')) throw new NotMath('unclosed floor/ceil');
+            if (!close || close.k !== 'cmd' || close.v !== (t.v === 'lfloor' ? 'rfloor' : 'rceil'))
+              throw new NotMath('unclosed floor/ceil');
             this.pos++;
             return { t: 'fn', name: t.v === 'lfloor' ? 'floor' : 'ceil', args: [e] };
           }
@@ -269,7 +271,7 @@ export class ExprParser {
           if (isOp(this.peek(), '^')) {
             this.pos++;
             power = this.parseScriptArg();
-          } else if (isOp(this.peek(), '_') && (t.v === 'log')) {
+          } else if (isOp(this.peek(), '_') && t.v === 'log') {
             this.pos++;
             base = this.parseScriptArg();
           }

@@ -23,10 +23,16 @@ function cleanPhraseAnswer(x: string): string {
  * equation (whether it states a value is for the comparison to decide). A bare number there is not taken: without
  * a box or an answer phrase, only an equation stated as the conclusion is a final answer.
  */
-const CONCLUSION_RE = /^(?:therefore|thus|hence|so|finally|the solution is|the solutions are)\b([^$]*?)(?:\$([^$]+)\$|\\\((.+?)\\\))[\s.!]*$/i;
+const CONCLUSION_RE =
+  /^(?:therefore|thus|hence|so|finally|the solution is|the solutions are)\b([^$]*?)(?:\$([^$]+)\$|\\\((.+?)\\\))[\s.!]*$/i;
 
 function conclusion(text: string): string | null {
-  const last = text.trimEnd().split('\n').at(-1)!.replace(/\*\*|__/g, '').trim();
+  const last = text
+    .trimEnd()
+    .split('\n')
+    .at(-1)!
+    .replace(/\*\*|__/g, '')
+    .trim();
   const m = CONCLUSION_RE.exec(last);
   if (!m || m[1].includes('\\(')) return null;
   const span = (m[2] ?? m[3]).trim();
@@ -57,8 +63,10 @@ function extractFromText(text: string, afterThink: boolean): Extraction | null {
   if (c) return { answer: c, method: 'conclusion' };
   const t = text.trim();
   if (afterThink) {
-    if (t && t.length <= 80 && t.split('\n').length <= 2) return { answer: cleanPhraseAnswer(stripDelims(t)) || t, method: 'after_think' };
-  } else if (t && t.length <= 40 && !t.includes('\n')) return { answer: stripDelims(t).replace(/[\s.]+$/, ''), method: 'short_response' };
+    if (t && t.length <= 80 && t.split('\n').length <= 2)
+      return { answer: cleanPhraseAnswer(stripDelims(t)) || t, method: 'after_think' };
+  } else if (t && t.length <= 40 && !t.includes('\n'))
+    return { answer: stripDelims(t).replace(/[\s.]+$/, ''), method: 'short_response' };
   return null;
 }
 
@@ -78,6 +86,7 @@ export function extractAnswer(response: string): Extraction {
   if (r) return r;
   const t = extractFromText(reasoning, false);
   // a short text or a concluding equation inside the reasoning is a draft, not an answer
-  if (t && t.method !== 'short_response' && t.method !== 'conclusion') return { answer: t.answer, method: `${t.method}_in_think` };
+  if (t && t.method !== 'short_response' && t.method !== 'conclusion')
+    return { answer: t.answer, method: `${t.method}_in_think` };
   return { answer: null, method: 'none' };
 }

@@ -40,7 +40,16 @@
  * Speed: parsed values are cached per input string (gold answers repeat k times in rejection sampling), plain
  * numbers take a regex + BigInt fast path, and mathjs is only reached for irrational or symbolic answers.
  */
-export type { Equivalence, Extraction, MathNode, MathValue, MathVerdict, MathVerification, Rat, ScalarInfo } from './types';
+export type {
+  Equivalence,
+  Extraction,
+  MathNode,
+  MathValue,
+  MathVerdict,
+  MathVerification,
+  Rat,
+  ScalarInfo,
+} from './types';
 export { normalizeAnswer } from './normalise';
 export { clearMathCaches, parseValue } from './parse';
 export { isEquivalent } from './compare';

@@ -13,7 +13,8 @@ const TRAILING_UNIT_RE = new RegExp(`([\\d}).\\]])\\s*${UNIT_WORDS}(?:\\s*\\^\\s
  * (2 100/200 is a mixed number).
  */
 const SPACED_GROUPS_RE = /(?<![\d.^_A-Za-z])\d{1,3}(?: +\d{3})+(?! *[\d/])/g;
-const TRAILING_TEXT_RE = /^([\s\S]*?[\w})\].])\s*\\text\s*\{\s*([A-Za-z][A-Za-z ./-]*)\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$/;
+const TRAILING_TEXT_RE =
+  /^([\s\S]*?[\w})\].])\s*\\text\s*\{\s*([A-Za-z][A-Za-z ./-]*)\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?\s*$/;
 
 /** Unwrap \text{…} (after units were dealt with); \text{ and } / \text{ or } become list separators. */
 function unwrapText(s: string): string {
@@ -72,13 +73,22 @@ export function normalizeAnswer(input: string, gold?: string): string {
   // thousands separators written with a LaTeX thin space or a braced comma: 10,\!080  10{,}080
   s = s.replace(/(\d)(?:,\\!|\{,\}|,\\,)\s*(?=\d{3}(?!\d))/g, '$1');
   // (a matrix row break, two backslashes, followed by a space is not the spacing command "backslash space")
-  s = s.replace(/(?<!\\)((?:\\\\)*)\\!/g, '$1').replace(/(?<!\\)((?:\\\\)*)\\[,;: ]/g, '$1 ').replace(/\\q?quad(?![A-Za-z])/g, ' ').replace(/~/g, ' ');
+  s = s
+    .replace(/(?<!\\)((?:\\\\)*)\\!/g, '$1')
+    .replace(/(?<!\\)((?:\\\\)*)\\[,;: ]/g, '$1 ')
+    .replace(/\\q?quad(?![A-Za-z])/g, ' ')
+    .replace(/~/g, ' ');
   // Thousands groups set apart by a (thin, non-breaking, LaTeX) space are one number: 45\,000, 1\ 000, 1~000.
   // Left alone they would be two numbers side by side, which the parser refuses rather than multiply.
   if (/\d +\d/.test(s)) s = s.replace(SPACED_GROUPS_RE, (m) => m.replace(/ +/g, ''));
-  s = s.replace(/\\(?:mbox|textrm|textnormal|mathrm|textup|textit|mathit|textsf|mathsf|textbf|mathbf|boldsymbol|bm|hbox)\s*\{/g, '\\text{');
+  s = s.replace(
+    /\\(?:mbox|textrm|textnormal|mathrm|textup|textit|mathit|textsf|mathsf|textbf|mathbf|boldsymbol|bm|hbox)\s*\{/g,
+    '\\text{',
+  );
   // an angle or a segment named before its value: \angle ABC = 30^\circ, m\angle B = 30, \overline{AB} = 5
-  s = s.replace(/^(?:m\s*)?\\(?:angle|measuredangle)\s*([A-Z]{1,3})\s*(?==)/, '$1 ').replace(/^\\overline\s*\{\s*([A-Z]{2})\s*\}\s*(?==)/, '$1 ');
+  s = s
+    .replace(/^(?:m\s*)?\\(?:angle|measuredangle)\s*([A-Z]{1,3})\s*(?==)/, '$1 ')
+    .replace(/^\\overline\s*\{\s*([A-Z]{2})\s*\}\s*(?==)/, '$1 ');
   // degrees
   s = s.replace(/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree(?![A-Za-z])/g, '');
   // percent and currency
@@ -100,7 +110,9 @@ export function normalizeAnswer(input: string, gold?: string): string {
   }
   s = s.replace(/[\s.,;:?]+$/, '').replace(/^[\s=:]+/, '');
   // plain-text mixed number "2 1/2"
-  s = s.replace(/^(-?\d+)\s+(\d+)\/(\d+)$/, (m0, w: string, a: string, b: string) => (BigInt(a) < BigInt(b) ? `${w}\\frac{${a}}{${b}}` : m0));
+  s = s.replace(/^(-?\d+)\s+(\d+)\/(\d+)$/, (m0, w: string, a: string, b: string) =>
+    BigInt(a) < BigInt(b) ? `${w}\\frac{${a}}{${b}}` : m0,
+  );
   s = stripDelims(s.trim());
   if (/^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/.test(s)) s = s.replace(/,/g, '');
   s = s.replace(/\s+/g, ' ').trim();

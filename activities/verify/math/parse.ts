@@ -56,25 +56,42 @@ function parseNormalized(norm: string): { value: MathValue | null; why: string }
   if (bm) {
     const base = parseInt(bm[2], 10);
     if (base >= 2 && base <= 36 && [...bm[1].toLowerCase()].every((ch) => parseInt(ch, 36) < base)) {
-      return { value: { kind: 'base', digits: bm[1].toUpperCase().replace(/^0+(?=.)/, ''), base }, why: 'base numeral' };
+      return {
+        value: { kind: 'base', digits: bm[1].toUpperCase().replace(/^0+(?=.)/, ''), base },
+        why: 'base numeral',
+      };
     }
   }
   let toks = tokenize(norm);
   if (toks === null) {
-    return PLAIN_TEXT_RE.test(norm) ? { value: { kind: 'text', text: norm }, why: 'text' } : { value: null, why: 'unknown LaTeX' };
+    return PLAIN_TEXT_RE.test(norm)
+      ? { value: { kind: 'text', text: norm }, why: 'text' }
+      : { value: null, why: 'unknown LaTeX' };
   }
   // in an equation a run of two to four capitals names points (ABC = 10, [ABCD] = 12), it is not a word
-  if (toks.some((t) => t.k === 'op' && t.v === '=')) toks = toks.flatMap((t) => (t.k === 'word' && /^[A-Z]{2,4}$/.test(t.v) ? [...t.v].map((v): Tok => ({ k: 'id', v })) : [t]));
+  if (toks.some((t) => t.k === 'op' && t.v === '='))
+    toks = toks.flatMap((t) =>
+      t.k === 'word' && /^[A-Z]{2,4}$/.test(t.v) ? [...t.v].map((v): Tok => ({ k: 'id', v })) : [t],
+    );
   const w = toks.findIndex((t) => t.k === 'word');
   if (w >= 0) {
     // among words, "or" is a word again (normalisation made it a list separator for math: x = 2 or x = 3)
     toks = toks.map((t): Tok => (t.k === 'op' && t.v === 'or' ? { k: 'word', v: 'or' } : t));
     // "12 eggs": a value followed by a few plain words → the value; otherwise the whole thing is text
     const tail = toks.slice(w);
-    if (w > 0 && tail.length <= 3 && tail.every((t) => t.k === 'word' || t.k === 'id') && toks.slice(0, w).every((t) => t.k !== 'word') && /\d/.test(norm)) {
+    if (
+      w > 0 &&
+      tail.length <= 3 &&
+      tail.every((t) => t.k === 'word' || t.k === 'id') &&
+      toks.slice(0, w).every((t) => t.k !== 'word') &&
+      /\d/.test(norm)
+    ) {
       toks = toks.slice(0, w);
     } else if (PLAIN_TEXT_RE.test(norm) || toks.every((t) => t.k === 'word')) {
-      return { value: { kind: 'text', text: toks.every((t) => t.k === 'word') ? toks.map((t) => t.v).join(' ') : norm }, why: 'text' };
+      return {
+        value: { kind: 'text', text: toks.every((t) => t.k === 'word') ? toks.map((t) => t.v).join(' ') : norm },
+        why: 'text',
+      };
     } else return { value: null, why: 'words mixed with math' };
   }
   if (!toks.length) return { value: null, why: 'empty' };
@@ -93,7 +110,10 @@ export function parseCached(raw: string): Parsed {
   const norm = normalizeAnswer(raw);
   // an answer wholly inside \text{…} made of words is text ("\text{No}" is not the product N·o)
   const tm = WHOLE_TEXT_RE.exec(raw);
-  const { value, why } = tm && !CHOICE_GOLD_RE.test(norm) ? { value: { kind: 'text', text: norm } as MathValue, why: 'text' } : parseNormalized(norm);
+  const { value, why } =
+    tm && !CHOICE_GOLD_RE.test(norm)
+      ? { value: { kind: 'text', text: norm } as MathValue, why: 'text' }
+      : parseNormalized(norm);
   p = { norm, value, pct, why };
   parseCache.set(raw, p);
   return p;

@@ -58,7 +58,9 @@ export function parseStruct(toks: Tok[], lo: number, hi: number): MathValue {
   const parts = splitTop(toks, lo, hi, isComma);
   if (parts.length > 1) {
     const items = parts.flatMap(([a, b]) => flattenPm(parseStruct(toks, a, b)));
-    return parts.some(([, b]) => b < hi && isOr(toks[b])) ? { kind: 'list', items, alternatives: true } : { kind: 'list', items };
+    return parts.some(([, b]) => b < hi && isOr(toks[b]))
+      ? { kind: 'list', items, alternatives: true }
+      : { kind: 'list', items };
   }
   const first = toks[lo];
   const last = toks[hi - 1];
@@ -73,13 +75,22 @@ export function parseStruct(toks: Tok[], lo: number, hi: number): MathValue {
   // 3. set
   if (isOp(first, '\\{') && matchTok(toks, lo, hi) === hi - 1) {
     if (hi - lo === 2) return { kind: 'list', items: [] };
-    return { kind: 'list', items: splitTop(toks, lo + 1, hi - 1, isComma).flatMap(([a, b]) => flattenPm(parseStruct(toks, a, b))) };
+    return {
+      kind: 'list',
+      items: splitTop(toks, lo + 1, hi - 1, isComma).flatMap(([a, b]) => flattenPm(parseStruct(toks, a, b))),
+    };
   }
   if (hi - lo === 1 && first.k === 'cmd' && first.v === 'emptyset') return { kind: 'list', items: [] };
   // 4. tuple / point / interval
-  if (first.k === 'op' && (first.v === '(' || first.v === '[') && (isOp(last, ')') || isOp(last, ']')) && matchTok(toks, lo, hi) === hi - 1) {
+  if (
+    first.k === 'op' &&
+    (first.v === '(' || first.v === '[') &&
+    (isOp(last, ')') || isOp(last, ']')) &&
+    matchTok(toks, lo, hi) === hi - 1
+  ) {
     const inner = splitTop(toks, lo + 1, hi - 1, isComma);
-    if (inner.length >= 2) return { kind: 'tuple', open: first.v, close: last.v, items: inner.map(([a, b]) => parseStruct(toks, a, b)) };
+    if (inner.length >= 2)
+      return { kind: 'tuple', open: first.v, close: last.v, items: inner.map(([a, b]) => parseStruct(toks, a, b)) };
     if (first.v === '(' && last.v === ')') return parseStruct(toks, lo + 1, hi - 1);
   }
   // 5. relation (equation, inequality, membership)
@@ -96,7 +107,12 @@ export function parseStruct(toks: Tok[], lo: number, hi: number): MathValue {
     if (approx >= 0) return withoutApproximation(toks, rel, ops, approx);
     const values = rel.map(([a, b]) => parseStruct(toks, a, b));
     if (values.every((v) => v.kind === 'scalar')) {
-      return { kind: 'relation', parts: values.map((v) => (v as { node: MathNode }).node), ops, names: rel.map(([a, b]) => isNameRange(toks, a, b)) };
+      return {
+        kind: 'relation',
+        parts: values.map((v) => (v as { node: MathNode }).node),
+        ops,
+        names: rel.map(([a, b]) => isNameRange(toks, a, b)),
+      };
     }
     if (values.length === 2 && ops[0] === '=') {
       // "S = \{1, 2\}", "x = (1, 2)": a name bound to a structured value
@@ -115,7 +131,8 @@ export function parseStruct(toks: Tok[], lo: number, hi: number): MathValue {
   }
   // 7. scalar expression
   const node = new ExprParser(toks, lo, hi).parseFull();
-  if (hasPm(node)) return { kind: 'list', pm: true, items: expandPm(node).map((n): MathValue => ({ kind: 'scalar', node: n })) };
+  if (hasPm(node))
+    return { kind: 'list', pm: true, items: expandPm(node).map((n): MathValue => ({ kind: 'scalar', node: n })) };
   return { kind: 'scalar', node };
 }
 
@@ -152,7 +169,10 @@ function withoutApproximation(toks: Tok[], rel: Array<[number, number]>, ops: st
     const d = Math.abs(v - a.value);
     const eps = 1e-12 * Math.max(1, Math.abs(v));
     const rounded = d <= a.unit / 2 + eps;
-    const truncated = Math.sign(v) === Math.sign(a.value) && Math.abs(a.value) <= Math.abs(v) + eps && Math.abs(v) < Math.abs(a.value) + a.unit;
+    const truncated =
+      Math.sign(v) === Math.sign(a.value) &&
+      Math.abs(a.value) <= Math.abs(v) + eps &&
+      Math.abs(v) < Math.abs(a.value) + a.unit;
     if (!rounded && !truncated) throw new NotMath('the approximation contradicts the exact value');
   }
   return exact;
@@ -175,7 +195,8 @@ function decimalLiteral(toks: Tok[], lo: number, hi: number): { value: number; u
  * brackets ([ABC]).
  */
 function isNameRange(toks: Tok[], lo: number, hi: number): boolean {
-  if (hi - lo >= 3 && isOp(toks[lo], '[') && isOp(toks[hi - 1], ']') && matchTok(toks, lo, hi) === hi - 1) return isNameRange(toks, lo + 1, hi - 1);
+  if (hi - lo >= 3 && isOp(toks[lo], '[') && isOp(toks[hi - 1], ']') && matchTok(toks, lo, hi) === hi - 1)
+    return isNameRange(toks, lo + 1, hi - 1);
   let k = lo;
   while (k < hi && toks[k].k === 'id') {
     k++;
@@ -192,7 +213,8 @@ function isNameRange(toks: Tok[], lo: number, hi: number): boolean {
   if (k < hi && isOp(toks[k], '(')) {
     if (matchTok(toks, k, hi) !== hi - 1 || hi - k < 3) return false;
     // constant arguments, or an event or point (P(A)): f(x) is a function, not one value
-    for (let j = k + 1; j < hi - 1; j++) if ((toks[j].k === 'id' && !/^[A-Z]$/.test(toks[j].v)) || toks[j].k === 'word') return false;
+    for (let j = k + 1; j < hi - 1; j++)
+      if ((toks[j].k === 'id' && !/^[A-Z]$/.test(toks[j].v)) || toks[j].k === 'word') return false;
     return true;
   }
   return k === hi;

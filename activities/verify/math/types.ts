@@ -30,7 +30,12 @@ export type MathNode =
 export type MathValue =
   | { kind: 'scalar'; node: MathNode; info?: ScalarInfo }
   /** Order-free collection: a set, a bare comma list of solutions, a union of intervals, a ± expansion. */
-  | { kind: 'list'; items: MathValue[]; pm?: boolean; /** items joined by "or": alternatives, never a point */ alternatives?: boolean }
+  | {
+      kind: 'list';
+      items: MathValue[];
+      pm?: boolean;
+      /** items joined by "or": alternatives, never a point */ alternatives?: boolean;
+    }
   /** Ordered, bracket-sensitive: points, vectors written with parentheses, intervals. */
   | { kind: 'tuple'; open: string; close: string; items: MathValue[] }
   | { kind: 'matrix'; rows: MathValue[][] }

@@ -8,8 +8,14 @@ import type { MathVerification } from './types';
 export function verifyMath(response: string, gold: string): MathVerification {
   const gp = parseCached(goldAnswer(gold ?? ''));
   const ex = extractAnswer(response ?? '');
-  if (!gp.value) return { verdict: 'unparseable_gold', extracted: ex.answer, reason: `gold answer is not comparable (${gp.why}): ${JSON.stringify(gold)}` };
-  if (ex.answer === null) return { verdict: 'no_answer', extracted: null, reason: `no final answer found (${ex.method})` };
+  if (!gp.value)
+    return {
+      verdict: 'unparseable_gold',
+      extracted: ex.answer,
+      reason: `gold answer is not comparable (${gp.why}): ${JSON.stringify(gold)}`,
+    };
+  if (ex.answer === null)
+    return { verdict: 'no_answer', extracted: null, reason: `no final answer found (${ex.method})` };
   const eq = compareParsed(parseCached(ex.answer), gp);
   return { verdict: eq.equal ? 'correct' : 'incorrect', extracted: ex.answer, reason: `${ex.method}: ${eq.reason}` };
 }
