@@ -1,3 +1,4 @@
+import type { GenerationCounts } from '../schemas/generation-counts';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** Shared by the workflows and their clients (CLI, tests, UI users): names here are the public API of a run. */
@@ -5,15 +6,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 export type Stage =
   'validate' | 'prepare' | 'generate' | 'verify' | 'filter' | 'finetune' | 'evaluate' | 'report' | 'done';
 
-export interface GenerationTally {
+export interface GenerationTally extends GenerationCounts {
   shardCount: number;
   shardsDone: number;
-  prompts: number;
-  samples: number;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  resumedSamples: number;
   /** Teacher spend so far (USD, from spec.teacher.pricing), and the whole run's projection from the shards done. */
   costUSD: number;
   projectedCostUSD: number;

@@ -5,6 +5,7 @@ import { currentActivity } from '../activity-context';
 import { recordCost, recordSamples } from '../metrics';
 import { costUSD } from '../../core/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
+import type { GenerationCounts } from '../../schemas/generation-counts';
 import type { RunSpec } from '../../schemas/run-spec';
 import { ApplicationFailure } from '@temporalio/common';
 import { exists, readJsonl, refOfFile, writeJsonlAtomic } from '../artifacts/store';
@@ -47,14 +48,7 @@ export interface AdaptiveTally {
   stopped: Record<StopReason, number>;
 }
 
-export interface ShardTally {
-  prompts: number;
-  samples: number;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  /** Samples found already written by an earlier attempt (work not redone). */
-  resumedSamples: number;
+export interface ShardTally extends GenerationCounts {
   /** Prompts answered through the provider's Batch API (teacher.mode = batch). */
   batchRequests?: number;
   adaptive?: AdaptiveTally;

@@ -31,6 +31,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import byte_tokenizer as tok  # noqa: E402
+from training_rows import TrainingRows  # noqa: E402
 import kd_targets  # noqa: E402
 from kd_loss import kd_objective  # noqa: E402
 from tiny_gpt import TinyGPT, fsync_dir, write_json  # noqa: E402
@@ -65,35 +66,26 @@ def load_examples(path: str, max_len: int, meta: list[tuple[int, bytes]] | None 
     skipped (counted in `skipped_too_long`). Returns (examples, stats, sha256 of the file)."""
     examples: list[tuple[list[int], int]] = []
     stats = {"rows": 0, "truncated": 0, "skipped_too_long": 0}
-    h = hashlib.sha256()
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"cannot read training data {path}: {e}") from e
-    with f:
-        for lineno, raw in enumerate(f, 1):
-            h.update(raw)
-            if not raw.strip():
-                continue
-            stats["rows"] += 1
-            try:
-                row = json.loads(raw)
-                if not isinstance(row, dict):
-                    raise tok.InvalidSample("row is not a JSON object")
-                prompt, completion = tok.encode_chat(row.get("messages"))  # type: ignore[arg-type]
-            except (json.JSONDecodeError, UnicodeDecodeError, tok.InvalidSample) as e:
-                raise DataError(f"invalid training data: {path} line {lineno}: {e}") from e
-            ids = prompt + completion
-            if len(prompt) >= max_len:
-                stats["skipped_too_long"] += 1
-                continue
-            if len(ids) > max_len:
-                stats["truncated"] += 1
-                ids = ids[:max_len]
-            examples.append((ids, len(prompt)))
-            if meta is not None:  # (row number among the data rows, assistant text): to find the row's soft targets
-                meta.append((stats["rows"] - 1, tok.split_messages(row["messages"])[2].encode("utf-8")))
-    return examples, stats, h.hexdigest()
+    lines = TrainingRows(path, DataError)
+    for lineno, row in lines:
+        stats["rows"] += 1
+        try:
+            if not isinstance(row, dict):
+                raise tok.InvalidSample("row is not a JSON object")
+            prompt, completion = tok.encode_chat(row.get("messages"))  # type: ignore[arg-type]
+        except tok.InvalidSample as e:
+            raise lines.invalid(lineno, e) from e
+        ids = prompt + completion
+        if len(prompt) >= max_len:
+            stats["skipped_too_long"] += 1
+            continue
+        if len(ids) > max_len:
+            stats["truncated"] += 1
+            ids = ids[:max_len]
+        examples.append((ids, len(prompt)))
+        if meta is not None:  # (row number among the data rows, assistant text): to find the row's soft targets
+            meta.append((stats["rows"] - 1, tok.split_messages(row["messages"])[2].encode("utf-8")))
+    return examples, stats, lines.sha256
 
 
 def load_kd_targets(cfg: TrainConfig, meta: list[tuple[int, bytes]], rows: int

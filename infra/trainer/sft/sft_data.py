@@ -3,11 +3,10 @@ template with the prompt masked out of the loss."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from sft_process import DataError
+from training_rows import TrainingRows
 
 IGNORE = -100
 
@@ -17,35 +16,23 @@ def read_rows(path: str) -> tuple[list[tuple[list[dict[str, str]], dict[str, str
     assistant's; everything before it (system, earlier turns, the user turn) is the prompt."""
     rows = []
     n = 0
-    h = hashlib.sha256()
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"cannot read training data {path}: {e}") from e
-    with f:
-        for lineno, raw in enumerate(f, 1):
-            h.update(raw)
-            if not raw.strip():
-                continue
-            n += 1
-            where = f"invalid training data: {path} line {lineno}"
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise DataError(f"{where}: {e}") from e
-            msgs = row.get("messages") if isinstance(row, dict) else None
-            if not isinstance(msgs, list) or len(msgs) < 2:
-                raise DataError(f"{where}: expected `messages` with a user and an assistant turn")
-            clean = []
-            for m in msgs:
-                if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
-                        or not isinstance(m.get("content"), str):
-                    raise DataError(f"{where}: each message needs role system/user/assistant and string content")
-                clean.append({"role": m["role"], "content": m["content"]})
-            if clean[-1]["role"] != "assistant" or not any(m["role"] == "user" for m in clean[:-1]):
-                raise DataError(f"{where}: the last message must be the assistant's answer to a user turn")
-            rows.append((clean[:-1], clean[-1]))
-    return rows, n, h.hexdigest()
+    lines = TrainingRows(path, DataError)
+    for lineno, row in lines:
+        n += 1
+        where = f"invalid training data: {path} line {lineno}"
+        msgs = row.get("messages") if isinstance(row, dict) else None
+        if not isinstance(msgs, list) or len(msgs) < 2:
+            raise DataError(f"{where}: expected `messages` with a user and an assistant turn")
+        clean = []
+        for m in msgs:
+            if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
+                    or not isinstance(m.get("content"), str):
+                raise DataError(f"{where}: each message needs role system/user/assistant and string content")
+            clean.append({"role": m["role"], "content": m["content"]})
+        if clean[-1]["role"] != "assistant" or not any(m["role"] == "user" for m in clean[:-1]):
+            raise DataError(f"{where}: the last message must be the assistant's answer to a user turn")
+        rows.append((clean[:-1], clean[-1]))
+    return rows, n, lines.sha256
 
 
 def _ids(x: Any) -> list[int]:
