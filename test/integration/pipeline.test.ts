@@ -264,9 +264,10 @@ test('an invalid spec fails at once, non-retryably, naming every bad field', asy
   ]) {
     expect(cause.message).toContain(`- ${field}:`);
   }
-  // It failed before any work was scheduled.
+  // It failed before any stage was scheduled: the only activity is the spec's normalisation.
   const history = await t.client.workflow.getHandle(workflowId).fetchHistory();
-  expect(history.events!.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+  const scheduled = history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+  expect(scheduled).toEqual(['normaliseRunSpec']);
 });
 
 test('the CPU worker is SIGKILLed mid-generation; a new worker finishes the run with every sample exactly once', async () => {
