@@ -39,6 +39,7 @@ const K = envInt('KD_TOP_K', 20);
 const T = envNumber('KD_TEMPERATURE', 2);
 const ALPHA = envNumber('KD_ALPHA', 0.5);
 const SEED = envInt('KD_SEED', 0);
+const REUSED_TEACHER = process.env.KD_TEACHER_DIR || undefined;
 const MAX_LEN = 128;
 const TEACHER_MODEL = { d_model: 64, n_layer: 2, n_head: 2, max_len: MAX_LEN };
 const STUDENT_MODEL = { d_model: 32, n_layer: 2, n_head: 2, max_len: MAX_LEN };
@@ -71,28 +72,34 @@ async function main(): Promise<void> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'bench-kd-'));
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
   try {
-    // 1. the teacher: trained on correct chains of thought for one set of training prompts
-    const teacherProblems = generateArithmeticProblems({ seed: 101, count: 800, split: 'train' });
-    const teacherSft = await writeJsonlAtomic(
-      path.join(root, 'teacher', 'sft.jsonl'),
-      teacherProblems.map((p) => {
-        const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
-        return toMessages(p.id, p.prompt, solveWithReasoning(a, '+', b));
-      }),
-    );
-    const teacherDir = path.join(root, 'teacher');
-    const tr = train(teacherDir, {
-      data: path.join(teacherDir, 'sft.jsonl'),
-      model: TEACHER_MODEL,
-      epochs: 1000,
-      max_steps: TEACHER_STEPS,
-      batch_size: 32,
-      lr: 3e-3,
-      seed: SEED,
-    });
-    console.log(
-      `teacher: tiny GPT d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}, ${TEACHER_STEPS} steps on ${teacherSft.count} correct chains, final loss ${tr.final_loss} (${elapsed()})`,
-    );
+    // 1. the teacher: trained on correct chains of thought for one set of training prompts, or one trained earlier
+    // by this bench (KD_TEACHER_DIR: its directory, with model/ and train_report.json), which both sides then share
+    const teacherDir = REUSED_TEACHER ?? path.join(root, 'teacher');
+    if (REUSED_TEACHER) {
+      const tr = JSON.parse(readFileSync(path.join(teacherDir, 'train_report.json'), 'utf8')) as TrainReport;
+      console.log(`teacher: reused ${teacherDir} (final loss ${tr.final_loss})`);
+    } else {
+      const teacherProblems = generateArithmeticProblems({ seed: 101, count: 800, split: 'train' });
+      const teacherSft = await writeJsonlAtomic(
+        path.join(teacherDir, 'sft.jsonl'),
+        teacherProblems.map((p) => {
+          const [a, b] = p.prompt.match(/\d+/g)!.map(Number) as [number, number];
+          return toMessages(p.id, p.prompt, solveWithReasoning(a, '+', b));
+        }),
+      );
+      const tr = train(teacherDir, {
+        data: path.join(teacherDir, 'sft.jsonl'),
+        model: TEACHER_MODEL,
+        epochs: 1000,
+        max_steps: TEACHER_STEPS,
+        batch_size: 32,
+        lr: 3e-3,
+        seed: SEED,
+      });
+      console.log(
+        `teacher: tiny GPT d${TEACHER_MODEL.d_model}×${TEACHER_MODEL.n_layer}, ${TEACHER_STEPS} steps on ${teacherSft.count} correct chains, final loss ${tr.final_loss} (${elapsed()})`,
+      );
+    }
 
     // 2. the teacher answers other training prompts through the OpenAI-compatible server, with top-k logprobs
     const server = await startTeacherServer({ port: 0, students: { 'tiny-teacher': path.join(teacherDir, 'model') } });
