@@ -38,13 +38,11 @@ function apiToken(id: number): { token: string; bytes: number[] | null } {
 
 function toChatLogprobs(lps: GeneratedTokenLogprob[], contentBytes: number): ChatTokenLogprob[] {
   // A stop sequence cut the content: the tokens past it are not part of the answer.
-  return lps
-    .slice(0, contentBytes)
-    .map((t) => ({
-      ...apiToken(t.id),
-      logprob: t.logprob,
-      top_logprobs: t.top.map((a) => ({ ...apiToken(a.id), logprob: a.logprob })),
-    }));
+  return lps.slice(0, contentBytes).map((t) => ({
+    ...apiToken(t.id),
+    logprob: t.logprob,
+    top_logprobs: t.top.map((a) => ({ ...apiToken(a.id), logprob: a.logprob })),
+  }));
 }
 
 /** The prompt does not fit the student's context: the API's context_length_exceeded. */
