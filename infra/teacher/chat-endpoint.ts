@@ -61,6 +61,27 @@ export function messageAt(m: unknown, i: number): { role: unknown; content: unkn
   return { role: (m as { role?: unknown }).role, content: (m as { content?: unknown }).content };
 }
 
+/**
+ * The text of messages[index].content: null, a string, or an array of parts whose text parts are joined;
+ * `otherPart` answers for any other part (its text, or a thrown error).
+ */
+export function messageText(content: unknown, index: number, otherPart: (part: unknown, j: number) => string): string {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((part, j) => {
+        if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
+          const t = (part as { text?: unknown }).text;
+          if (typeof t === 'string') return t;
+        }
+        return otherPart(part, j);
+      })
+      .join('');
+  }
+  throw invalid(`Invalid type for 'messages[${index}].content'.`, `messages[${index}].content`, 'invalid_type');
+}
+
 /** n, temperature, top_p, max(_completion)_tokens, seed and stop, in the order the checks run. */
 export function parseSampling(r: Record<string, unknown>): Omit<SamplingRequest, 'model'> {
   const n = r.n ?? 1;

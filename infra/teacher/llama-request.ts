@@ -4,7 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { invalid, type SamplingRequest } from './http-common';
-import { chatRequestBody, messageAt, modelNotFound, parseReplyFormat, parseSampling } from './chat-endpoint';
+import {
+  chatRequestBody,
+  messageAt,
+  messageText,
+  modelNotFound,
+  parseReplyFormat,
+  parseSampling,
+} from './chat-endpoint';
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 
@@ -15,26 +22,6 @@ export interface ParsedLlamaRequest extends SamplingRequest {
   stream: boolean;
   includeUsage: boolean;
   reasoningFormat: 'inline' | 'separate';
-}
-
-function messageText(content: unknown, index: number): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((part, j) => {
-        if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
-          const t = (part as { text?: unknown }).text;
-          if (typeof t === 'string') return t;
-        }
-        throw invalid(
-          `Invalid content part at messages[${index}].content[${j}]: this model takes text parts only.`,
-          `messages[${index}].content`,
-        );
-      })
-      .join('');
-  }
-  throw invalid(`Invalid type for 'messages[${index}].content'.`, `messages[${index}].content`, 'invalid_type');
 }
 
 const ROLE_MAP: Record<string, ChatRole> = {
@@ -67,7 +54,13 @@ export function parseLlamaChatRequest(body: unknown, servedModel: string): Parse
     if (typeof role !== 'string' || !ROLE_MAP[role]) {
       throw invalid(`Invalid value for 'messages[${i}].role'.`, `messages[${i}].role`, 'invalid_value');
     }
-    return { role: ROLE_MAP[role], text: messageText(content, i) };
+    const text = messageText(content, i, (_part, j) => {
+      throw invalid(
+        `Invalid content part at messages[${i}].content[${j}]: this model takes text parts only.`,
+        `messages[${i}].content`,
+      );
+    });
+    return { role: ROLE_MAP[role], text };
   });
   const sampling = parseSampling(r);
   const frequencyPenalty = penalty(r, 'frequency_penalty');

@@ -121,6 +121,43 @@ export interface LlamaTeacherStats {
   aborted: number;
 }
 
+/** The counters both llama teachers keep; `llamaStats` reports them. */
+export function createLlamaCounters() {
+  return {
+    requests: 0,
+    completions: 0,
+    choices: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    generationMs: 0,
+    aborted: 0,
+  };
+}
+
+export function llamaStats(
+  counters: ReturnType<typeof createLlamaCounters>,
+  inFlightPeak: number,
+  queuedPeak: number,
+): LlamaTeacherStats {
+  return {
+    requests: counters.requests,
+    completions: counters.completions,
+    choices: counters.choices,
+    promptTokens: counters.promptTokens,
+    completionTokens: counters.completionTokens,
+    generationSeconds: counters.generationMs / 1000,
+    inFlightPeak,
+    queuedPeak,
+    aborted: counters.aborted,
+  };
+}
+
+/** system_fingerprint: the model file (name, size) and the context size, as a short hash. */
+export function modelFingerprint(prefix: string, modelPath: string, contextSize: number): string {
+  const hash = createHash('sha256').update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`);
+  return `${prefix}_${hash.digest('hex').slice(0, 10)}`;
+}
+
 export interface LlamaTeacherInfo {
   modelPath: string;
   contextSize: number;
@@ -233,20 +270,9 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
 
   const sem = new Semaphore(maxInFlight);
   const created = Math.floor(Date.now() / 1000);
-  const counters = {
-    requests: 0,
-    completions: 0,
-    choices: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    generationMs: 0,
-    aborted: 0,
-  };
+  const counters = createLlamaCounters();
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llama_${createHash('sha256')
-    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
-    .digest('hex')
-    .slice(0, 10)}`;
+  const fingerprint = modelFingerprint('fp_llama', modelPath, contextSize);
   const abortables = createAbortables();
   let shuttingDown = false;
 
@@ -443,18 +469,6 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       })();
       return closing;
     },
-    stats() {
-      return {
-        requests: counters.requests,
-        completions: counters.completions,
-        choices: counters.choices,
-        promptTokens: counters.promptTokens,
-        completionTokens: counters.completionTokens,
-        generationSeconds: counters.generationMs / 1000,
-        inFlightPeak: sem.peakActive,
-        queuedPeak: sem.peakWaiting,
-        aborted: counters.aborted,
-      };
-    },
+    stats: () => llamaStats(counters, sem.peakActive, sem.peakWaiting),
   };
 }

@@ -16,10 +16,9 @@
  * through per choice in OpenAI's shape (each entry also carries llama.cpp's token `id`).
  */
 import http from 'node:http';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { HttpError, invalid, sendJson } from './http-common';
 import {
   closeGracefully,
@@ -33,8 +32,11 @@ import {
 import { startLlamaCppProcess, type LlamaCppProcess } from './llamacpp-process';
 import {
   choiceSeed,
+  createLlamaCounters,
   DEFAULT_LLAMA_CONTEXT_SIZE,
   defaultLlamaModelPath,
+  llamaStats,
+  modelFingerprint,
   parseLlamaChatRequest,
   SMOLLM2_FETCH_SCRIPT,
   splitThink,
@@ -187,21 +189,10 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
   });
 
   const created = Math.floor(Date.now() / 1000);
-  const counters = {
-    requests: 0,
-    completions: 0,
-    choices: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    generationMs: 0,
-    aborted: 0,
-  };
+  const counters = createLlamaCounters();
   const inFlight = { now: 0, peak: 0, choicesNow: 0, queuedPeak: 0 };
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llamacpp_${createHash('sha256')
-    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
-    .digest('hex')
-    .slice(0, 10)}`;
+  const fingerprint = modelFingerprint('fp_llamacpp', modelPath, contextSize);
   const abortables = createAbortables();
   let shuttingDown = false;
 
@@ -366,18 +357,6 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
       })();
       return closing;
     },
-    stats() {
-      return {
-        requests: counters.requests,
-        completions: counters.completions,
-        choices: counters.choices,
-        promptTokens: counters.promptTokens,
-        completionTokens: counters.completionTokens,
-        generationSeconds: counters.generationMs / 1000,
-        inFlightPeak: inFlight.peak,
-        queuedPeak: inFlight.queuedPeak,
-        aborted: counters.aborted,
-      };
-    },
+    stats: () => llamaStats(counters, inFlight.peak, inFlight.queuedPeak),
   };
 }

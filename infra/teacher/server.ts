@@ -32,6 +32,7 @@ import {
   isInt,
   listenApi,
   messageAt,
+  messageText,
   modelNotFound,
   openAiRouter,
   parseReplyFormat,
@@ -113,22 +114,10 @@ interface ParsedRequest extends StudentRequest {
   reasoningFormat: ReasoningFormat;
 }
 
-function messageText(content: unknown, index: number): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content
-      .map((part, j) => {
-        if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
-          const t = (part as { text?: unknown }).text;
-          if (typeof t === 'string') return t;
-        }
-        if (part && typeof part === 'object' && typeof (part as { type?: unknown }).type === 'string') return '';
-        throw invalid(`Invalid content part at messages[${index}].content[${j}].`, `messages[${index}].content`);
-      })
-      .join('');
-  }
-  throw invalid(`Invalid type for 'messages[${index}].content'.`, `messages[${index}].content`, 'invalid_type');
+/** Parts other than text (images, audio…) are accepted and read as no text: the procedural teacher reads only text. */
+function skipTypedPart(part: unknown, i: number, j: number): string {
+  if (part && typeof part === 'object' && typeof (part as { type?: unknown }).type === 'string') return '';
+  throw invalid(`Invalid content part at messages[${i}].content[${j}].`, `messages[${i}].content`);
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -146,7 +135,7 @@ function parseChatRequest(
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw invalid(`Invalid value for 'messages[${i}].role'.`, `messages[${i}].role`, 'invalid_value');
     }
-    const text = messageText(content, i);
+    const text = messageText(content, i, (part, j) => skipTypedPart(part, i, j));
     texts.push(text);
     if (role === 'user') prompt = text;
   });
