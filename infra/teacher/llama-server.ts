@@ -34,12 +34,20 @@ import http from 'node:http';
 import { existsSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import type * as NodeLlamaCpp from 'node-llama-cpp';
 import { cacheDir } from '../paths';
 import { Semaphore } from '../../core/semaphore';
-import { HttpError, invalid, readBody, sendError, sendJson } from './http-common';
+import { HttpError, invalid, sendJson } from './http-common';
+import {
+  closeGracefully,
+  createAbortables,
+  createApiServer,
+  listenApi,
+  openAiRouter,
+  readJsonBody,
+  sendChatReply,
+} from './chat-endpoint';
 import { choiceSeed, parseLlamaChatRequest, splitThink, type ParsedLlamaRequest } from './llama-request';
 
 export { choiceSeed, parseLlamaChatRequest, splitThink, type ParsedLlamaRequest } from './llama-request';
@@ -111,6 +119,43 @@ export interface LlamaTeacherStats {
   queuedPeak: number;
   /** Generations aborted because the client went away (or the server closed). */
   aborted: number;
+}
+
+/** The counters both llama teachers keep; `llamaStats` reports them. */
+export function createLlamaCounters() {
+  return {
+    requests: 0,
+    completions: 0,
+    choices: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    generationMs: 0,
+    aborted: 0,
+  };
+}
+
+export function llamaStats(
+  counters: ReturnType<typeof createLlamaCounters>,
+  inFlightPeak: number,
+  queuedPeak: number,
+): LlamaTeacherStats {
+  return {
+    requests: counters.requests,
+    completions: counters.completions,
+    choices: counters.choices,
+    promptTokens: counters.promptTokens,
+    completionTokens: counters.completionTokens,
+    generationSeconds: counters.generationMs / 1000,
+    inFlightPeak,
+    queuedPeak,
+    aborted: counters.aborted,
+  };
+}
+
+/** system_fingerprint: the model file (name, size) and the context size, as a short hash. */
+export function modelFingerprint(prefix: string, modelPath: string, contextSize: number): string {
+  const hash = createHash('sha256').update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`);
+  return `${prefix}_${hash.digest('hex').slice(0, 10)}`;
 }
 
 export interface LlamaTeacherInfo {
@@ -225,21 +270,10 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
 
   const sem = new Semaphore(maxInFlight);
   const created = Math.floor(Date.now() / 1000);
-  const counters = {
-    requests: 0,
-    completions: 0,
-    choices: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    generationMs: 0,
-    aborted: 0,
-  };
+  const counters = createLlamaCounters();
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llama_${createHash('sha256')
-    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
-    .digest('hex')
-    .slice(0, 10)}`;
-  const active = new Set<AbortController>();
+  const fingerprint = modelFingerprint('fp_llama', modelPath, contextSize);
+  const abortables = createAbortables();
   let shuttingDown = false;
 
   function promptTokens(messages: ParsedLlamaRequest['messages']): NodeLlamaCpp.Token[] {
@@ -353,46 +387,19 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
   }
 
   async function handleChat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const raw = await readBody(req);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw invalid(
-        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
-      );
-    }
-    const parsed = parseLlamaChatRequest(body, servedModel);
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort(new Error('client disconnected'));
-    };
-    res.on('close', onClose);
-    active.add(abort);
-    let out: Awaited<ReturnType<typeof generate>>;
-    try {
-      out = await generate(parsed, abort.signal);
-    } catch (e) {
-      if (abort.signal.aborted) {
-        counters.aborted++;
-        // The client is gone, or the server is closing: then a 503 tells a client that is still there to retry elsewhere.
-        if (!res.headersSent && !res.destroyed)
-          sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
-        return;
-      }
-      throw e;
-    } finally {
-      active.delete(abort);
-      res.off('close', onClose);
-    }
+    const parsed = parseLlamaChatRequest(await readJsonBody(req), servedModel);
+    const out = await abortables.run(
+      res,
+      (signal) => generate(parsed, signal),
+      () => counters.aborted++,
+    );
+    if (!out) return;
     const { choices } = out;
     counters.completions++;
     counters.choices += choices.length;
     const completionTokens = choices.reduce((s, c) => s + c.tokens, 0);
     counters.promptTokens += out.promptTokens;
     counters.completionTokens += completionTokens;
-    const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
-    const createdAt = Math.floor(Date.now() / 1000);
     const reasoningTokens = choices.reduce(
       (s, c) => s + (c.reasoningContent ? model.tokenize(c.reasoningContent).length : 0),
       0,
@@ -403,137 +410,20 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       total_tokens: out.promptTokens + completionTokens,
       completion_tokens_details: { reasoning_tokens: reasoningTokens },
     };
-    const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': servedModel };
-    if (!parsed.stream) {
-      sendJson(
-        res,
-        200,
-        {
-          id,
-          object: 'chat.completion',
-          created: createdAt,
-          model: servedModel,
-          system_fingerprint: fingerprint,
-          choices: choices.map((c) => ({
-            index: c.index,
-            message: {
-              role: 'assistant',
-              content: c.content,
-              ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
-              refusal: null,
-            },
-            logprobs: null,
-            finish_reason: c.finishReason,
-          })),
-          usage,
-        },
-        headers,
-      );
-      return;
-    }
-    // Server-sent events of the finished answer: per choice a role chunk, content pieces, a finish chunk.
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      ...headers,
-    });
-    const base = {
-      id,
-      object: 'chat.completion.chunk',
-      created: createdAt,
-      model: servedModel,
-      system_fingerprint: fingerprint,
-    };
-    const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
-      res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
-    const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
-    for (const c of choices) {
-      send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
-      if (c.reasoningContent !== undefined) {
-        for (const p of pieces(c.reasoningContent))
-          send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
-      }
-      for (const p of pieces(c.content))
-        send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
-      send([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finishReason }]);
-    }
-    if (parsed.includeUsage) send([], { usage });
-    res.end('data: [DONE]\n\n');
+    sendChatReply(res, { model: servedModel, fingerprint, choices, usage }, parsed);
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    counters.requests++;
-    const urlPath = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
-    const method = req.method ?? 'GET';
-    if (urlPath === '/health') {
-      if (method !== 'GET' && method !== 'HEAD')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      sendJson(res, 200, { status: 'ok', model: servedModel, runtime: 'node-llama-cpp', contextSize, threads });
-      return;
-    }
-    if (!urlPath.startsWith('/v1/') && urlPath !== '/v1') {
-      throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
-    }
-    if (opts.apiKey !== undefined) {
-      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-      if (!m) {
-        throw new HttpError(
-          401,
-          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-          'invalid_request_error',
-        );
-      }
-      if (m[1].trim() !== opts.apiKey)
-        throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
-    }
-    if (urlPath === '/v1/chat/completions') {
-      if (method !== 'POST')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      await handleChat(req, res);
-      return;
-    }
-    if (urlPath === '/v1/models') {
-      if (method !== 'GET')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      sendJson(res, 200, { object: 'list', data: [modelObject] });
-      return;
-    }
-    if (urlPath.startsWith('/v1/models/') && method === 'GET') {
-      const id = decodeURIComponent(urlPath.slice('/v1/models/'.length));
-      if (id !== servedModel)
-        throw new HttpError(
-          404,
-          `The model \`${id}\` does not exist or you do not have access to it.`,
-          'invalid_request_error',
-          'model',
-          'model_not_found',
-        );
-      sendJson(res, 200, modelObject);
-      return;
-    }
-    throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
-  }
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err instanceof HttpError) sendError(res, err);
-      else
-        sendError(
-          res,
-          new HttpError(
-            500,
-            `Internal server error: ${err instanceof Error ? err.message : String(err)}`,
-            'server_error',
-          ),
-        );
-    });
+  const route = openAiRouter({
+    modelObject,
+    apiKey: opts.apiKey,
+    health: (res) =>
+      sendJson(res, 200, { status: 'ok', model: servedModel, runtime: 'node-llama-cpp', contextSize, threads }),
+    chat: handleChat,
   });
-  server.keepAliveTimeout = 5000;
+  const server = createApiServer(async (req, res) => {
+    counters.requests++;
+    await route(req, res);
+  });
   // Generations can take minutes on a CPU: no per-request timeout on the server side.
   server.requestTimeout = 0;
 
@@ -542,20 +432,14 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
     await model.dispose().catch(() => undefined);
     await llama.dispose().catch(() => undefined);
   };
+  let bound: { port: number; url: string };
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    bound = await listenApi(server, opts.port ?? 0, host);
   } catch (e) {
     await disposeRuntime();
     throw e;
   }
-  const port = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const { port, url } = bound;
   const info: LlamaTeacherInfo = {
     modelPath,
     contextSize,
@@ -569,19 +453,14 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
   let closing: Promise<void> | null = null;
 
   return {
-    url: `http://${urlHost}:${port}/v1`,
+    url,
     port,
     model: servedModel,
     info,
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-        server.closeIdleConnections();
-        for (const a of active) a.abort(new Error('server closing'));
-        // Give aborted responses a moment, then cut remaining keep-alive sockets.
-        setTimeout(() => server.closeAllConnections(), 200).unref();
-        await closed;
+        await closeGracefully(server, () => abortables.abortAll(new Error('server closing')));
         // Aborted generations hand their contexts back within a token or two; wait for that before freeing memory.
         const deadline = Date.now() + 10_000;
         while (idleContexts.length < allContexts.length && Date.now() < deadline)
@@ -590,18 +469,6 @@ export async function startLlamaTeacher(opts: LlamaTeacherOptions = {}): Promise
       })();
       return closing;
     },
-    stats() {
-      return {
-        requests: counters.requests,
-        completions: counters.completions,
-        choices: counters.choices,
-        promptTokens: counters.promptTokens,
-        completionTokens: counters.completionTokens,
-        generationSeconds: counters.generationMs / 1000,
-        inFlightPeak: sem.peakActive,
-        queuedPeak: sem.peakWaiting,
-        aborted: counters.aborted,
-      };
-    },
+    stats: () => llamaStats(counters, sem.peakActive, sem.peakWaiting),
   };
 }

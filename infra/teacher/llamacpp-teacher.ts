@@ -16,17 +16,27 @@
  * through per choice in OpenAI's shape (each entry also carries llama.cpp's token `id`).
  */
 import http from 'node:http';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { HttpError, invalid, readBody, sendError, sendJson } from './http-common';
+import { HttpError, invalid, sendJson } from './http-common';
+import {
+  closeGracefully,
+  createAbortables,
+  createApiServer,
+  listenApi,
+  openAiRouter,
+  readJsonBody,
+  sendChatReply,
+} from './chat-endpoint';
 import { startLlamaCppProcess, type LlamaCppProcess } from './llamacpp-process';
 import {
   choiceSeed,
+  createLlamaCounters,
   DEFAULT_LLAMA_CONTEXT_SIZE,
   defaultLlamaModelPath,
+  llamaStats,
+  modelFingerprint,
   parseLlamaChatRequest,
   SMOLLM2_FETCH_SCRIPT,
   splitThink,
@@ -179,22 +189,11 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
   });
 
   const created = Math.floor(Date.now() / 1000);
-  const counters = {
-    requests: 0,
-    completions: 0,
-    choices: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    generationMs: 0,
-    aborted: 0,
-  };
+  const counters = createLlamaCounters();
   const inFlight = { now: 0, peak: 0, choicesNow: 0, queuedPeak: 0 };
   const modelObject = { id: servedModel, object: 'model', created, owned_by: 'distillery-local' };
-  const fingerprint = `fp_llamacpp_${createHash('sha256')
-    .update(`${path.basename(modelPath)}:${statSync(modelPath).size}:${contextSize}`)
-    .digest('hex')
-    .slice(0, 10)}`;
-  const active = new Set<AbortController>();
+  const fingerprint = modelFingerprint('fp_llamacpp', modelPath, contextSize);
+  const abortables = createAbortables();
   let shuttingDown = false;
 
   async function post(pathname: string, body: unknown, signal: AbortSignal): Promise<unknown> {
@@ -270,44 +269,27 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
   }
 
   async function handleChat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const raw = await readBody(req);
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw invalid(
-        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
-      );
-    }
+    const body = await readJsonBody(req);
     const parsed = parseLlamaChatRequest(body, servedModel);
     const lp = parseLogprobs(body);
-    const abort = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) abort.abort(new Error('client disconnected'));
-    };
-    res.on('close', onClose);
-    active.add(abort);
-    inFlight.now++;
-    inFlight.peak = Math.max(inFlight.peak, inFlight.now);
-    let out: Awaited<ReturnType<typeof generate>>;
     let reasoningTokens = 0;
-    try {
-      out = await generate(parsed, lp, abort.signal);
-      for (const c of out.choices)
-        if (c.reasoningContent) reasoningTokens += await countTokens(c.reasoningContent, abort.signal);
-    } catch (e) {
-      if (abort.signal.aborted) {
-        counters.aborted++;
-        if (!res.headersSent && !res.destroyed)
-          sendError(res, new HttpError(503, 'The server is shutting down; the request was aborted.', 'server_error'));
-        return;
-      }
-      throw e;
-    } finally {
-      inFlight.now--;
-      active.delete(abort);
-      res.off('close', onClose);
-    }
+    const out = await abortables.run(
+      res,
+      async (signal) => {
+        inFlight.now++;
+        inFlight.peak = Math.max(inFlight.peak, inFlight.now);
+        try {
+          const generated = await generate(parsed, lp, signal);
+          for (const c of generated.choices)
+            if (c.reasoningContent) reasoningTokens += await countTokens(c.reasoningContent, signal);
+          return generated;
+        } finally {
+          inFlight.now--;
+        }
+      },
+      () => counters.aborted++,
+    );
+    if (!out) return;
     const { choices } = out;
     const usage = {
       ...sumUsage(out.promptTokens, choices),
@@ -317,74 +299,13 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     counters.choices += choices.length;
     counters.promptTokens += usage.prompt_tokens;
     counters.completionTokens += usage.completion_tokens;
-    const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
-    const createdAt = Math.floor(Date.now() / 1000);
-    const headers = { 'x-request-id': `req_${randomBytes(8).toString('hex')}`, 'openai-model': servedModel };
-    if (!parsed.stream) {
-      sendJson(
-        res,
-        200,
-        {
-          id,
-          object: 'chat.completion',
-          created: createdAt,
-          model: servedModel,
-          system_fingerprint: fingerprint,
-          choices: choices.map((c) => ({
-            index: c.index,
-            message: {
-              role: 'assistant',
-              content: c.content,
-              ...(c.reasoningContent !== undefined ? { reasoning_content: c.reasoningContent } : {}),
-              refusal: null,
-            },
-            logprobs: c.logprobs,
-            finish_reason: c.finishReason,
-          })),
-          usage,
-        },
-        headers,
-      );
-      return;
-    }
-    // Server-sent events of the finished answer: per choice a role chunk, content pieces, a finish chunk.
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      ...headers,
-    });
-    const base = {
-      id,
-      object: 'chat.completion.chunk',
-      created: createdAt,
-      model: servedModel,
-      system_fingerprint: fingerprint,
-    };
-    const send = (choicesPayload: unknown[], extra: Record<string, unknown> = {}) =>
-      res.write(`data: ${JSON.stringify({ ...base, choices: choicesPayload, ...extra })}\n\n`);
-    const pieces = (s: string) => s.match(/[\s\S]{1,16}/g) ?? [];
-    for (const c of choices) {
-      send([{ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
-      if (c.reasoningContent !== undefined) {
-        for (const p of pieces(c.reasoningContent))
-          send([{ index: c.index, delta: { reasoning_content: p }, logprobs: null, finish_reason: null }]);
-      }
-      for (const p of pieces(c.content))
-        send([{ index: c.index, delta: { content: p }, logprobs: null, finish_reason: null }]);
-      send([{ index: c.index, delta: {}, logprobs: c.logprobs, finish_reason: c.finishReason }]);
-    }
-    if (parsed.includeUsage) send([], { usage });
-    res.end('data: [DONE]\n\n');
+    sendChatReply(res, { model: servedModel, fingerprint, choices, usage }, { ...parsed, streamLogprobs: true });
   }
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    counters.requests++;
-    const urlPath = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
-    const method = req.method ?? 'GET';
-    if (urlPath === '/health') {
-      if (method !== 'GET' && method !== 'HEAD')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
+  const route = openAiRouter({
+    modelObject,
+    apiKey: opts.apiKey,
+    health: async (res) => {
       const up = await fetch(`${upstream.url}/health`)
         .then((r) => r.ok)
         .catch(() => false);
@@ -396,89 +317,26 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
         threads,
         slots,
       });
-      return;
-    }
-    if (!urlPath.startsWith('/v1/') && urlPath !== '/v1') {
-      throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
-    }
-    if (opts.apiKey !== undefined) {
-      const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-      if (!m) {
-        throw new HttpError(
-          401,
-          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-          'invalid_request_error',
-        );
-      }
-      if (m[1].trim() !== opts.apiKey)
-        throw new HttpError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
-    }
-    if (urlPath === '/v1/chat/completions') {
-      if (method !== 'POST')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      await handleChat(req, res);
-      return;
-    }
-    if (urlPath === '/v1/models') {
-      if (method !== 'GET')
-        throw new HttpError(405, `Method ${method} not allowed on ${urlPath}.`, 'invalid_request_error');
-      sendJson(res, 200, { object: 'list', data: [modelObject] });
-      return;
-    }
-    if (urlPath.startsWith('/v1/models/') && method === 'GET') {
-      const id = decodeURIComponent(urlPath.slice('/v1/models/'.length));
-      if (id !== servedModel)
-        throw new HttpError(
-          404,
-          `The model \`${id}\` does not exist or you do not have access to it.`,
-          'invalid_request_error',
-          'model',
-          'model_not_found',
-        );
-      sendJson(res, 200, modelObject);
-      return;
-    }
-    throw new HttpError(404, `Invalid URL (${method} ${urlPath})`, 'invalid_request_error', null, 'unknown_url');
-  }
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (err instanceof HttpError) sendError(res, err);
-      else
-        sendError(
-          res,
-          new HttpError(
-            500,
-            `Internal server error: ${err instanceof Error ? err.message : String(err)}`,
-            'server_error',
-          ),
-        );
-    });
+    },
+    chat: handleChat,
   });
-  server.keepAliveTimeout = 5000;
+  const server = createApiServer(async (req, res) => {
+    counters.requests++;
+    await route(req, res);
+  });
   // Generations can take minutes on a CPU: no per-request timeout on the server side.
   server.requestTimeout = 0;
+  let bound: { port: number; url: string };
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    bound = await listenApi(server, opts.port ?? 0, host);
   } catch (e) {
     await upstream.close();
     throw e;
   }
-  const port = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const { port, url } = bound;
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${urlHost}:${port}/v1`,
+    url,
     port,
     model: servedModel,
     info: {
@@ -494,27 +352,11 @@ export async function startLlamaCppTeacher(opts: LlamaCppTeacherOptions = {}): P
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-        server.closeIdleConnections();
-        for (const a of active) a.abort(new Error('server closing'));
-        setTimeout(() => server.closeAllConnections(), 200).unref();
-        await closed;
+        await closeGracefully(server, () => abortables.abortAll(new Error('server closing')));
         await upstream.close();
       })();
       return closing;
     },
-    stats() {
-      return {
-        requests: counters.requests,
-        completions: counters.completions,
-        choices: counters.choices,
-        promptTokens: counters.promptTokens,
-        completionTokens: counters.completionTokens,
-        generationSeconds: counters.generationMs / 1000,
-        inFlightPeak: inFlight.peak,
-        queuedPeak: inFlight.queuedPeak,
-        aborted: counters.aborted,
-      };
-    },
+    stats: () => llamaStats(counters, inFlight.peak, inFlight.queuedPeak),
   };
 }
