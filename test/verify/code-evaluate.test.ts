@@ -85,6 +85,8 @@ describe('HumanEval evaluation through the evaluate activity', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
     runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'code-evaluate-'));
+    // This process is the worker here: its data roots hold the benchmark files, wherever the checkout keeps them.
+    process.env.DISTILLERY_DATA_ROOTS = [benchDir, os.tmpdir()].join(path.delimiter);
     result = await createEvaluate()({
       runDir,
       evaluation: EvaluationSchema.parse({
