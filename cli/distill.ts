@@ -19,6 +19,7 @@ import { codecFromEnv, dataConverterFromEnv, newKeyEntry } from '../infra/codec/
 import { startCodecServer } from '../infra/codec/codec-server';
 import { activityDetail, progressLine } from './progress-line';
 import { scoreLines } from './score-lines';
+import { StageClock } from './stage-clock';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { registerVerifyCommand } from './verify-command';
 import { registerScheduleCommand } from './schedule-command';
@@ -65,9 +66,11 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
   let printedStage = '';
   let printedAt = 0;
   let finished = false;
+  const clock = new StageClock(Date.now());
   const timer = setInterval(async () => {
     try {
       const progress = await handle.query(progressQuery);
+      if (!finished) clock.see(progress.stage, Date.now());
       const detail =
         progress.stage === 'finetune' || progress.stage === 'evaluate' ? await runningDetail(client, handle) : '';
       const line = progressLine(progress) + (detail ? `  ${detail}` : '');
@@ -84,13 +87,16 @@ async function runAndFollow(client: Client, spec: RunSpec, workflowId: string): 
       /* the workflow may not have started its first task yet */
     }
   }, 1000);
+  let summary: RunSummary;
   try {
-    return (await handle.result()) as RunSummary;
+    summary = (await handle.result()) as RunSummary;
   } finally {
     finished = true;
     clearInterval(timer);
     if (tty) process.stderr.write('\n');
   }
+  console.error(clock.line(Date.now()));
+  return summary;
 }
 
 /** The heartbeat of the run's running fine-tune or evaluate activity, as a few words ('' when there is none). */

@@ -197,6 +197,20 @@ function vllmAvailable(ctx: EngineContext): boolean {
   }
 }
 
+/**
+ * The worker's engine for GGUF checkpoints on a CPU slot: `llama.cpp` (its own server, the default) or
+ * `node-llama-cpp` (one context per core), from DISTILLERY_CPU_LLAMA_RUNTIME.
+ */
+function cpuLlamaRuntime(): 'llama.cpp' | 'node-llama-cpp' {
+  const v = process.env.DISTILLERY_CPU_LLAMA_RUNTIME ?? 'llama.cpp';
+  if (v !== 'llama.cpp' && v !== 'node-llama-cpp')
+    throw ApplicationFailure.nonRetryable(
+      `DISTILLERY_CPU_LLAMA_RUNTIME=${v}: expected llama.cpp or node-llama-cpp`,
+      'WorkerConfigInvalid',
+    );
+  return v;
+}
+
 async function serveCheckpoint(
   name: string,
   serve: { gguf?: string; hfDir?: string },
@@ -241,6 +255,11 @@ async function serveCheckpoint(
       // builds); one context with all the slot's cores.
       args.push('--runtime', 'node-llama-cpp', '--gpu', 'auto', '--max-in-flight', '1', '--threads', String(cores));
       serverSlots = 1;
+    } else if (cpuLlamaRuntime() === 'node-llama-cpp') {
+      // The earlier CPU engine, kept to time against: llama.cpp's threads spin-wait, so one context per core, one
+      // thread each.
+      args.push('--runtime', 'node-llama-cpp', '--max-in-flight', String(cores), '--threads', '1');
+      serverSlots = cores;
     } else {
       // CPU slot: llama.cpp's own server decodes all its slots in one batch per step, so one server gets every core.
       serverSlots = DEFAULT_LLAMACPP_SLOTS;
