@@ -5,7 +5,6 @@ import { currentActivity } from '../activity-context';
 import { recordCost, recordSamples } from '../metrics';
 import { costUSD } from '../../core/cost';
 import type { ArtifactRef, PromptRow, SampleRow } from '../../schemas/artifact';
-import type { GenerationCounts } from '../../schemas/generation-counts';
 import type { RunSpec } from '../../schemas/run-spec';
 import { ApplicationFailure } from '@temporalio/common';
 import { exists, readJsonl, refOfFile, writeJsonlAtomic } from '../artifacts/store';
@@ -16,7 +15,6 @@ import { idsOf, writeAlignedSidecar } from './logprobs-files';
 import { runShardBatch } from './batch-shard';
 import { generationConfigHash, promptSeed, sampleId } from './sample-ids';
 import { mapWithConcurrency } from './concurrency';
-import { loadSourcePlans } from '../dataset/mixture';
 import { apiKeyFor, confinePath } from '../security/worker-policy';
 import {
   attemptFileFor,
@@ -29,8 +27,12 @@ import {
   type AttemptIndex,
   type ExpectedSample,
 } from './shard-attempts';
-import { adaptivePlanOf, roundOf, samplePromptAdaptively, type StopReason, type StopRecord } from './adaptive-sampling';
+import { adaptivePlanOf, roundOf, samplePromptAdaptively, type StopRecord } from './adaptive-sampling';
+import { adaptiveTallyOf, emptyTally, existingSample, tallyOf, toSampleRow, type ShardTally } from './sample-rows';
+import { sourcePlansOf } from './prompt-plans';
 import { verdictFor, type VerifierConfig } from '../verify/reject-sample';
+
+export type { AdaptiveTally, ShardTally } from './sample-rows';
 
 export interface GenerateShardInput {
   runDir: string;
@@ -39,19 +41,6 @@ export interface GenerateShardInput {
   sampling: RunSpec['sampling'];
   /** Needed (only) with sampling.adaptive: samples are verified as they arrive, by the reject-sample stage's verifier. */
   verifier?: RunSpec['verifier'] | VerifierConfig;
-}
-
-/** Adaptive sampling's per-shard account: samples drawn and correct, and why each prompt stopped. */
-export interface AdaptiveTally {
-  drawn: number;
-  accepted: number;
-  stopped: Record<StopReason, number>;
-}
-
-export interface ShardTally extends GenerationCounts {
-  /** Prompts answered through the provider's Batch API (teacher.mode = batch). */
-  batchRequests?: number;
-  adaptive?: AdaptiveTally;
 }
 
 export interface GenerateShardResult extends ShardTally {
@@ -349,145 +338,9 @@ export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): num
   return Math.max(100, Math.min(2000, Math.floor(heartbeatTimeoutMs / 4)));
 }
 
-function shareOf(total: number, parts: number, position: number): number {
-  const n = Math.max(1, parts);
-  return Math.floor(total / n) + (position < total % n ? 1 : 0);
-}
-
-function toSampleRow(
-  p: PromptRow,
-  index: number,
-  position: number,
-  configHash: string,
-  choice: TeacherAnswer['choices'][number],
-  answer: TeacherAnswer,
-  sampling: RunSpec['sampling'],
-): SampleRow {
-  return {
-    id: sampleId(p.id, index, configHash),
-    promptId: p.id,
-    sampleIndex: index,
-    configHash,
-    prompt: p.prompt,
-    answer: p.answer,
-    ...(p.task ? { task: p.task } : {}),
-    ...(p.tests !== undefined ? { tests: p.tests } : {}),
-    ...(p.source ? { source: p.source } : {}),
-    content: choice.content,
-    ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
-    finishReason: choice.finishReason,
-    // Usage is per request; it is shared out so that summing a request's samples gives its exact total.
-    usage: {
-      promptTokens: shareOf(answer.usage.promptTokens, answer.choices.length, position),
-      completionTokens: shareOf(answer.usage.completionTokens, answer.choices.length, position),
-    },
-    teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
-    sampling: {
-      temperature: sampling.temperature,
-      top_p: sampling.top_p,
-      max_tokens: sampling.max_tokens,
-      seed: sampling.seed,
-    },
-    latencyMs: answer.latencyMs,
-  };
-}
-
-interface PromptPlan {
-  n: number;
-  configHash: string;
-  sampling: RunSpec['sampling'];
-  teacher: ReturnType<typeof createTeacherClient>;
-  existing: boolean;
-}
-
-/**
- * Each prompt's generation: the run's, or its mixture source's (own sampling, own system prompt: its own config
- * hash, so its sample ids change with them; or its existing responses, one sample and no teacher call).
- */
-async function sourcePlansOf(input: GenerateShardInput, base: PromptPlan): Promise<(p: PromptRow) => PromptPlan> {
-  const plans = await loadSourcePlans(input.runDir);
-  if (!plans) return () => base;
-  const bySource = new Map<string, PromptPlan>();
-  return (p) => {
-    const plan = p.source ? plans.get(p.source) : undefined;
-    if (!plan) return base;
-    let got = bySource.get(plan.name);
-    if (!got) {
-      const sampling = { ...input.sampling, ...plan.sampling };
-      const teacher =
-        plan.systemPrompt !== undefined ? { ...input.teacher, systemPrompt: plan.systemPrompt } : input.teacher;
-      const existing = plan.responses === 'existing';
-      got = {
-        n: existing ? 1 : sampling.n,
-        configHash: existing ? 'existing' : generationConfigHash({ teacher, sampling }),
-        sampling,
-        teacher: createTeacherClient(teacher, sampling),
-        existing,
-      };
-      bySource.set(plan.name, got);
-    }
-    return got;
-  };
-}
-
-function existingSample(p: PromptRow, configHash: string, sampling: RunSpec['sampling']): SampleRow {
-  return {
-    id: sampleId(p.id, 0, configHash),
-    promptId: p.id,
-    sampleIndex: 0,
-    configHash,
-    prompt: p.prompt,
-    answer: p.answer,
-    ...(p.task ? { task: p.task } : {}),
-    ...(p.source ? { source: p.source } : {}),
-    content: p.response ?? '',
-    finishReason: 'stop',
-    usage: { promptTokens: 0, completionTokens: 0 },
-    teacher: { model: 'existing', systemFingerprint: null },
-    sampling: {
-      temperature: sampling.temperature,
-      top_p: sampling.top_p,
-      max_tokens: sampling.max_tokens,
-      seed: sampling.seed,
-    },
-    latencyMs: 0,
-  };
-}
-
-function emptyTally(): ShardTally {
-  return { prompts: 0, samples: 0, requests: 0, promptTokens: 0, completionTokens: 0, resumedSamples: 0 };
-}
-
-async function tallyOf(file: string): Promise<ShardTally> {
-  const tally = emptyTally();
-  const prompts = new Set<string>();
-  for await (const row of readJsonl<SampleRow>(file)) {
-    tally.samples += 1;
-    prompts.add(row.promptId);
-    tally.promptTokens += row.usage.promptTokens;
-    tally.completionTokens += row.usage.completionTokens;
-  }
-  tally.prompts = prompts.size;
-  return tally;
-}
-
 /** Where an adaptive shard's per-prompt sampling account goes (beside the shard, written before it is committed). */
 export function shardSamplingFile(final: string): string {
   return final.replace(/\.jsonl$/, '.sampling.jsonl');
-}
-
-function emptyAdaptiveTally(): AdaptiveTally {
-  return { drawn: 0, accepted: 0, stopped: { target: 0, max_samples: 0, gave_up: 0 } };
-}
-
-function adaptiveTallyOf(stops: Iterable<StopRecord>): AdaptiveTally {
-  const t = emptyAdaptiveTally();
-  for (const { stopped } of stops) {
-    t.drawn += stopped.drawn;
-    t.accepted += stopped.accepted;
-    t.stopped[stopped.reason] += 1;
-  }
-  return t;
 }
 
 /**

@@ -10,6 +10,7 @@ import { pythonBin, trainerScript } from '../paths';
 import type { FileStore } from './batch-api';
 import { readRequest } from './batch-api';
 import { HttpError, invalid, sendJson } from './http-common';
+import { validateTrainingFile } from './fine-tuning-file';
 
 /**
  * OpenAI's fine-tuning API for the local teacher, backed by real training: a job validates its uploaded JSONL,
@@ -84,8 +85,6 @@ const BASE_MODELS: Record<string, ModelShape> = {
 /** The trainer's defaults, which `auto` stands for. */
 const AUTO: Hyperparameters = { n_epochs: 3, batch_size: 16, learning_rate_multiplier: 1 };
 const BASE_LR = 2e-3;
-/** As the OpenAI API: fewer examples than this fail validation. */
-const MIN_EXAMPLES = 10;
 
 export interface FineTuningApiOptions {
   files: FileStore;
@@ -148,37 +147,6 @@ export function createFineTuningApi(opts: FineTuningApiOptions) {
     if (m) return { shape: { d_model: +m[1]!, n_layer: +m[2]!, n_head: +m[3]!, max_len: +m[4]! }, root: model };
     const parent = [...jobs.values()].find((j) => j.fine_tuned_model === model && j.status === 'succeeded');
     if (parent) return { ...baseShape(parent.model)!, initFrom: modelDirs.get(parent.id) };
-    return null;
-  }
-
-  /** The checks OpenAI runs on a chat fine-tuning file, as far as this trainer needs them. */
-  function validateTrainingFile(content: string): string | null {
-    let examples = 0;
-    const lines = content.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      if (!lines[i]!.trim()) continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(lines[i]!);
-      } catch {
-        return `Invalid file format. Line ${i + 1}: not valid JSON.`;
-      }
-      const messages = (row as { messages?: unknown } | null)?.messages;
-      if (!Array.isArray(messages) || messages.length === 0)
-        return `Invalid file format. Line ${i + 1}: each example needs a non-empty "messages" array.`;
-      for (const m of messages as { role?: unknown; content?: unknown }[]) {
-        if (!m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(String(m.role))) {
-          return `Invalid file format. Line ${i + 1}: each message needs a role (system, user, assistant) and string content.`;
-        }
-      }
-      const roles = (messages as { role: string }[]).map((m) => m.role);
-      if (roles.lastIndexOf('assistant') < roles.lastIndexOf('user') || !roles.includes('user')) {
-        return `Invalid file format. Line ${i + 1}: an example needs a user message followed by an assistant message.`;
-      }
-      examples++;
-    }
-    if (examples < MIN_EXAMPLES)
-      return `Training file has ${examples} example(s), but must have at least ${MIN_EXAMPLES} examples.`;
     return null;
   }
 
