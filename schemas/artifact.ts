@@ -40,6 +40,8 @@ export interface SampleRow {
   reasoning?: string;
   finishReason: string | null;
   usage: { promptTokens: number; completionTokens: number };
+  /** Cancelled mid-stream as wasted (finishReason aborted_loop / aborted_length): why, and max_tokens left unspent. */
+  aborted?: { detail: string; savedTokens: number };
   teacher: { model: string; systemFingerprint?: string | null };
   sampling: { temperature: number; top_p: number; max_tokens: number; seed: number };
   latencyMs: number;

@@ -428,7 +428,27 @@ export const RunSpecSchema = RunSpecObject.superRefine((spec, ctx) => {
   checkSources(spec, ctx);
   checkObjective(spec, ctx);
   checkAdaptive(spec, ctx);
+  checkAbortWasted(spec, ctx);
 });
+
+/** Cancelling a wasted generation needs a stream of its own per choice. */
+function checkAbortWasted(spec: SpecShape, ctx: z.RefinementCtx): void {
+  if (!spec.sampling.abortWasted) return;
+  const path = ['sampling', 'abortWasted'];
+  if (spec.teacher.mode === 'batch')
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'cancelling wasted generations streams each choice: it needs teacher.mode online, not batch',
+    });
+  if (spec.sampling.logprobs)
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        'abortWasted with sampling.logprobs is not supported: a cancelled sample would have partial soft targets',
+    });
+}
 
 /** Adaptive sampling decides per prompt from the run's verifier, online, one request per round. */
 function checkAdaptive(spec: SpecShape, ctx: z.RefinementCtx): void {

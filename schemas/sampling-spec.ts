@@ -44,6 +44,25 @@ export const AdaptiveSamplingSchema = z
     }
   });
 
+/**
+ * Cancel generations that are already wasted: each choice is streamed as its own request (n = 1, a seed per choice)
+ * and cancelled once its text loops (the repetition filter's loop detector) or passes `maxChars` (the length the
+ * filter would reject anyway). The cancelled sample is kept as a rejected sample with why it stopped.
+ */
+export const AbortWastedSchema = z
+  .object({
+    /** Cancel a choice whose text holds a span repeated `loopRepeats` times in a row over `minLoopTokens` tokens. */
+    loops: z.boolean().default(true),
+    ngram: z.number().int().min(2).max(50).default(10),
+    loopRepeats: z.number().int().min(2).default(3),
+    minLoopTokens: z.number().int().min(2).default(30),
+    /** Cancel a choice whose reasoning and answer pass this many characters. */
+    maxChars: z.number().int().positive().optional(),
+    /** How often the stream is checked, in characters received. */
+    checkEveryChars: z.number().int().min(16).max(65536).default(256),
+  })
+  .strict();
+
 /** Keys are OpenAI's request parameter names: they go to the teacher as they are. Defaults are R1's. */
 export const SamplingSchema = z
   .object({
@@ -61,5 +80,6 @@ export const SamplingSchema = z
     logprobs: z.number().int().min(1).max(100).optional(),
     /** Sample in rounds and stop each prompt once enough samples are correct (replaces the fixed `n`). */
     adaptive: AdaptiveSamplingSchema.optional(),
+    abortWasted: AbortWastedSchema.optional(),
   })
   .strict();

@@ -5,11 +5,14 @@
  */
 import type { SampleRow } from '../../schemas/artifact';
 import type { Verdict } from './types';
+import { isAbortedGeneration } from '../generate/wasted-generation';
 
 export function checkCompletion(
   s: Pick<SampleRow, 'content' | 'reasoning' | 'finishReason'>,
   dropTruncated: boolean,
 ): Verdict {
+  if (isAbortedGeneration(s.finishReason))
+    return { reason: 'aborted', detail: `generation cancelled mid-stream (${s.finishReason})` };
   if (dropTruncated && s.finishReason === 'length') return { reason: 'truncated', detail: 'finish_reason = length' };
   if (dropTruncated && s.finishReason === 'content_filter')
     return { reason: 'content_filter', detail: 'finish_reason = content_filter' };

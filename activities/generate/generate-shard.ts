@@ -243,7 +243,14 @@ async function generateShardSamples(
   }
   await removeShardAttempts(input, final);
   tally.samples = written.size;
-  return { shardIndex: input.shardIndex, samplesRef: await refOfFile(final), ...tally };
+  // Cancelled generations are counted from the committed rows, the same way whichever attempt wrote them.
+  const aborted = input.sampling.abortWasted ? (await tallyOf(final)).aborted : undefined;
+  return {
+    shardIndex: input.shardIndex,
+    samplesRef: await refOfFile(final),
+    ...tally,
+    ...(aborted ? { aborted } : {}),
+  };
 }
 
 /**

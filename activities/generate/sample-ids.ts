@@ -4,7 +4,7 @@ import type { RunSpec } from '../../schemas/run-spec';
 /** A short hash of everything that changes what the teacher would say: a new config means new sample ids. */
 export function generationConfigHash(spec: Pick<RunSpec, 'teacher' | 'sampling'>): string {
   const { model, systemPrompt } = spec.teacher;
-  const { temperature, top_p, max_tokens, seed, stop, logprobs, adaptive } = spec.sampling;
+  const { temperature, top_p, max_tokens, seed, stop, logprobs, adaptive, abortWasted } = spec.sampling;
   // Samples with logprobs are not the same artifact as samples without: they get their own ids (and so their own shards).
   // Adaptive rounds are seeded per round, so the round size changes which sample an index holds.
   const key = JSON.stringify({
@@ -17,6 +17,8 @@ export function generationConfigHash(spec: Pick<RunSpec, 'teacher' | 'sampling'>
     stop: stop ?? null,
     ...(logprobs ? { logprobs } : {}),
     ...(adaptive ? { roundSize: adaptive.roundSize } : {}),
+    // Cancelling streams each choice with a seed of its own, and where a sample is cut depends on every setting.
+    ...(abortWasted ? { abortWasted } : {}),
   });
   return createHash('sha256').update(key).digest('hex').slice(0, 12);
 }

@@ -17,6 +17,8 @@ export interface ShardTally extends GenerationCounts {
   /** Prompts answered through the provider's Batch API (teacher.mode = batch). */
   batchRequests?: number;
   adaptive?: AdaptiveTally;
+  /** Generations cancelled mid-stream as wasted (sampling.abortWasted), and the max_tokens they left unspent. */
+  aborted?: { loop: number; length: number; savedTokens: number };
 }
 
 function shareOf(total: number, parts: number, position: number): number {
@@ -47,10 +49,11 @@ export function toSampleRow(
     ...(choice.reasoning ? { reasoning: choice.reasoning } : {}),
     finishReason: choice.finishReason,
     // Usage is per request; it is shared out so that summing a request's samples gives its exact total.
-    usage: {
+    usage: choice.usage ?? {
       promptTokens: shareOf(answer.usage.promptTokens, answer.choices.length, position),
       completionTokens: shareOf(answer.usage.completionTokens, answer.choices.length, position),
     },
+    ...(choice.aborted ? { aborted: choice.aborted } : {}),
     teacher: { model: answer.model, systemFingerprint: answer.systemFingerprint ?? null },
     sampling: {
       temperature: sampling.temperature,
@@ -98,6 +101,11 @@ export async function tallyOf(file: string): Promise<ShardTally> {
     prompts.add(row.promptId);
     tally.promptTokens += row.usage.promptTokens;
     tally.completionTokens += row.usage.completionTokens;
+    if (row.aborted) {
+      tally.aborted ??= { loop: 0, length: 0, savedTokens: 0 };
+      tally.aborted[row.finishReason === 'aborted_loop' ? 'loop' : 'length'] += 1;
+      tally.aborted.savedTokens += row.aborted.savedTokens;
+    }
   }
   tally.prompts = prompts.size;
   return tally;

@@ -5,6 +5,7 @@ import { limiterFor } from './endpoint-limiter';
 import { apiKeyFor } from '../security/worker-policy';
 
 import { fromOpenAILogprobs, type TokenLogprob } from './logprobs-sidecar';
+import { WastedGenerationDetector, type AbortWasted } from './wasted-generation';
 
 export interface TeacherChoice {
   index: number;
@@ -13,6 +14,10 @@ export interface TeacherChoice {
   finishReason: string | null;
   /** Per generated token: its log-probability and the top alternatives' (when sampling.logprobs asked for them). */
   logprobs?: TokenLogprob[];
+  /** This choice's own usage, when it was a request of its own (sampling.abortWasted). */
+  usage?: { promptTokens: number; completionTokens: number };
+  /** Cancelled mid-stream as wasted (finishReason aborted_loop / aborted_length): why, and max_tokens left unspent. */
+  aborted?: { detail: string; savedTokens: number };
 }
 
 export interface TeacherAnswer {
@@ -64,7 +69,8 @@ export function createTeacherClient(
     for (let attempt = 0; ; attempt++) {
       try {
         return await limiter.run(
-          () => completeOnce(req, signal),
+          () =>
+            sampling.abortWasted ? completeStreamed(req, sampling.abortWasted, signal) : completeOnce(req, signal),
           (a) => a.usage.promptTokens + a.usage.completionTokens,
         );
       } catch (err) {
@@ -90,7 +96,87 @@ export function createTeacherClient(
     }
   }
 
+  /** Each choice as its own streamed request, cancelled once wasted; one answer with the choices in order. */
+  async function completeStreamed(
+    req: TeacherRequest,
+    abort: AbortWasted,
+    signal?: AbortSignal,
+  ): Promise<TeacherAnswer> {
+    const started = Date.now();
+    try {
+      const choices = await Promise.all(Array.from({ length: req.n }, (_, k) => streamChoice(req, k, abort, signal)));
+      const first = choices[0];
+      return {
+        choices: choices.map((c) => c.choice),
+        usage: {
+          promptTokens: choices.reduce((t, c) => t + c.choice.usage!.promptTokens, 0),
+          completionTokens: choices.reduce((t, c) => t + c.choice.usage!.completionTokens, 0),
+        },
+        model: first?.model ?? teacher.model,
+        systemFingerprint: first?.fingerprint ?? null,
+        latencyMs: Date.now() - started,
+      };
+    } catch (err) {
+      throw classifyTeacherError(err, teacher);
+    }
+  }
+
+  async function streamChoice(
+    req: TeacherRequest,
+    index: number,
+    abort: AbortWasted,
+    signal?: AbortSignal,
+  ): Promise<{ choice: TeacherChoice; model?: string; fingerprint?: string | null }> {
+    const body = chatRequestBody(teacher, sampling, { ...req, n: 1, seed: choiceSeed(req.seed, index) });
+    const stream = await client.chat.completions.create(
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      { signal },
+    );
+    const detector = new WastedGenerationDetector(abort);
+    let content = '';
+    let reasoning = '';
+    let finishReason: string | null = null;
+    let pieces = 0;
+    let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+    let model: string | undefined;
+    let fingerprint: string | null | undefined;
+    let cut: ReturnType<WastedGenerationDetector['check']> = null;
+    for await (const chunk of stream) {
+      model ??= chunk.model;
+      fingerprint ??= chunk.system_fingerprint;
+      if (chunk.usage) usage = chunk.usage;
+      for (const c of chunk.choices ?? []) {
+        const d = c.delta as { content?: string | null; reasoning_content?: string | null } | undefined;
+        if (d?.content) content += d.content;
+        if (d?.reasoning_content) reasoning += d.reasoning_content;
+        if (d?.content || d?.reasoning_content) pieces += 1;
+        if (c.finish_reason) finishReason = c.finish_reason;
+      }
+      cut = finishReason ? null : detector.check(reasoning + content);
+      // Leaving the loop closes the stream: the server sees the connection go and stops generating.
+      if (cut) break;
+    }
+    // Servers stream about one token per content piece; a cancelled request reports no usage of its own.
+    const generated = usage?.completion_tokens ?? pieces;
+    const choice: TeacherChoice = {
+      index,
+      content,
+      ...(reasoning ? { reasoning } : {}),
+      finishReason: cut ? cut.reason : finishReason,
+      usage: { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: generated },
+      ...(cut ? { aborted: { detail: cut.detail, savedTokens: Math.max(0, sampling.max_tokens - generated) } } : {}),
+    };
+    if (!cut && !finishReason)
+      throw new MalformedReplyError(`teacher at ${teacher.baseURL} ended a stream without a finish_reason`);
+    return { choice, model, fingerprint };
+  }
+
   return { complete, limiter, openai: client };
+}
+
+/** The seed of choice `index` when each choice is its own request: fixed by the request's seed and the index. */
+export function choiceSeed(seed: number, index: number): number {
+  return index === 0 ? seed : (seed + Math.imul(index, 0x9e3779b1)) & 0x7fffffff;
 }
 
 /** The parts of a chat.completion a sample keeps, from an online reply or a Batch API output line. */

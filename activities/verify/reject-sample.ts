@@ -13,6 +13,7 @@ import type { JudgeConfig } from './judge';
 import { JudgeError } from './judge';
 import { apiKeyFor } from '../security/worker-policy';
 import { SandboxUnavailableError } from './sandbox';
+import { isAbortedGeneration } from '../generate/wasted-generation';
 import { verifySample, verifySampleAsync, type SampleVerdict, type TaskType } from './verify-sample';
 
 /**
@@ -121,6 +122,14 @@ async function loadCache(file: string, key: string): Promise<Map<string, SampleV
 export async function verdictFor(row: SampleRow, cfg: VerifierConfig, signal?: AbortSignal): Promise<SampleVerdict> {
   // a row's own task type is read as the stage reads it
   const s = row as VerifiedSampleRow;
+  // A generation cancelled as wasted is not an answer, whatever its cut-off text happens to contain.
+  if (isAbortedGeneration(row.finishReason))
+    return {
+      correct: false,
+      verdict: 'aborted',
+      extracted: null,
+      reason: `generation cancelled mid-stream (${row.finishReason}): ${row.aborted?.detail ?? ''}`,
+    };
   const opts = { type: cfg.type, ignoreCase: cfg.ignoreCase, judge: cfg.judge, code: cfg.code, signal };
   const task = s.task ?? cfg.type;
   if (task !== 'code' && task !== 'judge') {
