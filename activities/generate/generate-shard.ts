@@ -169,7 +169,7 @@ async function generateShardSamples(
             );
       if (input.sampling.logprobs && attempt === 0 && prefetched)
         requireLogprobs(answer, input.teacher, input.sampling.logprobs);
-      if (!(attempt === 0 && prefetched)) tally.requests += 1;
+      if (!(attempt === 0 && prefetched)) tally.requests += answer.httpRequests ?? 1;
       tally.promptTokens += answer.usage.promptTokens;
       tally.completionTokens += answer.usage.completionTokens;
       const order = [...missing];
@@ -433,7 +433,7 @@ async function generateAdaptively(
             },
             ctx?.cancellationSignal,
           );
-          tally.requests += 1;
+          tally.requests += answer.httpRequests ?? 1;
           tally.promptTokens += answer.usage.promptTokens;
           tally.completionTokens += answer.usage.completionTokens;
           answer.choices.forEach((choice, k) => {

@@ -26,6 +26,8 @@ export interface TeacherAnswer {
   model: string;
   systemFingerprint?: string | null;
   latencyMs: number;
+  /** HTTP requests this answer took, when not one (each choice streamed on its own, with its retries). */
+  httpRequests?: number;
 }
 
 export interface TeacherRequest {
@@ -66,13 +68,21 @@ export function createTeacherClient(
    * that arrives but cannot be used (truncated JSON, no choices) is retried here, with the same backoff shape.
    */
   async function complete(req: TeacherRequest, signal?: AbortSignal): Promise<TeacherAnswer> {
+    if (sampling.abortWasted) return completeStreamed(req, sampling.abortWasted, signal);
+    return withRetries(
+      () =>
+        limiter.run(
+          () => completeOnce(req, signal),
+          (a) => a.usage.promptTokens + a.usage.completionTokens,
+        ),
+      signal,
+    );
+  }
+
+  async function withRetries<T>(once: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await limiter.run(
-          () =>
-            sampling.abortWasted ? completeStreamed(req, sampling.abortWasted, signal) : completeOnce(req, signal),
-          (a) => a.usage.promptTokens + a.usage.completionTokens,
-        );
+        return await once();
       } catch (err) {
         if (signal?.aborted) throw err;
         if (!isMalformedReply(err) || attempt >= teacher.maxRetries) throw describeTeacherFailure(err, teacher);
@@ -96,28 +106,54 @@ export function createTeacherClient(
     }
   }
 
-  /** Each choice as its own streamed request, cancelled once wasted; one answer with the choices in order. */
+  /**
+   * Each choice as its own streamed request (its own limiter slot, its own retries: its seed is fixed by its index, so
+   * a retried choice is the same request), cancelled once wasted; one answer with the choices in order. The first
+   * choice that fails for good cancels its siblings.
+   */
   async function completeStreamed(
     req: TeacherRequest,
     abort: AbortWasted,
     signal?: AbortSignal,
   ): Promise<TeacherAnswer> {
     const started = Date.now();
+    const group = new AbortController();
+    const onAbort = () => group.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let httpRequests = 0;
     try {
-      const choices = await Promise.all(Array.from({ length: req.n }, (_, k) => streamChoice(req, k, abort, signal)));
-      const first = choices[0];
+      const streamed = await Promise.all(
+        Array.from({ length: req.n }, (_, k) =>
+          withRetries(() => {
+            httpRequests += 1;
+            return limiter.run(
+              () => streamChoice(req, k, abort, group.signal),
+              (c) => c.choice.usage!.promptTokens + c.choice.usage!.completionTokens,
+            );
+          }, group.signal).catch((err) => {
+            group.abort();
+            throw err;
+          }),
+        ),
+      );
+      // A cancelled stream reports no usage: its prompt cost what a sibling's did (the same prompt), or an estimate.
+      const promptTokens =
+        streamed.find((c) => c.reportedUsage)?.choice.usage!.promptTokens ?? Math.ceil(req.prompt.length / 4);
+      for (const c of streamed) if (!c.reportedUsage) c.choice.usage!.promptTokens = promptTokens;
+      const choices = streamed.map((c) => c.choice);
       return {
-        choices: choices.map((c) => c.choice),
+        choices,
         usage: {
-          promptTokens: choices.reduce((t, c) => t + c.choice.usage!.promptTokens, 0),
-          completionTokens: choices.reduce((t, c) => t + c.choice.usage!.completionTokens, 0),
+          promptTokens: choices.reduce((t, c) => t + c.usage!.promptTokens, 0),
+          completionTokens: choices.reduce((t, c) => t + c.usage!.completionTokens, 0),
         },
-        model: first?.model ?? teacher.model,
-        systemFingerprint: first?.fingerprint ?? null,
+        model: streamed[0]?.model ?? teacher.model,
+        systemFingerprint: streamed[0]?.fingerprint ?? null,
         latencyMs: Date.now() - started,
+        httpRequests,
       };
-    } catch (err) {
-      throw classifyTeacherError(err, teacher);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -125,13 +161,23 @@ export function createTeacherClient(
     req: TeacherRequest,
     index: number,
     abort: AbortWasted,
-    signal?: AbortSignal,
-  ): Promise<{ choice: TeacherChoice; model?: string; fingerprint?: string | null }> {
+    signal: AbortSignal,
+  ): Promise<{ choice: TeacherChoice; reportedUsage: boolean; model?: string; fingerprint?: string | null }> {
     const body = chatRequestBody(teacher, sampling, { ...req, n: 1, seed: choiceSeed(req.seed, index) });
-    const stream = await client.chat.completions.create(
-      { ...body, stream: true, stream_options: { include_usage: true } },
-      { signal },
-    );
+    // The client's timeout ends once headers arrive; a stream that then stalls is cut after requestTimeoutSeconds
+    // without a piece, and retried like a timeout.
+    const idle = new AbortController();
+    const onAbort = () => idle.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        idle.abort();
+      }, teacher.requestTimeoutSeconds * 1000);
+    };
     const detector = new WastedGenerationDetector(abort);
     let content = '';
     let reasoning = '';
@@ -141,21 +187,40 @@ export function createTeacherClient(
     let model: string | undefined;
     let fingerprint: string | null | undefined;
     let cut: ReturnType<WastedGenerationDetector['check']> = null;
-    for await (const chunk of stream) {
-      model ??= chunk.model;
-      fingerprint ??= chunk.system_fingerprint;
-      if (chunk.usage) usage = chunk.usage;
-      for (const c of chunk.choices ?? []) {
-        const d = c.delta as { content?: string | null; reasoning_content?: string | null } | undefined;
-        if (d?.content) content += d.content;
-        if (d?.reasoning_content) reasoning += d.reasoning_content;
-        if (d?.content || d?.reasoning_content) pieces += 1;
-        if (c.finish_reason) finishReason = c.finish_reason;
+    try {
+      arm();
+      const stream = await client.chat.completions.create(
+        { ...body, stream: true, stream_options: { include_usage: true } },
+        { signal: idle.signal },
+      );
+      for await (const chunk of stream) {
+        arm();
+        model ??= chunk.model;
+        fingerprint ??= chunk.system_fingerprint;
+        if (chunk.usage) usage = chunk.usage;
+        for (const c of chunk.choices ?? []) {
+          const d = c.delta as { content?: string | null; reasoning_content?: string | null } | undefined;
+          if (d?.content) content += d.content;
+          if (d?.reasoning_content) reasoning += d.reasoning_content;
+          if (d?.content || d?.reasoning_content) pieces += 1;
+          if (c.finish_reason) finishReason = c.finish_reason;
+        }
+        cut = finishReason ? null : detector.check(reasoning + content);
+        // Leaving the loop closes the stream: the server sees the connection go and stops generating.
+        if (cut) break;
       }
-      cut = finishReason ? null : detector.check(reasoning + content);
-      // Leaving the loop closes the stream: the server sees the connection go and stops generating.
-      if (cut) break;
+    } catch (err) {
+      if (stalled && !signal.aborted)
+        throw new MalformedReplyError(
+          `teacher at ${teacher.baseURL} sent nothing for ${teacher.requestTimeoutSeconds} s (teacher.requestTimeoutSeconds) in the middle of a stream`,
+        );
+      throw classifyTeacherError(err, teacher);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
+    if (!cut && !finishReason)
+      throw new MalformedReplyError(`teacher at ${teacher.baseURL} ended a stream without a finish_reason`);
     // Servers stream about one token per content piece; a cancelled request reports no usage of its own.
     const generated = usage?.completion_tokens ?? pieces;
     const choice: TeacherChoice = {
@@ -166,9 +231,7 @@ export function createTeacherClient(
       usage: { promptTokens: usage?.prompt_tokens ?? 0, completionTokens: generated },
       ...(cut ? { aborted: { detail: cut.detail, savedTokens: Math.max(0, sampling.max_tokens - generated) } } : {}),
     };
-    if (!cut && !finishReason)
-      throw new MalformedReplyError(`teacher at ${teacher.baseURL} ended a stream without a finish_reason`);
-    return { choice, model, fingerprint };
+    return { choice, reportedUsage: !!usage, model, fingerprint };
   }
 
   return { complete, limiter, openai: client };

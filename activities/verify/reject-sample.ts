@@ -119,17 +119,20 @@ async function loadCache(file: string, key: string): Promise<Map<string, SampleV
  * One sample's verdict exactly as the stage reaches it (generation's adaptive sampling asks the same question before
  * the stage runs): the cheap checkers inline, code and judge (and a gold the checker cannot use) asynchronously.
  */
+/** A generation cancelled as wasted is not an answer, whatever its cut-off text happens to contain. */
+function abortedVerdict(row: SampleRow): SampleVerdict {
+  return {
+    correct: false,
+    verdict: 'aborted',
+    extracted: null,
+    reason: `generation cancelled mid-stream (${row.finishReason}): ${row.aborted?.detail ?? ''}`,
+  };
+}
+
 export async function verdictFor(row: SampleRow, cfg: VerifierConfig, signal?: AbortSignal): Promise<SampleVerdict> {
   // a row's own task type is read as the stage reads it
   const s = row as VerifiedSampleRow;
-  // A generation cancelled as wasted is not an answer, whatever its cut-off text happens to contain.
-  if (isAbortedGeneration(row.finishReason))
-    return {
-      correct: false,
-      verdict: 'aborted',
-      extracted: null,
-      reason: `generation cancelled mid-stream (${row.finishReason}): ${row.aborted?.detail ?? ''}`,
-    };
+  if (isAbortedGeneration(row.finishReason)) return abortedVerdict(row);
   const opts = { type: cfg.type, ignoreCase: cfg.ignoreCase, judge: cfg.judge, code: cfg.code, signal };
   const task = s.task ?? cfg.type;
   if (task !== 'code' && task !== 'judge') {
@@ -222,6 +225,10 @@ export async function rejectSample(input: RejectSampleInput): Promise<RejectSamp
       const idx = order++;
       if (!byPrompt.has(s.promptId)) byPrompt.set(s.promptId, { total: 0, correct: [], verdicts: {} });
       byPrompt.get(s.promptId)!.total += 1;
+      if (isAbortedGeneration(s.finishReason)) {
+        record(s, idx, abortedVerdict(s));
+        continue;
+      }
       const hit = cached.get(s.id);
       if (hit) {
         resumed += 1;

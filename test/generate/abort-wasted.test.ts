@@ -1,5 +1,7 @@
 /** @jest-environment ./test/helpers/outer-realm-env.js */
 import { generateShard } from '../../activities/generate/generate-shard';
+import { choiceSeed } from '../../activities/generate/teacher-client';
+import { promptSeed } from '../../activities/generate/sample-ids';
 import { startTeacherServer } from '../../infra/teacher/server';
 import { rejectSample } from '../../activities/verify/reject-sample';
 import { checkRunSpec, VerifierSchema } from '../../schemas/run-spec';
@@ -33,7 +35,8 @@ test('a looping or over-long generation is cancelled mid-stream; its sample is k
       row.promptId,
       { ok: 'stop', loop: 'aborted_loop', long: 'aborted_length' }[kind],
     ]);
-    if (kind !== 'ok') expect(row.aborted!.savedTokens).toBe(MAX_TOKENS - row.usage.completionTokens);
+    // a cancelled stream reports no usage; both choices of these prompts were cut, so the prompt's tokens are estimated
+    expect(row.usage.promptTokens).toBe(kind === 'ok' ? 10 : Math.ceil(row.prompt.length / 4));
   }
   // The server's own log: every cancelled request was hung up on long before max_tokens; the short ones finished.
   expect(teacher.log).toHaveLength(12);
@@ -41,6 +44,16 @@ test('a looping or over-long generation is cancelled mid-stream; its sample is k
     const kind = kindOf(e.prompt);
     expect({ kind, hungUp: e.hungUp }).toEqual({ kind, hungUp: kind !== 'ok' });
     if (kind !== 'ok') expect(e.sent).toBeLessThan(MAX_TOKENS / 4);
+  }
+  // What a sample says it saved is at least what the server really did not generate (it may have sent a few pieces
+  // the client never read).
+  for (const row of rows.filter((s) => s.aborted)) {
+    const e = teacher.log.filter(
+      (l) => l.prompt === row.prompt && l.seed === choiceSeed(promptSeed(11, row.promptId), row.sampleIndex),
+    );
+    expect(e).toHaveLength(1);
+    expect(row.aborted!.savedTokens).toBeGreaterThanOrEqual(MAX_TOKENS - e[0]!.sent);
+    expect(row.aborted!.savedTokens).toBeLessThanOrEqual(MAX_TOKENS);
   }
   const sentOf = (kind: string) => teacher.log.filter((e) => kindOf(e.prompt) === kind).reduce((t, e) => t + e.sent, 0);
   console.log(
@@ -62,6 +75,8 @@ test('a looping or over-long generation is cancelled mid-stream; its sample is k
     verifier: VerifierSchema.parse({ type: 'math', keepPerPrompt: 2 }),
   });
   expect({ in: v.samplesIn, accepted: v.accepted, rejected: v.rejected }).toEqual({ in: 12, accepted: 4, rejected: 8 });
+  expect(v.reasons).toEqual({ aborted: 8 });
+  expect(r.requests).toBe(12);
 });
 
 test('the same seeds cut the same samples at the same place; each choice is a request of its own with its own seed', async () => {
@@ -119,7 +134,27 @@ test("the local teacher's stream goes through the same path: nothing wasted, not
     expect(local.stats().completions).toBe(12);
     expect(r.completionTokens).toBe(rows.reduce((t, s) => t + s.usage.completionTokens, 0));
     expect(r.completionTokens).toBeGreaterThan(0);
+    expect(rows.every((s) => s.usage.promptTokens > 0 && s.usage.completionTokens > 0)).toBe(true);
+    expect(r.requests).toBe(12);
   } finally {
     await local.close();
   }
+});
+
+test('a stream that stalls mid-answer is cut after requestTimeoutSeconds and asked again; the retry is counted', async () => {
+  const runDir = await shardDir(1);
+  teacher.stall = { prompt: 'Compute 10+20.', after: 5 };
+  const r = await generateShard(
+    shardInput(
+      runDir,
+      { baseURL: teacher.url, model: 'streaming-double', requestTimeoutSeconds: 0.5 },
+      { n: 2, max_tokens: MAX_TOKENS, abortWasted: {} },
+    ),
+  );
+  const rows = await shardRows(runDir);
+  expect(rows.map((s) => s.finishReason)).toEqual(['aborted_loop', 'aborted_loop']);
+  // 2 choices, one of them asked twice (the stalled stream was hung up on)
+  expect(teacher.log).toHaveLength(3);
+  expect(teacher.log.filter((e) => e.hungUp)).toHaveLength(3);
+  expect(r.requests).toBe(3);
 });

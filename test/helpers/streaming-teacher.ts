@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 /**
  * A test double of a teacher that generates as it streams: one SSE piece (≈ one token) every `pieceMs`, so a client
  * that hangs up mid-answer really stops the generation, and the log shows how many pieces each request was sent.
- * What it writes depends on the prompt `Compute A+B.`: A ≡ 0 (mod 3) a short correct answer; A ≡ 1 a chain of thought
- * stuck in a loop (one sentence again and again) that happens to hold the right boxed answer; A ≡ 2 a long chain that
- * never repeats itself, until max_tokens. Only streamed, single-choice chat completions are served.
+ * What it writes depends on the prompt `Compute A+B.`: A ≡ 0 (mod 3) a short correct answer; A ≡ 1 a short thought,
+ * then an answer stuck in a loop (one sentence again and again) that holds the right boxed answer; A ≡ 2 a long chain
+ * that never repeats itself, until max_tokens. Only streamed, single-choice chat completions are served.
  */
 export interface StreamingTeacher {
   url: string;
+  /** The next request whose prompt this is sends `stall.after` pieces and then nothing, keeping the connection open. */
+  stall?: { prompt: string; after: number };
   log: { prompt: string; seed: number; sent: number; finished: boolean; hungUp: boolean }[];
   close(): Promise<void>;
 }
@@ -23,14 +25,25 @@ export function answerPieces(prompt: string): { pieces: (i: number) => string | 
     return { pieces: (i) => (i < words.length ? `${words[i]} ` : null) };
   }
   if (a % 3 === 1) {
-    const loop = `Let me check the sum again: it is \\boxed{${sum}} but I am not sure yet, so`.split(' ');
-    return { pieces: (i) => `${i === 0 ? '<think> ' : ''}${loop[i % loop.length]} ` };
+    // The thought closes at once; the answer then repeats itself: its cut-off text holds a gradable right answer.
+    const head = `<think> ${a} plus ${sum - a} is ${sum}. </think>`.split(' ');
+    const loop = `The answer is \\boxed{${sum}} and to be sure I will say it again:`.split(' ');
+    return { pieces: (i) => `${i < head.length ? head[i] : loop[(i - head.length) % loop.length]} ` };
   }
   return { pieces: (i) => `${i === 0 ? '<think> ' : ''}step${i}:${(i * 7919) % 104729} ` };
 }
 
 export async function startStreamingTeacher(pieceMs = 2): Promise<StreamingTeacher> {
   const log: StreamingTeacher['log'] = [];
+  const double: StreamingTeacher = {
+    url: '',
+    log,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -51,6 +64,8 @@ export async function startStreamingTeacher(pieceMs = 2): Promise<StreamingTeach
       const entry = { prompt, seed: r.seed, sent: 0, finished: false, hungUp: false };
       log.push(entry);
       const { pieces } = answerPieces(prompt);
+      const stallAfter = double.stall?.prompt === prompt ? double.stall.after : undefined;
+      if (stallAfter !== undefined) double.stall = undefined;
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (delta: object, finish: string | null, usage?: object) =>
         `data: ${JSON.stringify({
@@ -66,6 +81,7 @@ export async function startStreamingTeacher(pieceMs = 2): Promise<StreamingTeach
         clearInterval(timer);
       });
       const timer = setInterval(() => {
+        if (stallAfter !== undefined && entry.sent >= stallAfter) return;
         const piece = entry.sent < r.max_tokens ? pieces(entry.sent) : null;
         if (piece !== null) {
           res.write(chunk({ content: piece }, null));
@@ -82,13 +98,6 @@ export async function startStreamingTeacher(pieceMs = 2): Promise<StreamingTeach
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1`,
-    log,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  double.url = `http://127.0.0.1:${port}/v1`;
+  return double;
 }
