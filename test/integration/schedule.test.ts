@@ -100,8 +100,7 @@ test('a triggered schedule runs incrementally: the second run takes only the new
     fromPromoted: true,
     mergeAccepted: true,
   });
-  const listed = await listSchedules(t.client);
-  expect(listed.map((s) => s.scheduleId)).toContain(scheduleId);
+  expect(await scheduleIdsWhen((ids) => ids.includes(scheduleId))).toContain(scheduleId);
   const described = describeForHumans(await t.client.schedule.getHandle(scheduleId).describe());
   expect(described).toMatchObject({
     scheduleId,
@@ -195,8 +194,19 @@ test('a triggered schedule runs incrementally: the second run takes only the new
     note: 'maintenance',
   });
   await t.client.schedule.getHandle(scheduleId).delete();
-  expect((await listSchedules(t.client)).map((s) => s.scheduleId)).not.toContain(scheduleId);
+  await expect(t.client.schedule.getHandle(scheduleId).describe()).rejects.toThrow(/not found/i);
+  expect(await scheduleIdsWhen((ids) => !ids.includes(scheduleId))).not.toContain(scheduleId);
 });
+
+/** The schedule list comes from the visibility store, which catches up a moment after a change: ask until `ok`. */
+async function scheduleIdsWhen(ok: (ids: string[]) => boolean): Promise<string[]> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ids = (await listSchedules(t.client)).map((s) => s.scheduleId);
+    if (ok(ids) || Date.now() > deadline) return ids;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 test('a schedule fires on its own interval', async () => {
   writeRows([...Array(5).keys()].map((i) => row(100 + i)));
