@@ -32,3 +32,11 @@ export function promptSeed(runSeed: number, promptId: string, offset = 0): numbe
   const h = createHash('sha256').update(`${runSeed}:${promptId}:${offset}`).digest();
   return h.readUInt32BE(0) & 0x7fffffff;
 }
+
+/**
+ * The seed of choice `index` when each of a request's n choices is asked as a request of its own (the streamed
+ * choices of sampling.abortWasted, the llama.cpp front's n): fixed by the request's seed and the index.
+ */
+export function choiceSeed(seed: number | string, index: number): number {
+  return createHash('sha256').update(`${seed}:${index}`).digest().readUInt32BE(0) & 0x7fffffff;
+}

@@ -6,6 +6,7 @@ import { apiKeyFor } from '../security/worker-policy';
 
 import { fromOpenAILogprobs, type TokenLogprob } from './logprobs-sidecar';
 import { WastedGenerationDetector, type AbortWasted } from './wasted-generation';
+import { choiceSeed } from './sample-ids';
 
 export interface TeacherChoice {
   index: number;
@@ -235,11 +236,6 @@ export function createTeacherClient(
   }
 
   return { complete, limiter, openai: client };
-}
-
-/** The seed of choice `index` when each choice is its own request: fixed by the request's seed and the index. */
-export function choiceSeed(seed: number, index: number): number {
-  return index === 0 ? seed : (seed + Math.imul(index, 0x9e3779b1)) & 0x7fffffff;
 }
 
 /** The parts of a chat.completion a sample keeps, from an online reply or a Batch API output line. */

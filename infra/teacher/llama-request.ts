@@ -2,7 +2,8 @@
  * The OpenAI chat.completions request as the llama.cpp teacher accepts it: validation with OpenAI-style errors, the
  * per-choice seed, and the `<think>` split for `reasoning_format: "separate"`.
  */
-import { createHash } from 'node:crypto';
+// One derivation of per-choice seeds for every path that splits n choices into n requests.
+export { choiceSeed } from '../../activities/generate/sample-ids';
 import { invalid, type SamplingRequest } from './http-common';
 import {
   chatRequestBody,
@@ -68,11 +69,6 @@ export function parseLlamaChatRequest(body: unknown, servedModel: string): Parse
   const format = parseReplyFormat(r);
   if (model !== servedModel) throw modelNotFound(model);
   return { model, messages, ...sampling, frequencyPenalty, presencePenalty, ...format };
-}
-
-/** The sampling seed of choice `index`: a 31-bit hash of (request seed, index). */
-export function choiceSeed(seed: number | string, index: number): number {
-  return createHash('sha256').update(`${seed}:${index}`).digest().readUInt32BE(0) & 0x7fffffff;
 }
 
 /** DeepSeek-style split of a leading `<think>…</think>` block (for `reasoning_format: "separate"`). */

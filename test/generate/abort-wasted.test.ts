@@ -1,7 +1,6 @@
 /** @jest-environment ./test/helpers/outer-realm-env.js */
 import { generateShard } from '../../activities/generate/generate-shard';
-import { choiceSeed } from '../../activities/generate/teacher-client';
-import { promptSeed } from '../../activities/generate/sample-ids';
+import { choiceSeed, promptSeed } from '../../activities/generate/sample-ids';
 import { startTeacherServer } from '../../infra/teacher/server';
 import { rejectSample } from '../../activities/verify/reject-sample';
 import { checkRunSpec, VerifierSchema } from '../../schemas/run-spec';
