@@ -53,7 +53,11 @@ export const TeacherSchema = z
     requestTimeoutSeconds: z.number().positive().default(600),
     maxRetries: z.number().int().min(0).max(20).default(4),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.budgetUSD === undefined || t.pricing !== undefined, {
+    path: ['budgetUSD'],
+    message: 'a budget needs teacher.pricing (USD per 1M input and output tokens) to count the spend against',
+  });
 
 const JudgeSchema = z
   .object({

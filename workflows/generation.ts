@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { RunSpec } from '../schemas/run-spec';
-import { costUSD } from '../core/cost';
+import { budgetShareUSD, costUSD } from '../core/cost';
 import {
   generationProgressSignal,
   generationTallyQuery,
@@ -49,7 +49,8 @@ const PROGRESS_SIGNALS = 100;
  * History grows with every shard, so the workflow drains its window and continues as new before it gets large:
  * a run of 100,000 prompts never comes near Temporal's history limits. With a budget, no new shard starts once it is
  * spent; the shards in flight finish (so the overshoot is at most one window of shards) and shards [0, shardsDone)
- * are the usable result.
+ * are the usable result. Adaptive shards also get a share of the budget each (see shareFor), so every shard's
+ * prompts get their first round and its promising prompts their further rounds before the money runs out.
  */
 export async function generationWorkflow(input: GenerationInput): Promise<GenerationTally> {
   // A shard attempt already rides out short outages inside the teacher client (teacher.maxRetries, with backoff and
@@ -97,6 +98,18 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= input.maxHistoryEvents;
   const budget = input.teacher.budgetUSD;
   const overBudget = () => budget !== undefined && tally.costUSD >= budget;
+  // Adaptive shards get a share of the budget each and spend it on their most promising prompts first.
+  const shares =
+    budget !== undefined && input.sampling.adaptive && input.teacher.pricing && patched('adaptive-budget-share');
+  const reserved = new Map<number, number>();
+  const shareFor = (shardIndex: number) =>
+    budgetShareUSD({
+      budgetUSD: budget!,
+      spentUSD: tally.costUSD,
+      heldUSD: [...reserved.values()].reduce((a, b) => a + b, 0),
+      shardCount: input.shardCount,
+      shardIndex,
+    });
 
   while ((next < input.shardCount && !tally.stoppedByBudget) || pending.size) {
     if (overBudget()) tally.stoppedByBudget = true;
@@ -109,6 +122,8 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
       !tally.stoppedByBudget
     ) {
       const shardIndex = next++;
+      const share = shares ? shareFor(shardIndex) : undefined;
+      if (share !== undefined) reserved.set(shardIndex, share);
       pending.set(
         shardIndex,
         generateShard({
@@ -117,8 +132,12 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
           teacher: { ...teacher },
           sampling: input.sampling,
           ...(input.verifier ? { verifier: input.verifier } : {}),
+          ...(share !== undefined
+            ? { budget: { shareUSD: share, ...(tally.samples ? { usdPerSample: tally.costUSD / tally.samples } : {}) } }
+            : {}),
         }).then(async (r) => {
           pending.delete(shardIndex);
+          reserved.delete(shardIndex);
           tally.shardsDone += 1;
           tally.prompts += r.prompts;
           tally.samples += r.samples;

@@ -230,7 +230,7 @@ function renderAdaptiveMarkdown(a: AdaptiveSamplingSummary): string {
   return [
     '## Adaptive sampling',
     '',
-    `${a.prompts} prompts drew ${a.drawn} samples (${a.prompts ? (a.drawn / a.prompts).toFixed(2) : '–'} per prompt), ${a.accepted} of them correct, ${a.completionTokens} teacher completion tokens. Sampling stopped at the target for ${a.stopped.target} prompts, at maxSamples for ${a.stopped.max_samples}, given up for ${a.stopped.gave_up}. Per prompt: ${a.files.join(', ')}.`,
+    `${a.prompts} prompts drew ${a.drawn} samples (${a.prompts ? (a.drawn / a.prompts).toFixed(2) : '–'} per prompt), ${a.accepted} of them correct, ${a.completionTokens} teacher completion tokens. Sampling stopped at the target for ${a.stopped.target} prompts, at maxSamples for ${a.stopped.max_samples}, given up for ${a.stopped.gave_up}${a.stopped.budget ? `, stopped by the budget for ${a.stopped.budget}` : ''}. Per prompt: ${a.files.join(', ')}.`,
     '',
     table(['samples drawn', 'prompts'], per),
     '',

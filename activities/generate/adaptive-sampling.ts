@@ -10,13 +10,14 @@ export interface AdaptivePlan {
   giveUpAfter?: number;
 }
 
-/** Why a prompt's sampling stopped: enough correct samples, the cap reached, or given up as hopeless. */
-export type StopReason = 'target' | 'max_samples' | 'gave_up';
-
 /**
- * The line an attempt appends (with the prompt's last round) once a prompt has stopped. The samples the shard commits
- * for the prompt are exactly indices 0..drawn-1: the record is what makes the expected set of an adaptive shard known.
+ * Why a prompt's sampling stopped: enough correct samples, the cap reached, given up as hopeless, or its next round
+ * not affordable within the shard's share of teacher.budgetUSD.
  */
+export type StopReason = 'target' | 'max_samples' | 'gave_up' | 'budget';
+
+export const STOP_REASONS: readonly StopReason[] = ['target', 'max_samples', 'gave_up', 'budget'];
+
 export interface StopRecord {
   stopped: {
     promptId: string;
@@ -65,46 +66,84 @@ export interface AdaptivePromptIO {
   write(rows: SampleRow[], stop: StopRecord | null): Promise<void>;
 }
 
+/** A prompt's sampling so far: the rounds done and what their samples hold. */
+export interface PromptProgress {
+  rounds: number;
+  drawn: number;
+  accepted: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export const noProgress = (): PromptProgress => ({
+  rounds: 0,
+  drawn: 0,
+  accepted: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+});
+
+export function stopRecordOf(
+  promptId: string,
+  configHash: string,
+  reason: StopReason,
+  progress: PromptProgress,
+): StopRecord {
+  const { drawn, accepted, completionTokens } = progress;
+  return { stopped: { promptId, configHash, reason, drawn, accepted, completionTokens } };
+}
+
 /**
- * Samples one prompt in rounds until it stops. A round whose samples are all on disk is not asked again (its verdicts
- * are recomputed: they are deterministic), so a resumed prompt repeats no answered request and reaches the same
- * decisions a run without the fault would have.
+ * Samples a prompt's next round. A round whose samples are all on disk is not asked again (its verdicts are
+ * recomputed: they are deterministic), so a resumed prompt repeats no answered request and reaches the same decisions
+ * a run without the fault would have.
  */
+export async function sampleNextRound(
+  promptId: string,
+  configHash: string,
+  plan: AdaptivePlan,
+  io: AdaptivePromptIO,
+  before: PromptProgress,
+): Promise<{ progress: PromptProgress; stop: StopRecord | null }> {
+  const { start, size } = roundOf(plan, before.rounds);
+  if (size <= 0)
+    throw new Error(`adaptive sampling of ${promptId} ran past maxSamples ${plan.maxSamples} without stopping`);
+  const rows: SampleRow[] = [];
+  const missing: number[] = [];
+  for (let i = start; i < start + size; i++) {
+    const row = await io.onDisk(i);
+    if (row) rows.push(row);
+    else missing.push(i);
+  }
+  const fresh = missing.length ? await io.ask(before.rounds, missing) : [];
+  const progress = { ...before, rounds: before.rounds + 1, drawn: start + size };
+  for (const row of [...rows, ...fresh]) {
+    if (await io.verify(row)) progress.accepted += 1;
+    progress.promptTokens += row.usage.promptTokens;
+    progress.completionTokens += row.usage.completionTokens;
+  }
+  const reason = stopReason(plan, progress.drawn, progress.accepted);
+  const stop = reason ? stopRecordOf(promptId, configHash, reason, progress) : null;
+  if (fresh.length || stop)
+    await io.write(
+      fresh.sort((a, b) => a.sampleIndex - b.sampleIndex),
+      stop,
+    );
+  return { progress, stop };
+}
+
+/** Samples one prompt in rounds until it stops (see sampleNextRound). */
 export async function samplePromptAdaptively(
   promptId: string,
   configHash: string,
   plan: AdaptivePlan,
   io: AdaptivePromptIO,
 ): Promise<StopRecord> {
-  let accepted = 0;
-  let completionTokens = 0;
-  for (let round = 0; ; round++) {
-    const { start, size } = roundOf(plan, round);
-    if (size <= 0)
-      throw new Error(`adaptive sampling of ${promptId} ran past maxSamples ${plan.maxSamples} without stopping`);
-    const rows: SampleRow[] = [];
-    const missing: number[] = [];
-    for (let i = start; i < start + size; i++) {
-      const row = await io.onDisk(i);
-      if (row) rows.push(row);
-      else missing.push(i);
-    }
-    const fresh = missing.length ? await io.ask(round, missing) : [];
-    for (const row of [...rows, ...fresh]) {
-      if (await io.verify(row)) accepted += 1;
-      completionTokens += row.usage.completionTokens;
-    }
-    const drawn = start + size;
-    const reason = stopReason(plan, drawn, accepted);
-    const stop: StopRecord | null = reason
-      ? { stopped: { promptId, configHash, reason, drawn, accepted, completionTokens } }
-      : null;
-    if (fresh.length || stop)
-      await io.write(
-        fresh.sort((a, b) => a.sampleIndex - b.sampleIndex),
-        stop,
-      );
-    if (stop) return stop;
+  let progress = noProgress();
+  for (;;) {
+    const next = await sampleNextRound(promptId, configHash, plan, io, progress);
+    if (next.stop) return next.stop;
+    progress = next.progress;
   }
 }
 

@@ -27,7 +27,16 @@ import {
   type AttemptIndex,
   type ExpectedSample,
 } from './shard-attempts';
-import { adaptivePlanOf, roundOf, samplePromptAdaptively, type StopRecord } from './adaptive-sampling';
+import {
+  adaptivePlanOf,
+  roundOf,
+  sampleNextRound,
+  samplePromptAdaptively,
+  stopRecordOf,
+  type AdaptivePromptIO,
+  type StopRecord,
+} from './adaptive-sampling';
+import { sampleInBudgetedWaves } from './adaptive-budget';
 import { adaptiveTallyOf, emptyTally, existingSample, tallyOf, toSampleRow, type ShardTally } from './sample-rows';
 import { sourcePlansOf } from './prompt-plans';
 import { verdictFor, type VerifierConfig } from '../verify/reject-sample';
@@ -41,6 +50,8 @@ export interface GenerateShardInput {
   sampling: RunSpec['sampling'];
   /** Needed (only) with sampling.adaptive: samples are verified as they arrive, by the reject-sample stage's verifier. */
   verifier?: RunSpec['verifier'] | VerifierConfig;
+  /** With sampling.adaptive: the shard's share of teacher.budgetUSD and the run's cost per sample so far. */
+  budget?: { shareUSD: number; usdPerSample?: number };
 }
 
 export interface GenerateShardResult extends ShardTally {
@@ -367,6 +378,11 @@ async function generateAdaptively(
       "sampling.adaptive needs the run's verifier in the generate shard input",
       'AdaptiveWithoutVerifier',
     );
+  if (input.budget && !input.teacher.pricing)
+    throw ApplicationFailure.nonRetryable(
+      'a budgeted adaptive shard needs teacher.pricing to price its rounds',
+      'BudgetWithoutPricing',
+    );
   const cfg = input.verifier as VerifierConfig;
   const plan = adaptivePlanOf(input.sampling.adaptive!, cfg.keepPerPrompt);
   const configHash = generationConfigHash(input);
@@ -409,78 +425,109 @@ async function generateAdaptively(
     : undefined;
   const frames = new Map<string, Buffer>();
 
+  const ioFor = (p: PromptRow): AdaptivePromptIO => ({
+    onDisk: async (i) => {
+      const line = await readIndexedLine(recovered, sampleId(p.id, i, configHash));
+      return line ? (JSON.parse(line.toString('utf8')) as SampleRow) : undefined;
+    },
+    ask: async (round, missing) => {
+      const { start, size } = roundOf(plan, round);
+      const want = new Set(missing);
+      const rows: SampleRow[] = [];
+      // The first two requests ask for the whole round with its seed (the samples a fault-free run gets); an
+      // endpoint that caps n is then asked for what is missing with seeds of their own.
+      for (let attempt = 0; want.size && attempt <= MAX_TOP_UPS; attempt++) {
+        const full = attempt < 2;
+        const order = [...want];
+        const answer = await teacher.complete(
+          {
+            prompt: p.prompt,
+            n: full ? size : want.size,
+            seed: promptSeed(input.sampling.seed, p.id, full ? round : round + attempt * 65536),
+          },
+          ctx?.cancellationSignal,
+        );
+        tally.requests += answer.httpRequests ?? 1;
+        tally.promptTokens += answer.usage.promptTokens;
+        tally.completionTokens += answer.usage.completionTokens;
+        answer.choices.forEach((choice, k) => {
+          const index = full ? start + choice.index : order[k];
+          if (index === undefined || !want.has(index)) return;
+          want.delete(index);
+          const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
+          rows.push(row);
+          if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
+        });
+      }
+      if (want.size)
+        throw new Error(
+          `Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than ${size} for round ${round} of prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`,
+        );
+      return rows;
+    },
+    verify: async (row) => (await verdictFor(row, cfg, ctx?.cancellationSignal)).correct,
+    write: async (rows, stop) => {
+      if (lpOut && rows.length) await lpOut.append(Buffer.concat(rows.map((r) => frames.get(r.id)!)));
+      for (const r of rows) frames.delete(r.id);
+      // The round's samples and the prompt's stop record in one append: a kill leaves at most a torn last line.
+      // A stop record already on disk (a replayed prompt of a budgeted shard) is not written again.
+      const lines = [
+        ...rows.map((r) => JSON.stringify(r)),
+        ...(stop && !stops.has(p.id) ? [JSON.stringify(stop)] : []),
+      ];
+      if (lines.length) await out.append(lines.join('\n') + '\n');
+      const used = {
+        promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
+        completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
+      };
+      recordSamples(
+        ctx,
+        rows.length,
+        { prompt: used.promptTokens, completion: used.completionTokens },
+        input.teacher.model,
+      );
+      recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
+      written += rows.length;
+      beat(written);
+    },
+  });
   const samplePrompt = async (p: PromptRow) => {
     if (overtaken || (overtaken = await exists(final))) return;
-    const stop = await samplePromptAdaptively(p.id, configHash, plan, {
-      onDisk: async (i) => {
-        const line = await readIndexedLine(recovered, sampleId(p.id, i, configHash));
-        return line ? (JSON.parse(line.toString('utf8')) as SampleRow) : undefined;
-      },
-      ask: async (round, missing) => {
-        const { start, size } = roundOf(plan, round);
-        const want = new Set(missing);
-        const rows: SampleRow[] = [];
-        // The first two requests ask for the whole round with its seed (the samples a fault-free run gets); an
-        // endpoint that caps n is then asked for what is missing with seeds of their own.
-        for (let attempt = 0; want.size && attempt <= MAX_TOP_UPS; attempt++) {
-          const full = attempt < 2;
-          const order = [...want];
-          const answer = await teacher.complete(
-            {
-              prompt: p.prompt,
-              n: full ? size : want.size,
-              seed: promptSeed(input.sampling.seed, p.id, full ? round : round + attempt * 65536),
-            },
-            ctx?.cancellationSignal,
-          );
-          tally.requests += answer.httpRequests ?? 1;
-          tally.promptTokens += answer.usage.promptTokens;
-          tally.completionTokens += answer.usage.completionTokens;
-          answer.choices.forEach((choice, k) => {
-            const index = full ? start + choice.index : order[k];
-            if (index === undefined || !want.has(index)) return;
-            want.delete(index);
-            const row = toSampleRow(p, index, k, configHash, choice, answer, input.sampling);
-            rows.push(row);
-            if (choice.logprobs) frames.set(row.id, encodeSampleLogprobs({ id: row.id, tokens: choice.logprobs }));
-          });
-        }
-        if (want.size)
-          throw new Error(
-            `Teacher ${input.teacher.model} at ${input.teacher.baseURL} returned fewer choices than ${size} for round ${round} of prompt ${p.id} after ${MAX_TOP_UPS} top-up requests`,
-          );
-        return rows;
-      },
-      verify: async (row) => (await verdictFor(row, cfg, ctx?.cancellationSignal)).correct,
-      write: async (rows, stop) => {
-        if (lpOut && rows.length) await lpOut.append(Buffer.concat(rows.map((r) => frames.get(r.id)!)));
-        for (const r of rows) frames.delete(r.id);
-        // The round's samples and the prompt's stop record in one append: a kill leaves at most a torn last line.
-        const lines = [...rows.map((r) => JSON.stringify(r)), ...(stop ? [JSON.stringify(stop)] : [])];
-        await out.append(lines.join('\n') + '\n');
-        const used = {
-          promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
-          completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
-        };
-        recordSamples(
-          ctx,
-          rows.length,
-          { prompt: used.promptTokens, completion: used.completionTokens },
-          input.teacher.model,
-        );
-        recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
-        written += rows.length;
-        beat(written);
-      },
-    });
-    stops.set(p.id, stop);
+    stops.set(p.id, await samplePromptAdaptively(p.id, configHash, plan, ioFor(p)));
   };
   try {
-    await mapWithConcurrency(
-      prompts.filter((p) => !stops.has(p.id)),
-      input.teacher.concurrency,
-      samplePrompt,
-    );
+    if (input.budget) {
+      // Within a budget every prompt is replayed from the samples on disk, stopped ones too: the waves' decisions
+      // rest on the whole shard's spend and verdicts (see adaptive-budget.ts).
+      await sampleInBudgetedWaves(prompts, {
+        plan,
+        concurrency: input.teacher.concurrency,
+        budgetUSD: input.budget.shareUSD,
+        ...(input.budget.usdPerSample !== undefined ? { priorUSDPerSample: input.budget.usdPerSample } : {}),
+        pricing: input.teacher.pricing!,
+        runRound: async (p, progress) => {
+          const recorded = stops.get(p.id)?.stopped.drawn;
+          if (recorded !== undefined && progress.drawn >= recorded) return { progress, stopped: true };
+          if (overtaken || (overtaken = await exists(final))) return { progress, stopped: true };
+          const r = await sampleNextRound(p.id, configHash, plan, ioFor(p), progress);
+          if (r.stop && !stops.has(p.id)) stops.set(p.id, r.stop);
+          return { progress: r.progress, stopped: !!r.stop };
+        },
+        refuse: async (p, progress) => {
+          if (stops.has(p.id)) return;
+          const stop = stopRecordOf(p.id, configHash, 'budget', progress);
+          await ioFor(p).write([], stop);
+          stops.set(p.id, stop);
+        },
+        done: () => overtaken,
+      });
+    } else {
+      await mapWithConcurrency(
+        prompts.filter((p) => !stops.has(p.id)),
+        input.teacher.concurrency,
+        samplePrompt,
+      );
+    }
     await lpOut?.sync();
     await out.sync();
   } finally {

@@ -112,7 +112,7 @@ export async function tallyOf(file: string): Promise<ShardTally> {
 }
 
 function emptyAdaptiveTally(): AdaptiveTally {
-  return { drawn: 0, accepted: 0, stopped: { target: 0, max_samples: 0, gave_up: 0 } };
+  return { drawn: 0, accepted: 0, stopped: { target: 0, max_samples: 0, gave_up: 0, budget: 0 } };
 }
 
 export function adaptiveTallyOf(stops: Iterable<StopRecord>): AdaptiveTally {

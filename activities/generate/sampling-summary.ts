@@ -28,7 +28,7 @@ export async function adaptiveSamplingSummary(runDir: string): Promise<AdaptiveS
     drawn: 0,
     accepted: 0,
     completionTokens: 0,
-    stopped: { target: 0, max_samples: 0, gave_up: 0 },
+    stopped: { target: 0, max_samples: 0, gave_up: 0, budget: 0 },
     drawnPerPrompt: {},
     files: names.map((f) => `generate/${f}`),
   };

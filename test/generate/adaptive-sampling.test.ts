@@ -116,7 +116,7 @@ test('giveUpAfter stops a prompt whose first samples are all wrong', async () =>
     ['p2', 2],
     ['p3', 4],
   ]);
-  expect(r.adaptive?.stopped).toEqual({ target: 2, max_samples: 0, gave_up: 2 });
+  expect(r.adaptive?.stopped).toEqual({ target: 2, max_samples: 0, gave_up: 2, budget: 0 });
 });
 
 test('a retry after a failure mid-shard asks no answered request again and commits what a fault-free run commits', async () => {

@@ -152,6 +152,45 @@ test('a spent budget stops new shards; the finished ones go on through the pipel
   expect(stubs.called('fineTune')).toHaveLength(1);
 });
 
+test('with adaptive sampling each shard gets a share of what is left of the budget', async () => {
+  // $0.10 per shard, $2 over 4 shards started one at a time: each share is what is left over the shards to start.
+  const stubs = stubActivities({ kept: 40, shardTokens: { prompt: 50_000, completion: 50_000 } });
+  const teacher = {
+    baseURL: 'http://127.0.0.1:9/v1',
+    model: 'stub-teacher',
+    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
+    budgetUSD: 2,
+  };
+  const summary = await run(stubs, {
+    workflowId: `budget-share-${randomUUID()}`,
+    args: [stubSpec('budget-share', s.taskQueue, s.artifactRoot, { teacher, sampling: { adaptive: {} } })],
+  });
+  const shares = stubs
+    .called('generateShard')
+    .map((c) => c.input as { shardIndex: number; budget?: { shareUSD: number; usdPerSample?: number } })
+    .sort((a, b) => a.shardIndex - b.shardIndex)
+    .map((i) => i.budget);
+  expect(shares).toHaveLength(4);
+  [2 / 4, 1.9 / 3, 1.8 / 2, 1.7 / 1].forEach((want, i) => expect(shares[i]!.shareUSD).toBeCloseTo(want, 9));
+  // From the second shard on, the run's cost per sample so far ($0.10 per 20 samples) prices a first round.
+  expect(shares[0]!.usdPerSample).toBeUndefined();
+  for (const sh of shares.slice(1)) expect(sh!.usdPerSample).toBeCloseTo(0.1 / 20, 9);
+  expect(summary.counts.generate).toMatchObject({ shardsDone: 4, shardCount: 4 });
+
+  // Without adaptive sampling a shard is never given a share (the budget is checked between shards only).
+  const fixed = stubActivities({ kept: 40, shardTokens: { prompt: 50_000, completion: 50_000 } });
+  await run(fixed, {
+    workflowId: `budget-fixed-${randomUUID()}`,
+    args: [stubSpec('budget-fixed', s.taskQueue, s.artifactRoot, { teacher })],
+  });
+  expect(fixed.called('generateShard').map((c) => (c.input as { budget?: unknown }).budget)).toEqual([
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+});
+
 test('the generation child continues as new when its history fills, and runs every shard exactly once', async () => {
   const stubs = stubActivities({ kept: 50 });
   const workflowId = `can-${randomUUID()}`;
