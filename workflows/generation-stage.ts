@@ -1,7 +1,7 @@
 import { startChild } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import { generationWorkflow } from './generation';
-import { pauseSignal, resumeSignal, teacherLimitsSignal, type GenerationTally } from './messages';
+import { emptyGenerationTally, pauseSignal, resumeSignal, teacherLimitsSignal, type GenerationTally } from './messages';
 import { generationIdOf, type RunControl } from './run-control';
 import type { Run } from './run-context';
 
@@ -18,19 +18,7 @@ export async function generate(
 ): Promise<{ tally: GenerationTally; merged: MergedSamples }> {
   const { spec } = run;
   const { progress } = control;
-  const emptyTally: GenerationTally = {
-    shardCount: prepared.shardCount,
-    shardsDone: 0,
-    prompts: 0,
-    samples: 0,
-    requests: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    resumedSamples: 0,
-    costUSD: 0,
-    projectedCostUSD: 0,
-    stoppedByBudget: false,
-  };
+  const emptyTally = emptyGenerationTally(prepared.shardCount);
   progress.generation = emptyTally;
   const limits = progress.teacherLimits ?? {};
   const pausedAtStart = progress.paused;

@@ -43,6 +43,23 @@ export interface TeacherLimits {
 }
 
 export const progressQuery = defineQuery<RunProgress>('progress');
+/** A generation child's tally before its first shard. */
+export function emptyGenerationTally(shardCount: number): GenerationTally {
+  return {
+    shardCount,
+    shardsDone: 0,
+    prompts: 0,
+    samples: 0,
+    requests: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    resumedSamples: 0,
+    costUSD: 0,
+    projectedCostUSD: 0,
+    stoppedByBudget: false,
+  };
+}
+
 export const generationTallyQuery = defineQuery<GenerationTally>('generationTally');
 /** Sent by the generation child after each finished shard, so the parent's progress query stays live. */
 export const generationProgressSignal = defineSignal<[GenerationTally]>('generationProgress');

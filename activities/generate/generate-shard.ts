@@ -203,17 +203,7 @@ async function generateShardSamples(
     // One append per prompt, whole: a kill leaves at most one torn line, at the end, which readers leave alone.
     await out.append(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     for (const r of rows) written.add(r.id);
-    const used = {
-      promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
-      completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
-    };
-    recordSamples(
-      ctx,
-      rows.length,
-      { prompt: used.promptTokens, completion: used.completionTokens },
-      input.teacher.model,
-    );
-    recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
+    recordWritten(ctx, rows, input.teacher);
     tally.samples = written.size;
     beat(written.size);
   };
@@ -350,6 +340,14 @@ function reportUnusable(ctx: Context | undefined, final: string, index: AttemptI
   }
 }
 
+/** The metrics of samples written: their count, tokens and cost. */
+function recordWritten(ctx: Context | undefined, rows: SampleRow[], teacher: RunSpec['teacher']): void {
+  const prompt = rows.reduce((t, r) => t + r.usage.promptTokens, 0);
+  const completion = rows.reduce((t, r) => t + r.usage.completionTokens, 0);
+  recordSamples(ctx, rows.length, { prompt, completion }, teacher.model);
+  recordCost(ctx, costUSD({ promptTokens: prompt, completionTokens: completion }, teacher.pricing), teacher.model);
+}
+
 /** A heartbeat a few times per heartbeat timeout (at most every 2 s): the SDK sends at most one per 0.8 × timeout. */
 export function heartbeatIntervalMs(heartbeatTimeoutMs: number | undefined): number {
   if (!heartbeatTimeoutMs) return 2000;
@@ -476,17 +474,7 @@ async function generateAdaptively(
         ...(stop && !stops.has(p.id) ? [JSON.stringify(stop)] : []),
       ];
       if (lines.length) await out.append(lines.join('\n') + '\n');
-      const used = {
-        promptTokens: rows.reduce((t, r) => t + r.usage.promptTokens, 0),
-        completionTokens: rows.reduce((t, r) => t + r.usage.completionTokens, 0),
-      };
-      recordSamples(
-        ctx,
-        rows.length,
-        { prompt: used.promptTokens, completion: used.completionTokens },
-        input.teacher.model,
-      );
-      recordCost(ctx, costUSD(used, input.teacher.pricing), input.teacher.model);
+      recordWritten(ctx, rows, input.teacher);
       written += rows.length;
       beat(written);
     },

@@ -11,6 +11,7 @@ import { verifyMath } from '../../activities/verify/math';
 import { DatasetSchema, SamplingSchema, TeacherSchema, VerifierSchema } from '../../schemas/run-spec';
 import type { PromptRow, SampleRow } from '../../schemas/artifact';
 import type { GenerationInput } from '../../workflows/generation';
+import { emptyGenerationTally } from '../../workflows/messages';
 import { startSolveRateEndpoint, type SolveRateEndpoint } from '../../bench/sampling/solve-rate-endpoint';
 import { activityAttempts, failureMessage, listDir, useChaosStack, waitFor, type ChaosStack } from './harness';
 import { recordRow } from './table';
@@ -139,19 +140,7 @@ test.each([
         heartbeatSeconds: 3,
         stageHours: 1,
         nextShard: 0,
-        tally: {
-          shardCount: prepared.shardCount,
-          shardsDone: 0,
-          prompts: 0,
-          samples: 0,
-          requests: 0,
-          promptTokens: 0,
-          completionTokens: 0,
-          resumedSamples: 0,
-          costUSD: 0,
-          projectedCostUSD: 0,
-          stoppedByBudget: false,
-        },
+        tally: emptyGenerationTally(prepared.shardCount),
         maxHistoryEvents: 8000,
       };
       const h = await s.client.workflow.start('generationWorkflow', {

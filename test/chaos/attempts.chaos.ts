@@ -11,6 +11,7 @@ import { readJsonl, readJsonlLines } from '../../activities/artifacts/store';
 import { DatasetSchema, SamplingSchema, TeacherSchema } from '../../schemas/run-spec';
 import type { PromptRow, SampleRow } from '../../schemas/artifact';
 import type { GenerationInput } from '../../workflows/generation';
+import { emptyGenerationTally } from '../../workflows/messages';
 import { startLongAnswerTeacher, type LongAnswerTeacher } from '../helpers/long-answer-teacher';
 import { startPartitionProxy, type PartitionProxy } from '../helpers/partition-proxy';
 import { activityAttempts, failureMessage, listDir, sleep, useChaosStack, waitFor, type ChaosStack } from './harness';
@@ -56,19 +57,7 @@ function generationInput(runDir: string, shardCount: number, baseURL: string): G
     heartbeatSeconds: HEARTBEAT_SECONDS,
     stageHours: 1,
     nextShard: 0,
-    tally: {
-      shardCount,
-      shardsDone: 0,
-      prompts: 0,
-      samples: 0,
-      requests: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      resumedSamples: 0,
-      costUSD: 0,
-      projectedCostUSD: 0,
-      stoppedByBudget: false,
-    },
+    tally: emptyGenerationTally(shardCount),
     maxHistoryEvents: 8000,
   };
 }

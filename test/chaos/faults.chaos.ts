@@ -6,7 +6,7 @@ import { mergeShards } from '../../activities/generate/merge-shards';
 import { readJsonl } from '../../activities/artifacts/store';
 import { DatasetSchema, SamplingSchema, TeacherSchema } from '../../schemas/run-spec';
 import type { GenerationInput } from '../../workflows/generation';
-import type { GenerationTally } from '../../workflows/messages';
+import { emptyGenerationTally, type GenerationTally } from '../../workflows/messages';
 import type { SampleRow } from '../../schemas/artifact';
 import {
   activityAttempts,
@@ -91,19 +91,7 @@ function input(
     heartbeatSeconds,
     stageHours: 1,
     nextShard: 0,
-    tally: {
-      shardCount,
-      shardsDone: 0,
-      prompts: 0,
-      samples: 0,
-      requests: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      resumedSamples: 0,
-      costUSD: 0,
-      projectedCostUSD: 0,
-      stoppedByBudget: false,
-    },
+    tally: emptyGenerationTally(shardCount),
     maxHistoryEvents: 8000,
   };
 }

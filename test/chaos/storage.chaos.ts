@@ -24,7 +24,7 @@ import { DatasetSchema, SamplingSchema, TeacherSchema } from '../../schemas/run-
 import type { PromptRow, SampleRow } from '../../schemas/artifact';
 import type { GenerationInput } from '../../workflows/generation';
 import type { RunSummary } from '../../workflows/distillation';
-import { pauseSignal, resumeSignal } from '../../workflows/messages';
+import { pauseSignal, resumeSignal, emptyGenerationTally } from '../../workflows/messages';
 import {
   accountingProblems,
   accountRun,
@@ -465,19 +465,7 @@ test('a torn shard (a killed writer’s half line) is never read as complete: th
     heartbeatSeconds: 30,
     stageHours: 1,
     nextShard: 0,
-    tally: {
-      shardCount,
-      shardsDone: 0,
-      prompts: 0,
-      samples: 0,
-      requests: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      resumedSamples: 0,
-      costUSD: 0,
-      projectedCostUSD: 0,
-      stoppedByBudget: false,
-    },
+    tally: emptyGenerationTally(shardCount),
     maxHistoryEvents: 8000,
   });
   // Shard 0 made properly, then turned into what a writer killed mid-line leaves: 3 whole prompts and half a line.
