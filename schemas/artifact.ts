@@ -42,6 +42,12 @@ export interface SampleRow {
   usage: { promptTokens: number; completionTokens: number };
   /** Cancelled mid-stream as wasted (finishReason aborted_loop / aborted_length): why, and max_tokens left unspent. */
   aborted?: { detail: string; savedTokens: number };
+  /**
+   * Adaptive sampling: the verdict the sample got when its round was verified during generation. A retried shard
+   * decides from it instead of verifying again (a sandbox timeout or a judge need not repeat itself); the
+   * reject-sample stage always verifies for itself.
+   */
+  roundCorrect?: boolean;
   teacher: { model: string; systemFingerprint?: string | null };
   sampling: { temperature: number; top_p: number; max_tokens: number; seed: number };
   latencyMs: number;

@@ -121,8 +121,13 @@ export async function generationWorkflow(input: GenerationInput): Promise<Genera
       !historyFull() &&
       !tally.stoppedByBudget
     ) {
+      const share = shares ? shareFor(next) : undefined;
+      // Nothing left to share out: wait for the shards in flight to hand back what they did not spend, or stop.
+      if (share !== undefined && share <= 0) {
+        if (!pending.size) tally.stoppedByBudget = true;
+        break;
+      }
       const shardIndex = next++;
-      const share = shares ? shareFor(shardIndex) : undefined;
       if (share !== undefined) reserved.set(shardIndex, share);
       pending.set(
         shardIndex,

@@ -94,9 +94,9 @@ export function stopRecordOf(
 }
 
 /**
- * Samples a prompt's next round. A round whose samples are all on disk is not asked again (its verdicts are
- * recomputed: they are deterministic), so a resumed prompt repeats no answered request and reaches the same decisions
- * a run without the fault would have.
+ * Samples a prompt's next round. A round whose samples are all on disk is not asked again, and a sample on disk keeps
+ * the verdict it was written with (`roundCorrect`), so a resumed prompt repeats no answered request and reaches the
+ * same decisions a run without the fault would have.
  */
 export async function sampleNextRound(
   promptId: string,
@@ -117,8 +117,9 @@ export async function sampleNextRound(
   }
   const fresh = missing.length ? await io.ask(before.rounds, missing) : [];
   const progress = { ...before, rounds: before.rounds + 1, drawn: start + size };
+  for (const row of fresh) row.roundCorrect = await io.verify(row);
   for (const row of [...rows, ...fresh]) {
-    if (await io.verify(row)) progress.accepted += 1;
+    if (row.roundCorrect ?? (await io.verify(row))) progress.accepted += 1;
     progress.promptTokens += row.usage.promptTokens;
     progress.completionTokens += row.usage.completionTokens;
   }

@@ -502,7 +502,7 @@ async function generateAdaptively(
           return { progress: r.progress, stopped: !!r.stop };
         },
         refuse: async (p, progress) => {
-          if (stops.has(p.id)) return;
+          if (overtaken || stops.has(p.id)) return;
           const stop = stopRecordOf(p.id, configHash, 'budget', progress);
           await ioFor(p).write([], stop);
           stops.set(p.id, stop);
@@ -533,7 +533,9 @@ async function generateAdaptively(
   try {
     const expected = new Map<string, ExpectedSample>();
     for (const p of prompts) {
-      const stop = index.stops.get(stopKey(p.id));
+      // Within a budget the committing attempt's own plan (its decisions rest on its whole view of the shard);
+      // otherwise the first record per prompt, the same for every attempt.
+      const stop = (input.budget ? stops.get(p.id) : undefined) ?? index.stops.get(stopKey(p.id));
       if (!stop) {
         if (index.vanished || (await exists(final))) return adaptiveCommitted(input, final, own);
         throw new Error(`prompt ${p.id} of ${final} has no stop record in its attempt files after adaptive sampling`);

@@ -20,8 +20,11 @@ export interface SolveRateModel {
   wrongLengthFactor: number;
   /** Salt of the PRNG. */
   seed: number;
-  /** Time before each answer (ms): keeps requests in flight long enough for a chaos test to kill a client among them. */
-  delayMs?: number;
+  /**
+   * Time before each answer (ms): keeps requests in flight long enough for a chaos test to kill a client among them;
+   * a function of the request gives each its own delay (answers then arrive out of order).
+   */
+  delayMs?: number | ((prompt: string, seed: number | null) => number);
   /** Overrides the Beta draw for a prompt (tests pin prompts to always/never solved). */
   solveRate?: (prompt: string) => number | undefined;
 }
@@ -163,7 +166,8 @@ export async function startSolveRateEndpoint(
           }),
         );
       };
-      if (m.delayMs) setTimeout(send, m.delayMs);
+      const delay = typeof m.delayMs === 'function' ? m.delayMs(prompt, seed) : m.delayMs;
+      if (delay) setTimeout(send, delay);
       else send();
     });
   });

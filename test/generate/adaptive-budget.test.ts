@@ -15,11 +15,24 @@ const rateOf = (prompt: string) => {
 };
 
 let teacher: SolveRateEndpoint;
-beforeAll(async () => (teacher = await startSolveRateEndpoint({ solveRate: rateOf })));
-afterAll(async () => teacher.close());
+// The same teacher (same answers) answering after 0-42 ms a request, so that rounds finish in another order.
+let slow: SolveRateEndpoint;
+beforeAll(async () => {
+  teacher = await startSolveRateEndpoint({ solveRate: rateOf });
+  slow = await startSolveRateEndpoint({
+    solveRate: rateOf,
+    delayMs: (prompt, seed) => ((seed ?? 0) + prompt.length) % 43,
+  });
+});
+afterAll(async () => {
+  await teacher.close();
+  await slow.close();
+});
 beforeEach(() => {
-  teacher.log.length = 0;
-  teacher.failAfter = undefined;
+  for (const t of [teacher, slow]) {
+    t.log.length = 0;
+    t.failAfter = undefined;
+  }
 });
 
 // $1 per completion token (prompt tokens free): spend is counted in tokens.
@@ -106,14 +119,13 @@ test('a retry after a failure mid-wave makes the same budget decisions and asks 
 
   const runDir = await shardDir(9);
   // Dies in the second wave, with rounds of it out: the retry replays the waves from the samples on disk.
-  teacher.failAfter = 11;
-  const err = await generateShard(input(runDir, budget, { maxRetries: 0 })).catch((e: unknown) => e);
+  slow.failAfter = 11;
+  const err = await generateShard(input(runDir, budget, { maxRetries: 0, baseURL: slow.url })).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(Error);
-  const beforeRetry = answeredKeys(teacher.log).length;
-  expect(beforeRetry).toBe(11);
-  teacher.failAfter = undefined;
-  await generateShard(input(runDir, budget, { maxRetries: 0 }));
-  const answered = answeredKeys(teacher.log);
+  expect(answeredKeys(slow.log).length).toBe(11);
+  slow.failAfter = undefined;
+  await generateShard(input(runDir, budget, { maxRetries: 0, baseURL: slow.url }));
+  const answered = answeredKeys(slow.log);
   expect(answered.length - new Set(answered).size).toBe(0);
   expect([...answered].sort()).toEqual([...fullLog].sort());
   const rows = await shardRows(runDir);
@@ -147,7 +159,9 @@ describe('a budgeted wave', () => {
         concurrency: 4,
         budgetUSD: 300,
         spent: { usd: 50, samples: 10 },
-        usdPerSample: (p) => costOf(p) / 2,
+        // The estimate (4 per round) is not what a round costs (5-15): a rule that read whichever rounds happen to
+        // have finished would decide differently from one timing to the next.
+        usdPerSample: () => 2,
         io: {
           run: async (p) => {
             most = Math.max(most, ++out);
@@ -172,6 +186,14 @@ describe('a budgeted wave', () => {
     expect(a.refused.length).toBeGreaterThan(0);
     expect(a.ran).toEqual([...Array(a.ran.length).keys()]);
     expect(a.spent.usd).toBeLessThanOrEqual(300 + 3 * 15);
+    // By hand: round k goes out while 50 + the cost of rounds 0..k-4 + 4 per round still out (k-3..k-1) + 4 ≤ 300.
+    let cut = 0;
+    for (let k = 0, settled = 50; k < wave.length; k++) {
+      if (k >= 4) settled += costOf(wave[k - 4]!);
+      if (settled >= 300 || settled + 4 * Math.min(k, 3) + 4 > 300) break;
+      cut = k + 1;
+    }
+    expect(a.ran).toHaveLength(cut);
   });
 
   test('a failing round stops new rounds and is rethrown once those out have ended', async () => {

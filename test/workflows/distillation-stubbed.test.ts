@@ -152,29 +152,52 @@ test('a spent budget stops new shards; the finished ones go on through the pipel
   expect(stubs.called('fineTune')).toHaveLength(1);
 });
 
-test('with adaptive sampling each shard gets a share of what is left of the budget', async () => {
-  // $0.10 per shard, $2 over 4 shards started one at a time: each share is what is left over the shards to start.
-  const stubs = stubActivities({ kept: 40, shardTokens: { prompt: 50_000, completion: 50_000 } });
+test('with adaptive sampling each shard gets a share of what is left of the budget, less the shares still held', async () => {
+  // $0.10 per shard, $2 over 4 shards, two in flight, finished one at a time (the valve).
+  const valve = shardValve();
+  const stubs = stubActivities({
+    kept: 40,
+    shardTokens: { prompt: 50_000, completion: 50_000 },
+    beforeShardDone: valve.beforeShardDone,
+  });
   const teacher = {
     baseURL: 'http://127.0.0.1:9/v1',
     model: 'stub-teacher',
     pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
     budgetUSD: 2,
   };
-  const summary = await run(stubs, {
+  s.use(stubs.activities);
+  const handle = await s.env.client.workflow.start('distillationWorkflow', {
+    taskQueue: s.taskQueue,
     workflowId: `budget-share-${randomUUID()}`,
-    args: [stubSpec('budget-share', s.taskQueue, s.artifactRoot, { teacher, sampling: { adaptive: {} } })],
+    args: [
+      stubSpec('budget-share', s.taskQueue, s.artifactRoot, {
+        teacher,
+        sampling: { adaptive: {} },
+        generation: { shardSize: 10, maxShardsInFlight: 2 },
+      }),
+    ],
   });
+  for (const started of [2, 3, 4]) {
+    await until(
+      'shards started',
+      () => valve.started.length,
+      (n) => n === started,
+    );
+    valve.release(1);
+  }
+  valve.release(1);
+  const summary = (await handle.result()) as RunSummary;
   const shares = stubs
     .called('generateShard')
     .map((c) => c.input as { shardIndex: number; budget?: { shareUSD: number; usdPerSample?: number } })
     .sort((a, b) => a.shardIndex - b.shardIndex)
     .map((i) => i.budget);
+  // shard 0: 2/4; shard 1: (2 − 0.5 held)/3; shard 2: (2 − 0.1 spent − 0.5 held)/2; shard 3: (2 − 0.2 − 0.7)/1
   expect(shares).toHaveLength(4);
-  [2 / 4, 1.9 / 3, 1.8 / 2, 1.7 / 1].forEach((want, i) => expect(shares[i]!.shareUSD).toBeCloseTo(want, 9));
-  // From the second shard on, the run's cost per sample so far ($0.10 per 20 samples) prices a first round.
-  expect(shares[0]!.usdPerSample).toBeUndefined();
-  for (const sh of shares.slice(1)) expect(sh!.usdPerSample).toBeCloseTo(0.1 / 20, 9);
+  [0.5, 0.5, 0.7, 1.1].forEach((want, i) => expect(shares[i]!.shareUSD).toBeCloseTo(want, 9));
+  // Once a shard has finished, the run's cost per sample so far ($0.10 per 20 samples) prices a first round.
+  expect(shares.map((x) => x!.usdPerSample)).toEqual([undefined, undefined, 0.1 / 20, 0.1 / 20]);
   expect(summary.counts.generate).toMatchObject({ shardsDone: 4, shardCount: 4 });
 
   // Without adaptive sampling a shard is never given a share (the budget is checked between shards only).
@@ -189,6 +212,52 @@ test('with adaptive sampling each shard gets a share of what is left of the budg
     undefined,
     undefined,
   ]);
+});
+
+test('with nothing left to share out, no shard starts: it waits for those in flight, then stops for the budget', async () => {
+  // $0.80 per shard (a shard that overshoots its share), $1 over 4 shards, two in flight.
+  const valve = shardValve();
+  const stubs = stubActivities({
+    kept: 40,
+    shardTokens: { prompt: 400_000, completion: 400_000 },
+    beforeShardDone: valve.beforeShardDone,
+  });
+  const teacher = {
+    baseURL: 'http://127.0.0.1:9/v1',
+    model: 'stub-teacher',
+    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
+    budgetUSD: 1,
+  };
+  s.use(stubs.activities);
+  const handle = await s.env.client.workflow.start('distillationWorkflow', {
+    taskQueue: s.taskQueue,
+    workflowId: `budget-none-left-${randomUUID()}`,
+    args: [
+      stubSpec('budget-none-left', s.taskQueue, s.artifactRoot, {
+        teacher,
+        sampling: { adaptive: {} },
+        generation: { shardSize: 10, maxShardsInFlight: 2 },
+      }),
+    ],
+  });
+  await until(
+    'two shards started',
+    () => valve.started.length,
+    (n) => n === 2,
+  );
+  valve.release(1);
+  await until(
+    'one shard reported',
+    () => progressOf(handle),
+    (p) => p.generation?.shardsDone === 1,
+  );
+  // $0.80 spent and $0.25 held by the shard in flight: a third shard would get nothing, so it does not start.
+  await sleep(500);
+  expect(valve.started).toHaveLength(2);
+  valve.release(1);
+  const summary = (await handle.result()) as RunSummary;
+  expect(stubs.called('generateShard')).toHaveLength(2);
+  expect(summary.counts.generate).toMatchObject({ shardsDone: 2, shardCount: 4, stoppedByBudget: 1 });
 });
 
 test('the generation child continues as new when its history fills, and runs every shard exactly once', async () => {
