@@ -31,20 +31,14 @@ export function waveOrder<T extends BudgetedPrompt>(prompts: readonly T[]): T[] 
   });
 }
 
-/** What a round cost once it is verified: all its samples' recorded usage, priced, and how many samples it drew. */
-export interface RoundCost {
-  usd: number;
-  samples: number;
-}
-
 export interface WaveIO<T> {
   /** Samples the prompt's next round; resolves with what the round cost. */
-  run(prompt: T): Promise<RoundCost>;
+  run(prompt: T): Promise<Spend>;
   /** Stops the prompt for the budget. */
   refuse(prompt: T): Promise<void>;
 }
 
-/** Spend and samples drawn so far, for the estimate of a prompt's first round. */
+/** Money spent and samples drawn: by a round (its samples' recorded usage, priced), or so far. */
 export interface Spend {
   usd: number;
   samples: number;
@@ -85,7 +79,7 @@ export async function runBudgetedWave<T extends BudgetedPrompt>(
   },
 ): Promise<Spend> {
   const window = Math.max(1, opts.concurrency);
-  const outcomes: Promise<RoundCost>[] = [];
+  const outcomes: Promise<Spend>[] = [];
   const estimates: number[] = [];
   const spent = { ...opts.spent };
   let settledUpTo = -1;
@@ -124,7 +118,7 @@ export async function runBudgetedWave<T extends BudgetedPrompt>(
   const rejected = all.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined || rejected) throw failed ?? rejected!.reason;
   const after = { ...opts.spent };
-  for (const r of all as PromiseFulfilledResult<RoundCost>[]) {
+  for (const r of all as PromiseFulfilledResult<Spend>[]) {
     after.usd += r.value.usd;
     after.samples += r.value.samples;
   }
