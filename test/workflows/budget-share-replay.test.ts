@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import * as path from 'node:path';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { dataConverterFromEnv, failureConverterPath } from '../../infra/codec/aes-gcm-codec';
+import { Worker } from '@temporalio/worker';
+import { dataConverterFromEnv } from '../../infra/codec/aes-gcm-codec';
+import { bundleWithReplacedText } from './replace-text-bundle';
 import { workflowBundlePath } from '../../workers/build-bundle';
 import { shardValve, stubActivities } from './stub-activities';
 import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
@@ -21,22 +21,8 @@ jest.setTimeout(180_000);
 
 const PATCH_CHECK = "patched('adaptive-budget-share')";
 
-async function bundleWith(patchIs: 'true' | 'false'): Promise<string> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    failureConverterPath,
-    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
-    webpackConfigHook: (config) => {
-      config.module!.rules!.unshift({
-        test: /[\\/]workflows[\\/]generation\.ts$/,
-        enforce: 'pre',
-        use: [{ loader: path.join(__dirname, 'replace-text-loader.js'), options: { from: PATCH_CHECK, to: patchIs } }],
-      });
-      return config;
-    },
-  });
-  return code;
-}
+const bundleWith = (patchIs: 'true' | 'false') =>
+  bundleWithReplacedText(/[\\/]workflows[\\/]generation\.ts$/, PATCH_CHECK, patchIs);
 
 test('a generation recorded before budget shares replays on today’s code, and would not without the patch check', async () => {
   const before = await bundleWith('false');

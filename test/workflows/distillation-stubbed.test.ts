@@ -57,6 +57,38 @@ async function run(
   })) as RunSummary;
 }
 
+/** A teacher priced at $1 per 1M tokens with a budget. */
+const pricedTeacher = (budgetUSD: number) => ({
+  baseURL: 'http://127.0.0.1:9/v1',
+  model: 'stub-teacher',
+  pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
+  budgetUSD,
+});
+
+/** An adaptive run within a budget, two shards in flight, each costing `shardUSD` and held until the valve lets it end. */
+async function startBudgetedAdaptive(name: string, budgetUSD: number, shardUSD: number) {
+  const valve = shardValve();
+  const tokens = shardUSD * 500_000;
+  const stubs = stubActivities({
+    kept: 40,
+    shardTokens: { prompt: tokens, completion: tokens },
+    beforeShardDone: valve.beforeShardDone,
+  });
+  s.use(stubs.activities);
+  const handle = await s.env.client.workflow.start('distillationWorkflow', {
+    taskQueue: s.taskQueue,
+    workflowId: `${name}-${randomUUID()}`,
+    args: [
+      stubSpec(name, s.taskQueue, s.artifactRoot, {
+        teacher: pricedTeacher(budgetUSD),
+        sampling: { adaptive: {} },
+        generation: { shardSize: 10, maxShardsInFlight: 2 },
+      }),
+    ],
+  });
+  return { valve, stubs, handle };
+}
+
 test('pause holds new shards, setTeacherLimits changes the limits (valid ones only), resume finishes with every shard once', async () => {
   const valve = shardValve();
   const stubs = stubActivities({ kept: 40, beforeShardDone: valve.beforeShardDone });
@@ -136,15 +168,9 @@ test('pause holds new shards, setTeacherLimits changes the limits (valid ones on
 test('a spent budget stops new shards; the finished ones go on through the pipeline', async () => {
   // $1 per shard (0.5M prompt + 0.5M completion tokens at $1 per 1M), budget $2.50: the third shard crosses it.
   const stubs = stubActivities({ kept: 100, shardTokens: { prompt: 500_000, completion: 500_000 } });
-  const teacher = {
-    baseURL: 'http://127.0.0.1:9/v1',
-    model: 'stub-teacher',
-    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
-    budgetUSD: 2.5,
-  };
   const summary = await run(stubs, {
     workflowId: `budget-${randomUUID()}`,
-    args: [stubSpec('budget', s.taskQueue, s.artifactRoot, { teacher })],
+    args: [stubSpec('budget', s.taskQueue, s.artifactRoot, { teacher: pricedTeacher(2.5) })],
   });
   expect(stubs.called('generateShard')).toHaveLength(3);
   expect(stubs.called('mergeShards').map((c) => c.input)).toEqual([expect.objectContaining({ shardCount: 3 })]);
@@ -154,30 +180,7 @@ test('a spent budget stops new shards; the finished ones go on through the pipel
 
 test('with adaptive sampling each shard gets a share of what is left of the budget, less the shares still held', async () => {
   // $0.10 per shard, $2 over 4 shards, two in flight, finished one at a time (the valve).
-  const valve = shardValve();
-  const stubs = stubActivities({
-    kept: 40,
-    shardTokens: { prompt: 50_000, completion: 50_000 },
-    beforeShardDone: valve.beforeShardDone,
-  });
-  const teacher = {
-    baseURL: 'http://127.0.0.1:9/v1',
-    model: 'stub-teacher',
-    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
-    budgetUSD: 2,
-  };
-  s.use(stubs.activities);
-  const handle = await s.env.client.workflow.start('distillationWorkflow', {
-    taskQueue: s.taskQueue,
-    workflowId: `budget-share-${randomUUID()}`,
-    args: [
-      stubSpec('budget-share', s.taskQueue, s.artifactRoot, {
-        teacher,
-        sampling: { adaptive: {} },
-        generation: { shardSize: 10, maxShardsInFlight: 2 },
-      }),
-    ],
-  });
+  const { valve, stubs, handle } = await startBudgetedAdaptive('budget-share', 2, 0.1);
   for (const started of [2, 3, 4]) {
     await until(
       'shards started',
@@ -204,7 +207,7 @@ test('with adaptive sampling each shard gets a share of what is left of the budg
   const fixed = stubActivities({ kept: 40, shardTokens: { prompt: 50_000, completion: 50_000 } });
   await run(fixed, {
     workflowId: `budget-fixed-${randomUUID()}`,
-    args: [stubSpec('budget-fixed', s.taskQueue, s.artifactRoot, { teacher })],
+    args: [stubSpec('budget-fixed', s.taskQueue, s.artifactRoot, { teacher: pricedTeacher(2) })],
   });
   expect(fixed.called('generateShard').map((c) => (c.input as { budget?: unknown }).budget)).toEqual([
     undefined,
@@ -216,30 +219,7 @@ test('with adaptive sampling each shard gets a share of what is left of the budg
 
 test('with nothing left to share out, no shard starts: it waits for those in flight, then stops for the budget', async () => {
   // $0.80 per shard (a shard that overshoots its share), $1 over 4 shards, two in flight.
-  const valve = shardValve();
-  const stubs = stubActivities({
-    kept: 40,
-    shardTokens: { prompt: 400_000, completion: 400_000 },
-    beforeShardDone: valve.beforeShardDone,
-  });
-  const teacher = {
-    baseURL: 'http://127.0.0.1:9/v1',
-    model: 'stub-teacher',
-    pricing: { inputPerMTokens: 1, outputPerMTokens: 1 },
-    budgetUSD: 1,
-  };
-  s.use(stubs.activities);
-  const handle = await s.env.client.workflow.start('distillationWorkflow', {
-    taskQueue: s.taskQueue,
-    workflowId: `budget-none-left-${randomUUID()}`,
-    args: [
-      stubSpec('budget-none-left', s.taskQueue, s.artifactRoot, {
-        teacher,
-        sampling: { adaptive: {} },
-        generation: { shardSize: 10, maxShardsInFlight: 2 },
-      }),
-    ],
-  });
+  const { valve, stubs, handle } = await startBudgetedAdaptive('budget-none-left', 1, 0.8);
   await until(
     'two shards started',
     () => valve.started.length,

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import * as path from 'node:path';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { workflowBundlePath } from '../../workers/build-bundle';
 import { progressQuery } from '../../workflows/messages';
-import { failureConverterPath } from '../../infra/codec/aes-gcm-codec';
 import { stubActivities } from './stub-activities';
 import { startStubEnv, stubSpec, type StubEnv } from './stub-env';
+import { bundleWithReplacedText } from './replace-text-bundle';
 
 /**
  * A running workflow must not change its commands when a default of the run-spec schema changes under it. The spec
@@ -24,27 +23,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEFAULT_TODAY = 'report: z.boolean().default(true)';
 const DEFAULT_TOMORROW = 'report: z.boolean().default(false)';
 
-async function bundleWithChangedDefault(): Promise<string> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    failureConverterPath,
-    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
-    webpackConfigHook: (config) => {
-      config.module!.rules!.unshift({
-        test: /[\\/]schemas[\\/]run-spec\.ts$/,
-        enforce: 'pre',
-        use: [
-          {
-            loader: path.join(__dirname, 'replace-text-loader.js'),
-            options: { from: DEFAULT_TODAY, to: DEFAULT_TOMORROW },
-          },
-        ],
-      });
-      return config;
-    },
-  });
-  return code;
-}
+const bundleWithChangedDefault = () =>
+  bundleWithReplacedText(/[\\/]schemas[\\/]run-spec\.ts$/, DEFAULT_TODAY, DEFAULT_TOMORROW);
 
 test('a history recorded under one schema default replays with the same commands after the default changed', async () => {
   // The spec leaves evaluation.report out: today's default (true) decides that the run writes a report.
