@@ -16,8 +16,10 @@ export interface AdaptivePlan {
  */
 export type StopReason = 'target' | 'max_samples' | 'gave_up' | 'budget';
 
-export const STOP_REASONS: readonly StopReason[] = ['target', 'max_samples', 'gave_up', 'budget'];
-
+/**
+ * The line an attempt appends (with the prompt's last round) once a prompt has stopped. The samples the shard commits
+ * for the prompt are exactly indices 0..drawn-1: the record is what makes the expected set of an adaptive shard known.
+ */
 export interface StopRecord {
   stopped: {
     promptId: string;
